@@ -1,0 +1,3 @@
+"""docsynth: synthetic training data and models for document scanners."""
+
+__version__ = "0.1.0"

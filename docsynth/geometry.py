@@ -1,0 +1,67 @@
+"""Quad geometry shared by compositors, exporters, scanning and evaluation.
+
+Corners are in pixel-edge coordinates: the image spans [0, W] x [0, H] and pixel (row i,
+column j) is the unit square whose centre is (j + 0.5, i + 0.5). OpenCV's warps use pixel
+centres at integer coordinates, hence :func:`to_center_homography`.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_SHIFT = 8  # sub-pixel bits for cv2.fillPoly
+
+
+def page_corners(width: float, height: float) -> np.ndarray:
+    """Corners TL, TR, BR, BL of an upright page of this size."""
+    return np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
+
+
+def to_center_homography(h_edge: np.ndarray) -> np.ndarray:
+    """Convert a homography between edge coordinates into one OpenCV's warps can use."""
+    shift_in = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], dtype=np.float64)
+    shift_out = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]], dtype=np.float64)
+    return shift_out @ h_edge @ shift_in
+
+
+def apply_homography(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(pts, h).reshape(-1, 2)
+
+
+def quad_mask(corners: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Rasterise a quad (edge coordinates) into a 0/255 mask of ``shape`` (H, W)."""
+    mask = np.zeros(shape, dtype=np.uint8)
+    pts = np.round((np.asarray(corners, dtype=np.float64) - 0.5) * (1 << _SHIFT)).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_8, shift=_SHIFT)
+    return mask
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a > 0, b > 0
+    union = np.logical_or(a, b).sum()
+    if union == 0:
+        return 1.0
+    return float(np.logical_and(a, b).sum() / union)
+
+
+def order_corners(points: np.ndarray) -> np.ndarray:
+    """Order 4 points clockwise (y down) starting from the one nearest the top-left (min x+y)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(4, 2)
+    centre = pts.mean(axis=0)
+    angles = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    pts = pts[np.argsort(angles)]  # clockwise on screen because y points down
+    start = int(np.argmin(pts.sum(axis=1)))
+    return np.roll(pts, -start, axis=0)
+
+
+def quad_area(corners: np.ndarray) -> float:
+    x, y = np.asarray(corners, dtype=np.float64).T
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def is_inside(corners: np.ndarray, width: int, height: int) -> bool:
+    c = np.asarray(corners)
+    return bool((c[:, 0] >= 0).all() and (c[:, 0] <= width).all()
+                and (c[:, 1] >= 0).all() and (c[:, 1] <= height).all())

@@ -1,0 +1,139 @@
+"""Where generation gets its documents and backgrounds from.
+
+A pool is an ordered list of references plus a loader. It is built either from a folder on
+disk (a prepared ``documents/`` folder with ``documents.jsonl``, a ``backgrounds/`` folder, or
+any folder of images) or from a plugin (a source or background provider). Pools are built in
+the parent process and shipped once to each worker.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docsynth import plugins
+from docsynth.errors import DocsynthError
+from docsynth.io import list_images, read_image, read_jsonl, read_mask
+from docsynth.kinds import BackgroundRef, DocumentRef, Page
+
+
+def _subsample(refs: list, count: int | None, seed: int, salt: int) -> list:
+    """A seeded subset of ``count`` refs that keeps their order."""
+    if count is None or len(refs) <= count:
+        return refs
+    rng = np.random.default_rng(np.random.SeedSequence([seed, salt]))
+    keep = np.sort(rng.choice(len(refs), size=count, replace=False))
+    return [refs[i] for i in keep]
+
+
+class DocumentPool:
+    def __init__(self, refs: list[DocumentRef], source_names: dict[str, str], mask: str,
+                 root: Path | None = None):
+        self.refs = refs
+        self.source_names = source_names  # ref.source -> plugin used to load it ("" = prepared)
+        self.mask = mask
+        self.root = root
+        self._cache: tuple[int, Page] | None = None
+
+    @classmethod
+    def from_config(cls, gen: dict[str, Any], seed: int) -> "DocumentPool":
+        folder = gen.get("documents")
+        mask = gen["mask"]
+        if folder:
+            root = Path(folder)
+            if not root.is_dir():
+                raise DocsynthError(f"{root}: documents folder not found (generate.documents / --documents)")
+            manifest = root / "documents.jsonl"
+            if manifest.is_file():
+                # documents.jsonl paths are relative to the documents folder
+                refs = [DocumentRef(id=str(r["id"]), source=str(r.get("source", "prepared")),
+                                    path=str(root / r["image"]),
+                                    meta={**r, "mask_path": str(root / r["mask"]) if r.get("mask") else None})
+                        for r in read_jsonl(manifest)]
+                names = {r.source: "" for r in refs}
+            else:
+                source = plugins.get("source", "folder")
+                refs = source.list_documents({"root": str(root)})
+                names = {r.source: "folder" for r in refs}
+            if not refs:
+                raise DocsynthError(f"{root}: no document images found; add images or prepare documents first")
+            return cls(refs, names, mask, root)
+        name = gen["source"]
+        source = plugins.get("source", name)
+        options = {"seed": seed, "count": gen["documents_count"], **gen["source_options"]}
+        refs = source.list_documents(options)
+        if not refs:
+            raise DocsynthError(f"source {name!r} listed no documents; check generate.source_options")
+        refs = _subsample(refs, gen["documents_count"], seed, 1)
+        return cls(refs, {r.source: name for r in refs}, mask)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def load(self, index: int) -> Page:
+        """Load document ``index`` with its mask; the last one is cached (samples of one
+        document are consecutive, so each worker decodes a page once per shard)."""
+        if self._cache and self._cache[0] == index:
+            return self._cache[1]
+        ref = self.refs[index]
+        plugin = self.source_names.get(ref.source, "")
+        if plugin:
+            page = plugins.get("source", plugin).load_document(ref)
+        else:
+            page = _load_prepared(ref)
+        if page.mask is None:
+            page = plugins.get("mask", self.mask).make_mask(page)
+        self._cache = (index, page)
+        return page
+
+
+def _load_prepared(ref: DocumentRef) -> Page:
+    image = read_image(ref.path)
+    mask = read_mask(ref.meta["mask_path"]) if ref.meta.get("mask_path") else None
+    corners = ref.meta.get("corners")
+    corners = np.asarray(corners, dtype=np.float64) if corners else None
+    return Page(image=image, mask=mask, corners=corners)
+
+
+class BackgroundPool:
+    def __init__(self, refs: list[BackgroundRef], provider: str, cache_size: int = 48):
+        self.refs = refs
+        self.provider = provider
+        self.cache_size = cache_size
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    @classmethod
+    def from_config(cls, gen: dict[str, Any], seed: int) -> "BackgroundPool":
+        folder = gen.get("backgrounds")
+        if folder:
+            root = Path(folder)
+            if not root.is_dir():
+                raise DocsynthError(f"{root}: backgrounds folder not found (generate.backgrounds / --backgrounds)")
+            provider = plugins.get("background", "folder")
+            refs = provider.list_backgrounds({"root": str(root)})
+            if not refs:
+                raise DocsynthError(f"{root}: no background images found; add JPEG/PNG files")
+            return cls(refs, "folder")
+        name = gen["background_provider"]
+        provider = plugins.get("background", name)
+        options = {"seed": seed, "count": gen["backgrounds_count"], **gen["background_options"]}
+        refs = provider.list_backgrounds(options)
+        if not refs:
+            raise DocsynthError(f"background provider {name!r} listed no backgrounds")
+        return cls(_subsample(refs, gen["backgrounds_count"], seed, 2), name)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def load(self, index: int) -> np.ndarray:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        image = plugins.get("background", self.provider).load_background(self.refs[index])
+        self._cache[index] = image
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return image

@@ -1,0 +1,104 @@
+"""File helpers: atomic writes, image decode/encode, JSONL manifests.
+
+Every file docsynth writes goes to a temporary name in the same folder and is renamed into
+place, so an interrupted run never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def encode_image(image: np.ndarray, suffix: str, jpeg_quality: int = 95) -> bytes:
+    params: list[int] = []
+    if suffix in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif suffix == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(suffix, image, params)
+    if not ok:
+        raise DocsynthError(f"could not encode image as {suffix}")
+    return buf.tobytes()
+
+
+def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(image, path.suffix.lower(), jpeg_quality))
+
+
+def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Decode an image file (EXIF orientation applied by OpenCV). Raises DocsynthError."""
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise DocsynthError(f"{path}: cannot read ({exc.strerror})") from None
+    image = cv2.imdecode(data, flags) if data.size else None
+    if image is None:
+        raise DocsynthError(f"{path}: not a readable image")
+    return image
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    mask = read_image(path, cv2.IMREAD_GRAYSCALE)
+    return np.where(mask >= 128, 255, 0).astype(np.uint8)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DocsynthError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+    return rows
+
+
+def dumps_jsonl(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, sort_keys=False, separators=(",", ":")) + "\n" for r in rows)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    atomic_write_text(path, dumps_jsonl(rows))

@@ -1,0 +1,112 @@
+"""Compositor `homography`: a page placed on a background by one random homography.
+
+Options (all optional): ``size`` [width, height] of the output (default 480x640),
+``landscape_p`` chance to swap to landscape, ``area`` [min, max] share of the frame the page
+covers, ``rotation`` max in-plane degrees, ``perspective`` max corner jitter as a share of the
+page size, ``keep_inside`` keep all corners in the frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from docsynth.geometry import apply_homography, is_inside, page_corners, quad_area, to_center_homography
+from docsynth.hookspecs import hookimpl
+from docsynth.kinds import Page, Sample
+
+
+def cover_crop(image: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """Resize ``image`` to cover (width, height) and take a random crop of exactly that size."""
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h)
+    if scale < 0.5:  # shrink big photos with area averaging first; linear warps would alias
+        f = 2 * scale
+        image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        scale = max(width / w, height / h)
+    nw, nh = max(width, int(np.ceil(w * scale))), max(height, int(np.ceil(h * scale)))
+    x0 = int(rng.integers(0, nw - width + 1))
+    y0 = int(rng.integers(0, nh - height + 1))
+    # Crop first in source pixels, then resize only that window: same result, less work.
+    sx0, sy0 = int(x0 / scale), int(y0 / scale)
+    sx1, sy1 = min(w, int(np.ceil((x0 + width) / scale)) + 1), min(h, int(np.ceil((y0 + height) / scale)) + 1)
+    window = image[sy0:sy1, sx0:sx1]
+    m = np.array([[scale, 0, sx0 * scale - x0], [0, scale, sy0 * scale - y0]], dtype=np.float64)
+    m[:, 2] += 0.5 * (scale - 1)  # pixel-centre convention
+    return cv2.warpAffine(window, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def random_quad(rng: np.random.Generator, page_w: int, page_h: int, out_w: int, out_h: int,
+                area: tuple[float, float], rotation: float, perspective: float,
+                keep_inside: bool) -> np.ndarray:
+    """Destination corners (TL, TR, BR, BL) of the page in the output frame."""
+    for _ in range(20):
+        target = rng.uniform(*area) * out_w * out_h
+        scale = np.sqrt(target / (page_w * page_h))
+        w, h = page_w * scale, page_h * scale
+        quad = page_corners(w, h) - (w / 2, h / 2)
+        quad += rng.uniform(-perspective, perspective, size=(4, 2)) * (w, h)
+        theta = np.deg2rad(rng.uniform(-rotation, rotation))
+        rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        quad = quad @ rot.T
+        lo, hi = quad.min(axis=0), quad.max(axis=0)
+        span = hi - lo
+        if keep_inside and (span[0] > out_w or span[1] > out_h):
+            continue
+        if keep_inside:
+            cx = rng.uniform(-lo[0], out_w - hi[0])
+            cy = rng.uniform(-lo[1], out_h - hi[1])
+        else:
+            cx, cy = rng.uniform(0, out_w), rng.uniform(0, out_h)
+        return quad + (cx, cy)
+    # Could not fit: centre a smaller, unrotated page.
+    s = 0.8 * min(out_w / page_w, out_h / page_h)
+    w, h = page_w * s, page_h * s
+    return page_corners(w, h) + ((out_w - w) / 2, (out_h - h) / 2)
+
+
+def paste_page(page: Page, background: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Warp page and mask onto ``background`` so the page's corners land on ``quad``.
+
+    Returns (image, mask, homography page->frame in edge coordinates)."""
+    ph, pw = page.image.shape[:2]
+    src = page.corners if page.corners is not None else page_corners(pw, ph)
+    h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
+    out_h, out_w = background.shape[:2]
+    rgba = np.dstack([page.image, page.mask])  # one warp for colour and mask keeps them aligned
+    warped = cv2.warpPerspective(rgba, to_center_homography(h_edge), (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = warped[..., 3:4].astype(np.float32) * (1 / 255)
+    image = (warped[..., :3] * alpha + background * (1 - alpha)).astype(np.uint8)
+    mask = np.where(warped[..., 3] >= 128, 255, 0).astype(np.uint8)
+    return image, mask, h_edge
+
+
+class HomographyCompositor:
+    name = "homography"
+    description = "random perspective, scale, rotation and placement of the page on a background"
+
+    def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
+                options: dict[str, Any]) -> Sample:
+        out_w, out_h = (int(v) for v in options.get("size", (480, 640)))
+        if rng.random() < float(options.get("landscape_p", 0.25)):
+            out_w, out_h = out_h, out_w
+        bg = cover_crop(background, out_w, out_h, rng)
+        ph, pw = page.image.shape[:2]
+        quad = random_quad(rng, pw, ph, out_w, out_h, tuple(options.get("area", (0.2, 0.7))),
+                           float(options.get("rotation", 20)), float(options.get("perspective", 0.1)),
+                           bool(options.get("keep_inside", True)))
+        image, mask, h_edge = paste_page(page, bg, quad)
+        src = page.corners if page.corners is not None else page_corners(pw, ph)
+        corners = apply_homography(h_edge, src)
+        flags = set() if is_inside(corners, out_w, out_h) else {"truncated"}
+        return Sample(image=image, mask=mask, corners=corners, flags=flags,
+                      extra={"page_area": round(quad_area(corners) / (out_w * out_h), 4)})
+
+
+@hookimpl
+def register_compositors(register):
+    register(HomographyCompositor())

@@ -1,0 +1,1 @@
+"""First-party docsynth plugins (docsynth_executors); each module is its own entry point."""
