@@ -1,0 +1,148 @@
+"""Model checkpoints and inference, shared by train, scan, evaluate and export.
+
+The contract every backbone plugin's model follows:
+
+- input: float tensor N x 3 x H x W, RGB, scaled to [0, 1] then normalised with the
+  checkpoint's ``mean``/``std``; the photo is resized (squashed) to ``input_size``.
+- output: a dict with ``"out"``: N x 2 x H x W logits (channel 1 = page), optional
+  ``"aux"`` (same shape, training only) and, for corner models, ``"corners"``:
+  N x 4 x h x w heatmap logits, channels TL, TR, BR, BL, covering the same field of view
+  as the input (any h, w: a peak at heatmap cell (i, j) means the point
+  ((j + 0.5) / w, (i + 0.5) / h) in normalised image coordinates).
+
+A checkpoint is a dict saved with ``torch.save``; see :func:`save_checkpoint`.
+torch is imported inside the functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+
+FORMAT = "docsynth-checkpoint-1"
+REFERENCE_MEAN = (0.4611, 0.4359, 0.3905)
+REFERENCE_STD = (0.2193, 0.2150, 0.2109)
+
+
+@dataclass
+class Prediction:
+    page_prob: np.ndarray  # H x W float32 in [0, 1] at the photo's size
+    corners: np.ndarray | None  # 4 x 2 photo pixels (edge coordinates), corner models only
+    corner_scores: np.ndarray | None  # 4 peak probabilities
+
+
+def save_checkpoint(path: str | Path, model: Any, meta: dict[str, Any], **state: Any) -> None:
+    """Write a checkpoint atomically. ``meta`` must hold backbone, backbone_options,
+    input_size, mean, std; ``state`` adds optimizer/scheduler/epoch/metrics/config..."""
+    import io as _io
+
+    import torch
+
+    from docsynth.io import atomic_write_bytes
+
+    missing = {"backbone", "input_size", "mean", "std"} - set(meta)
+    if missing:
+        raise ValueError(f"checkpoint meta lacks {sorted(missing)}")
+    payload = {"format": FORMAT, **meta, "model": model.state_dict(), **state}
+    buf = _io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DocsynthError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise DocsynthError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise DocsynthError(f"{path}: not a docsynth checkpoint (expected format {FORMAT})")
+    return ckpt
+
+
+def build_model(ckpt: dict[str, Any]) -> Any:
+    """Rebuild the model a checkpoint describes and load its weights (eval mode, fp32)."""
+    from docsynth import plugins
+
+    backbone = plugins.get("backbone", ckpt["backbone"])
+    model = backbone.build(int(ckpt.get("num_classes", 2)), "none", dict(ckpt.get("backbone_options") or {}))
+    state = {k: v.float() if hasattr(v, "is_floating_point") and v.is_floating_point() else v
+             for k, v in ckpt["model"].items()}
+    model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    ckpt = read_checkpoint(path)
+    return build_model(ckpt), ckpt
+
+
+def input_hw(meta: dict[str, Any]) -> tuple[int, int]:
+    size = meta["input_size"]
+    if isinstance(size, int):
+        return size, size
+    return int(size[0]), int(size[1])
+
+
+def preprocess(image_bgr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    """BGR uint8 photo -> 1 x 3 x H x W float32 array, RGB, normalised."""
+    h, w = input_hw(meta)
+    small = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_AREA)
+    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
+    rgb = (rgb - np.asarray(meta["mean"], np.float32)) / np.asarray(meta["std"], np.float32)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
+
+
+def decode_corners(heatmaps: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """4 x h x w heatmap logits -> (4 x 2 corners in a width x height frame, 4 peak scores).
+
+    Sub-cell accuracy from a probability-weighted mean over the 3x3 cells around each peak."""
+    n, h, w = heatmaps.shape
+    prob = 1 / (1 + np.exp(-heatmaps.astype(np.float64)))
+    corners = np.zeros((n, 2))
+    scores = np.zeros(n)
+    for k in range(n):
+        i, j = np.unravel_index(int(np.argmax(prob[k])), (h, w))
+        scores[k] = prob[k, i, j]
+        i0, i1, j0, j1 = max(0, i - 1), min(h, i + 2), max(0, j - 1), min(w, j + 2)
+        patch = prob[k, i0:i1, j0:j1]
+        ys, xs = np.mgrid[i0:i1, j0:j1]
+        wsum = patch.sum()
+        ci, cj = (ys * patch).sum() / wsum, (xs * patch).sum() / wsum
+        corners[k] = ((cj + 0.5) / w * width, (ci + 0.5) / h * height)
+    return corners, scores
+
+
+def predict(model: Any, meta: dict[str, Any], image_bgr: np.ndarray) -> Prediction:
+    """Run a model on one BGR photo; probabilities and corners come back at the photo's size."""
+    import torch
+
+    x = torch.from_numpy(preprocess(image_bgr, meta))
+    with torch.inference_mode():
+        out = model(x)
+    return prediction_from_outputs({k: v[0].float().numpy() for k, v in out.items() if k != "aux"},
+                                   image_bgr.shape[1], image_bgr.shape[0])
+
+
+def prediction_from_outputs(out: dict[str, np.ndarray], width: int, height: int) -> Prediction:
+    """Turn one image's raw outputs (no batch axis) into a :class:`Prediction` at photo size.
+
+    Shared by PyTorch and ONNX Runtime inference so both decode identically."""
+    logits = out["out"]
+    page = 1 / (1 + np.exp(-(logits[1] - logits[0])))  # softmax over two classes
+    page_prob = cv2.resize(page.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    corners = scores = None
+    if "corners" in out:
+        corners, scores = decode_corners(out["corners"], width, height)
+    return Prediction(page_prob=page_prob, corners=corners, corner_scores=scores)
