@@ -209,7 +209,7 @@ def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None
     if config_path is not None:
         cfg = merge(cfg, read_file(Path(config_path)))
     else:
-        candidate = (cwd or Path.cwd()) / DEFAULT_FILE
+        candidate = Path(DEFAULT_FILE) if cwd is None else cwd / DEFAULT_FILE
         if candidate.is_file():
             cfg = merge(cfg, read_file(candidate))
     for dotted, value in (overrides or {}).items():

@@ -1,0 +1,59 @@
+"""The CLI as a user meets it: version, help, clean errors, and no torch on the light paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import run_docsynth
+
+import docsynth
+
+
+def test_version_and_module_entry(tmp_path):
+    result = run_docsynth("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"docsynth {docsynth.__version__}"
+
+
+CHECK_NO_TORCH = """
+import sys
+from docsynth.cli import main
+try:
+    main({args!r})
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in ("torch", "torchvision") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+"""
+
+
+def _heavy_modules_after(args: list[str], cwd) -> str:
+    code = CHECK_NO_TORCH.format(args=args)
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                         env={**__import__("os").environ, "DOCSYNTH_LOAD_PLUGINS": "docsynth"}, timeout=300)
+    line = [l for l in out.stdout.splitlines() if l.startswith("HEAVY=")]
+    assert line, out.stderr
+    return line[0][len("HEAVY="):]
+
+
+def test_help_and_generate_do_not_import_torch(tmp_path):
+    assert _heavy_modules_after(["--help"], tmp_path) == ""
+    assert _heavy_modules_after(["generate", "--count", "2", "--out", "ds", "--json"], tmp_path) == ""
+    assert (tmp_path / "ds" / "manifest.jsonl").is_file()
+
+
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path):
+    (tmp_path / "docsynth.yaml").write_text("generate:\n  workers: lots\n")
+    result = run_docsynth("generate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "docsynth: error: docsynth.yaml:2: 'generate.workers' is 'lots', expected an integer"
+    assert result.stdout == ""
+    missing = run_docsynth("generate", "--documents", "nope", "--config", "docsynth.yaml", cwd=tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_json_summary_on_stdout_only(tmp_path):
+    result = run_docsynth("generate", "--count", "3", "--out", "ds", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["samples"] == 3

@@ -1,0 +1,71 @@
+"""Config: defaults, file, CLI overrides, and one-line errors naming file, line and key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from docsynth import config
+from docsynth.errors import DocsynthError
+
+
+def test_defaults_file_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 7\ngenerate:\n  per_document: 3\n  compositor_options:\n    rotation: 5\n")
+    cfg = config.load(path, {"generate.per_document": 9, "generate.out": None})
+    assert cfg["seed"] == 7
+    assert cfg["generate"]["per_document"] == 9  # flag beats file
+    assert cfg["generate"]["out"] == config.defaults()["generate"]["out"]  # unset flag keeps default
+    assert cfg["generate"]["compositor_options"]["rotation"] == 5
+
+
+def test_docsynth_yaml_in_cwd_is_read(tmp_path):
+    (tmp_path / "docsynth.yaml").write_text("seed: 123\n")
+    assert config.load(None, cwd=tmp_path)["seed"] == 123
+
+
+def test_unknown_key_and_wrong_type_are_all_reported_with_lines(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("seed: 1\ngenerate:\n  per_documnet: 3\n  workers: two\n")
+    with pytest.raises(DocsynthError) as err:
+        config.load(path)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}:3: unknown key 'generate.per_documnet'")
+    assert "per_document" in lines[0]  # lists the known keys
+    assert lines[1] == f"{path}:4: 'generate.workers' is 'two', expected an integer"
+
+
+def test_bad_choice_and_bool_for_int(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("generate:\n  image_format: gif\n  workers: true\n")
+    with pytest.raises(DocsynthError) as err:
+        config.load(path)
+    text = str(err.value)
+    assert "expected one of jpg, png" in text and "'generate.workers' is True" in text
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(DocsynthError, match="config file not found"):
+        config.load(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("generate: [1, 2\n")
+    with pytest.raises(DocsynthError, match=r"broken.yaml:\d+: .*fix the YAML syntax"):
+        config.load(broken)
+    top = tmp_path / "list.yaml"
+    top.write_text("- 1\n")
+    with pytest.raises(DocsynthError, match="top level must be a mapping"):
+        config.load(top)
+
+
+def test_config_show_cli(cli, tmp_path):
+    (tmp_path / "docsynth.yaml").write_text("seed: 5\n")
+    result = cli("config", "show", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["seed"] == 5
+    human = cli("config", "show")
+    assert "seed: 5" in human.stdout
+    bad = cli("config", "show", "--config", str(tmp_path / "missing.yaml"))
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().count("\n") == 0 and "config file not found" in bad.stderr
