@@ -126,3 +126,31 @@ def test_plugins_install_without_pip_is_a_clear_error(cli, monkeypatch):
     result = cli("plugins", "install", "whatever")
     assert result.exit_code != 0
     assert "pip is not available" in result.stderr
+
+
+def test_plugin_can_add_a_command():
+    import typer
+    from typer.testing import CliRunner
+
+    from docsynth.cli import _Group
+
+    extra = types.ModuleType("hello_plugin")
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command()
+        def hello(name: str = "world"):
+            typer.echo(f"hello {name}")
+
+    extra.register_commands = register_commands
+    plugins.host().add(extra, "hello")
+    app = typer.Typer(cls=_Group)
+
+    @app.command()
+    def other():
+        pass
+
+    plugins.host().add_commands(app)
+    result = CliRunner().invoke(app, ["hello", "--name", "docs"])
+    assert result.exit_code == 0 and result.stdout.strip() == "hello docs"
+    assert "register_commands" in {p.name: p for p in plugins.host().plugins()}["hello"].hooks
