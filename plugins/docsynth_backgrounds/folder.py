@@ -1,4 +1,9 @@
-"""Background provider `folder`: every image under a folder (a `backgrounds/` folder or any other)."""
+"""Background provider `folder`: every image under a folder (a `backgrounds/` folder or any other).
+
+When the folder has a ``backgrounds.jsonl`` (written by ``docsynth backgrounds``), ids,
+licences and authors come from it; images without a record are listed by their path. The
+``duplicates/``, ``originals/`` and ``rejected/`` subfolders are never listed.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from docsynth.backgrounds import folder_backgrounds
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
-from docsynth.io import list_images, read_image
+from docsynth.io import read_image
 from docsynth.kinds import BackgroundRef
 
 
 class FolderBackgrounds:
     name = "folder"
-    description = "every image under a folder (options: root)"
-    licence = "as the files' owner says"
+    description = "every image under a folder (options: root); records from backgrounds.jsonl when present"
+    licence = "as the files' owner says (per image in backgrounds.jsonl when present)"
 
     def list_backgrounds(self, options: dict[str, Any]) -> list[BackgroundRef]:
         root = options.get("root")
@@ -25,8 +31,7 @@ class FolderBackgrounds:
         root = Path(root)
         if not root.is_dir():
             raise DocsynthError(f"{root}: folder not found (background option 'root')")
-        return [BackgroundRef(id=str(p.relative_to(root).with_suffix("")), provider=self.name, path=str(p))
-                for p in list_images(root)]
+        return folder_backgrounds(root, ref_provider=self.name)
 
     def load_background(self, ref: BackgroundRef) -> np.ndarray:
         return read_image(ref.path)
