@@ -89,7 +89,9 @@ def generate(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes."),
     image_format: Optional[str] = typer.Option(None, "--image-format", help="jpg or png."),
     compositor: Optional[str] = typer.Option(None, help="Compositor plugin."),
-    executor: Optional[str] = typer.Option(None, help="Executor plugin (local, ...)."),
+    executor: Optional[str] = typer.Option(None, help="Executor plugin (local, ray, ...)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
+    shard_format: Optional[str] = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset made with another config."),
     config: Optional[Path] = ConfigOpt,
     as_json: bool = JsonOpt,
@@ -102,7 +104,10 @@ def generate(
         "generate.per_document": per_document, "generate.count": count, "generate.out": _s(out),
         "generate.workers": workers, "generate.image_format": image_format,
         "generate.compositor": compositor, "generate.executor": executor,
+        "generate.executor_options.address": address, "generate.shard_format": shard_format,
     })
+    if address is not None and cfg["generate"]["executor"] == "local":
+        raise DocsynthError("--address: names a Ray cluster; add --executor ray")
     with progress_bar("generate") as bar:
         summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start)
     human = (f"wrote {summary['written']} samples ({summary['resumed']} already done, "

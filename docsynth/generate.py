@@ -23,6 +23,7 @@ from docsynth.errors import DocsynthError
 from docsynth.inputs import BackgroundPool, DocumentPool
 from docsynth.io import atomic_write_text, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
+from docsynth.tarshards import ShardWriter, shard_name, tar_row
 
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
@@ -136,6 +137,7 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     shard, start, end = task
     gen = ctx.gen
     rows, failed = [], 0
+    tar = ShardWriter() if gen.get("shard_format", "files") == "tar" else None
     for index in range(start, end):
         made = render_sample(ctx, index)
         if made is None:
@@ -144,9 +146,16 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
         sample, info = made
         row = sample_record(index, sample, info, ctx.cfg)
         suffix = "." + gen["image_format"]
-        atomic_write_bytes(ctx.out / row["image"], encode_image(sample.image, suffix, gen["jpeg_quality"]))
-        atomic_write_bytes(ctx.out / row["mask"], encode_image(sample.mask, ".png"))
+        image, mask = encode_image(sample.image, suffix, gen["jpeg_quality"]), encode_image(sample.mask, ".png")
+        if tar is not None:
+            row = tar_row(row, shard, gen["image_format"])
+            tar.add(row, image, mask)
+        else:
+            atomic_write_bytes(ctx.out / row["image"], image)
+            atomic_write_bytes(ctx.out / row["mask"], mask)
         rows.append(row)
+    if tar is not None:
+        tar.write(ctx.out / shard_name(shard))
     write_jsonl(ctx.out / "shards" / f"{shard:05d}.jsonl", rows)
     return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start}
 
@@ -221,7 +230,11 @@ def generate(cfg: dict[str, Any], force: bool = False,
             progress(result["size"])
     rows: list[dict[str, Any]] = []
     for shard, _, _ in plan.shards:
-        rows.extend(read_jsonl(shard_dir / f"{shard:05d}.jsonl"))
+        shard_file = shard_dir / f"{shard:05d}.jsonl"
+        if not shard_file.is_file():  # e.g. cluster workers wrote to their own disks
+            raise DocsynthError(f"{shard_file}: missing after all shards ran; put --out on a "
+                                "filesystem the driver and every worker share, then rerun")
+        rows.extend(read_jsonl(shard_file))
     write_jsonl(out / "manifest.jsonl", rows)
     seconds = time.perf_counter() - t0
     return {
