@@ -113,8 +113,6 @@ SCHEMA: dict[str, Any] = {
         "shard_size": F(int, 32, "samples per shard (unit of resume and of work)"),
         "shard_format": F(str, "files", "files: images/ + masks/; tar: WebDataset-style shards/NNNNN.tar",
                           choices=("files", "tar")),
-        "shard_format": F(str, "files", "files: images/ + masks/; tar: WebDataset-style shards/NNNNN.tar",
-                          choices=("files", "tar")),
         "image_format": F(str, "jpg", "image file format", choices=("jpg", "png")),
         "jpeg_quality": F(int, 95, "JPEG quality of written images"),
         "compositor": F(str, "homography", "compositor plugin"),
