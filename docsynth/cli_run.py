@@ -1,0 +1,54 @@
+"""Commands `docsynth run` (the whole experiment from one YAML file) and `docsynth report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from docsynth.cli import JsonOpt, emit
+
+    @app.command("run")
+    def run_cmd(
+        config: Optional[Path] = typer.Argument(None, help="Run config (default: ./docsynth.yaml, else defaults).",
+                                                dir_okay=False),
+        start: Optional[str] = typer.Option(None, "--from", metavar="STAGE",
+                                            help="Start at STAGE; earlier stages are used as they are."),
+        until: Optional[str] = typer.Option(None, "--until", metavar="STAGE", help="Stop after STAGE."),
+        force: Optional[list[str]] = typer.Option(None, "--force", metavar="STAGE",
+                                                  help="Redo STAGE (and so every stage after it) even if "
+                                                       "up to date; repeatable."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Run the stages docsynth.yaml names (sources, backgrounds, generate, split, train,
+        evaluate), each into RUN/<stage>/; up-to-date stages are skipped, interrupted ones resume;
+        RUN/report.html is written at the end."""
+        from docsynth.progress import progress_bar
+        from docsynth.run import run
+
+        summary = run(config, start=start, until=until, force=force or [], progress=progress_bar)
+        lines = []
+        for entry in summary["stages"]:
+            extra = f" in {entry['seconds']:.1f} s" if entry.get("seconds") is not None else ""
+            lines.append(f"{entry['stage']:<12} {entry['action']}{extra}")
+        lines.append(f"run folder: {summary['run']} ({summary['seconds']:.1f} s)")
+        if summary.get("report"):
+            lines.append(f"report: {summary['report']}")
+        emit(summary, as_json, "\n".join(lines))
+
+    @app.command("report")
+    def report_cmd(
+        run_dir: Path = typer.Argument(..., help="Run folder made by `docsynth run`.", file_okay=False),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default: RUN/report.html)."),
+        force: bool = typer.Option(False, "--force", help="Replace --out even if it is not a docsynth report."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Write one self-contained HTML page about a run: config, samples, statistics, curves,
+        evaluation, worst cases and timings."""
+        from docsynth.report import write_report
+
+        path = write_report(run_dir, out, force=force)
+        emit({"report": str(path)}, as_json, f"report: {path}")

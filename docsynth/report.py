@@ -1,0 +1,519 @@
+"""`docsynth report RUN`: one self-contained HTML page about a run folder.
+
+Everything is inside the file: pictures are base64 JPEG/PNG ``data:`` URIs, charts are inline
+SVG, styles are inline CSS; there is no script and no external URL, so the page opens the same
+offline, from an e-mail attachment or from a CI artefact. Each section reads only what its
+stage left in ``RUN/<stage>/``; a stage that did not run gets a line saying so instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import cv2
+import numpy as np
+import yaml
+
+from docsynth import __version__
+from docsynth.errors import DocsynthError
+from docsynth.io import atomic_write_text, read_image, read_jsonl, read_mask
+
+GENERATOR = "docsynth report"
+STAGE_ORDER = ("sources", "backgrounds", "generate", "split", "train", "evaluate")
+TILE = 220  # height of a contact-sheet tile, pixels
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a run folder
+# ---------------------------------------------------------------------------------------------
+
+
+class RunFolder:
+    """What `docsynth run` left in a folder: the config, and per stage its record and files."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DocsynthError(f"{self.root}: run folder not found; pass the run.dir of a `docsynth run`")
+        self.config: dict[str, Any] = {}
+        if (self.root / "run.yaml").is_file():
+            try:
+                self.config = yaml.safe_load((self.root / "run.yaml").read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError:
+                self.config = {}
+        self.records = {name: _read_json(self.root / name / ".stage.json") for name in STAGE_ORDER}
+        if not self.config and not any(self.records.values()):
+            raise DocsynthError(f"{self.root}: no run.yaml and no stage folders; not a `docsynth run` folder")
+        self.last_run = _read_json(self.root / "last_run.json")
+
+    def stage_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def complete(self, name: str) -> bool:
+        record = self.records.get(name)
+        return bool(record and record.get("status") == "complete")
+
+    def selected(self) -> list[str]:
+        stages = ((self.config.get("run") or {}).get("stages")) or []
+        return [s for s in STAGE_ORDER if s in stages]
+
+    def why_missing(self, name: str) -> str:
+        """One sentence on why a stage has no output to show."""
+        record = self.records.get(name)
+        if record:
+            status = record.get("status")
+            error = f": {record['error']}" if record.get("error") else ""
+            return f"The {name} stage did not finish (status {status}{error}); rerun `docsynth run` to resume it."
+        if self.config and name not in self.selected():
+            return f"The {name} stage is not part of this run (not in run.stages)."
+        return f"The {name} stage has not run yet in this run folder."
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML building blocks
+# ---------------------------------------------------------------------------------------------
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def image_uri(image: np.ndarray, fmt: str = "jpeg", quality: int = 85) -> str:
+    if fmt == "png":
+        ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    else:
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise DocsynthError("could not encode a report image")
+    return f"data:image/{fmt};base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def img(image: np.ndarray, alt: str, fmt: str = "jpeg") -> str:
+    h, w = image.shape[:2]
+    return f'<img src="{image_uri(image, fmt)}" width="{w}" height="{h}" alt="{esc(alt)}">'
+
+
+def table(headers: list[str], rows: Iterable[Iterable[Any]], numeric: bool = True) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for value in row:
+            cls = ' class="num"' if numeric and isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+            cells.append(f"<td{cls}>{esc(fmt_value(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def fmt_value(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def missing(text: str) -> str:
+    return f'<p class="missing">{esc(text)}</p>'
+
+
+def grid(tiles: list[np.ndarray], columns: int = 4, gap: int = 6) -> np.ndarray:
+    """Tiles of equal height side by side, wrapped into rows, on a white sheet."""
+    rows, row, width = [], [], 0
+    max_width = max(1, columns) * (TILE * 3 // 4 + gap) * 2
+    for tile in tiles:
+        if row and (len(row) >= columns or width + tile.shape[1] > max_width):
+            rows.append(row)
+            row, width = [], 0
+        row.append(tile)
+        width += tile.shape[1] + gap
+    if row:
+        rows.append(row)
+    sheet_w = max(sum(t.shape[1] for t in r) + gap * (len(r) + 1) for r in rows)
+    sheet_h = sum(max(t.shape[0] for t in r) + gap for r in rows) + gap
+    sheet = np.full((sheet_h, sheet_w, 3), 255, np.uint8)
+    y = gap
+    for r in rows:
+        x = gap
+        for t in r:
+            sheet[y:y + t.shape[0], x:x + t.shape[1]] = t
+            x += t.shape[1] + gap
+        y += max(t.shape[0] for t in r) + gap
+    return sheet
+
+
+def fit_height(image: np.ndarray, height: int = TILE) -> tuple[np.ndarray, float]:
+    scale = height / image.shape[0]
+    width = max(1, round(image.shape[1] * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interp), scale
+
+
+def draw_quad(image: np.ndarray, corners: Any, colour: tuple[int, int, int], scale: float = 1.0,
+              numbers: bool = True, thickness: int = 2) -> None:
+    """Outline a TL,TR,BR,BL quad (edge coordinates) and number its corners 1-4 in place."""
+    pts = np.asarray(corners, dtype=np.float64).reshape(4, 2) * scale
+    shift = 4
+    fixed = np.round(pts * (1 << shift)).astype(np.int32)
+    cv2.polylines(image, [fixed], True, colour, thickness, cv2.LINE_AA, shift)
+    if not numbers:
+        return
+    for k, (x, y) in enumerate(pts):
+        centre = (int(round(x)), int(round(y)))
+        cv2.circle(image, centre, 8, colour, -1, cv2.LINE_AA)
+        cv2.putText(image, str(k + 1), (centre[0] - 4, centre[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def sample_tile(image: np.ndarray, mask: np.ndarray | None, corners: Any, label: str) -> np.ndarray:
+    """A dataset sample as the report shows it: page mask tinted green with its outline, the
+    corner quad in orange with numbered corners (1 = TL, clockwise), a caption below."""
+    tile, scale = fit_height(image)
+    if mask is not None:
+        small = cv2.resize(mask, (tile.shape[1], tile.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
+        tint = tile.copy()
+        tint[small] = (0.55 * tint[small] + 0.45 * np.array([60, 200, 60])).astype(np.uint8)
+        tile = tint
+        contours, _ = cv2.findContours(small.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(tile, contours, -1, (40, 160, 40), 1, cv2.LINE_AA)
+    if corners is not None:
+        draw_quad(tile, corners, (0, 140, 255), scale)
+    return caption(tile, label)
+
+
+def caption(tile: np.ndarray, text: str) -> np.ndarray:
+    bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, text[: max(4, tile.shape[1] // 7)], (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (40, 40, 40), 1,
+                cv2.LINE_AA)
+    return np.vstack([tile, bar])
+
+
+def svg_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str = "epoch",
+              width: int = 460, height: int = 260) -> str:
+    """A line chart as inline SVG (no script, no fonts to fetch)."""
+    series = {k: [(float(x), float(y)) for x, y in v if _finite(x) and _finite(y)] for k, v in series.items()}
+    series = {k: v for k, v in series.items() if v}
+    if not series:
+        return ""
+    left, right, top, bottom = 52, 12, 28, 40
+    xs = [x for v in series.values() for x, _ in v]
+    ys = [y for v in series.values() for _, y in v]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        y0, y1 = y0 - (abs(y0) * 0.1 or 0.5), y1 + (abs(y1) * 0.1 or 0.5)
+    pad = (y1 - y0) * 0.05
+    y0, y1 = y0 - pad, y1 + pad
+    pw, ph = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def py(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * ph
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
+             f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>',
+             f'<text x="{left}" y="16" font-size="13" font-weight="bold">{esc(title)}</text>',
+             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']
+    for t in _ticks(y0, y1):
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>')
+        parts.append(f'<text x="{left - 4}" y="{py(t) + 4:.1f}" font-size="10" text-anchor="end">{t:.3g}</text>')
+    for t in _ticks(x0, x1):
+        parts.append(f'<text x="{px(t):.1f}" y="{top + ph + 14}" font-size="10" text-anchor="middle">{t:.3g}</text>')
+    parts.append(f'<text x="{left + pw / 2}" y="{height - 6}" font-size="11" text-anchor="middle">{esc(xlabel)}</text>')
+    for k, (name, points) in enumerate(sorted(series.items())):
+        colour = COLOURS[k % len(COLOURS)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
+        for x, y in points if len(points) <= 60 else []:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}"/>')
+        ly = top + 14 + 14 * k
+        parts.append(f'<line x1="{left + pw - 150}" x2="{left + pw - 134}" y1="{ly - 4}" y2="{ly - 4}" '
+                     f'stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<text x="{left + pw - 130}" y="{ly}" font-size="10">{esc(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    span = hi - lo
+    step = 10 ** math.floor(math.log10(span / n)) if span > 0 else 1
+    for m in (1, 2, 5, 10):
+        if span / (step * m) <= n:
+            step *= m
+            break
+    start = math.ceil(lo / step) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+
+def section_overview(run: RunFolder) -> str:
+    rows = []
+    last = {e.get("stage"): e for e in (run.last_run or {}).get("stages", [])}
+    for name in STAGE_ORDER:
+        record = run.records.get(name) or {}
+        attempts = record.get("attempts") or []
+        rows.append([name, "yes" if name in run.selected() else "no", record.get("status", "not run"),
+                     (last.get(name) or {}).get("action", "–"), record.get("seconds"),
+                     record.get("total_seconds"), len(attempts) or None, record.get("finished", "–")])
+    total = sum((r.get("total_seconds") or 0) for r in run.records.values() if r)
+    out = table(["stage", "in run.stages", "status", "last `docsynth run`", "seconds (last attempt)",
+                 "seconds (all attempts)", "attempts", "finished (UTC)"], rows)
+    out += f"<p>Total stage time: {total:.1f} s.</p>"
+    if run.last_run:
+        out += f"<p>The last <code>docsynth run</code> took {fmt_value(run.last_run.get('seconds'))} s.</p>"
+    return out
+
+
+def section_config(run: RunFolder) -> str:
+    if not run.config:
+        return missing("No run.yaml in this folder.")
+    text = yaml.safe_dump(run.config, sort_keys=False, default_flow_style=False)
+    return f"<pre>{esc(text)}</pre>"
+
+
+def section_sources(run: RunFolder) -> str:
+    folder = run.stage_dir("sources")
+    if not run.complete("sources") or not (folder / "documents.jsonl").is_file():
+        return missing(run.why_missing("sources"))
+    rows = read_jsonl(folder / "documents.jsonl")
+    by_source: dict[str, int] = {}
+    for r in rows:
+        by_source[str(r.get("source"))] = by_source.get(str(r.get("source")), 0) + 1
+    tiles = []
+    for r in _spread(rows, 8):
+        try:
+            image = read_image(folder / r["image"])
+        except (DocsynthError, KeyError):
+            continue
+        tile, _ = fit_height(image, 160)
+        tiles.append(caption(tile, f"{r.get('source')}/{r.get('id')}"))
+    out = f"<p>{len(rows)} prepared pages.</p>" + table(["source", "pages"], sorted(by_source.items()))
+    if tiles:
+        out += f'<div class="sheet">{img(grid(tiles, 8), "prepared pages")}</div>'
+    return out
+
+
+def section_backgrounds(run: RunFolder) -> str:
+    folder = run.stage_dir("backgrounds")
+    if not run.complete("backgrounds") or not (folder / "backgrounds.jsonl").is_file():
+        return missing(run.why_missing("backgrounds"))
+    rows = read_jsonl(folder / "backgrounds.jsonl")
+    licences: dict[tuple[str, str], int] = {}
+    for r in rows:
+        k = (str(r.get("provider")), str(r.get("licence")))
+        licences[k] = licences.get(k, 0) + 1
+    tiles = []
+    for r in _spread(rows, 8):
+        path = r.get("file") or r.get("image")
+        if not path:
+            continue
+        try:
+            tile, _ = fit_height(read_image(folder / path), 120)
+        except DocsynthError:
+            continue
+        tiles.append(caption(tile, str(r.get("id"))))
+    out = f"<p>{len(rows)} backgrounds.</p>" + table(["provider", "licence", "images"],
+                                                   [[p, lic, n] for (p, lic), n in sorted(licences.items())])
+    if tiles:
+        out += f'<div class="sheet">{img(grid(tiles, 8), "backgrounds")}</div>'
+    return out
+
+
+def section_dataset(run: RunFolder, count: int = 12) -> str:
+    folder = run.stage_dir("generate")
+    manifest = folder / "manifest.jsonl"
+    if not run.complete("generate") or not manifest.is_file():
+        return missing(run.why_missing("generate"))
+    rows = read_jsonl(manifest)
+    summary = (run.records["generate"] or {}).get("summary") or {}
+    flags: dict[str, int] = {}
+    for r in rows:
+        for f in r.get("flags") or []:
+            flags[f] = flags.get(f, 0) + 1
+    tiles = []
+    for r in _spread(rows, count):
+        try:
+            image = read_image(folder / r["image"])
+            mask = read_mask(folder / r["mask"]) if r.get("mask") else None
+        except (DocsynthError, KeyError):
+            continue
+        tiles.append(sample_tile(image, mask, r.get("corners"), f"{r.get('id')} {' '.join(r.get('flags') or [])}"))
+    out = (f"<p>{len(rows)} samples from {fmt_value(summary.get('documents'))} documents and "
+           f"{fmt_value(summary.get('backgrounds'))} backgrounds"
+           + (f", {fmt_value(summary.get('samples_per_second'))} samples/s" if summary.get("samples_per_second") else "")
+           + ". Green: page mask; orange: the corner quad, corners numbered 1 = top-left, clockwise.</p>")
+    if flags:
+        out += table(["flag", "samples"], sorted(flags.items()))
+    if tiles:
+        out += f'<div class="sheet">{img(grid(tiles, 4), "dataset contact sheet")}</div>'
+    return out
+
+
+def section_statistics(run: RunFolder) -> str:
+    return missing("Real-vs-synthetic statistics are not available in this install.")
+
+
+def section_split(run: RunFolder) -> str:
+    folder = run.stage_dir("split")
+    if not run.complete("split"):
+        return missing(run.why_missing("split"))
+    s = (run.records["split"] or {}).get("summary") or {}
+    rows = [["samples", s.get("train"), s.get("valid")]]
+    for key in ("documents", "backgrounds"):
+        if isinstance(s.get(key), dict):
+            rows.append([key, s[key].get("train"), s[key].get("valid")])
+    out = table(["", "train", "valid"], rows)
+    leaks = len(s.get("leaked_documents") or []) + len(s.get("leaked_backgrounds") or [])
+    out += (f"<p>{len(s.get('leaked_documents') or [])} documents and {len(s.get('leaked_backgrounds') or [])} "
+            "backgrounds appear in both splits" + (" (reference mode leaks pages on purpose)." if leaks else ": no leak.")
+            + (f" {s['dropped']} samples dropped." if s.get("dropped") else "") + "</p>")
+    if not (folder / "split.yaml").is_file():
+        out += missing("split.yaml is missing from the split folder.")
+    return out
+
+
+def section_training(run: RunFolder) -> str:
+    folder = run.stage_dir("train")
+    metrics = folder / "metrics.jsonl"
+    if not metrics.is_file():
+        return missing(run.why_missing("train"))
+    rows = read_jsonl(metrics)
+    if not rows:
+        return missing("train/metrics.jsonl is empty: no epoch finished yet.")
+    out = ""
+    if not run.complete("train"):
+        out += missing(run.why_missing("train") + " The curves show the epochs finished so far.")
+    xkey = "epoch" if all("epoch" in r for r in rows) else None
+    numeric = sorted({k for r in rows for k, v in r.items() if _finite(v) and k != xkey})
+    groups: dict[str, dict[str, list[tuple[float, float]]]] = {"loss": {}, "IoU / Jaccard": {}, "other": {}}
+    for key in numeric:
+        points = [(r[xkey] if xkey else i + 1, r[key]) for i, r in enumerate(rows) if _finite(r.get(key))]
+        low = key.lower()
+        if "loss" in low:
+            groups["loss"][key] = points
+        elif any(w in low for w in ("iou", "jaccard", "acc", "dice")):
+            groups["IoU / Jaccard"][key] = points
+        elif not any(w in low for w in ("step", "seconds", "time", "lr", "epoch", "samples")):
+            groups["other"][key] = points
+    charts = [svg_chart(title, series) for title, series in groups.items() if series]
+    out += '<div class="charts">' + "".join(charts) + "</div>"
+    last = rows[-1]
+    out += table(["metric (last epoch)", "value"], [[k, last[k]] for k in numeric])
+    return out
+
+
+def section_evaluation(run: RunFolder) -> str:
+    return missing(run.why_missing("evaluate") if not run.complete("evaluate")
+                   else "The evaluate stage left no results this report can read.")
+
+
+def section_worst(run: RunFolder) -> str:
+    return missing(run.why_missing("evaluate") if not run.complete("evaluate")
+                   else "The evaluate stage left no per-image results.")
+
+
+def _spread(rows: list[Any], count: int) -> list[Any]:
+    """``count`` rows evenly spread over the list (deterministic)."""
+    if len(rows) <= count:
+        return list(rows)
+    idx = np.linspace(0, len(rows) - 1, count).round().astype(int)
+    return [rows[i] for i in idx]
+
+
+SECTIONS: list[tuple[str, str, Callable[[RunFolder], str]]] = [
+    ("overview", "Stages and timings", section_overview),
+    ("config", "Config", section_config),
+    ("sources", "Documents (sources)", section_sources),
+    ("backgrounds", "Backgrounds", section_backgrounds),
+    ("dataset", "Dataset samples (generate)", section_dataset),
+    ("statistics", "Real vs synthetic statistics", section_statistics),
+    ("split", "Split", section_split),
+    ("training", "Training curves", section_training),
+    ("evaluation", "Evaluation on real photos", section_evaluation),
+    ("worst", "Worst real-photo cases", section_worst),
+]
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#f6f6f4}
+header{background:#263238;color:#fff;padding:14px 24px}header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;color:#cfd8dc;font-size:13px}
+nav{padding:8px 24px;background:#fff;border-bottom:1px solid #ddd;font-size:13px}nav a{margin-right:14px;color:#1565c0}
+main{padding:8px 24px 40px}section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;margin:14px 0;
+padding:6px 18px 14px}h2{font-size:18px;border-bottom:1px solid #eee;padding-bottom:6px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
+th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+pre{background:#fafafa;border:1px solid #eee;padding:8px;font-size:12px;max-height:420px;overflow:auto}
+.missing{color:#8a6d00;background:#fff8e1;border-left:4px solid #ffb300;padding:6px 10px}
+.sheet img{max-width:100%;height:auto;border:1px solid #ddd}.charts svg{margin:4px 12px 4px 0;border:1px solid #eee}
+.error{color:#b71c1c}
+"""
+
+
+def build_report(run_dir: str | Path) -> str:
+    run = RunFolder(run_dir)
+    body = []
+    for anchor, title, make in SECTIONS:
+        try:
+            content = make(run)
+        except Exception as exc:  # one unreadable file must not cost the whole report
+            content = f'<p class="error">Could not show this section: {esc(type(exc).__name__)}: {esc(exc)}</p>'
+        body.append(f'<section id="{anchor}"><h2>{esc(title)}</h2>{content}</section>')
+    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in SECTIONS)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    name = esc(run.root.resolve().name)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="generator" content="{GENERATOR} {esc(__version__)}">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>docsynth run {name}</title><style>{CSS}</style></head><body>"
+            f"<header><h1>docsynth run: {name}</h1><p>{esc(run.root.resolve())} · report written {when} · "
+            f"docsynth {esc(__version__)}</p></header><nav>{nav}</nav><main>{''.join(body)}</main></body></html>")
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
+    """Write the report (default ``RUN/report.html``); refuses to replace a file that is not an
+    earlier docsynth report unless ``force``."""
+    run_dir = Path(run_dir)
+    path = Path(out) if out is not None else run_dir / "report.html"
+    if path.exists() and not force:
+        if path.is_dir():
+            raise DocsynthError(f"{path}: is a folder; pass --out FILE.html")
+        try:
+            head = path.read_text(encoding="utf-8", errors="replace")[:600]
+        except OSError:
+            head = ""
+        if f'content="{GENERATOR}' not in head:
+            raise DocsynthError(f"{path}: exists and is not a docsynth report; use --force or another --out")
+    atomic_write_text(path, build_report(run_dir))
+    return path
