@@ -1,0 +1,197 @@
+"""Source `pdf`: pages of any folder of PDFs, rendered with pypdfium2 (Apache-2.0/BSD).
+
+Listing opens every PDF once, reads its page count and the sizes of a few seeded candidate
+pages (no rendering), and keeps at most ``max_pages`` pages per PDF whose orientation fits;
+variety comes from many PDFs rather than many pages of one manual. Rendering happens in
+``load_document``, which also applies the ink-coverage filter (the share of pixels darker than
+200): a nearly blank page or a full-page picture raises, and ``sources prepare`` skips it,
+counts it and takes the next candidate.
+
+Options: ``root`` (folder, searched recursively), ``seed``, ``max_pages`` (default 2; 0 = all),
+``orientation`` (portrait, landscape, any), ``long_side`` (render size in pixels, default 1280),
+``ink_min``/``ink_max`` (default 0.01/0.60), ``licence`` (for PDFs with no Debian metadata).
+
+Provenance: each page records its PDF path and 1-based page number. Under a Debian doc tree
+(``/usr/share/doc/<package>/`` or a ``dpkg -x`` of a .deb) it also records the package, the
+licences named in its ``debian/copyright`` file and, for TeX Live docs, the CTAN package.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+from docsynth.hookspecs import hookimpl
+from docsynth.kinds import DocumentRef, Page
+
+from docsynth_sources._common import dataset_root
+
+ORIENTATIONS = ("portrait", "landscape", "any")
+INK_LEVEL = 200  # a pixel darker than this (grey level) counts as ink
+
+
+def _pdfium():
+    try:
+        import pypdfium2
+    except ImportError:
+        raise DocsynthError("the pdf source needs pypdfium2: pip install 'docsynth[pdf]'") from None
+    return pypdfium2
+
+
+def _fits(width: float, height: float, orientation: str) -> bool:
+    if orientation == "portrait":
+        return height >= width
+    if orientation == "landscape":
+        return width > height
+    return True
+
+
+@lru_cache(maxsize=256)
+def _copyright_licences(path: str) -> str | None:
+    """The licence names a Debian ``copyright`` file mentions (DEP-5 ``License:`` lines)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    names: list[str] = []
+    for m in re.finditer(r"^License:[ \t]*(\S[^\n]*)", text, flags=re.MULTILINE):
+        name = m.group(1).strip()
+        if name not in names:
+            names.append(name)
+    if not names:
+        return None
+    return ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
+
+
+@lru_cache(maxsize=256)
+def _tree_package(tree: str) -> str | None:
+    """The package a ``dpkg -x`` tree was unpacked from: the one doc folder with a copyright file."""
+    owners = [p.parent.name for p in Path(tree, "usr/share/doc").glob("*/copyright")]
+    return owners[0] if len(owners) == 1 else None
+
+
+def debian_provenance(pdf: Path) -> dict[str, Any]:
+    """Package, licences and CTAN package of a PDF under a Debian doc tree ({} elsewhere)."""
+    parts = pdf.resolve().parts
+    for i in range(len(parts) - 3):
+        if parts[i:i + 3] == ("usr", "share", "doc") and i + 3 < len(parts) - 1:
+            tree = Path(*parts[:i]) if i else Path("/")
+            doc_dir = parts[i + 3]
+            package = _tree_package(str(tree)) or doc_dir
+            out: dict[str, Any] = {"package": package, "doc_path": "/" + "/".join(parts[i:])}
+            for owner in (package, doc_dir):
+                licences = _copyright_licences(str(tree / "usr/share/doc" / owner / "copyright"))
+                if licences:
+                    out["licence"] = f"Debian {package}: {licences}"
+                    out["copyright"] = str(tree / "usr/share/doc" / owner / "copyright")
+                    break
+            if doc_dir == "texlive-doc" and i + 5 < len(parts) - 1:
+                out["ctan_package"] = parts[i + 5]  # texlive-doc/<format>/<ctan package>/...
+            return out
+    return {}
+
+
+class PdfSource:
+    name = "pdf"
+    description = "pages of a folder of PDFs rendered with pypdfium2; options: root, max_pages, orientation, long_side, ink_min, ink_max"
+    licence = "per PDF (recorded per page; Debian doc packages: from debian/copyright)"
+    homepage = "https://pypi.org/project/pypdfium2/"
+    default_mask = "fullpage"
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []  # PDFs the last listing could not open
+        self._open: tuple[str, Any] | None = None  # the last PDF rendered from, kept open
+
+    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
+        o = {"max_pages": int(options.get("max_pages", 2)), "orientation": str(options.get("orientation", "any")),
+             "long_side": int(options.get("long_side", 1280)), "ink_min": float(options.get("ink_min", 0.01)),
+             "ink_max": float(options.get("ink_max", 0.60)), "seed": int(options.get("seed", 0))}
+        if o["orientation"] not in ORIENTATIONS:
+            raise DocsynthError(f"sources.options.pdf.orientation: {o['orientation']!r} unknown; use one of "
+                                + ", ".join(ORIENTATIONS))
+        if o["long_side"] < 16:
+            raise DocsynthError("sources.options.pdf.long_side: must be at least 16 pixels")
+        if not 0 <= o["ink_min"] <= o["ink_max"] <= 1:
+            raise DocsynthError("sources.options.pdf.ink_min/ink_max: need 0 <= ink_min <= ink_max <= 1")
+        return o
+
+    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
+        pdfium = _pdfium()
+        root = dataset_root(self.name, options, hint="set option 'root' (sources.options.pdf.root) to a folder of PDFs")
+        o = self._options(options)
+        self.problems = []
+        refs: list[DocumentRef] = []
+        for path in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file()):
+            rel = path.relative_to(root).as_posix()
+            try:
+                doc = pdfium.PdfDocument(str(path))
+            except Exception as exc:  # PdfiumError and friends: damaged, encrypted
+                self.problems.append(f"{path}: cannot open ({exc})")
+                continue
+            try:
+                n = len(doc)
+                # pages of one PDF are drawn from their own stream: adding a PDF to the folder
+                # changes nothing for the others
+                rng = np.random.default_rng(np.random.SeedSequence([o["seed"], zlib.crc32(rel.encode())]))
+                chosen = []
+                for index in rng.permutation(n):
+                    if o["max_pages"] and len(chosen) >= o["max_pages"]:
+                        break
+                    w, h = doc.get_page_size(int(index))
+                    if _fits(w, h, o["orientation"]):
+                        chosen.append((int(index), w, h))
+            except Exception as exc:
+                self.problems.append(f"{path}: cannot read pages ({exc})")
+                continue
+            finally:
+                doc.close()
+            provenance = debian_provenance(path)
+            for index, w, h in sorted(chosen):
+                meta = {"pdf": str(path), "page": index + 1, "pages": n, "page_size_pt": [round(w, 1), round(h, 1)],
+                        "long_side": o["long_side"], "ink_min": o["ink_min"], "ink_max": o["ink_max"],
+                        "orientation": o["orientation"], **provenance}
+                meta.setdefault("licence", options.get("licence") or "unknown (see the PDF)")
+                refs.append(DocumentRef(id=f"{rel[:-4]}/p{index + 1:04d}", source=self.name, path=str(path),
+                                        meta=meta))
+        return refs
+
+    def _document(self, path: str):
+        if self._open is None or self._open[0] != path:
+            if self._open is not None:
+                self._open[1].close()
+            self._open = (path, _pdfium().PdfDocument(path))
+        return self._open[1]
+
+    def load_document(self, ref: DocumentRef) -> Page:
+        m = ref.meta
+        try:
+            doc = self._document(ref.path)
+            page = doc[m["page"] - 1]
+            w, h = page.get_size()
+            bitmap = page.render(scale=m["long_side"] / max(w, h), may_draw_forms=False)
+            image = np.ascontiguousarray(bitmap.to_numpy()[:, :, :3])  # BGR
+            page.close()
+        except DocsynthError:
+            raise
+        except Exception as exc:
+            raise DocsynthError(f"{ref.path}: page {m['page']} cannot be rendered ({exc})") from None
+        ih, iw = image.shape[:2]
+        if not _fits(iw, ih, m.get("orientation", "any")):  # /Rotate can turn a page
+            raise DocsynthError(f"{ref.path}: page {m['page']} is not {m['orientation']} once rendered")
+        ink = float((cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) < INK_LEVEL).mean())
+        if not m["ink_min"] <= ink <= m["ink_max"]:
+            raise DocsynthError(f"{ref.path}: page {m['page']} ink coverage {ink:.3f} outside "
+                                f"[{m['ink_min']}, {m['ink_max']}] (ink filter)")
+        return Page(image=image)
+
+
+@hookimpl
+def register_sources(register):
+    register(PdfSource())
