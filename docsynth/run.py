@@ -493,7 +493,10 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
         log(f"[{stage.name}] up to date, skipped")
         return {"stage": stage.name, "action": "skipped", "key": key, "summary": record.get("summary")}
 
-    resume = bool(record and record.get("key") == key and not force and stage_dir.is_dir())
+    # Resume only an attempt that stopped part-way; a complete stage whose output went missing
+    # starts over (its own resume logic could take the leftovers for a finished job).
+    resume = bool(record and record.get("key") == key and record.get("status") != "complete"
+                  and not force and stage_dir.is_dir())
     if stage_dir.exists() and not resume:
         if record is None and stage_dir.is_dir() and any(stage_dir.iterdir()):
             raise DocsynthError(f"{stage_dir}: not empty and not made by `docsynth run`; "

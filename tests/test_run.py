@@ -1,0 +1,277 @@
+"""`docsynth run`: skipping, reruns downstream of a changed key, resume, --from/--until/--force,
+config problems reported before anything starts.
+
+The real generate and split stages run on tiny images; train and evaluate are replaced by fast
+stand-ins built with the same :class:`docsynth.run.Stage` machinery (their real versions are
+exercised by the end-to-end test at the bottom when torch-based stages are installed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from docsynth import run as run_mod
+from docsynth.errors import DocsynthError
+from docsynth.run import Stage, StageContext
+
+BASE = {
+    "seed": 7,
+    "run": {"dir": "runs/t", "stages": ["generate", "split", "train", "evaluate"], "report": False},
+    "generate": {"documents_count": 3, "backgrounds_count": 3, "per_document": 2, "shard_size": 2,
+                 "compositor_options": {"size": [96, 72]}},
+    "split": {"max_size": 64, "valid_fraction": 0.34},
+    "train": {"epochs": 1},
+}
+
+
+def write_config(data: dict, path: str = "docsynth.yaml") -> Path:
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    return Path(path)
+
+
+class Calls:
+    """Fast stand-ins for train/evaluate that record when they run."""
+
+    def __init__(self):
+        self.log: list[str] = []
+
+    def train(self, ctx: StageContext) -> dict:
+        self.log.append("train")
+        assert (ctx.inputs["split"] / "train" / "manifest.jsonl").is_file()
+        rows = [{"epoch": e + 1, "loss": 1.0 / (e + 1)} for e in range(ctx.cfg["train"]["epochs"])]
+        (ctx.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (ctx.out / "best.pt").write_bytes(b"weights")
+        return {"epochs": len(rows)}
+
+    def evaluate(self, ctx: StageContext) -> dict:
+        self.log.append("evaluate")
+        assert (ctx.inputs["train"] / "best.pt").is_file()
+        (ctx.out / "results.json").write_text("{}")
+        return {"jaccard": 0.5}
+
+
+def stages_with(calls: Calls) -> dict[str, Stage]:
+    stages = dict(run_mod.builtin_stages())
+    no_paths = lambda cfg, out, inputs: {}  # noqa: E731
+    stages["train"] = Stage("train", ("train",), calls.train, no_paths, "best.pt", reads=(("split",),), required=(0,))
+    stages["evaluate"] = Stage("evaluate", ("evaluate",), calls.evaluate, no_paths, "results.json",
+                               reads=(("train",),), required=(0,))
+    return stages
+
+
+def actions(summary: dict) -> dict[str, str]:
+    return {e["stage"]: e["action"] for e in summary["stages"]}
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+def test_skip_when_unchanged_and_rerun_exactly_downstream_of_a_changed_key():
+    calls = Calls()
+    stages = stages_with(calls)
+    cfg = write_config(BASE)
+    first = run_mod.run(cfg, stages=stages, log=quiet)
+    assert actions(first) == {"generate": "ran", "split": "ran", "train": "ran", "evaluate": "ran"}
+    manifest = Path("runs/t/generate/manifest.jsonl").read_bytes()
+
+    again = run_mod.run(cfg, stages=stages, log=quiet)
+    assert set(actions(again).values()) == {"skipped"}
+    assert calls.log == ["train", "evaluate"]
+
+    # A key that does not change the output (worker count) reruns nothing.
+    write_config({**BASE, "generate": {**BASE["generate"], "workers": 2}})
+    assert set(actions(run_mod.run(cfg, stages=stages, log=quiet)).values()) == {"skipped"}
+
+    # train.epochs: only train and evaluate
+    write_config({**BASE, "train": {"epochs": 3}})
+    third = run_mod.run(cfg, stages=stages, log=quiet)
+    assert actions(third) == {"generate": "skipped", "split": "skipped", "train": "ran", "evaluate": "ran"}
+    assert len(Path("runs/t/train/metrics.jsonl").read_text().splitlines()) == 3
+
+    # split.max_size: split and everything after it, generate untouched
+    write_config({**BASE, "train": {"epochs": 3}, "split": {**BASE["split"], "max_size": 48}})
+    fourth = run_mod.run(cfg, stages=stages, log=quiet)
+    assert actions(fourth) == {"generate": "skipped", "split": "ran", "train": "ran", "evaluate": "ran"}
+    assert Path("runs/t/generate/manifest.jsonl").read_bytes() == manifest
+
+    # the master seed feeds generate: everything reruns, and the old dataset is replaced
+    write_config({**BASE, "seed": 8, "train": {"epochs": 3}, "split": {**BASE["split"], "max_size": 48}})
+    fifth = run_mod.run(cfg, stages=stages, log=quiet)
+    assert set(actions(fifth).values()) == {"ran"}
+    assert Path("runs/t/generate/manifest.jsonl").read_bytes() != manifest
+
+
+def test_force_from_until():
+    calls = Calls()
+    stages = stages_with(calls)
+    cfg = write_config(BASE)
+    assert actions(run_mod.run(cfg, stages=stages, log=quiet, until="split")) == {
+        "generate": "ran", "split": "ran", "train": "not selected", "evaluate": "not selected"}
+    assert not Path("runs/t/train").exists()
+    # --from train uses generate/split as they are
+    assert actions(run_mod.run(cfg, stages=stages, log=quiet, start="train")) == {
+        "generate": "not selected", "split": "not selected", "train": "ran", "evaluate": "ran"}
+    # --force split reruns split and, since its output changed, train and evaluate
+    forced = run_mod.run(cfg, stages=stages, log=quiet, force=["split"])
+    assert actions(forced) == {"generate": "skipped", "split": "ran", "train": "ran", "evaluate": "ran"}
+    # --from/--until select a range; up-to-date stages in it are still skipped
+    assert actions(run_mod.run(cfg, stages=stages, log=quiet, start="split", until="train")) == {
+        "generate": "not selected", "split": "skipped", "train": "skipped", "evaluate": "not selected"}
+
+
+def test_from_needs_completed_upstream():
+    stages = stages_with(Calls())
+    cfg = write_config(BASE)
+    with pytest.raises(DocsynthError, match="--from train needs the output of split"):
+        run_mod.run(cfg, stages=stages, log=quiet, start="train")
+
+
+def test_all_config_problems_reported_before_any_stage_starts():
+    calls = Calls()
+    stages = stages_with(calls)
+    text = """\
+seed: 1
+run:
+  dir: runs/bad
+  stages: [generate, split, traing, evaluate]
+generate:
+  per_document: 0
+  compositor: no-such-compositor
+  workers: many
+  colour: blue
+split:
+  valid_fraction: 1.5
+train:
+  epochs: ten
+"""
+    Path("bad.yaml").write_text(text)
+    with pytest.raises(DocsynthError) as info:
+        run_mod.run("bad.yaml", stages=stages, log=quiet, force=["nothing"])
+    lines = str(info.value).splitlines()
+    expected = {
+        "bad.yaml:8:": "generate.workers",  # wrong type
+        "bad.yaml:9:": "generate.colour",  # unknown key
+        "bad.yaml:13:": "train.epochs",  # wrong type
+        "bad.yaml:4:": "traing",  # unknown stage
+        "bad.yaml:6:": "per_document",  # out of range
+        "bad.yaml:7:": "no-such-compositor",  # unknown plugin
+        "bad.yaml:11:": "valid_fraction",
+        "--force nothing": "not a stage",
+    }
+    for prefix, word in expected.items():
+        assert any(line.startswith(prefix) and word in line for line in lines), (prefix, word, lines)
+    assert calls.log == [] and not Path("runs/bad").exists()
+
+
+def test_cli_reports_problems_on_stderr_without_traceback(cli):
+    write_config({**BASE, "run": {"dir": "runs/c", "stages": ["split", "generate"]}, "train": {"epochs": "x"}})
+    result = cli("run")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+    errors = [l for l in result.stderr.splitlines() if l.startswith("docsynth: error:")]
+    assert len(errors) == 2 and "pipeline order" in result.stderr and "train.epochs" in result.stderr
+    assert not Path("runs/c").exists()
+
+
+def test_interrupted_generate_resumes_and_finished_shards_are_kept():
+    stages = stages_with(Calls())
+    cfg = write_config({**BASE, "run": {**BASE["run"], "stages": ["generate", "split"]}})
+
+    class Bar:
+        """Interrupts generate after its first shard, like Ctrl-C would."""
+
+        def __init__(self, label):
+            self.label = label
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def start(self, total, done=0):
+            self.done = done
+
+        def advance(self, n=1):
+            if self.label == "generate":
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_mod.run(cfg, stages=stages, log=quiet, progress=Bar)
+    record = json.loads(Path("runs/t/generate/.stage.json").read_text())
+    assert record["status"] == "interrupted"
+    shards = sorted(p.name for p in Path("runs/t/generate/shards").glob("*.jsonl"))
+    assert shards == ["00000.jsonl"]
+    first_shard = Path("runs/t/generate/shards/00000.jsonl").read_bytes()
+
+    summary = run_mod.run(cfg, stages=stages, log=quiet)
+    assert actions(summary)["generate"] == "resumed"
+    gen = summary["stages"][0]["summary"]
+    assert gen["resumed"] == 2 and gen["written"] == 4 and gen["samples"] == 6
+    assert Path("runs/t/generate/shards/00000.jsonl").read_bytes() == first_shard
+    record = json.loads(Path("runs/t/generate/.stage.json").read_text())
+    assert record["status"] == "complete"
+    assert [a["outcome"] for a in record["attempts"]] == ["interrupted", "complete"]
+
+
+def test_interrupted_stage_resumes_on_its_own_files():
+    state = {"fail": True}
+
+    def flaky(ctx: StageContext) -> dict:
+        part = ctx.out / "part1"
+        if ctx.resume:
+            assert part.read_text() == "kept"
+        part.write_text("kept")
+        if state["fail"]:
+            raise RuntimeError("disk on fire")
+        (ctx.out / "done").write_text("ok")
+        return {"resumed": ctx.resume}
+
+    stages = {"generate": Stage("generate", ("generate",), flaky, lambda c, o, i: {}, "done")}
+    cfg = write_config({"run": {"dir": "r", "stages": ["generate"], "report": False}})
+    with pytest.raises(RuntimeError):
+        run_mod.run(cfg, stages=stages, log=quiet)
+    assert json.loads(Path("r/generate/.stage.json").read_text())["status"] == "failed"
+    state["fail"] = False
+    summary = run_mod.run(cfg, stages=stages, log=quiet)
+    assert summary["stages"][0]["action"] == "resumed" and summary["stages"][0]["summary"] == {"resumed": True}
+    # deleting the stage's output makes it stale: it starts over on an emptied folder
+    Path("r/generate/done").unlink()
+    Path("r/generate/junk").write_text("x")
+    again = run_mod.run(cfg, stages=stages, log=quiet)
+    assert again["stages"][0]["action"] == "ran" and not Path("r/generate/junk").exists()
+
+
+def test_refuses_a_stage_folder_it_did_not_make():
+    stages = stages_with(Calls())
+    cfg = write_config({**BASE, "run": {**BASE["run"], "stages": ["generate"]}})
+    Path("runs/t/generate").mkdir(parents=True)
+    Path("runs/t/generate/mine.txt").write_text("user data")
+    with pytest.raises(DocsynthError, match="not made by `docsynth run`"):
+        run_mod.run(cfg, stages=stages, log=quiet)
+    assert Path("runs/t/generate/mine.txt").read_text() == "user data"
+
+
+def test_second_run_on_the_same_folder_is_refused_while_one_is_alive():
+    Path("runs/t").mkdir(parents=True)
+    Path("runs/t/.lock").write_text("1")  # pid 1 is always alive
+    cfg = write_config({**BASE, "run": {**BASE["run"], "stages": ["generate"]}})
+    with pytest.raises(DocsynthError, match="another `docsynth run`"):
+        run_mod.run(cfg, stages=stages_with(Calls()), log=quiet)
+    Path("runs/t/.lock").write_text("999999999")  # a dead run's lock is taken over
+    assert actions(run_mod.run(cfg, stages=stages_with(Calls()), log=quiet))["generate"] == "ran"
+    assert not Path("runs/t/.lock").exists()
+
+
+def test_cli_run_json_and_report(cli):
+    write_config({**BASE, "run": {"dir": "runs/j", "stages": ["generate", "split"]}})
+    result = cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert [e["action"] for e in summary["stages"][:2]] == ["ran", "ran"]
+    assert Path(summary["report"]).is_file()
+    assert json.loads(cli("run", "--json").stdout)["stages"][0]["action"] == "skipped"
