@@ -68,6 +68,7 @@ class StageContext:
     resume: bool  # True when an interrupted attempt with the same key left files here
     progress: Callable[[int], None] | None = None
     on_start: Callable[[int, int], None] | None = None
+    log: Callable[[str], None] = print  # warnings for the user (stderr under the CLI)
 
 
 @dataclass(frozen=True)
@@ -516,7 +517,8 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
     try:
         with bar_cm as bar:
             ctx = StageContext(cfg=stage_cfg, out=stage_dir, inputs=inputs, resume=resume,
-                               progress=bar.advance if bar else None, on_start=bar.start if bar else None)
+                               progress=bar.advance if bar else None, on_start=bar.start if bar else None,
+                               log=lambda msg: log(f"[{stage.name}] {msg}"))
             summary = stage.execute(ctx) or {}
     except BaseException as exc:
         attempts[-1].update(seconds=round(time.perf_counter() - t0, 3),
@@ -589,6 +591,91 @@ def _check_split(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _configure_sources(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    return {"sources.out": str(out)}
+
+
+def _execute_sources(ctx: StageContext) -> dict[str, Any]:
+    from docsynth.prepare import prepare
+
+    return prepare(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, warn=ctx.log)
+
+
+def _check_sources(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every mix entry names a source whose data is here (procedural needs none)."""
+    from docsynth.sources import describe
+
+    problems = []
+    mix = _get(cfg, "sources.mix") or {}
+    if not mix:
+        problems.append(("sources.mix", "'sources.mix' is empty; name at least one source, e.g. procedural: 24"))
+    for entry in mix:
+        try:
+            info = describe(cfg, entry, count=True)
+        except DocsynthError as exc:
+            problems.append((f"sources.mix.{entry}", str(exc).splitlines()[0]))
+            continue
+        if not info["present"]:
+            problems.append((f"sources.mix.{entry}", f"source {entry!r} has no documents here "
+                             f"({info['note'] or 'nothing found under ' + str(info['root'])})"))
+    return problems + _at_least(cfg, {"sources.max_size": 16, "sources.workers": 1})
+
+
+def _configure_backgrounds(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    return {"backgrounds.out": str(out)}
+
+
+def _execute_backgrounds(ctx: StageContext) -> dict[str, Any]:
+    """Fill the folder from the provider (search-and-download for scraping providers, rendered
+    or copied images for the others), then normalise, dedupe and credit it."""
+    from docsynth import backgrounds as bg
+    from docsynth.backgrounds_dedupe import dedupe_folder
+
+    section = ctx.cfg["backgrounds"]
+    name = section["provider"]
+    provider = plugins.get("background", name)
+    options = dict(section["options"].get(name) or {})
+    if callable(getattr(provider, "search", None)):
+        collected = bg.scrape(provider, list(section["queries"]), ctx.out, limit=section["per_query"],
+                              settings=bg.settings_from_config(section), client=bg.client_from_config(section),
+                              options={"licences": section["licences"], **options},
+                              on_start=ctx.on_start, progress=ctx.progress)
+    else:
+        collected = _collect_backgrounds(provider, name, section, ctx, options)
+    dedupe = dedupe_folder(ctx.out, section["dedupe_threshold"], apply=True)
+    credits = bg.write_credits(ctx.out, force=True)
+    return {"provider": name, "collected": collected, "duplicates": dedupe.get("duplicates"),
+            "images": len(bg.folder_backgrounds(ctx.out)), "credited": credits.get("credited")}
+
+
+def _collect_backgrounds(provider: Any, name: str, section: dict[str, Any], ctx: StageContext,
+                         options: dict[str, Any]) -> dict[str, Any]:
+    """Write ``count`` backgrounds of a non-scraping provider as files, then give them records
+    (licence, size, hashes) with the backgrounds module's own normaliser. Resumable: files
+    already written are kept."""
+    from docsynth.backgrounds import normalize_folder, safe_id
+    from docsynth.io import write_image
+
+    refs = provider.list_backgrounds({"seed": ctx.cfg["seed"], "count": section["count"], **options})
+    refs = refs[: section["count"]]
+    if not refs:
+        raise DocsynthError(f"backgrounds.provider: {name!r} listed no backgrounds; check backgrounds.options")
+    targets = [ctx.out / "images" / f"{safe_id(ref.id)}.jpg" for ref in refs]
+    done = sum(t.is_file() for t in targets)
+    if ctx.on_start:
+        ctx.on_start(len(refs), done)
+    for ref, target in zip(refs, targets):
+        if target.is_file():
+            continue
+        write_image(target, provider.load_background(ref), section["jpeg_quality"])
+        if ctx.progress:
+            ctx.progress(1)
+    licence = str((refs[0].meta or {}).get("licence") or getattr(provider, "licence", "") or "") or None
+    summary = normalize_folder(ctx.out, min_width=1, min_height=1, quality=section["jpeg_quality"],
+                               licence=licence, provider=name)
+    return {"written": len(refs) - done, "resumed": done, "normalize": summary}
+
+
 def _generate_ignore() -> frozenset[str]:
     from docsynth.generate import NON_OUTPUT_KEYS
 
@@ -597,6 +684,14 @@ def _generate_ignore() -> frozenset[str]:
 
 def builtin_stages() -> dict[str, Stage]:
     stages = [
+        Stage("sources", ("seed", "sources"), _execute_sources, _configure_sources, "documents.jsonl",
+              ignore=frozenset({"sources.workers"}), module="docsynth.prepare", check=_check_sources,
+              help="prepare a seeded mix of document pages"),
+        Stage("backgrounds", ("seed", "backgrounds"), _execute_backgrounds, _configure_backgrounds,
+              "backgrounds.jsonl", module="docsynth.backgrounds",
+              ignore=frozenset(f"backgrounds.{k}" for k in ("contact", "rate_limit", "retries", "backoff",
+                                                            "max_wait", "timeout")),
+              help="collect, normalise and dedupe background photos"),
         Stage("generate", ("seed", "generate"), _execute_generate, _configure_generate, "manifest.jsonl",
               reads=(("sources",), ("backgrounds",)), ignore=_generate_ignore(), check=_check_generate,
               help="composite documents onto backgrounds"),
