@@ -115,7 +115,7 @@ SCHEMA: dict[str, Any] = {
                           choices=("files", "tar")),
         "image_format": F(str, "jpg", "image file format", choices=("jpg", "png")),
         "jpeg_quality": F(int, 95, "JPEG quality of written images"),
-        "compositor": F(str, "homography", "compositor plugin"),
+        "compositor": F(str, "realistic", "compositor plugin (realistic, reference, homography)"),
         "compositor_options": F(dict, {}, "options for the compositor"),
     },
     "split": {

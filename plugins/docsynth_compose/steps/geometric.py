@@ -1,0 +1,264 @@
+"""Geometric steps: flips, rotation and the non-homography warps (optical, grid, elastic).
+
+Corners are in pixel-edge coordinates (the image spans [0, W] x [0, H]); OpenCV maps use
+pixel centres, hence the +-0.5 shifts. Flips and rotation are exact. The three distortions are
+``remap`` warps described by a backward map (output pixel -> source pixel); corners move
+forward, so they are found by inverting the map numerically (fixed-point iteration, exact to a
+hundredth of a pixel where the map is smooth) and the sample is flagged ``approximate``
+because the page edges are no longer straight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from docsynth.geometry import order_corners
+from docsynth.kinds import Sample
+
+from .base import Step, register_step, uniform
+
+BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT,
+           "replicate": cv2.BORDER_REPLICATE}
+
+
+@register_step
+class HorizontalFlip(Step):
+    """Mirror left-right. Corners swap TL<->TR and BR<->BL so the quad stays clockwise with TL on
+    the top-left."""
+
+    name = "hflip"
+
+    def apply(self, image, **params):
+        return cv2.flip(image, 1)
+
+    def apply_to_mask(self, mask, **params):
+        return cv2.flip(mask, 1)
+
+    def apply_to_keypoints(self, corners, width, **params):
+        out = corners.copy()
+        out[:, 0] = width - out[:, 0]
+        return out[[1, 0, 3, 2]]
+
+    def get_params(self, rng, sample):
+        return {"width": sample.image.shape[1]}
+
+
+@register_step
+class VerticalFlip(Step):
+    """Mirror top-bottom. Corners swap TL<->BL and TR<->BR."""
+
+    name = "vflip"
+
+    def apply(self, image, **params):
+        return cv2.flip(image, 0)
+
+    def apply_to_mask(self, mask, **params):
+        return cv2.flip(mask, 0)
+
+    def apply_to_keypoints(self, corners, height, **params):
+        out = corners.copy()
+        out[:, 1] = height - out[:, 1]
+        return out[[3, 2, 1, 0]]
+
+    def get_params(self, rng, sample):
+        return {"height": sample.image.shape[0]}
+
+
+@register_step
+class Rotate(Step):
+    """Rotate about the image centre by up to ``limit`` degrees, keeping the size. The mask gets
+    the same border mode as the image (as albumentations does), so a reflected border that shows
+    a mirrored bit of page marks it as page too; compositors flag such samples ``approximate``."""
+
+    name = "rotate"
+    defaults = {"limit": 90.0, "border": "reflect"}
+
+    def get_params(self, rng, sample):
+        h, w = sample.image.shape[:2]
+        angle = uniform(rng, (-self.limit, self.limit))
+        # Rotation about the centre (W/2, H/2) in edge coordinates, counter-clockwise on screen
+        # for positive angles like cv2.getRotationMatrix2D.
+        m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angle, 1.0)
+        m_edge = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        return {"m": m, "m_edge": m_edge}
+
+    def _border(self):
+        if self.border not in BORDERS:
+            from docsynth.errors import DocsynthError
+            raise DocsynthError(f"step rotate: border must be one of {', '.join(BORDERS)}")
+        return BORDERS[self.border]
+
+    def apply(self, image, m, **params):
+        h, w = image.shape[:2]
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=self._border())
+
+    def apply_to_mask(self, mask, m, **params):
+        h, w = mask.shape[:2]
+        return cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=self._border())
+
+    def apply_to_keypoints(self, corners, m_edge, **params):
+        pts = corners @ m_edge[:, :2].T + m_edge[:, 2]
+        return order_corners(pts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-homography warps
+# ---------------------------------------------------------------------------------------------
+
+
+def sample_map(map_x: np.ndarray, map_y: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Bilinear lookup of a backward map at points given in pixel-centre coordinates (clamped)."""
+    h, w = map_x.shape
+    x = np.clip(pts[:, 0], 0, w - 1.001)
+    y = np.clip(pts[:, 1], 0, h - 1.001)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    out = np.empty_like(pts)
+    for k, m in enumerate((map_x, map_y)):
+        top = m[y0, x0] * (1 - fx) + m[y0, x0 + 1] * fx
+        bottom = m[y0 + 1, x0] * (1 - fx) + m[y0 + 1, x0 + 1] * fx
+        val = top * (1 - fy) + bottom * fy
+        # Outside the frame the map is extended with its border displacement.
+        val += (pts[:, k] - (x if k == 0 else y))
+        out[:, k] = val
+    return out
+
+
+def invert_map(map_x: np.ndarray, map_y: np.ndarray, corners: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Where do source points (edge coordinates) land under the backward map? Fixed-point
+    iteration p <- p - (map(p) - q): converges for the gentle displacements used here."""
+    q = np.asarray(corners, np.float64) - 0.5
+    p = q.copy()
+    for _ in range(iterations):
+        err = sample_map(map_x, map_y, p) - q
+        p -= err
+        if np.abs(err).max() < 1e-3:
+            break
+    return p + 0.5
+
+
+class RemapStep(Step):
+    """A warp given by a backward map; subclasses build ``map_x``/``map_y`` in ``get_params``."""
+
+    approximate = True
+
+    def apply(self, image, map_x, map_y, **params):
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+    def apply_to_mask(self, mask, map_x, map_y, **params):
+        return cv2.remap(mask, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    def apply_to_keypoints(self, corners, map_x, map_y, **params):
+        return invert_map(map_x, map_y, corners)
+
+
+def _upsample(field: np.ndarray, w: int, h: int) -> np.ndarray:
+    return cv2.resize(field.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _identity(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    xs = np.arange(w, dtype=np.float32)
+    ys = np.arange(h, dtype=np.float32)
+    return np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w))
+
+
+@register_step
+class OpticalDistortion(RemapStep):
+    """Barrel/pincushion lens distortion: r_src = r (1 + k r^2), r normalised by the half diagonal,
+    plus a small random shift of the distortion centre."""
+
+    name = "optical"
+    defaults = {"distort_limit": 0.3, "shift_limit": 0.05}
+
+    def get_params(self, rng, sample):
+        h, w = sample.image.shape[:2]
+        k = uniform(rng, (-self.distort_limit, self.distort_limit))
+        cx = (w - 1) / 2 + uniform(rng, (-self.shift_limit, self.shift_limit)) * w
+        cy = (h - 1) / 2 + uniform(rng, (-self.shift_limit, self.shift_limit)) * h
+        # The field is smooth: compute it on a coarse grid and upsample (much cheaper).
+        gw, gh = max(2, w // 8), max(2, h // 8)
+        gx = np.linspace(0, w - 1, gw)
+        gy = np.linspace(0, h - 1, gh)
+        xx, yy = np.meshgrid(gx, gy)
+        norm = np.hypot(w, h) / 2
+        dx, dy = (xx - cx) / norm, (yy - cy) / norm
+        factor = k * (dx * dx + dy * dy)
+        ix, iy = _identity(w, h)
+        map_x = ix + _upsample((xx - cx) * factor, w, h)
+        map_y = iy + _upsample((yy - cy) * factor, w, h)
+        return {"map_x": map_x.astype(np.float32), "map_y": map_y.astype(np.float32)}
+
+
+@register_step
+class GridDistortion(RemapStep):
+    """Cut the image into ``num_steps`` columns and rows and stretch each by up to
+    ``distort_limit`` (separable, piecewise linear)."""
+
+    name = "grid"
+    defaults = {"num_steps": 5, "distort_limit": 0.3}
+
+    @staticmethod
+    def _axis(rng, n: int, steps: int, limit: float) -> np.ndarray:
+        """Backward map of one axis: output coordinate -> source coordinate (monotonic)."""
+        knots_out = np.linspace(0, n - 1, steps + 1)
+        widths = np.diff(knots_out) * (1 + rng.uniform(-limit, limit, size=steps))
+        knots_src = np.concatenate([[0], np.cumsum(widths)])
+        knots_src *= (n - 1) / knots_src[-1]
+        return np.interp(np.arange(n), knots_out, knots_src).astype(np.float32)
+
+    def get_params(self, rng, sample):
+        h, w = sample.image.shape[:2]
+        fx = self._axis(rng, w, int(self.num_steps), float(self.distort_limit))
+        fy = self._axis(rng, h, int(self.num_steps), float(self.distort_limit))
+        return {"map_x": np.ascontiguousarray(np.broadcast_to(fx, (h, w))),
+                "map_y": np.ascontiguousarray(np.broadcast_to(fy[:, None], (h, w))), "fx": fx, "fy": fy}
+
+    def apply_to_keypoints(self, corners, fx, fy, **params):
+        # Separable and monotonic: invert each axis exactly with interpolation.
+        pts = np.asarray(corners, np.float64) - 0.5
+        out = np.empty_like(pts)
+        out[:, 0] = _invert_axis(fx, pts[:, 0])
+        out[:, 1] = _invert_axis(fy, pts[:, 1])
+        return out + 0.5
+
+
+def _invert_axis(f: np.ndarray, src: np.ndarray) -> np.ndarray:
+    n = len(f)
+    grid = np.arange(n, dtype=np.float64)
+    inside = np.interp(src, f.astype(np.float64), grid)
+    # Beyond the ends the map is the identity shifted by the end displacement.
+    inside = np.where(src < f[0], src - f[0], inside)
+    inside = np.where(src > f[-1], (n - 1) + (src - f[-1]), inside)
+    return inside
+
+
+@register_step
+class ElasticTransform(RemapStep):
+    """Smooth random displacement (``alpha`` pixels at most, correlation length ``sigma``
+    pixels): random values on a coarse grid, upsampled with cubic interpolation."""
+
+    name = "elastic"
+    defaults = {"alpha": 12.0, "sigma": 50.0}
+
+    def get_params(self, rng, sample):
+        h, w = sample.image.shape[:2]
+        gw, gh = max(2, int(round(w / self.sigma)) + 1), max(2, int(round(h / self.sigma)) + 1)
+        dx = rng.uniform(-1, 1, size=(gh, gw)) * self.alpha
+        dy = rng.uniform(-1, 1, size=(gh, gw)) * self.alpha
+        ix, iy = _identity(w, h)
+        return {"map_x": (ix + _upsample(dx, w, h)).astype(np.float32),
+                "map_y": (iy + _upsample(dy, w, h)).astype(np.float32)}
+
+
+def mask_outside_quad(sample: Sample) -> bool:
+    """True when the mask has page pixels well outside the corner quad (e.g. a reflected border)."""
+    from docsynth.geometry import quad_mask
+
+    if sample.corners is None:
+        return bool(sample.mask.any())
+    quad = quad_mask(sample.corners, sample.mask.shape[:2])
+    extra = cv2.countNonZero(cv2.subtract(sample.mask, cv2.dilate(quad, np.ones((5, 5), np.uint8))))
+    return extra > 0.005 * max(1, cv2.countNonZero(quad))

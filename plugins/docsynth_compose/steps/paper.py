@@ -1,0 +1,136 @@
+"""Paper shape: curl and fold as smooth warps of the page plane, with matching shading.
+
+Both are one-dimensional profiles along an axis of the page. With ``s`` the signed distance
+from the bend line along the axis and ``t`` the position along the line:
+
+- curl: beyond the line (s > 0) the sheet wraps a cylinder of radius r, so it lifts off the
+  table: seen from above, s' = r sin(s / r), height z = r (1 - cos(s / r)), and the lifted part
+  is a little larger (closer to the camera): t' = t (1 + m z / L).
+- fold: the two halves are tilted by angles a1, a2 about the crease: s' = s cos(a).
+
+Both have closed-form inverses, which is what ``cv2.remap`` needs: the compositor maps each
+output pixel back through the page homography into the warped page plane, then through
+:meth:`PageWarp.inverse` to the flat page, and samples page and mask in one remap. Page
+corners go forward through :meth:`PageWarp.forward`, exactly. The surface normal tilts by the
+local bend angle, so a Lambertian gain ``n . l / n0 . l`` shades the page consistently with
+its shape (:meth:`PageWarp.shade`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class PageWarp:
+    kind: str  # "curl" or "fold"
+    origin: np.ndarray  # a point on the bend line, page edge coordinates
+    axis: np.ndarray  # unit vector across the line (s direction)
+    length: float  # curl: extent of the curled part; fold: unused
+    radius: float = 1.0  # curl radius
+    magnify: float = 0.0  # curl: lateral growth of lifted paper
+    angles: tuple[float, float] = (0.0, 0.0)  # fold: tilt of the s<0 and s>0 halves (radians)
+    light: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))  # towards the light, z up
+    crease: float = 0.0  # fold: darkness of the crease line
+
+    def _st(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = pts - self.origin
+        normal = np.array([-self.axis[1], self.axis[0]])
+        return d @ self.axis, d @ normal
+
+    def _xy(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+        normal = np.array([-self.axis[1], self.axis[0]])
+        return self.origin + s[..., None] * self.axis + t[..., None] * normal
+
+    def forward(self, pts: np.ndarray) -> np.ndarray:
+        """Flat page points -> where they appear in the warped page plane."""
+        s, t = self._st(np.asarray(pts, np.float64))
+        if self.kind == "curl":
+            pos = s > 0
+            theta = np.where(pos, s / self.radius, 0.0)
+            z = self.radius * (1 - np.cos(theta))
+            s2 = np.where(pos, self.radius * np.sin(theta), s)
+            t2 = t * (1 + self.magnify * z / self.length)
+        else:
+            a = np.where(s > 0, self.angles[1], self.angles[0])
+            s2, t2 = s * np.cos(a), t
+        return self._xy(s2, t2)
+
+    def inverse(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Warped plane -> flat page coordinates, plus the local bend angle (for shading)."""
+        normal = np.array([-self.axis[1], self.axis[0]])
+        dx, dy = x - self.origin[0], y - self.origin[1]
+        s2 = dx * self.axis[0] + dy * self.axis[1]
+        t2 = dx * normal[0] + dy * normal[1]
+        if self.kind == "curl":
+            pos = s2 > 0
+            ratio = np.clip(s2 / self.radius, -1.0, 1.0)
+            theta = np.where(pos, np.arcsin(ratio), 0.0)
+            # Past the top of the cylinder there is no paper: push such points off the page.
+            theta = np.where(pos & (s2 > self.radius), 10.0, theta)
+            s = np.where(pos, self.radius * theta, s2)
+            z = self.radius * (1 - np.cos(np.minimum(theta, np.pi / 2)))
+            t = t2 / (1 + self.magnify * z / self.length)
+            bend = theta
+        else:
+            a = np.where(s2 > 0, self.angles[1], self.angles[0])
+            s, t = s2 / np.cos(a), t2
+            bend = a * np.sign(s2)
+        u = self.origin[0] + s * self.axis[0] + t * normal[0]
+        v = self.origin[1] + s * self.axis[1] + t * normal[1]
+        return u, v, bend
+
+    def shade(self, bend: np.ndarray, s2: np.ndarray | None = None) -> np.ndarray:
+        """Lambertian gain relative to flat paper for a surface tilted by ``bend`` towards
+        ``-axis`` (it rises along +axis)."""
+        nx = -np.sin(bend) * self.axis[0]
+        ny = -np.sin(bend) * self.axis[1]
+        nz = np.cos(bend)
+        lx, ly, lz = self.light
+        gain = (nx * lx + ny * ly + nz * lz) / max(lz, 1e-3)
+        return np.clip(gain, 0.35, 1.35)
+
+
+def random_curl(rng: np.random.Generator, width: float, height: float, length=(0.1, 0.35),
+                angle=(0.3, 1.3), magnify=(0.0, 0.12)) -> PageWarp:
+    """Curl one edge (or a corner, when the axis is diagonal) of a width x height page."""
+    centre = np.array([width / 2, height / 2])
+    if rng.random() < 0.7:
+        k = int(rng.integers(4))
+        axis = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]][k], np.float64)  # towards top/right/bottom/left
+    else:
+        ang = rng.uniform(0, 2 * np.pi)
+        axis = np.array([np.cos(ang), np.sin(ang)])
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+    reach = float(((corners - centre) @ axis).max())  # distance from centre to the far edge/corner
+    size = np.sqrt(width * height)
+    curl_len = min(reach * 0.9, rng.uniform(*length) * size)
+    origin = centre + axis * (reach - curl_len)
+    theta_max = rng.uniform(*angle)
+    radius = curl_len / theta_max
+    return PageWarp("curl", origin, axis, curl_len, radius=radius, magnify=rng.uniform(*magnify),
+                    light=_light(rng))
+
+
+def random_fold(rng: np.random.Generator, width: float, height: float, angle=(0.08, 0.35)) -> PageWarp:
+    """A crease across the page (mostly parallel to a side: letters are folded in thirds or
+    halves) with both halves tilted."""
+    centre = np.array([width / 2, height / 2])
+    base = rng.choice([0.0, np.pi / 2])
+    ang = base + rng.normal(0, 0.08)
+    axis = np.array([np.cos(ang), np.sin(ang)])
+    span = abs(axis[0]) * width + abs(axis[1]) * height
+    origin = centre + axis * rng.uniform(-0.2, 0.2) * span
+    a1, a2 = rng.uniform(*angle), rng.uniform(*angle)
+    if rng.random() < 0.5:  # valley fold: both halves rise towards the outside
+        a1 = -a1
+    return PageWarp("fold", origin, axis, span, angles=(a1, a2), light=_light(rng), crease=rng.uniform(0.0, 0.25))
+
+
+def _light(rng: np.random.Generator) -> np.ndarray:
+    elev = rng.uniform(np.radians(35), np.radians(75))
+    az = rng.uniform(0, 2 * np.pi)
+    v = np.array([np.cos(az) * np.cos(elev), np.sin(az) * np.cos(elev), np.sin(elev)])
+    return v / np.linalg.norm(v)
