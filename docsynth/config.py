@@ -166,6 +166,21 @@ SCHEMA: dict[str, Any] = {
         "workers": F(int, 2, "DataLoader worker processes (does not change the result)"),
         "seed": F(int, 41, "training seed (data order, augmentation, initialisation)"),
     },
+    "scan": {
+        "checkpoint": F(OptStr, None, "model: .pt checkpoint, .onnx or TorchScript file; null: the packaged model"),
+        "postprocessor": F(str, "refine", "post-processor plugin turning the prediction into corners"),
+        "postprocessor_options": F(dict, {}, "options for the post-processor"),
+        "jpeg_quality": F(int, 95, "JPEG quality of flattened pages"),
+    },
+    "evaluate": {
+        "data": F(OptStr, None, "folder of real photos with corners.csv (e.g. ../shared/realdocs)"),
+        "checkpoint": F(OptStr, None, "model to score; null: the packaged model"),
+        "postprocessor": F(str, "refine", "post-processor plugin turning the prediction into corners"),
+        "postprocessor_options": F(dict, {}, "options for the post-processor"),
+        "baseline": F(OptStr, None, "also score this non-learned baseline", choices=("classical",)),
+        "out": F(str, "evaluation", "report folder: results.json, per_image.csv, worst.png"),
+        "worst": F(int, 8, "worst cases on the contact sheet"),
+    },
 }
 
 

@@ -1,0 +1,143 @@
+"""Commands `docsynth scan`, `docsynth evaluate` and `docsynth export-model`.
+
+torch and onnxruntime are imported inside the commands, so `docsynth --help` stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from docsynth.errors import DocsynthError
+
+MODEL_SUFFIXES = {".pt", ".pth", ".onnx", ".ts", ".torchscript"}
+
+
+def split_model_arg(args: list[Path], what: str) -> tuple[Optional[Path], list[Path]]:
+    """``[CHECKPOINT] INPUT...``: the first argument is the model when it has a model suffix."""
+    if args and args[0].suffix.lower() in MODEL_SUFFIXES:
+        if len(args) == 1:
+            raise DocsynthError(f"{args[0]}: that is a model file; pass {what} after it")
+        return args[0], args[1:]
+    return None, list(args)
+
+
+def register(app: typer.Typer) -> None:
+    from docsynth.cli import ConfigOpt, JsonOpt, emit, load_config
+    from docsynth.progress import progress_bar
+
+    post_help = "Post-processor plugin (reference, robust, refine, ...)."
+
+    @app.command("scan")
+    def scan_cmd(
+        args: list[Path] = typer.Argument(..., metavar="[CHECKPOINT] IMAGE_OR_DIR...",
+                                          help="Optional model (.pt checkpoint, .onnx or TorchScript; default: the "
+                                               "packaged model), then photos or folders of photos."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder: flattened pages, corners.csv, scan.json."),
+        post: Optional[str] = typer.Option(None, "--post", help=post_help),
+        force: bool = typer.Option(False, "--force", help="Replace the results of an earlier scan in --out."),
+        config: Optional[Path] = ConfigOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Find the page in each photo and write it flattened, plus corners.csv."""
+        from docsynth.scan import Scanner, load_backend, scan_photos
+
+        checkpoint, inputs = split_model_arg(args, "photos or folders")
+        cfg = load_config(config, {"scan.postprocessor": post})["scan"]
+        if checkpoint is None and cfg["checkpoint"]:
+            checkpoint = Path(cfg["checkpoint"])
+        scanner = Scanner(load_backend(checkpoint), cfg["postprocessor"], cfg["postprocessor_options"])
+        with progress_bar("scan") as bar:
+            summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=cfg["jpeg_quality"],
+                                  progress=bar.advance, on_start=bar.start)
+        missing = [r for r in summary["results"] if r["page"] is None]
+        human = "\n".join(
+            [f"{Path(r['image']).name}: " + (f"page -> {r['page']} (confidence {r['confidence']:.2f})"
+                                             if r["page"] else f"no document found ({r['reason']})")
+             for r in summary["results"]]
+            + [f"{summary['pages']} of {summary['photos']} photos scanned into {out}; corners in "
+               f"{summary['corners_csv']}" + (f"; {len(missing)} without a page" if missing else "")])
+        emit(summary, as_json, human)
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        args: Optional[list[Path]] = typer.Argument(None, metavar="[CHECKPOINT] DIR",
+                                                    help="Optional model (default: the packaged model), then a "
+                                                         "folder of photos with corners.csv (default: evaluate.data)."),
+        post: Optional[str] = typer.Option(None, "--post", help=post_help),
+        baseline: Optional[str] = typer.Option(None, "--baseline", help="Also score a non-learned baseline: classical."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (results.json, per_image.csv, "
+                                                                     "worst.png); default: evaluate.out."),
+        worst: Optional[int] = typer.Option(None, "--worst", help="Worst cases on the contact sheet."),
+        force: bool = typer.Option(False, "--force", help="Replace an earlier report in the report folder."),
+        config: Optional[Path] = ConfigOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Score page corners on real photos: SmartDoc 2015 Jaccard, mask IoU, worst cases."""
+        from docsynth import evaluate as ev
+
+        checkpoint, rest = split_model_arg(list(args or []), "the photo folder")
+        if len(rest) > 1:
+            raise DocsynthError(f"expected one photo folder, got {len(rest)}: {', '.join(map(str, rest))}")
+        cfg = load_config(config, {"evaluate.postprocessor": post, "evaluate.baseline": baseline,
+                                   "evaluate.out": None if out is None else str(out), "evaluate.worst": worst})
+        ec = cfg["evaluate"]
+        folder = rest[0] if rest else (Path(ec["data"]) if ec["data"] else None)
+        if folder is None:
+            raise DocsynthError("no photo folder: pass DIR (images + corners.csv) or set evaluate.data")
+        if checkpoint is None and ec["checkpoint"]:
+            checkpoint = Path(ec["checkpoint"])
+        report_dir = Path(ec["out"])
+        if (report_dir / "results.json").exists() and not force:
+            raise DocsynthError(f"{report_dir / 'results.json'}: exists from an earlier evaluation; pass --force "
+                                "to replace it or choose another --out")
+        items = ev.ground_truth(folder)
+        from docsynth.scan import PACKAGED_MODEL
+
+        methods: dict[str, Any] = {}
+        model_name = None
+        if checkpoint is None and not PACKAGED_MODEL.is_file() and ec["baseline"]:
+            # without a packaged model a baseline-only evaluation still makes sense
+            typer.echo(f"docsynth: note: no packaged model is installed ({PACKAGED_MODEL}); scoring the "
+                       f"{ec['baseline']} baseline only; pass CHECKPOINT to score a model", err=True)
+        else:
+            model_name = f"model:{ec['postprocessor']}"
+            methods[model_name] = _scanner(checkpoint, ec).method
+        if ec["baseline"] == "classical":
+            methods["classical"] = ev.classical_method
+        report: dict[str, Any] = {"data": str(folder), "checkpoint": None if checkpoint is None else str(checkpoint),
+                                  "postprocessor": ec["postprocessor"] if model_name else None,
+                                  "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame",
+                                  "methods": {}}
+        with progress_bar("evaluate") as bar:
+            bar.start(len(items) * len(methods))
+            for name, method in methods.items():
+                report["methods"][name] = ev.evaluate_method(method, items, progress=bar.advance)
+        report["files"] = ev.write_report(report_dir, report, folder, ec["worst"])
+        human = ev.format_report(report) + f"\n\nreport: {report_dir}"
+        emit(report, as_json, human)
+
+    @app.command("export-model")
+    def export_cmd(
+        checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) to export."),
+        fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
+        out: Path = typer.Option(..., "--out", "-o", help="File to write (.onnx / .ts)."),
+        atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's outputs."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Export a model to ONNX or TorchScript; the export is checked against PyTorch first."""
+        from docsynth.export_model import export_model
+
+        summary = export_model(checkpoint, fmt, out, force=force, atol=atol)
+        human = (f"wrote {summary['out']} ({summary['format']}, outputs {', '.join(summary['outputs'])}, "
+                 f"{summary['bytes'] / 1e6:.1f} MB); matches PyTorch within {summary['max_abs_diff']:.2g}")
+        emit(summary, as_json, human)
+
+
+def _scanner(checkpoint: Optional[Path], ec: dict[str, Any]):
+    from docsynth.scan import Scanner, load_backend
+
+    return Scanner(load_backend(checkpoint), ec["postprocessor"], ec["postprocessor_options"])

@@ -1,0 +1,409 @@
+"""Scoring page quads on real photos: the SmartDoc 2015 protocol, mask IoU, reports.
+
+SmartDoc 2015 (challenge 1) scores a predicted quad in the *document's* frame: the homography
+that takes the ground-truth quad to a rectangle also maps the predicted quad, and the score is
+the Jaccard index (intersection over union) of the two polygons there. A missing prediction
+scores 0, and so does a self-intersecting one (or one that crosses the page plane's horizon).
+The mean over images is the headline number.
+
+The rectangle: SmartDoc used each document's physical size; we use the ground-truth quad's own
+mean side lengths (width = mean of top and bottom, height = mean of left and right). The choice
+cannot change the score: two rectangles differ by an axis scaling, an affine map, and affine
+maps keep ratios of areas, so every rectangle gives the same Jaccard index.
+
+Beside it, ``mask_iou`` is the IoU of the predicted page region (the model's mask when there is
+one, else the predicted quad) and the ground-truth quad, in image pixels, clipped to the photo.
+
+Training imports :func:`jaccard_smartdoc`, :func:`evaluate_predictions` and
+:func:`evaluate_model` for its real-photo metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+from docsynth.geometry import mask_iou, quad_mask
+
+CORNER_COLUMNS = ("image", "tl_x", "tl_y", "tr_x", "tr_y", "br_x", "br_y", "bl_x", "bl_y")
+
+# ---------------------------------------------------------------------------------------------
+# Polygons
+# ---------------------------------------------------------------------------------------------
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Signed area (shoelace); positive when the vertices run clockwise on screen (y down)."""
+    p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    if len(p) < 3:
+        return 0.0
+    x, y = p[:, 0], p[:, 1]
+    return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
+
+
+def segments_cross(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
+    """True when the closed segments p1p2 and q1q2 share a point."""
+    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+        return True
+
+    def on(a, b, c):  # c on segment ab, given collinear
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    return ((d1 == 0 and on(q1, q2, p1)) or (d2 == 0 and on(q1, q2, p2))
+            or (d3 == 0 and on(p1, p2, q1)) or (d4 == 0 and on(p1, p2, q2)))
+
+
+def is_simple_quad(quad: np.ndarray) -> bool:
+    """A proper quadrilateral: finite, non-zero area, opposite sides do not meet."""
+    q = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    if q.shape != (4, 2) or not np.isfinite(q).all() or abs(polygon_area(q)) < 1e-9:
+        return False
+    return not (segments_cross(q[0], q[1], q[2], q[3]) or segments_cross(q[1], q[2], q[3], q[0]))
+
+
+def clip_polygon(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
+    """Sutherland-Hodgman: the part of ``subject`` (any simple polygon) inside the convex
+    polygon ``clip``. For a concave subject the result may contain zero-width bridges, which
+    do not change its area."""
+    clip = np.asarray(clip, dtype=np.float64)
+    if polygon_area(clip) < 0:
+        clip = clip[::-1]
+    out = [np.asarray(p, dtype=np.float64) for p in np.asarray(subject, dtype=np.float64)]
+    for k in range(len(clip)):
+        a, b = clip[k], clip[(k + 1) % len(clip)]
+        pts, out = out, []
+        if not pts:
+            break
+        for i, cur in enumerate(pts):
+            prev = pts[i - 1]
+            cur_in, prev_in = _cross(a, b, cur) >= 0, _cross(a, b, prev) >= 0
+            if cur_in != prev_in:
+                out.append(_line_cross(prev, cur, a, b))
+            if cur_in:
+                out.append(cur)
+    return np.array(out).reshape(-1, 2)
+
+
+def _line_cross(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where segment pq crosses the infinite line ab."""
+    dp, dq = _cross(a, b, p), _cross(a, b, q)
+    t = dp / (dp - dq)
+    return p + t * (q - p)
+
+
+def polygon_jaccard(subject: np.ndarray, convex: np.ndarray) -> float:
+    """Intersection over union of a simple polygon and a convex polygon."""
+    inter = abs(polygon_area(clip_polygon(subject, convex)))
+    union = abs(polygon_area(subject)) + abs(polygon_area(convex)) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores
+# ---------------------------------------------------------------------------------------------
+
+
+def document_frame(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(homography taking the ground-truth quad to a rectangle, that rectangle's corners)."""
+    g = np.asarray(gt, dtype=np.float64).reshape(4, 2)
+    width = 0.5 * (np.hypot(*(g[1] - g[0])) + np.hypot(*(g[2] - g[3])))
+    height = 0.5 * (np.hypot(*(g[3] - g[0])) + np.hypot(*(g[2] - g[1])))
+    rect = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
+    return cv2.getPerspectiveTransform(g.astype(np.float32), rect.astype(np.float32)).astype(np.float64), rect
+
+
+def jaccard_smartdoc(gt: np.ndarray, pred: np.ndarray | None) -> float:
+    """SmartDoc 2015 score of one prediction (see the module docstring); ``pred`` None = 0."""
+    if not is_simple_quad(gt):
+        raise ValueError("ground-truth quad is degenerate or self-intersecting")
+    if pred is None or not is_simple_quad(pred):
+        return 0.0
+    h, rect = document_frame(gt)
+    p = np.hstack([np.asarray(pred, dtype=np.float64).reshape(4, 2), np.ones((4, 1))]) @ h.T
+    if (p[:, 2] <= 1e-12).any():  # beyond the horizon of the page plane: hopelessly wrong
+        return 0.0
+    mapped = p[:, :2] / p[:, 2:]
+    if not is_simple_quad(mapped):
+        return 0.0
+    return polygon_jaccard(mapped, rect)
+
+
+def image_mask_iou(gt: np.ndarray, size: tuple[int, int], pred: np.ndarray | None = None,
+                   mask: np.ndarray | None = None) -> float:
+    """IoU in image pixels of the predicted page (``mask`` if given, else the ``pred`` quad;
+    nothing = empty) and the ground-truth quad; ``size`` is (width, height)."""
+    w, h = size
+    truth = quad_mask(gt, (h, w))
+    if mask is not None:
+        predicted = np.asarray(mask) > 0
+    elif pred is not None and is_simple_quad(pred):
+        predicted = quad_mask(pred, (h, w))
+    else:
+        predicted = np.zeros((h, w), bool)
+    return mask_iou(predicted, truth)
+
+
+def subset_of(name: str) -> str:
+    """The subset an image belongs to: its file name up to the first underscore."""
+    stem = Path(name).name
+    return stem.split("_", 1)[0] if "_" in stem else "other"
+
+
+def evaluate_predictions(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Score a list of predictions.
+
+    Each record: ``image`` (name), ``gt`` (4x2), ``pred`` (4x2 or None), ``size`` (width, height),
+    optional ``mask`` (HxW predicted page mask), ``confidence``, ``reason``. Returns the means,
+    per-subset means and one row per image."""
+    rows = []
+    for rec in records:
+        pred = None if rec.get("pred") is None else np.asarray(rec["pred"], dtype=np.float64)
+        gt = np.asarray(rec["gt"], dtype=np.float64)
+        rows.append({
+            "image": rec["image"],
+            "subset": subset_of(rec["image"]),
+            "jaccard": jaccard_smartdoc(gt, pred),
+            "mask_iou": image_mask_iou(gt, tuple(rec["size"]), pred, rec.get("mask")),
+            "corners": None if pred is None else np.round(pred, 2).tolist(),
+            "confidence": float(rec.get("confidence", 0.0 if pred is None else 1.0)),
+            "reason": rec.get("reason", ""),
+        })
+    return summarise(rows)
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def means(sel: list[dict[str, Any]]) -> dict[str, Any]:
+        n = len(sel)
+        return {"count": n,
+                "mean_jaccard": float(np.mean([r["jaccard"] for r in sel])) if n else math.nan,
+                "mean_mask_iou": float(np.mean([r["mask_iou"] for r in sel])) if n else math.nan,
+                "found": sum(r["corners"] is not None for r in sel)}
+
+    subsets = sorted({r["subset"] for r in rows})
+    return {**means(rows), "subsets": {s: means([r for r in rows if r["subset"] == s]) for s in subsets},
+            "images": rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Ground truth files and running a method over a folder
+# ---------------------------------------------------------------------------------------------
+
+
+def read_corners_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """``image,tl_x,...,bl_y`` -> {image: 4x2 corners}; rows with empty corners are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DocsynthError(f"{path}: not found; the folder needs a corners.csv "
+                            f"({','.join(CORNER_COLUMNS)})")
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.reader(_io.StringIO(text))
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != CORNER_COLUMNS:
+        raise DocsynthError(f"{path}:1: header must be {','.join(CORNER_COLUMNS)}")
+    out: dict[str, np.ndarray] = {}
+    for line, row in enumerate(reader, 2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(CORNER_COLUMNS):
+            raise DocsynthError(f"{path}:{line}: expected {len(CORNER_COLUMNS)} fields, got {len(row)}")
+        if not any(cell.strip() for cell in row[1:]):
+            continue  # no page in this photo (scan writes such rows)
+        try:
+            corners = np.array([float(v) for v in row[1:]], dtype=np.float64).reshape(4, 2)
+        except ValueError:
+            raise DocsynthError(f"{path}:{line}: corner values must be numbers") from None
+        if not is_simple_quad(corners):
+            raise DocsynthError(f"{path}:{line}: corners of {row[0]} do not form a quadrilateral; "
+                                "order them TL, TR, BR, BL")
+        out[row[0].strip()] = corners
+    return out
+
+
+def corners_csv_text(rows: Iterable[tuple[str, np.ndarray | None]]) -> str:
+    """The text of a corners.csv; a row with None corners has empty fields."""
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CORNER_COLUMNS)
+    for name, corners in rows:
+        values = [""] * 8 if corners is None else [f"{v:.2f}" for v in np.asarray(corners).reshape(8)]
+        writer.writerow([name, *values])
+    return buf.getvalue()
+
+
+def ground_truth(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
+    """(image path, corners) for each row of ``folder/corners.csv``, looked up in ``folder`` or
+    ``folder/images``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DocsynthError(f"{folder}: not a folder; pass a folder with images and corners.csv")
+    table = read_corners_csv(folder / "corners.csv")
+    if not table:
+        raise DocsynthError(f"{folder / 'corners.csv'}: no annotated images")
+    items = []
+    for name, corners in table.items():
+        for candidate in (folder / name, folder / "images" / name):
+            if candidate.is_file():
+                items.append((candidate, corners))
+                break
+        else:
+            raise DocsynthError(f"{folder / 'corners.csv'}: image {name} not found in {folder} "
+                                f"or {folder / 'images'}")
+    return items
+
+
+# A method: BGR photo -> (Quad, predicted page mask or None)
+Method = Callable[[np.ndarray], tuple[Any, "np.ndarray | None"]]
+
+
+def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
+                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    from docsynth.scan import read_photo
+
+    records = []
+    for path, gt in items:
+        image = read_photo(path)
+        quad, mask = method(image)
+        records.append({"image": path.name, "gt": gt, "pred": quad.corners,
+                        "size": (image.shape[1], image.shape[0]), "mask": mask,
+                        "confidence": quad.confidence, "reason": quad.reason})
+        if progress:
+            progress(1)
+    return evaluate_predictions(records)
+
+
+def classical_method(image: np.ndarray) -> tuple[Any, None]:
+    from docsynth.classical import find_page
+
+    return find_page(image), None
+
+
+def evaluate_model(model: Any, meta: dict[str, Any], folder: str | Path, post: str = "refine",
+                   post_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score an in-memory PyTorch model (eval mode) on a folder of photos with corners.csv;
+    what training calls for its real-photo metrics."""
+    from docsynth.scan import Scanner, TorchBackend
+
+    scanner = Scanner(TorchBackend(model, meta), post=post, post_options=post_options)
+    return evaluate_method(scanner.method, ground_truth(folder))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Plain-text summary and per-image table of ``{"methods": {name: results}, ...}``."""
+    methods = list(report["methods"])
+    lines = []
+    for name in methods:
+        r = report["methods"][name]
+        subsets = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
+        lines.append(f"{name}: mean Jaccard {r['mean_jaccard']:.4f}, mean mask IoU {r['mean_mask_iou']:.4f}, "
+                     f"found {r['found']}/{r['count']}; per subset: {subsets}")
+    width = max(len(row["image"]) for row in report["methods"][methods[0]]["images"])
+    head = f"{'image':<{width}}  " + "  ".join(f"{m[:14]:>14} J   IoU" for m in methods)
+    lines += ["", head, "-" * len(head)]
+    per = [{row["image"]: row for row in report["methods"][m]["images"]} for m in methods]
+    for row in report["methods"][methods[0]]["images"]:
+        cells = []
+        for table in per:
+            r = table[row["image"]]
+            cells.append(f"{r['jaccard']:16.4f} {r['mask_iou']:.3f}")
+        note = f"  ({row['reason']})" if row["reason"] else ""
+        lines.append(f"{row['image']:<{width}}  " + "  ".join(cells) + note)
+    return "\n".join(lines)
+
+
+def per_image_csv(report: dict[str, Any]) -> str:
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["method", "image", "subset", "jaccard", "mask_iou", "confidence", "reason"])
+    for name, r in report["methods"].items():
+        for row in r["images"]:
+            writer.writerow([name, row["image"], row["subset"], f"{row['jaccard']:.6f}",
+                             f"{row['mask_iou']:.6f}", f"{row['confidence']:.4f}", row["reason"]])
+    return buf.getvalue()
+
+
+COLOURS = {"truth": (60, 200, 60), 0: (40, 40, 230), 1: (230, 120, 30)}  # BGR: green, red, blue
+
+
+def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, tile: int = 360,
+                  columns: int = 4) -> np.ndarray:
+    """The ``worst`` images of the first method, each with the true quad (green), the method's
+    quad (red) and the second method's quad (blue), captioned with their scores."""
+    from docsynth.scan import read_photo
+
+    methods = list(report["methods"])
+    rows = sorted(report["methods"][methods[0]]["images"], key=lambda r: r["jaccard"])[:worst]
+    paths = {p.name: (p, gt) for p, gt in ground_truth(folder)}
+    tiles = []
+    for row in rows:
+        path, gt = paths[row["image"]]
+        image = read_photo(path)
+        h, w = image.shape[:2]
+        f = tile / max(h, w)
+        thumb = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        canvas = np.full((tile + 44, tile, 3), 255, np.uint8)
+        y0, x0 = (tile - thumb.shape[0]) // 2, (tile - thumb.shape[1]) // 2
+        canvas[y0:y0 + thumb.shape[0], x0:x0 + thumb.shape[1]] = thumb
+        shift = np.array([x0, y0])
+
+        def draw(corners, colour, thickness):
+            pts = np.round(np.asarray(corners) * f + shift).astype(np.int32)
+            cv2.polylines(canvas, [pts], True, colour, thickness, cv2.LINE_AA)
+
+        draw(gt, COLOURS["truth"], 2)
+        caption = []
+        for k, name in enumerate(methods[:2]):
+            r = next(x for x in report["methods"][name]["images"] if x["image"] == row["image"])
+            if r["corners"] is not None:
+                draw(r["corners"], COLOURS[k], 2 if k == 0 else 1)
+            caption.append(f"{name[:12]} {r['jaccard']:.3f}")
+        cv2.putText(canvas, row["image"][:46], (4, tile + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(canvas, "  ".join(caption), (4, tile + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.42, COLOURS[0], 1,
+                    cv2.LINE_AA)
+        tiles.append(canvas)
+    if not tiles:
+        return np.full((tile, tile, 3), 255, np.uint8)
+    while len(tiles) % columns and len(tiles) > columns:
+        tiles.append(np.full_like(tiles[0], 255))
+    grid = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
+    return np.vstack(grid)
+
+
+def write_report(out: str | Path, report: dict[str, Any], folder: str | Path, worst: int = 8) -> dict[str, str]:
+    """results.json, per_image.csv and worst.png in ``out``; returns their paths."""
+    import json
+
+    from docsynth.io import atomic_write_text, write_image
+
+    out = Path(out)
+    files = {"results": str(out / "results.json"), "per_image": str(out / "per_image.csv"),
+             "worst": str(out / "worst.png")}
+    atomic_write_text(files["results"], json.dumps(report, indent=2, default=_json_default) + "\n")
+    atomic_write_text(files["per_image"], per_image_csv(report))
+    write_image(files["worst"], contact_sheet(report, folder, worst))
+    return files
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,47 @@
+"""Post-processor `robust`: four lines fitted to the predicted page outline, intersected.
+
+See :func:`docsynth_scan.lines.fit_quad_to_mask`: sequential RANSAC on the outline of the
+largest page region, least-squares refits, sub-pixel corners from line intersections, the photo
+border standing in for sides that run out of the frame, a confidence (region/quad agreement x
+share of the outline explained by the four sides) and "no document found" when the region is
+not a quadrilateral.
+
+Options (``scan.post_options`` / ``extra["options"]``): ``threshold`` (0.5), ``min_area``
+(0.01 of the photo), ``min_iou`` (0.85), ``min_confidence`` (0.3: below it the answer is
+"no document found").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from docsynth.hookspecs import hookimpl
+from docsynth.kinds import Quad
+from docsynth_scan.lines import fit_quad_to_mask
+
+
+def robust_quad(page_prob: np.ndarray, options: dict[str, Any]) -> Quad:
+    fit = fit_quad_to_mask(page_prob, threshold=float(options.get("threshold", 0.5)),
+                           min_area=float(options.get("min_area", 0.01)),
+                           min_iou=float(options.get("min_iou", 0.85)))
+    if fit.corners is None:
+        return Quad(None, 0.0, fit.reason)
+    min_conf = float(options.get("min_confidence", 0.3))
+    if fit.confidence < min_conf:
+        return Quad(None, fit.confidence, f"low confidence {fit.confidence:.2f} < {min_conf}")
+    return Quad(fit.corners, fit.confidence)
+
+
+class RobustPost:
+    name = "robust"
+    description = "RANSAC line fit on the page outline, side intersections, confidence, no-page"
+
+    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, extra: dict[str, Any]) -> Quad:
+        return robust_quad(page_prob, dict(extra.get("options") or {}))
+
+
+@hookimpl
+def register_postprocessors(register):
+    register(RobustPost())
