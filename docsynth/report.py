@@ -434,14 +434,98 @@ def section_training(run: RunFolder) -> str:
     return out
 
 
+def _evaluation(run: RunFolder) -> dict[str, Any] | None:
+    """evaluate/results.json: {"methods": {name: {count, found, mean_jaccard, mean_mask_iou,
+    subsets, images: [{image, subset, jaccard, mask_iou, corners, confidence, reason}]}}}"""
+    data = _read_json(run.stage_dir("evaluate") / "results.json")
+    if not data or not isinstance(data.get("methods"), dict) or not data["methods"]:
+        return None
+    return data
+
+
 def section_evaluation(run: RunFolder) -> str:
-    return missing(run.why_missing("evaluate") if not run.complete("evaluate")
-                   else "The evaluate stage left no results this report can read.")
+    data = _evaluation(run)
+    if data is None or not run.complete("evaluate"):
+        return missing(run.why_missing("evaluate") if not run.complete("evaluate")
+                       else "The evaluate stage left no results.json this report can read.")
+    methods = data["methods"]
+    subsets = sorted({s for m in methods.values() for s in (m.get("subsets") or {})})
+    rows = []
+    for name, m in methods.items():
+        per = [((m.get("subsets") or {}).get(s) or {}).get("mean_jaccard") for s in subsets]
+        rows.append([name, m.get("count"), m.get("found"), m.get("mean_jaccard"), m.get("mean_mask_iou"), *per])
+    where = data.get("data") or ((run.records.get("evaluate") or {}).get("summary") or {}).get("data")
+    out = (f"<p>SmartDoc 2015 protocol: Jaccard index of the predicted and true quads in the document's "
+           f"frame, mean over photos (no page found = 0); mask IoU in image pixels."
+           + (f" Photos: <code>{esc(where)}</code>." if where else "") + "</p>")
+    if data.get("note"):
+        out += f'<p class="missing">{esc(data["note"])}</p>'
+    out += table(["method", "photos", "page found", "mean Jaccard", "mean mask IoU",
+                  *[f"Jaccard: {s}" for s in subsets]], rows)
+    names = list(methods)
+    per_image = {n: {r["image"]: r for r in methods[n].get("images") or []} for n in names}
+    first = sorted(methods[names[0]].get("images") or [], key=lambda r: r.get("jaccard", 0))
+    detail = []
+    for r in first:
+        detail.append([r["image"], *[(per_image[n].get(r["image"]) or {}).get("jaccard") for n in names],
+                       r.get("mask_iou"), r.get("reason") or ""])
+    out += "<details open><summary>Per photo, worst first</summary>" + table(
+        ["photo", *[f"Jaccard: {n}" for n in names], f"mask IoU: {names[0]}", "note"], detail) + "</details>"
+    return out
 
 
-def section_worst(run: RunFolder) -> str:
-    return missing(run.why_missing("evaluate") if not run.complete("evaluate")
-                   else "The evaluate stage left no per-image results.")
+def section_worst(run: RunFolder, count: int = 8) -> str:
+    data = _evaluation(run)
+    if data is None or not run.complete("evaluate"):
+        return missing(run.why_missing("evaluate") if not run.complete("evaluate")
+                       else "The evaluate stage left no per-photo results.")
+    names = list(data["methods"])
+    rows = sorted(data["methods"][names[0]].get("images") or [], key=lambda r: r.get("jaccard", 0))[:count]
+    truth = _ground_truth(run, data)
+    tiles = []
+    for row in rows:
+        path, gt = truth.get(row["image"], (None, None))
+        if path is None:
+            continue
+        try:
+            image = read_image(path)
+        except DocsynthError:
+            continue
+        tile, scale = fit_height(image, 300)
+        draw_quad(tile, gt, (60, 190, 60), scale, numbers=False, thickness=3)
+        for k, name in enumerate(names[:2]):
+            other = next((r for r in data["methods"][name].get("images") or [] if r["image"] == row["image"]), None)
+            if other and other.get("corners") is not None:
+                draw_quad(tile, other["corners"], (40, 40, 230) if k == 0 else (230, 120, 30), scale,
+                          numbers=k == 0, thickness=2 if k == 0 else 1)
+        scores = "  ".join(f"{n[:10]} {(next((r for r in data['methods'][n]['images'] if r['image'] == row['image']), {}) or {}).get('jaccard', 0):.3f}"
+                           for n in names[:2])
+        tiles.append(caption(caption(tile, row["image"]), scores))
+    if tiles:
+        legend = ("Green: true quad; red: " + esc(names[0]) + " (corners numbered 1 = top-left)"
+                  + (f"; blue: {esc(names[1])}" if len(names) > 1 else "") + ".")
+        return f"<p>{legend}</p>" + f'<div class="sheet">{img(grid(tiles, 4), "worst cases")}</div>'
+    sheet = run.stage_dir("evaluate") / "worst.png"
+    if sheet.is_file():
+        return f'<div class="sheet">{img(read_image(sheet), "worst cases")}</div>'
+    return missing("The photos of this evaluation are no longer where it found them.")
+
+
+def _ground_truth(run: RunFolder, data: dict[str, Any]) -> dict[str, tuple[Path, Any]]:
+    """photo name -> (path, true corners), from the folder the evaluation scored."""
+    from docsynth.evaluate import ground_truth
+
+    record = run.records.get("evaluate") or {}
+    folder = data.get("data") or (record.get("summary") or {}).get("data")
+    if not folder:
+        return {}
+    folder = Path(folder)
+    if not folder.is_absolute() and not folder.is_dir():
+        folder = run.root / folder
+    try:
+        return {p.name: (p, gt) for p, gt in ground_truth(folder)}
+    except DocsynthError:
+        return {}
 
 
 def _spread(rows: list[Any], count: int) -> list[Any]:

@@ -91,6 +91,7 @@ class Stage:
     ignore: frozenset[str] = frozenset()  # dotted keys that do not change the output
     module: str | None = None  # the module the stage needs; absent -> reported before starting
     check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None  # -> [(dotted key, problem)]
+    own_progress: bool = False  # the stage draws its own progress bar
     help: str = ""
 
 
@@ -513,7 +514,7 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
     write_record(stage_dir, new_record)
     log(f"[{stage.name}] {'resuming' if resume else 'running'}")
     t0 = time.perf_counter()
-    bar_cm = progress(stage.name) if progress else nullcontext(None)
+    bar_cm = progress(stage.name) if progress and not stage.own_progress else nullcontext(None)
     try:
         with bar_cm as bar:
             ctx = StageContext(cfg=stage_cfg, out=stage_dir, inputs=inputs, resume=resume,
@@ -676,6 +677,117 @@ def _collect_backgrounds(provider: Any, name: str, section: dict[str, Any], ctx:
     return {"written": len(refs) - done, "resumed": done, "normalize": summary}
 
 
+def _configure_train(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {"train.out": str(out)}
+    if cfg["train"].get("eval_real"):
+        overrides["train.eval_real"] = str(Path(cfg["train"]["eval_real"]).resolve())
+    if cfg["train"].get("online"):
+        # the online stream draws from this run's prepared pages and backgrounds when it has them
+        online = dict(cfg["train"].get("online_options") or {})
+        if "sources" in inputs and not online.get("documents"):
+            online["documents"] = str(inputs["sources"])
+        if "backgrounds" in inputs and not online.get("backgrounds"):
+            online["backgrounds"] = str(inputs["backgrounds"])
+        overrides["train.online_options"] = online
+    return overrides
+
+
+def _execute_train(ctx: StageContext) -> dict[str, Any]:
+    from docsynth.train.loop import train
+
+    if ctx.resume and (ctx.out / "last.pt").is_file():
+        # same config as the interrupted attempt: continue from last.pt exactly
+        summary = train(None, resume=ctx.out, overrides={"train.out": str(ctx.out)})
+    else:
+        data = ctx.inputs.get("split") or ctx.inputs.get("generate")
+        summary = train(ctx.cfg, data=None if data is None else str(data), force=True)
+    return summary or {}
+
+
+def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = _at_least(cfg, {"train.epochs": 1, "train.batch_size": 1, "train.input_size": 16,
+                               "train.accumulate": 1})
+    stages = _get(cfg, "run.stages") or []
+    if not _get(cfg, "train.online") and "split" not in stages and "generate" not in stages:
+        problems.append(("run.stages", "stage 'train' reads the output of split or generate (or set "
+                         "train.online: true); add one of them to run.stages"))
+    problems += _existing_folder(cfg, "train.eval_real", "real photos")
+    return problems
+
+
+def _configure_evaluate(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {"evaluate.out": str(out)}
+    if "train" in inputs:
+        overrides["evaluate.checkpoint"] = str(inputs["train"] / "best.pt")
+    if cfg["evaluate"].get("data"):
+        overrides["evaluate.data"] = str(Path(cfg["evaluate"]["data"]).resolve())
+    return overrides
+
+
+def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
+    """Score the trained model (and the baseline) on real photos with corners.csv; without
+    ``evaluate.data``, on held-out synthetic composites (said so in the results)."""
+    from docsynth import evaluate as ev
+    from docsynth.scan import Scanner, load_backend
+
+    section = ctx.cfg["evaluate"]
+    note = ""
+    data = section.get("data")
+    if not data:
+        data = str(_heldout_photos(ctx))
+        note = ("No real photos configured (evaluate.data is null): scored on held-out synthetic composites "
+                "from the validation split. Set evaluate.data to a folder of real photos with corners.csv.")
+    items = ev.ground_truth(data)
+    methods: list[tuple[str, Any]] = []
+    scanner = Scanner(load_backend(section["checkpoint"]), post=section["postprocessor"],
+                      post_options=section["postprocessor_options"])
+    methods.append(("model", scanner.method))
+    if section.get("baseline") == "classical":
+        methods.append(("classical", ev.classical_method))
+    if ctx.on_start:
+        ctx.on_start(len(items) * len(methods), 0)
+    results = {name: ev.evaluate_method(method, items, progress=ctx.progress) for name, method in methods}
+    report = {"methods": results, "data": data, "checkpoint": section["checkpoint"], "note": note}
+    ev.write_report(ctx.out, report, data, worst=section["worst"])
+    return {"data": data, "photos": len(items), "synthetic": bool(note),
+            **{f"{name}_mean_jaccard": round(r["mean_jaccard"], 4) for name, r in results.items()},
+            **{f"{name}_mean_mask_iou": round(r["mean_mask_iou"], 4) for name, r in results.items()}}
+
+
+def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
+    """A corners.csv folder of validation composites (those with a page), for runs without
+    real photos."""
+    from docsynth.evaluate import corners_csv_text
+    from docsynth.io import read_jsonl
+
+    source = ctx.inputs.get("split")
+    folder = source / "valid" if source else None
+    if folder is None or not (folder / "manifest.jsonl").is_file():
+        raise DocsynthError("evaluate.data: null and no validation split in this run; set evaluate.data to a "
+                            "folder of real photos with corners.csv")
+    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r.get("corners") and "negative" not in (r.get("flags") or [])]
+    rows = rows[:limit]
+    if not rows:
+        raise DocsynthError(f"{folder}: no validation sample with a page to score on; set evaluate.data")
+    out = ctx.out / "heldout"
+    out.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        target = out / Path(r["image"]).name
+        if not target.is_file():
+            shutil.copyfile(folder / r["image"], target)
+    atomic_write_text(out / "corners.csv", corners_csv_text((Path(r["image"]).name, r["corners"]) for r in rows))
+    return out
+
+
+def _check_evaluate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = _existing_folder(cfg, "evaluate.data", "photos")
+    data = _get(cfg, "evaluate.data")
+    if isinstance(data, str) and Path(data).is_dir() and not (Path(data) / "corners.csv").is_file():
+        problems.append(("evaluate.data", f"'evaluate.data' is {data!r}: it has no corners.csv "
+                         "(image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y)"))
+    return problems + _at_least(cfg, {"evaluate.worst": 0})
+
+
 def _generate_ignore() -> frozenset[str]:
     from docsynth.generate import NON_OUTPUT_KEYS
 
@@ -698,6 +810,14 @@ def builtin_stages() -> dict[str, Stage]:
         Stage("split", ("seed", "split"), _execute_split, _configure_split, "split.yaml",
               reads=(("generate",),), required=(0,), module="docsynth.split", check=_check_split,
               help="train/ and valid/ without leaking pages"),
+        Stage("train", ("train",), _execute_train, _configure_train, "best.pt",
+              reads=(("split", "generate"), ("sources",), ("backgrounds",)), module="docsynth.train.loop",
+              check=_check_train, own_progress=True,
+              ignore=frozenset(f"train.{k}" for k in ("workers", "threads", "checkpoint_minutes")),
+              help="train the page model"),
+        Stage("evaluate", ("evaluate",), _execute_evaluate, _configure_evaluate, "results.json",
+              reads=(("train",), ("split",)), required=(0,), module="docsynth.evaluate", check=_check_evaluate,
+              ignore=frozenset({"evaluate.out"}), help="score the model and the baseline on real photos"),
     ]
     return {s.name: s for s in stages}
 
