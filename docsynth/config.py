@@ -260,13 +260,18 @@ def validate(data: Any, origin: str, lines: dict[tuple[str, ...], int] | None = 
     return problems
 
 
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+# Mappings that are one value: a file's ``sources.mix`` replaces the default mix instead of
+# adding its sources to it.
+REPLACE_WHOLE = {("sources", "mix")}
+
+
+def merge(base: dict[str, Any], update: dict[str, Any], _path: tuple[str, ...] = ()) -> dict[str, Any]:
     """Recursive merge: mappings merge key by key (so a user's ``compositor_options`` extends
-    the defaults), everything else is replaced."""
+    the defaults), everything else (and the mappings in ``REPLACE_WHOLE``) is replaced."""
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and _path + (key,) not in REPLACE_WHOLE:
+            out[key] = merge(out[key], value, _path + (key,))
         else:
             out[key] = copy.deepcopy(value)
     return out

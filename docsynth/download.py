@@ -214,9 +214,10 @@ def _check_tar(archive: Path, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
         path = _safe_name(archive, m.name)
         if m.islnk():  # a hard link names another member of the archive
             _safe_name(archive, m.linkname)
-        elif m.issym() and not _link_target_inside(path, m.linkname):
-            raise DocsynthError(f"{archive}: link {m.name!r} -> {m.linkname!r} points outside the target "
-                                "folder; refusing to extract this archive")
+        elif m.issym():
+            if not _link_target_inside(path, m.linkname):
+                raise DocsynthError(f"{archive}: link {m.name!r} -> {m.linkname!r} points outside the target "
+                                    "folder; refusing to extract this archive")
         elif not (m.isfile() or m.isdir()):
             continue  # devices, fifos: never needed for image data
         keep.append(m)

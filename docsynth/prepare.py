@@ -305,7 +305,11 @@ def prepare(cfg: dict[str, Any], force: bool = False,
         if warn:
             warn(msg)
 
-    # List every entry first: a typo in the last name should fail before any work.
+    # Names and counts first, then listings: a typo in the last name fails before any work.
+    for entry, value in mix.items():
+        _wanted(entry, value)
+        entry_source(cfg, entry)
+        plugins.get("mask", mask_for(cfg, entry))
     plan: dict[str, dict[str, Any]] = {}
     for entry, value in mix.items():
         want = _wanted(entry, value)
@@ -342,6 +346,8 @@ def prepare(cfg: dict[str, Any], force: bool = False,
     executor = plugins.get("executor", "local")
     written = 0
     with journal_path.open("a", encoding="utf-8") as jfh:
+        if journal_path.stat().st_size and not journal_path.read_bytes().endswith(b"\n"):
+            jfh.write("\n")  # end the line an interruption cut short
         while True:
             # A wave: as many untried candidates per entry as pages are still missing.
             tasks = []
