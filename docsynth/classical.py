@@ -7,8 +7,9 @@ It is the baseline `docsynth evaluate --baseline classical` scores next to a lea
    (``approxPolyDP`` at 2% of the perimeter) has 4 points, is convex and covers at least 5% of
    the photo win. When no contour qualifies, Canny runs again with lower thresholds (a pale
    page on a pale table has weak edges), strictest first;
-2. fallback, brightness: the page is usually the brightest large region, so an Otsu threshold,
-   a morphological opening, the largest region, its outline approximated with growing tolerance
+2. fallback, brightness: the page is usually the brightest large region, so an Otsu threshold
+   (when the two classes differ by at least 25 grey levels), a morphological opening, the
+   largest region (5-95% of the photo), its outline approximated with growing tolerance
    until 4 points remain (else its minimum-area rectangle);
 3. otherwise "no document found".
 """
@@ -22,7 +23,9 @@ from docsynth.geometry import order_corners, quad_area
 from docsynth.kinds import Quad
 
 WORK_SIZE = 500
-MIN_AREA = 0.05
+MIN_AREA = 0.05  # share of the photo a page covers at least
+MAX_AREA = 0.95  # a bright region filling the whole frame says nothing about a page's outline
+MIN_CONTRAST = 25  # grey levels between the bright region and the rest
 
 
 def find_page(image: np.ndarray) -> Quad:
@@ -58,13 +61,16 @@ def _from_edges(grey: np.ndarray, min_area: float) -> np.ndarray | None:
 
 
 def _from_brightness(grey: np.ndarray, min_area: float) -> np.ndarray | None:
-    _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright, dark = grey[binary > 0], grey[binary == 0]
+    if not len(bright) or not len(dark) or bright.mean() - dark.mean() < MIN_CONTRAST:
+        return None  # no bright region stands out: a blank frame, not a page
     binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return None
     region = cv2.convexHull(max(contours, key=cv2.contourArea))
-    if cv2.contourArea(region) < min_area:
+    if not min_area <= cv2.contourArea(region) <= MAX_AREA * grey.size:
         return None
     perimeter = cv2.arcLength(region, True)
     for eps in (0.02, 0.03, 0.05, 0.08, 0.12):

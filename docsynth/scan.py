@@ -12,6 +12,7 @@ pixel-edge coordinates of the upright photo.
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +129,9 @@ def load_backend(path: str | Path | None, threads: int = 0):
     if is_torchscript(path):
         extra = {TORCHSCRIPT_META: ""}
         try:
-            model = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit announces its deprecation
+                model = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except Exception as exc:
             raise DocsynthError(f"{path}: not a readable TorchScript model ({type(exc).__name__})") from None
         if not extra[TORCHSCRIPT_META]:

@@ -144,8 +144,9 @@ def _no_page(reason: str) -> MaskFit:
 
 def page_component(page_prob: np.ndarray, threshold: float, min_area: float,
                    work_size: int) -> tuple[np.ndarray | None, float, str]:
-    """The largest connected page region of the thresholded map, holes filled, at a working
-    size of at most ``work_size`` px; returns (mask 0/1, scale, reason when there is none)."""
+    """The largest connected page region of the thresholded map (thin gaps closed, holes
+    filled) at a working size of at most ``work_size`` px; returns (mask 0/1, scale, reason
+    when there is none)."""
     h, w = page_prob.shape
     scale = min(1.0, work_size / max(h, w))
     small = page_prob
@@ -153,6 +154,9 @@ def page_component(page_prob: np.ndarray, threshold: float, min_area: float,
         small = cv2.resize(page_prob, (max(1, round(w * scale)), max(1, round(h * scale))),
                            interpolation=cv2.INTER_AREA)
     binary = (small > threshold).astype(np.uint8)
+    # close thin gaps: a cable or pen crossing the page must not cut it in two
+    k = max(3, int(round(0.02 * max(binary.shape))) | 1)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
     if count <= 1:
         return None, scale, "no page pixels in the prediction"

@@ -1,0 +1,151 @@
+"""SmartDoc scoring on hand-made cases, mask IoU, ground-truth files, the evaluate command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from docsynth.errors import DocsynthError
+from docsynth.evaluate import (clip_polygon, evaluate_predictions, image_mask_iou, is_simple_quad,
+                               jaccard_smartdoc, polygon_area, read_corners_csv, subset_of)
+from docsynth.geometry import apply_homography
+
+from scan_fixtures import write_photo_folder
+
+SQUARE = np.array([[0, 0], [100, 0], [100, 100], [0, 100]], dtype=float)
+
+
+def test_identical_quad_scores_one():
+    quad = np.array([[12.5, 20.0], [300.2, 35.1], [280.0, 410.7], [5.0, 380.0]])
+    assert jaccard_smartdoc(quad, quad) == pytest.approx(1.0)
+    # the same polygon listed from another corner or in the other direction is the same polygon
+    assert jaccard_smartdoc(quad, np.roll(quad, 1, axis=0)) == pytest.approx(1.0)
+    assert jaccard_smartdoc(quad, quad[::-1]) == pytest.approx(1.0)
+
+
+def test_known_overlaps_by_hand():
+    # half-overlapping squares: intersection 50x100, union 150x100
+    shifted = SQUARE + (50, 0)
+    assert jaccard_smartdoc(SQUARE, shifted) == pytest.approx(5000 / 15000)
+    # the left half of a 200x100 page: 1/2
+    page = np.array([[0, 0], [200, 0], [200, 100], [0, 100]], float)
+    assert jaccard_smartdoc(page, np.array([[0, 0], [100, 0], [100, 100], [0, 100]], float)) == pytest.approx(0.5)
+    # a prediction twice as large in each direction contains the page: 1/4
+    assert jaccard_smartdoc(SQUARE, SQUARE * 2) == pytest.approx(0.25)
+    # a corner cut off: the triangle (100,50)-(100,100)-(0,100), area 2500, is missing
+    cut = np.array([[0, 0], [100, 0], [100, 50], [0, 100]], float)
+    assert jaccard_smartdoc(SQUARE, cut) == pytest.approx(0.75)
+    # disjoint: 0
+    assert jaccard_smartdoc(SQUARE, SQUARE + (300, 0)) == 0.0
+
+
+def test_non_convex_prediction_by_hand():
+    # the triangle (0,0),(100,0),(100,100) (area 5000) with a dent to (60,40): minus the triangle
+    # (0,0),(100,100),(60,40), area |100*40 - 100*60| / 2 = 1000, leaves 4000, all inside the page
+    dart = np.array([[0, 0], [100, 0], [100, 100], [60, 40]], float)
+    assert is_simple_quad(dart)
+    assert abs(polygon_area(dart)) == pytest.approx(4000)
+    assert jaccard_smartdoc(SQUARE, dart) == pytest.approx(0.4)
+
+
+def test_score_lives_in_the_document_frame():
+    """Under any homography applied to both quads (a photo of the same page), the score is the
+    one computed on the flat page."""
+    page = np.array([[0, 0], [210, 0], [210, 297], [0, 297]], float)
+    pred = np.array([[10, -5], [215, 8], [200, 290], [-4, 300]], float)
+    flat = jaccard_smartdoc(page, pred)
+    h = np.array([[0.9, 0.2, 300], [-0.1, 1.1, 150], [4e-4, -3e-4, 1.0]])
+    photo_gt, photo_pred = apply_homography(h, page), apply_homography(h, pred)
+    assert jaccard_smartdoc(photo_gt, photo_pred) == pytest.approx(flat, abs=1e-6)
+    assert 0.8 < flat < 1.0
+
+
+def test_missing_and_self_intersecting_score_zero():
+    assert jaccard_smartdoc(SQUARE, None) == 0.0
+    bow_tie = SQUARE[[0, 2, 1, 3]]  # TL, BR, TR, BL: edges cross
+    assert not is_simple_quad(bow_tie)
+    assert jaccard_smartdoc(SQUARE, bow_tie) == 0.0
+    assert jaccard_smartdoc(SQUARE, np.full((4, 2), np.nan)) == 0.0
+    assert jaccard_smartdoc(SQUARE, np.zeros((4, 2))) == 0.0  # degenerate
+    with pytest.raises(ValueError):
+        jaccard_smartdoc(bow_tie, SQUARE)
+
+
+def test_prediction_beyond_the_horizon_scores_zero():
+    # the true page seen in strong perspective: its horizon is a line in the photo; a predicted
+    # corner on the far side of it maps behind the camera in the page frame
+    gt = np.array([[100, 100], [200, 100], [260, 200], [40, 200]], float)
+    far = np.array([[100, 100], [200, 100], [200, -1000], [100, -1000]], float)
+    assert jaccard_smartdoc(gt, far) == 0.0
+
+
+def test_clip_polygon_is_the_intersection():
+    clipped = clip_polygon(SQUARE + (50, 50), SQUARE)
+    assert abs(polygon_area(clipped)) == pytest.approx(2500)
+
+
+def test_evaluate_predictions_means_subsets_and_mask_iou():
+    gt = SQUARE + 10
+    records = [
+        {"image": "smartdoc_a.jpg", "gt": gt, "pred": gt, "size": (120, 120)},
+        {"image": "smartdoc_b.jpg", "gt": gt, "pred": None, "size": (120, 120), "reason": "no page"},
+        {"image": "phone_c.jpg", "gt": gt, "pred": gt + (50, 0), "size": (120, 120)},
+    ]
+    r = evaluate_predictions(records)
+    assert r["mean_jaccard"] == pytest.approx((1 + 0 + 1 / 3) / 3)
+    assert r["subsets"]["smartdoc"]["mean_jaccard"] == pytest.approx(0.5)
+    assert r["subsets"]["phone"]["count"] == 1 and r["found"] == 2
+    assert [row["subset"] for row in r["images"]] == ["smartdoc", "smartdoc", "phone"]
+    assert r["images"][0]["mask_iou"] == pytest.approx(1.0)
+    assert r["images"][1]["mask_iou"] == 0.0
+    # image coordinates: the shifted quad (x 60..160) is clipped by the photo border at 120, so
+    # intersection 50 x 100, union (100 + 60 - 50) x 100: 5/11 (rasterised, so within a pixel)
+    assert r["images"][2]["mask_iou"] == pytest.approx(5 / 11, abs=0.02)
+    # a predicted mask takes precedence over the quad
+    mask = np.zeros((120, 120), np.uint8)
+    assert image_mask_iou(gt, (120, 120), gt, mask) == 0.0
+    assert subset_of("alexliyang_note.jpg") == "alexliyang" and subset_of("plain.jpg") == "other"
+
+
+def test_corners_csv_errors_name_the_line(tmp_path):
+    bad = tmp_path / "corners.csv"
+    bad.write_text("img,a,b\n")
+    with pytest.raises(DocsynthError, match=r"corners.csv:1: header"):
+        read_corners_csv(bad)
+    bad.write_text("image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\nx.jpg,1,2,3,4,5,6,7,oops\n")
+    with pytest.raises(DocsynthError, match=r"corners.csv:2: corner values must be numbers"):
+        read_corners_csv(bad)
+    bad.write_text("image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\nx.jpg,0,0,10,10,10,0,0,10\n")
+    with pytest.raises(DocsynthError, match=r"corners.csv:2: .*TL, TR, BR, BL"):
+        read_corners_csv(bad)
+
+
+def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, monkeypatch):
+    import docsynth.scan
+
+    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "absent.pt")
+    write_photo_folder(tmp_path / "photos")
+    res = cli("evaluate", str(tmp_path / "photos"), "--baseline", "classical", "--out", "rep", "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert list(report["methods"]) == ["classical"]
+    classical = report["methods"]["classical"]
+    assert classical["count"] == 3 and classical["mean_jaccard"] > 0.9
+    assert set(classical["subsets"]) == {"synth", "other"}
+    for name in ("results.json", "per_image.csv", "worst.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+    assert json.loads((tmp_path / "rep" / "results.json").read_text())["methods"]["classical"]["count"] == 3
+    # an earlier report is not replaced without --force
+    again = cli("evaluate", str(tmp_path / "photos"), "--baseline", "classical", "--out", "rep")
+    assert again.exit_code == 2 and "--force" in again.stderr
+    # without a baseline there is nothing to score: the missing model is the error
+    none = cli("evaluate", str(tmp_path / "photos"), "--out", "rep2")
+    assert none.exit_code == 2 and "no packaged model" in none.stderr
+
+
+def test_evaluate_reports_a_missing_corners_csv(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    res = cli("evaluate", str(tmp_path / "empty"), "--baseline", "classical")
+    assert res.exit_code == 2 and "corners.csv" in res.stderr and "Traceback" not in res.output

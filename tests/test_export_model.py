@@ -1,0 +1,90 @@
+"""`docsynth export-model`: ONNX and TorchScript files that reproduce PyTorch's outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scan_fixtures import synthetic_photo, tiny_checkpoint
+
+PAGE = np.array([[60.5, 40.2], [250.1, 52.3], [240.7, 200.6], [50.2, 190.4]])
+
+
+def test_onnx_export_matches_pytorch_and_names_outputs(cli, tmp_path):
+    import onnxruntime as ort
+
+    from docsynth.models import load_model, predict, preprocess
+    from docsynth.scan import load_backend
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
+    res = cli("export-model", str(ckpt), "--format", "onnx", "--out", "m.onnx", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["outputs"] == ["out", "corners"] and summary["max_abs_diff"] < 1e-3
+
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["out", "corners"]  # the dict keys, no aux
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["docsynth"])
+    assert meta["backbone"] == "tiny_corners" and meta["input_size"] == 96
+
+    # an independent check on a real-looking photo, through the shared decoding
+    photo = synthetic_photo(PAGE, (300, 240), seed=2)
+    model, ckpt_meta = load_model(ckpt)
+    import torch
+
+    with torch.inference_mode():
+        ref = {k: v.numpy() for k, v in model(torch.from_numpy(preprocess(photo, ckpt_meta))).items()}
+    got = dict(zip(["out", "corners"], session.run(None, {"image": preprocess(photo, meta)})))
+    for key in ("out", "corners"):
+        np.testing.assert_allclose(got[key], ref[key], atol=1e-4)
+    a, b = predict(model, ckpt_meta, photo), load_backend(tmp_path / "m.onnx").predict(photo)
+    np.testing.assert_allclose(a.page_prob, b.page_prob, atol=1e-4)
+    np.testing.assert_allclose(a.corners, b.corners, atol=1e-3)
+
+
+def test_torchscript_export_loads_as_a_scan_backend(cli, tmp_path):
+    from docsynth.models import load_model, predict
+    from docsynth.scan import TorchScriptBackend, load_backend
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
+    res = cli("export-model", str(ckpt), "--format", "torchscript", "--out", "m.ts", "--json")
+    assert res.exit_code == 0, res.output
+    backend = load_backend(tmp_path / "m.ts")
+    assert isinstance(backend, TorchScriptBackend)
+    photo = synthetic_photo(PAGE, (300, 240), seed=3)
+    model, meta = load_model(ckpt)
+    a, b = predict(model, meta, photo), backend.predict(photo)
+    np.testing.assert_allclose(a.page_prob, b.page_prob, atol=1e-5)
+    np.testing.assert_allclose(a.corners, b.corners, atol=1e-4)
+
+
+def test_export_refuses_to_overwrite_and_bad_formats(cli, tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    (tmp_path / "m.onnx").write_text("mine")
+    res = cli("export-model", str(ckpt), "--out", "m.onnx")
+    assert res.exit_code == 2 and "--force" in res.stderr
+    assert (tmp_path / "m.onnx").read_text() == "mine"
+    res = cli("export-model", str(ckpt), "--format", "tflite", "--out", "m.tflite")
+    assert res.exit_code == 2 and "onnx, torchscript" in res.stderr
+    res = cli("export-model", "nothing.pt", "--out", "x.onnx")
+    assert res.exit_code == 2 and "nothing.pt: checkpoint not found" in res.stderr
+
+
+def test_export_check_catches_a_mismatch(tmp_path, monkeypatch):
+    """If the exported graph computed something else, the file is not written."""
+    import docsynth.export_model as em
+    from docsynth.errors import DocsynthError
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    real = em._export_onnx
+
+    def skewed(*args, **kwargs):
+        return [{k: v + 0.01 for k, v in out.items()} for out in real(*args, **kwargs)]
+
+    monkeypatch.setattr(em, "_export_onnx", skewed)
+    with pytest.raises(DocsynthError, match="differs from PyTorch"):
+        em.export_model(ckpt, "onnx", tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
