@@ -275,3 +275,13 @@ def test_cli_run_json_and_report(cli):
     assert [e["action"] for e in summary["stages"][:2]] == ["ran", "ran"]
     assert Path(summary["report"]).is_file()
     assert json.loads(cli("run", "--json").stdout)["stages"][0]["action"] == "skipped"
+
+
+def test_repository_example_config_is_complete_and_valid():
+    """The docsynth.yaml README's quick start runs: all six stages, offline plugins, no problem."""
+    example = Path(__file__).resolve().parent.parent / "docsynth.yaml"
+    loaded = run_mod.load_config(example)
+    assert run_mod.check(loaded, run_mod.STAGES) == []
+    assert loaded.cfg["run"]["stages"] == list(run_mod.STAGE_ORDER)
+    assert set(loaded.cfg["sources"]["mix"]) == {"procedural"}
+    assert loaded.cfg["backgrounds"]["provider"] == "procedural"
