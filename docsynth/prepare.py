@@ -259,9 +259,10 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
             raise DocsynthError(f"mask strategy {task['mask']!r} returned no mask of the page's size")
         page = resize_page(page, task["max_size"])
     except DocsynthError as exc:
-        return {"entry": entry, "candidate": task["candidate"], "ok": False, "error": str(exc).splitlines()[0]}
+        return {"entry": entry, "candidate": task["candidate"], "ref": ref.id, "ok": False,
+                "error": str(exc).splitlines()[0]}
     except Exception as exc:  # a plugin bug on one page must not end a long run
-        return {"entry": entry, "candidate": task["candidate"], "ok": False,
+        return {"entry": entry, "candidate": task["candidate"], "ref": ref.id, "ok": False,
                 "error": f"{ref.path or ref.id}: {type(exc).__name__}: {exc}"}
     stem = f"{entry}/{_safe_path(ref.id)}"
     image_rel = f"images/{stem}.{task['image_format']}"
@@ -277,7 +278,7 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
         "corners": None if page.corners is None else np.round(np.asarray(page.corners, float), 3).tolist(),
         "mask_strategy": task["mask"], "meta": meta,
     }
-    return {"entry": entry, "candidate": task["candidate"], "ok": True, "row": row}
+    return {"entry": entry, "candidate": task["candidate"], "ref": ref.id, "ok": True, "row": row}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,8 +336,14 @@ def prepare(cfg: dict[str, Any], force: bool = False,
     for entry, p in plan.items():
         while len(p["ok"]) < p["want"] and (entry, p["next"]) in journal:
             rec = journal[(entry, p["next"])]
+            if rec.get("ref") != p["refs"][int(p["order"][p["next"]])].id:
+                break  # the source lists other documents now: redo from here
             if rec["ok"] and not (out / rec["row"]["image"]).is_file():
                 break  # its files are gone: redo from here
+            if rec["ok"]:  # metadata as the source describes the document now (licence fixes...)
+                ref = p["refs"][int(p["order"][p["next"]])]
+                meta = _json_safe(ref.meta)
+                rec["row"].update(original=ref.path, meta=meta, licence=meta.get("licence") or p["source"].licence)
             (p["ok"] if rec["ok"] else p["failed"]).append(rec)
             p["next"] += 1
     total = sum(p["want"] for p in plan.values())
@@ -387,7 +394,7 @@ def prepare(cfg: dict[str, Any], force: bool = False,
         if p["failed"]:
             say(f"{entry}: skipped {len(p['failed'])} unreadable or filtered documents "
                 f"(e.g. {p['failed'][0]['error']})")
-        if len(ok) < p["want"]:
+        if len(ok) < p["want"] and mix[entry] not in ("all", None):
             say(f"{entry}: only {len(ok)} of {p['want']} documents could be used")
     write_jsonl(out / "documents.jsonl", rows)
     return {"out": str(out), "documents": len(rows), "written": written, "resumed": resumed,

@@ -142,6 +142,13 @@ def test_prepare_resumes_and_never_overwrites_without_force(fixtures):
     assert again["resumed"] == 3 and again["written"] == first["written"] - 3
     done = prepare(_cfg(mix=mix, out="p"))
     assert done["written"] == 0 and done["resumed"] == 7
+    # the folder gains files: the journal no longer matches the listing, so pages are redone
+    for i in range(3, 9):
+        Path("local/scans", f"scan{i}.png").write_bytes(page_png(90, 120, seed=i))
+    prepare(_cfg(mix=mix, out="p"))
+    prepare(_cfg(mix=mix, out="fresh"))
+    assert read_jsonl("p/documents.jsonl") == read_jsonl("fresh/documents.jsonl")
+    assert read_jsonl("p/documents.jsonl") != reference
     with pytest.raises(DocsynthError, match="--force"):
         prepare(_cfg(mix={"docvqa": 2}, out="p"))
     Path("p/notes.txt").write_text("mine")

@@ -18,6 +18,8 @@ licences named in its ``debian/copyright`` file and, for TeX Live docs, the CTAN
 
 from __future__ import annotations
 
+import gzip
+import os
 import re
 import zlib
 from functools import lru_cache
@@ -70,6 +72,17 @@ def _copyright_licences(path: str) -> str | None:
     return ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
 
 
+@lru_cache(maxsize=64)
+def _texlive_licences(path: str) -> dict[str, str]:
+    """CTAN package -> licence from a TeX Live ``Licenses.gz`` (``name: lppl`` header lines)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return {}
+    return {m.group(1): m.group(2) for m in re.finditer(r"^([\w.+-]+): ?(\S+)$", text, flags=re.MULTILINE)}
+
+
 @lru_cache(maxsize=256)
 def _tree_package(tree: str) -> str | None:
     """The package a ``dpkg -x`` tree was unpacked from: the one doc folder with a copyright file."""
@@ -86,14 +99,18 @@ def debian_provenance(pdf: Path) -> dict[str, Any]:
             doc_dir = parts[i + 3]
             package = _tree_package(str(tree)) or doc_dir
             out: dict[str, Any] = {"package": package, "doc_path": "/" + "/".join(parts[i:])}
+            docs = tree / "usr/share/doc"
             for owner in (package, doc_dir):
-                licences = _copyright_licences(str(tree / "usr/share/doc" / owner / "copyright"))
-                if licences:
-                    out["licence"] = f"Debian {package}: {licences}"
-                    out["copyright"] = str(tree / "usr/share/doc" / owner / "copyright")
+                if (docs / owner / "copyright").is_file():
+                    out["copyright"] = str(docs / owner / "copyright")
+                    licences = _copyright_licences(out["copyright"])
+                    out["licence"] = f"Debian {package}: " + (licences or f"see /usr/share/doc/{owner}/copyright")
                     break
             if doc_dir == "texlive-doc" and i + 5 < len(parts) - 1:
-                out["ctan_package"] = parts[i + 5]  # texlive-doc/<format>/<ctan package>/...
+                ctan = out["ctan_package"] = parts[i + 5]  # texlive-doc/<format>/<ctan package>/...
+                licence = _texlive_licences(str(docs / package / "Licenses.gz")).get(ctan)
+                if licence:  # TeX Live lists each CTAN package's licence
+                    out["licence"] = f"{licence} (CTAN {ctan}; Debian {package})"
             return out
     return {}
 
@@ -107,7 +124,7 @@ class PdfSource:
 
     def __init__(self) -> None:
         self.problems: list[str] = []  # PDFs the last listing could not open
-        self._open: tuple[str, Any] | None = None  # the last PDF rendered from, kept open
+        self._open: tuple[tuple[str, int], Any] | None = None  # the last PDF rendered from, kept open
 
     def _options(self, options: dict[str, Any]) -> dict[str, Any]:
         o = {"max_pages": int(options.get("max_pages", 2)), "orientation": str(options.get("orientation", "any")),
@@ -163,10 +180,12 @@ class PdfSource:
         return refs
 
     def _document(self, path: str):
-        if self._open is None or self._open[0] != path:
-            if self._open is not None:
+        # keyed by process too: a forked worker must not share its parent's open handle
+        key = (path, os.getpid())
+        if self._open is None or self._open[0] != key:
+            if self._open is not None and self._open[0][1] == os.getpid():
                 self._open[1].close()
-            self._open = (path, _pdfium().PdfDocument(path))
+            self._open = (key, _pdfium().PdfDocument(path))
         return self._open[1]
 
     def load_document(self, ref: DocumentRef) -> Page:
