@@ -1,0 +1,323 @@
+"""`docsynth report`: one self-contained HTML file, rendered for real in headless Chromium.
+
+The Chromium test drives the browser over the DevTools protocol on a pipe
+(``--remote-debugging-pipe``: JSON messages on file descriptors 3 and 4, no extra package) so
+that it sees every console message, page error, log entry and network request, then takes a
+screenshot. It is skipped, with the reason, when no Chromium is installed
+(CI: ``apt-get install -y chromium``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from docsynth import run as run_mod
+from docsynth.errors import DocsynthError
+from docsynth.report import build_report, write_report
+from docsynth.run import Stage, StageContext
+
+CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# A run folder with every stage: real generate/split, stand-ins writing train/evaluate files
+# in the formats the real stages write
+# ---------------------------------------------------------------------------------------------
+
+
+def photo_folder(root: Path) -> Path:
+    """Three 'photos' (a bright page on a dark table) with corners.csv."""
+    folder = root / "photos"
+    folder.mkdir(parents=True)
+    lines = ["image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y"]
+    for k in range(3):
+        image = np.full((120, 160, 3), 40, np.uint8)
+        quad = np.array([[30 + k, 20], [130, 25 + k], [125, 100], [35, 95 - k]], np.float64)
+        cv2.fillConvexPoly(image, quad.astype(np.int32), (235, 235, 235))
+        cv2.imwrite(str(folder / f"set_{k}.jpg"), image)
+        lines.append(f"set_{k}.jpg," + ",".join(f"{v:.1f}" for v in quad.reshape(-1)))
+    (folder / "corners.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def fake_train(ctx: StageContext) -> dict:
+    rows = [{"epoch": e, "step": 3 * e, "train_loss": 1.2 / e, "valid_loss": 1.3 / e, "valid_iou": 0.4 + 0.1 * e,
+             "lr": 1e-3, "seconds": 0.5} for e in range(1, 4)]
+    (ctx.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (ctx.out / "best.pt").write_bytes(b"weights")
+    return {"epochs_done": 3}
+
+
+def fake_evaluate(ctx: StageContext) -> dict:
+    """results.json as docsynth.evaluate writes it, from slightly-off copies of the truth."""
+    from docsynth.evaluate import evaluate_predictions, ground_truth, write_report as write_eval
+
+    data = ctx.cfg["evaluate"]["data"]
+    items = ground_truth(data)
+    methods = {}
+    for name, offset in (("model", 6.0), ("classical", 2.0)):
+        records = [{"image": p.name, "gt": gt, "pred": None if (name == "model" and k == 0) else gt + offset,
+                    "size": (160, 120)} for k, (p, gt) in enumerate(items)]
+        methods[name] = evaluate_predictions(records)
+    write_eval(ctx.out, {"methods": methods, "data": data, "note": ""}, data)
+    return {"data": data}
+
+
+def build_run(stages_list: list[str]) -> Path:
+    photos = photo_folder(Path.cwd())
+    cfg = {"seed": 3, "run": {"dir": "runs/r", "stages": stages_list},
+           "generate": {"documents_count": 3, "backgrounds_count": 3, "per_document": 2,
+                        "compositor_options": {"size": [96, 72]}},
+           "split": {"max_size": 64, "valid_fraction": 0.34},
+           "evaluate": {"data": str(photos), "baseline": "classical"}}
+    Path("docsynth.yaml").write_text(yaml.safe_dump(cfg))
+    stages = dict(run_mod.builtin_stages())
+    keep = lambda c, o, i: {}  # noqa: E731
+    stages["train"] = Stage("train", ("train",), fake_train, keep, "best.pt", reads=(("split",),), required=(0,))
+    stages["evaluate"] = Stage("evaluate", ("evaluate",), fake_evaluate, keep, "results.json",
+                               reads=(("train",),), required=(0,))
+    run_mod.run(Path("docsynth.yaml"), stages=stages, log=lambda m: None)
+    return Path("runs/r")
+
+
+class Resources(HTMLParser):
+    """Every URL-bearing attribute and every script tag of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+        self.scripts = 0
+        self.images = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script":
+            self.scripts += 1
+        if tag == "img":
+            self.images += 1
+        for name, value in attrs:
+            if name in ("src", "href", "srcset", "poster", "data", "action") and value is not None:
+                self.urls.append(value)
+
+
+def test_report_is_one_self_contained_file_with_every_section():
+    run_dir = build_run(["generate", "split", "train", "evaluate"])
+    page = (run_dir / "report.html").read_text()
+    parser = Resources()
+    parser.feed(page)
+    assert parser.scripts == 0
+    assert parser.images >= 2  # contact sheet and worst cases
+    assert parser.urls and all(u.startswith(("data:image/", "#")) for u in parser.urls), parser.urls
+    assert "url(" not in page and "@import" not in page
+    # the only http string is the SVG namespace name (an identifier, never fetched)
+    assert {m for m in page.split('"') if m.startswith("http")} == {"http://www.w3.org/2000/svg"}
+    for data in [u for u in parser.urls if u.startswith("data:image/")]:
+        kind, payload = data[len("data:image/"):].split(";base64,")
+        raw = np.frombuffer(base64.b64decode(payload), np.uint8)
+        assert kind in ("png", "jpeg") and cv2.imdecode(raw, cv2.IMREAD_COLOR) is not None
+    for text in ("Stages and timings", "Dataset samples", "Training curves", "<svg", "valid_iou",
+                 "mean Jaccard", "classical", "set_0.jpg", "Worst real-photo cases"):
+        assert text in page, text
+    # the stages that were not in run.stages say so
+    assert page.count("is not part of this run (not in run.stages)") == 2  # sources, backgrounds
+
+
+def test_report_says_which_stages_did_not_run(cli):
+    run_dir = build_run(["generate", "split", "train", "evaluate"])
+    record = json.loads((run_dir / "train" / ".stage.json").read_text())
+    record.update(status="interrupted", error="KeyboardInterrupt")
+    (run_dir / "train" / ".stage.json").write_text(json.dumps(record))
+    shutil.rmtree(run_dir / "evaluate")
+    page = build_report(run_dir)
+    assert "The train stage did not finish (status interrupted" in page
+    assert "The curves show the epochs finished so far" in page  # partial curves still shown
+    assert "The evaluate stage has not run yet" in page
+
+
+def test_report_command_refuses_to_overwrite_a_foreign_file(cli):
+    run_dir = build_run(["generate"])
+    Path("mine.html").write_text("<html>my notes</html>")
+    result = cli("report", str(run_dir), "--out", "mine.html")
+    assert result.exit_code == 2 and "not a docsynth report" in result.stderr
+    assert Path("mine.html").read_text() == "<html>my notes</html>"
+    assert cli("report", str(run_dir), "--out", "mine.html", "--force").exit_code == 0
+    assert cli("report", str(run_dir), "--out", "mine.html").exit_code == 0  # now ours: replaced
+    assert "Dataset samples" in Path("mine.html").read_text()
+    assert cli("report", "nowhere").exit_code == 2
+
+
+def test_report_of_a_folder_that_is_not_a_run():
+    Path("empty").mkdir()
+    with pytest.raises(DocsynthError, match="not a `docsynth run` folder"):
+        write_report("empty")
+
+
+# ---------------------------------------------------------------------------------------------
+# Headless Chromium over the DevTools pipe
+# ---------------------------------------------------------------------------------------------
+
+
+class Browser:
+    """Minimal DevTools-protocol client over ``--remote-debugging-pipe``."""
+
+    def __init__(self, profile: Path):
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+
+        # The browser reads commands on fd 3 and writes replies on fd 4: a tiny Python launcher
+        # moves the pipe ends there and becomes Chromium.
+        launcher = ("import os, sys; r, w = int(sys.argv[1]), int(sys.argv[2]); os.dup2(r, 3); os.dup2(w, 4); "
+                    "os.execv(sys.argv[3], sys.argv[3:])")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", launcher, str(to_browser_r), str(from_browser_w),
+             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._buffer = b""
+        self._next = 0
+        self.events: list[dict] = []
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None,
+             timeout: float = 60) -> dict:
+        self._next += 1
+        ident = self._next
+        message = {"id": ident, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read(deadline)
+            if reply.get("id") == ident:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_for(self, method: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        for event in self.events:
+            if event.get("method") == method:
+                return event
+        while True:
+            event = self._read(deadline)
+            self.events.append(event)
+            if event.get("method") == method:
+                return event
+
+    def _read(self, deadline: float) -> dict:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._from_browser], [], [], left)[0]:
+                raise TimeoutError("no answer from Chromium")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=10)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+def render(pages: list[tuple[Path, int, int]], profile: Path) -> list[tuple[np.ndarray, list[str], list[str]]]:
+    """Open each (page, width, height) in one headless Chromium, each in a fresh tab:
+    [(screenshot BGR, problems, requested URLs)].
+
+    Problems are console messages, uncaught exceptions and error/warning log entries (e.g. a
+    resource that failed to load)."""
+    browser = Browser(profile)
+    results = []
+    try:
+        for page, width, height in pages:
+            browser.events = []
+            target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                browser.send(f"{domain}.enable", session=session)
+            browser.send("Emulation.setDeviceMetricsOverride",
+                         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+            browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+            browser.wait_for("Page.loadEventFired")
+            shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
+            browser.send("Runtime.evaluate", {"expression": "1"}, session=session)  # flush pending events
+            browser.send("Target.closeTarget", {"targetId": target})
+            results.append((shot, [e for e in browser.events if e.get("sessionId") == session]))
+    finally:
+        browser.close()
+    out = []
+    for shot, events in results:
+        problems, urls = [], []
+        for event in events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.consoleAPICalled":
+                problems.append(f"console.{params.get('type')}: {params.get('args')}")
+            elif method == "Runtime.exceptionThrown":
+                problems.append(f"exception: {params.get('exceptionDetails', {}).get('text')}")
+            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in ("error", "warning"):
+                problems.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
+            elif method == "Network.requestWillBeSent":
+                urls.append(params.get("request", {}).get("url", ""))
+            elif method == "Network.loadingFailed":
+                problems.append(f"failed to load: {params.get('errorText')}")
+        image = cv2.imdecode(np.frombuffer(base64.b64decode(shot["data"]), np.uint8), cv2.IMREAD_COLOR)
+        out.append((image, problems, urls))
+    return out
+
+
+def non_blank(image: np.ndarray) -> float:
+    """Share of pixels that differ from the most common colour."""
+    flat = image.reshape(-1, 3)
+    colours, counts = np.unique(flat, axis=0, return_counts=True)
+    return 1.0 - counts.max() / len(flat)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (CI: apt-get install -y chromium)")
+def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
+    run_dir = build_run(["generate", "split", "train", "evaluate"])
+    # Two control pages show the checks can fail: a script error plus an outside resource, and
+    # an empty page.
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><p>x</p><img src="http://127.0.0.1:9/x.png">'
+                   "<script>console.error('boom'); undefined_call();</script></body></html>")
+    blank = tmp_path / "blank.html"
+    blank.write_text("<html><body></body></html>")
+    (image, problems, urls), (_, bad_problems, bad_urls), (blank_image, _, _) = render(
+        [(run_dir / "report.html", 1200, 1600), (bad, 400, 300), (blank, 400, 300)], tmp_path / "profile")
+    assert problems == []
+    assert [u for u in urls if not u.startswith(("data:", "file:"))] == []
+    assert image.shape[:2] == (1600, 1200)
+    assert non_blank(image) > 0.3  # pictures and text, not an empty page
+    # the header bar is drawn (dark) above a light page: styles were applied
+    assert image[10:40, :200].mean() < 90 and image[-40:, -100:].mean() > 150
+
+    assert any("boom" in p for p in bad_problems) and any("exception" in p for p in bad_problems)
+    assert "http://127.0.0.1:9/x.png" in bad_urls
+    assert non_blank(blank_image) < 0.01
