@@ -304,7 +304,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
         for query in queries:
             if have[query] >= limit:
                 continue
-            for cand in provider.search(query, options, client):
+            for cand in _search(provider, query, options, client):
                 rid = safe_id(f"{provider.name}-{cand.id}")
                 if rid in index or rid in rejected:
                     counts["seen-before"] += 1
@@ -355,6 +355,16 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     return {"out": str(out), "provider": provider.name, "added": added, "total": len(index),
             "per_query": {q: have[q] for q in queries}, "rejected": dict(sorted(counts.items())),
             "requests": client.requests, "retry_waits": len(client.waits)}
+
+
+def _search(provider: Any, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
+    """The provider's results; an API that keeps failing ends the run with one line (what was
+    collected so far is saved, and the next run resumes)."""
+    try:
+        yield from provider.search(query, options, client)
+    except FetchError as exc:
+        raise DocsynthError(f"{provider.name}: search for {query!r} failed: {exc}; "
+                            "check the provider's api_url/options or rerun later to resume") from None
 
 
 def _record(rid: str, provider: str, query: str | None, cand: Candidate, rel: str, norm: Normalized) -> dict[str, Any]:

@@ -427,3 +427,15 @@ def test_cli_scrape_errors_are_one_line(cli):
     r = cli("backgrounds", "list", "--json")
     names = {p["name"]: p["scrape"] for p in json.loads(r.stdout)}
     assert names["openverse"] and names["wikimedia-commons"] and names["url-list"] and not names["folder"]
+
+
+def test_failing_api_ends_with_one_line_and_keeps_progress(server, cli):
+    openverse_catalogue(server, "floor", 60, 8000)
+    server.faults["/v1/images/?page=2"] = [(503, {}, b"down")] * 20
+    Path("docsynth.yaml").write_text(yaml.safe_dump({"backgrounds": {
+        "min_width": 100, "min_height": 64, "rate_limit": 0.0, "backoff": 0.001, "max_wait": 0.01,
+        "retries": 2, "options": {"openverse": {"api_url": f"{server.base}/v1/"}}}}))
+    r = cli("backgrounds", "scrape", "-p", "openverse", "-q", "floor", "-n", "40", "-o", "bg")
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert "openverse: search for 'floor' failed" in r.stderr and "HTTP 503" in r.stderr
+    assert len(BackgroundIndex("bg")) > 5  # page 1's images were kept for the next run
