@@ -99,10 +99,8 @@ def register(app: typer.Typer) -> None:
             "train.batch_size": batch_size, "train.input_size": input_size, "train.workers": workers,
             "train.device": device,
         }
-        cfg = None if resume is not None and config is None and not any(
-            v is not None for k, v in overrides.items() if k not in ("train.epochs", "train.workers",
-                                                                      "train.device", "train.eval_real")) \
-            else load_config(config, overrides)
+        # A resumed run continues with the config saved in its last.pt.
+        cfg = None if resume is not None else load_config(config, overrides)
         summary = train(cfg, data=None if data is None else str(data), resume=resume, force=force,
                         overrides={k: v for k, v in overrides.items() if v is not None})
         if summary is None:  # not rank 0 under torchrun

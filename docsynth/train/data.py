@@ -1,0 +1,275 @@
+"""Fixed training data: a split folder or a generated dataset, as tensors of the training contract.
+
+Every item is a dict (see notes/train-contract.md): "image" float32 3 x S x S (RGB, normalised,
+squashed to S x S), "mask" int64 S x S (1 = page), "corners" float32 4 x 2 normalised to the
+image (zeros when absent), "has_corners" bool.
+
+Why items are keyed by ``(epoch, index)``: the augmentation of sample ``index`` in epoch
+``epoch`` draws from ``SeedSequence([seed, epoch, index])``, so the data a run sees depends
+only on the config and seed -- not on the worker count, and not on where a run was stopped
+and resumed. :class:`EpochSampler` produces those keys in a seeded order per epoch and can
+start in the middle of an epoch.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, DistributedSampler, IterableDataset
+
+from docsynth import split as split_mod
+from docsynth.errors import DocsynthError
+from docsynth.io import read_image, read_mask
+from docsynth.kinds import Sample
+
+
+def augment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
+
+
+def greyscale(image_bgr: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """The reference recipe's only augmentation: a greyscale copy with probability ``p``."""
+    if p > 0 and rng.random() < p:
+        grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    return image_bgr
+
+
+def greyscale_sample(sample: Sample, rng: np.random.Generator, p: float) -> Sample:
+    """The same step for online composites (``OnlineDataset``'s ``augment`` hook)."""
+    sample.image = greyscale(sample.image, rng, p)
+    return sample
+
+
+def online_augment(p: float):
+    return functools.partial(greyscale_sample, p=p)
+
+
+def to_tensors(image_bgr: np.ndarray, mask: np.ndarray, corners: np.ndarray | None, size: int,
+               mean, std) -> dict[str, torch.Tensor]:
+    """Convert one sample at any size to the training contract at ``size`` x ``size``."""
+    h, w = mask.shape[:2]
+    small = cv2.resize(image_bgr, (size, size), interpolation=cv2.INTER_AREA)
+    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
+    rgb = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    small_mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA) >= 128
+    has = corners is not None
+    norm = np.asarray(corners, np.float32) / np.array([w, h], np.float32) if has else np.zeros((4, 2), np.float32)
+    return {"image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))),
+            "mask": torch.from_numpy(small_mask.astype(np.int64)),
+            "corners": torch.from_numpy(norm), "has_corners": torch.tensor(has)}
+
+
+class FolderDataset(Dataset):
+    """Samples listed by a dataset's manifest.jsonl (or images/ + masks/), loaded on demand."""
+
+    def __init__(self, root: str | Path, rows: list[dict[str, Any]], *, size: int, mean, std,
+                 seed: int, greyscale_p: float = 0.0):
+        self.root = Path(root)
+        self.rows = rows
+        self.size, self.mean, self.std = int(size), tuple(mean), tuple(std)
+        self.seed, self.greyscale_p = int(seed), float(greyscale_p)
+
+    @classmethod
+    def from_folder(cls, root: str | Path, **kw: Any) -> "FolderDataset":
+        return cls(root, split_mod.read_dataset(root), **kw)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        row = self.rows[index]
+        image = read_image(self.root / row["image"])
+        mask = read_mask(self.root / row["mask"])
+        if mask.shape != image.shape[:2]:
+            raise DocsynthError(f"{self.root / row['mask']}: size differs from its image")
+        if self.greyscale_p > 0:
+            image = greyscale(image, augment_rng(self.seed, epoch, index), self.greyscale_p)
+        corners = row.get("corners")
+        return to_tensors(image, mask, None if corners is None else np.asarray(corners, np.float64),
+                          self.size, self.mean, self.std)
+
+    def page_fractions(self) -> np.ndarray:
+        """Share of each image covered by the page (from the manifest corners, else the mask)."""
+        from docsynth.geometry import quad_area
+
+        out = np.zeros(len(self.rows))
+        for i, row in enumerate(self.rows):
+            if row.get("corners") is not None and row.get("width") and row.get("height"):
+                out[i] = quad_area(np.asarray(row["corners"])) / (row["width"] * row["height"])
+            elif "negative" in (row.get("flags") or []):
+                out[i] = 0.0
+            else:
+                out[i] = float((read_mask(self.root / row["mask"]) > 0).mean())
+        return out
+
+
+def balanced_weights(page_fractions: np.ndarray) -> np.ndarray:
+    """Sampling weights that draw each page-coverage bin (none, <10 %, 10-30 %, 30-60 %, more)
+    equally often, so rare cases (negatives, small pages) are seen as often as common ones."""
+    bins = np.digitize(page_fractions, [1e-6, 0.1, 0.3, 0.6])
+    counts = np.bincount(bins, minlength=5).astype(np.float64)
+    return 1.0 / counts[bins]
+
+
+def open_fixed(data: str | Path, train_cfg: dict[str, Any], split_cfg: dict[str, Any],
+               seed: int) -> tuple[FolderDataset, FolderDataset]:
+    """(train, valid) datasets from a split folder, or from a generated dataset split in
+    memory, leak-free by document (``train.valid_fraction``)."""
+    data = Path(data)
+    kw = dict(size=train_cfg["input_size"], mean=train_cfg["mean"], std=train_cfg["std"], seed=seed)
+    if (data / "train").is_dir() and (data / "valid").is_dir():
+        train = FolderDataset.from_folder(data / "train", greyscale_p=train_cfg["greyscale_p"], **kw)
+        valid = FolderDataset.from_folder(data / "valid", **kw)
+    else:
+        rows = split_mod.read_dataset(data)
+        group_by = split_cfg.get("group_by", "document")
+        labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg["valid_fraction"], group_by=group_by)
+        train = FolderDataset(data, [r for r, l in zip(rows, labels) if l == "train"],
+                              greyscale_p=train_cfg["greyscale_p"], **kw)
+        valid = FolderDataset(data, [r for r, l in zip(rows, labels) if l == "valid"], **kw)
+    if len(train) == 0:
+        raise DocsynthError(f"{data}: no training samples")
+    if len(valid) == 0:
+        raise DocsynthError(f"{data}: no validation samples; split with a larger --valid-fraction")
+    return train, valid
+
+
+class EpochSampler(DistributedSampler):
+    """A DistributedSampler over ``(epoch, index)`` keys with exact mid-epoch restarts.
+
+    The epoch's global order is a seeded permutation (or, when ``weights`` are given, a seeded
+    draw with replacement), cut to ``micro_batches`` x ``batch_size``. Rank ``r`` of ``W`` takes
+    every W-th key from ``r`` (DistributedSampler's rule), so global batch ``b`` of a W-process
+    run holds the same samples as batch ``b`` of a single-process run with the same global
+    batch. ``start`` skips the micro-batches already done in this epoch."""
+
+    def __init__(self, dataset: Dataset, *, batch_size: int, micro_batches: int, seed: int,
+                 num_replicas: int = 1, rank: int = 0, weights: np.ndarray | None = None):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed,
+                         drop_last=True)
+        if batch_size % num_replicas:
+            raise DocsynthError(f"train.batch_size: {batch_size} is not divisible by {num_replicas} processes")
+        self.batch_size, self.micro_batches = batch_size, micro_batches
+        self.local_batch = batch_size // num_replicas
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        self.start = 0
+        self.num_samples = micro_batches * self.local_batch
+        self.total_size = micro_batches * batch_size
+
+    def set_start(self, micro_batch: int) -> None:
+        self.start = micro_batch
+
+    def global_order(self) -> list[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        n = len(self.dataset)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.total_size, replacement=True, generator=g)
+        else:
+            order = torch.randperm(n, generator=g)
+        return order[: self.total_size].tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        mine = self.global_order()[self.rank::self.num_replicas]
+        for index in mine[self.start * self.local_batch:]:
+            yield (self.epoch, index)
+
+    def __len__(self) -> int:
+        return (self.micro_batches - self.start) * self.local_batch
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """Validation order: every sample once, rank ``r`` takes indices r, r + W, ..."""
+
+    def __init__(self, n: int, num_replicas: int = 1, rank: int = 0):
+        self.keys = [(0, i) for i in range(rank, n, num_replicas)]
+
+    def __iter__(self):
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class OnlineSteps(IterableDataset):
+    """One epoch of an online stream, cut into the batches of one rank.
+
+    Global batch ``b`` covers stream positions ``first + b * B ... first + (b + 1) * B - 1``;
+    rank ``r`` takes its ``B / W`` consecutive positions of each, so a W-process run sees the
+    same samples per global batch as a single-process one. DataLoader workers take whole
+    batches in turn (worker k: batches k, k + K, ...), which is the order the DataLoader
+    returns them in, so the stream does not depend on the worker count either."""
+
+    def __init__(self, online: Any, *, first: int, batch_size: int, micro_batches: int, start: int = 0,
+                 num_replicas: int = 1, rank: int = 0):
+        super().__init__()
+        self.online, self.first = online, first
+        self.batch_size, self.micro_batches, self.start = batch_size, micro_batches, start
+        self.local_batch = batch_size // num_replicas
+        self.rank = rank
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        for b in range(self.start + worker, self.micro_batches, workers):
+            base = self.first + b * self.batch_size + self.rank * self.local_batch
+            for pos in range(base, base + self.local_batch):
+                yield self.online.item(pos)
+
+    def __len__(self) -> int:
+        return (self.micro_batches - self.start) * self.local_batch
+
+
+class ListDataset(Dataset):
+    def __init__(self, items: list[dict[str, torch.Tensor]]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key):
+        return self.items[key[1] if isinstance(key, tuple) else key]
+
+
+def online_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config OnlineDataset reads: the generate section with train.online_options applied."""
+    import copy
+
+    out = copy.deepcopy(cfg)
+    opts = cfg["train"]["online_options"] or {}
+    gen = out["generate"]
+    for key in ("documents", "backgrounds", "compositor", "compositor_options"):
+        if opts.get(key) is not None:
+            gen[key] = opts[key]
+    return out
+
+
+def open_online(cfg: dict[str, Any], *, for_validation: bool = False):
+    """The online stream of this run (``docsynth.train.online.OnlineDataset``)."""
+    from docsynth.train.online import OnlineDataset
+
+    t = cfg["train"]
+    return OnlineDataset(online_config(cfg), t["input_size"], mean=t["mean"], std=t["std"],
+                         base=int((t["online_options"] or {}).get("base", 0)),
+                         augment=None if for_validation else online_augment(t["greyscale_p"]))
+
+
+# Validation samples of an online run come from far away in the index space, so the training
+# stream (positions counted up from 0) never reaches them.
+ONLINE_VALID_BASE = 1 << 36
+
+
+def online_validation(cfg: dict[str, Any]) -> ListDataset:
+    count = int((cfg["train"]["online_options"] or {}).get("valid_samples", 256))
+    if count < 1:
+        raise DocsynthError("train.online_options.valid_samples must be at least 1 without a validation folder")
+    stream = open_online(cfg, for_validation=True)
+    return ListDataset([stream.item(ONLINE_VALID_BASE + i) for i in range(count)])
+

@@ -1,0 +1,569 @@
+"""The training loop: one process, or one of N under ``torchrun`` (DistributedDataParallel).
+
+What a run folder holds: ``last.pt`` (everything needed to continue), ``best.pt`` (the epoch
+with the best validation IoU), ``metrics.jsonl`` (one row per epoch) and ``curves.png``.
+
+Exact resume. A run stopped anywhere (Ctrl-C, a periodic ``last.pt`` after a crash) and
+resumed gives the same weights as a run that never stopped, because everything that decides
+the result is either saved or a pure function of (seed, epoch, position):
+
+- data order: a seeded permutation per epoch (:class:`EpochSampler`), restarted at the saved
+  micro-batch; augmentation: seeded per (epoch, sample); online samples: seeded per position;
+- model, optimizer, LR schedule, AMP scaler, early-stopping state: saved;
+- torch's global RNG (dropout): saved and restored. DataLoader worker seeds come from a
+  per-epoch generator, so creating a loader mid-epoch does not disturb the global RNG.
+
+Checkpoints are written only at optimizer-step boundaries. Ctrl-C (SIGINT) or SIGTERM sets a
+flag checked there, so a stop never leaves a half-applied step. Under torchrun all ranks agree
+on when to stop or save through one small all-reduce per step; rank 0 writes every file.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import shutil
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from docsynth import plugins
+from docsynth.errors import DocsynthError
+from docsynth.io import write_jsonl
+from docsynth.models import read_checkpoint, save_checkpoint
+from docsynth.progress import progress_bar
+from docsynth.train import data as data_mod
+from docsynth.train.curves import write_curves
+from docsynth.train.losses import total_loss
+from docsynth.train.metrics import mean_iou_per_image
+
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "curves.png")
+# Keys that may change when resuming: they do not alter the computation (or, for epochs,
+# only extend it).
+RESUME_OVERRIDES = {"train.epochs", "train.workers", "train.device", "train.eval_real", "train.threads",
+                    "train.checkpoint_minutes"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes and devices
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: torch.device) -> Dist:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_device(name: str) -> torch.device:
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise DocsynthError("train.device: cuda requested but no CUDA device is available")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DocsynthError("train.device: mps requested but not available")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Run state (everything in last.pt besides model/optimizer/scheduler)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunState:
+    epoch: int = 0  # current epoch (0-based); == epochs when done
+    micro: int = 0  # micro-batches done in the current epoch
+    step: int = 0  # optimizer steps done in the whole run
+    loss_sum: float = 0.0  # training loss sum / count of the current epoch so far
+    loss_count: float = 0.0
+    best_iou: float = -1.0
+    best_epoch: int = 0
+    since_best: int = 0
+    stopped_early: bool = False
+    wall_seconds: float = 0.0  # cumulative over all sessions of this run
+    cpu_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _cpu_now() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the base LR after ``step`` optimizer steps: linear warm-up, then
+    constant or cosine decay to 0 at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "cosine":
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+# ---------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """One run. ``on_step(trainer)`` is called after every optimizer step (tests use it to
+    interrupt a run at a known point)."""
+
+    def __init__(self, cfg: dict[str, Any], *, data: str | None, out: Path,
+                 ckpt: dict[str, Any] | None = None, on_step: Callable[["Trainer"], None] | None = None):
+        self.cfg, self.t = cfg, cfg["train"]
+        self.out, self.data, self.on_step = out, data, on_step
+        t = self.t
+        for key in ("batch_size", "accumulate", "epochs", "input_size"):
+            if t[key] < 1:
+                raise DocsynthError(f"train.{key} must be at least 1")
+        if t["threads"]:
+            torch.set_num_threads(int(t["threads"]))
+        self.device = pick_device(t["device"])
+        self.dist = setup_distributed(self.device)
+        self.seed = int(t["seed"])
+        self.backbone = plugins.get("backbone", t["backbone"])
+        # Same initial weights on every rank and in every session (before any other draw).
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        random.seed(self.seed)
+        weights = "none" if ckpt is not None else t["weights"]
+        model = self.backbone.build(2, weights, dict(t["backbone_options"]))
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+        self.amp = bool(t["amp"]) and self.device.type == "cuda"
+        self.memory = torch.channels_last if t["channels_last"] else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=self.memory)
+        self.net = self.model  # what forward runs through (DDP wrapper under torchrun)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        opt_cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
+        self.optimizer = opt_cls(self.model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+        self._open_data()
+        self.total_steps = t["epochs"] * self.micro_batches // t["accumulate"]
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, self.total_steps, t["warmup_steps"], t["schedule"]))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.state = RunState()
+        if ckpt is not None:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+            self.state = RunState(**ckpt["run_state"])
+            set_rng_state(ckpt["rng"], self.device)
+        self.real = None
+        if t["eval_real"] and self.dist.main:
+            from docsynth.train.realeval import RealEval
+
+            self.real = RealEval(t["eval_real"])
+        self.meta = {"backbone": t["backbone"], "backbone_options": dict(t["backbone_options"]),
+                     "input_size": t["input_size"], "mean": list(t["mean"]), "std": list(t["std"]),
+                     "num_classes": 2, "outputs": getattr(self.backbone, "outputs", "mask")}
+        self._stop = False  # set by Ctrl-C / SIGTERM on this rank
+        self._halt = False  # all ranks agreed to stop after this epoch
+        self._last_save = time.monotonic()
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _open_data(self) -> None:
+        t, d = self.t, self.dist
+        B = t["batch_size"]
+        if B % d.world:
+            raise DocsynthError(f"train.batch_size: {B} is not divisible by {d.world} processes")
+        self.local_batch = B // d.world
+        if t["online"]:
+            self.online = data_mod.open_online(self.cfg)
+            per_epoch = int((t["online_options"] or {}).get("samples_per_epoch", 2048))
+            micro = per_epoch // B
+            if self.data:
+                self.valid = self._valid_from(self.data)
+            else:
+                self.valid = data_mod.online_validation(self.cfg)
+            self.train_set = None
+        else:
+            if not self.data:
+                raise DocsynthError("train: DATA is required (a split folder or generated dataset) unless --online")
+            self.train_set, self.valid = data_mod.open_fixed(self.data, t, self.cfg.get("split", {}), self.seed)
+            micro = len(self.train_set) // B
+            if micro == 0:
+                raise DocsynthError(f"{self.data}: {len(self.train_set)} training samples, fewer than "
+                                    f"train.batch_size {B}; lower the batch size")
+        micro = micro // t["accumulate"] * t["accumulate"]
+        if t["steps_per_epoch"]:
+            micro = min(micro, t["steps_per_epoch"] * t["accumulate"])
+        if micro < 1:
+            raise DocsynthError("train: an epoch would have no optimizer step; raise samples_per_epoch "
+                                "or lower batch_size/accumulate")
+        self.micro_batches = micro
+        self.weights = None
+        if t["balanced"] and self.train_set is not None:
+            self.weights = data_mod.balanced_weights(self.train_set.page_fractions())
+
+    def _valid_from(self, folder: str) -> Any:
+        path = Path(folder)
+        t = self.t
+        kw = dict(size=t["input_size"], mean=t["mean"], std=t["std"], seed=self.seed)
+        root = path / "valid" if (path / "valid").is_dir() else path
+        return data_mod.FolderDataset.from_folder(root, **kw)
+
+    def _loader(self, epoch: int) -> DataLoader:
+        t = self.t
+        gen = torch.Generator()
+        gen.manual_seed(self.seed * 1000 + epoch)
+        common = dict(num_workers=t["workers"], pin_memory=self.device.type == "cuda", generator=gen)
+        if self.train_set is None:
+            stream = data_mod.OnlineSteps(self.online, first=epoch * self.micro_batches * t["batch_size"],
+                                          batch_size=t["batch_size"], micro_batches=self.micro_batches,
+                                          start=self.state.micro, num_replicas=self.dist.world, rank=self.dist.rank)
+            return DataLoader(stream, batch_size=self.local_batch, **common)
+        sampler = data_mod.EpochSampler(self.train_set, batch_size=t["batch_size"], micro_batches=self.micro_batches,
+                                        seed=self.seed, num_replicas=self.dist.world, rank=self.dist.rank,
+                                        weights=self.weights)
+        sampler.set_epoch(epoch)
+        sampler.set_start(self.state.micro)
+        return DataLoader(self.train_set, batch_size=self.local_batch, sampler=sampler, **common)
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def _request_stop(self, signum, frame) -> None:
+        self._stop = True
+        # A second Ctrl-C stops at once (default handler).
+        signal.signal(signum, self._old_handlers.get(signum, signal.SIG_DFL))
+
+    def _install_signals(self) -> None:
+        self._old_handlers = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old_handlers[sig] = signal.signal(sig, self._request_stop)
+        except ValueError:  # not the main thread: no handlers, Ctrl-C raises as usual
+            self._old_handlers = {}
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+
+    # -- one optimizer step's bookkeeping --------------------------------------------------
+
+    def _agree(self, loss_sum: float, count: int) -> tuple[bool, bool, float, float]:
+        """All ranks: (stop, save now, global loss sum, global count) for the step just done."""
+        minutes = self.t["checkpoint_minutes"]
+        save = minutes > 0 and time.monotonic() - self._last_save >= minutes * 60
+        flags = torch.tensor([float(self._stop), float(save), loss_sum, float(count)], dtype=torch.float64)
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            # gloo reduces CPU tensors; nccl needs them on the GPU
+            on = flags.to(self.device) if self.device.type == "cuda" else flags
+            dist.all_reduce(on)
+            flags = on.cpu()
+        return bool(flags[0] > 0), bool(flags[1] > 0), float(flags[2]), float(flags[3])
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        t, st = self.t, self.state
+        self._install_signals()
+        session_wall, session_cpu = time.monotonic(), _cpu_now()
+        base_wall, base_cpu = st.wall_seconds, st.cpu_seconds
+
+        def clock() -> None:
+            st.wall_seconds = base_wall + time.monotonic() - session_wall
+            st.cpu_seconds = base_cpu + _cpu_now() - session_cpu
+
+        interrupted = False
+        try:
+            with progress_bar("train") as bar:
+                bar.start(t["epochs"] * self.micro_batches, st.epoch * self.micro_batches + st.micro)
+                while st.epoch < t["epochs"] and not st.stopped_early:
+                    epoch_t0 = time.monotonic()
+                    if self._train_epoch(bar, clock):
+                        interrupted = True
+                        break
+                    row = self._end_epoch(time.monotonic() - epoch_t0, clock)
+                    if self.dist.main:
+                        self._log(row)
+                    # a stop requested during the last step or the validation (last.pt is saved)
+                    if self._halt or self._agree(0.0, 0)[0]:
+                        interrupted = st.epoch < t["epochs"] and not st.stopped_early
+                        break
+        finally:
+            self._restore_signals()
+        return self.summary(interrupted)
+
+    def _train_epoch(self, bar: Any, clock: Callable[[], None]) -> bool:
+        """Train until the epoch ends (False) or a stop was requested (True, last.pt saved)."""
+        t, st = self.t, self.state
+        accum = t["accumulate"]
+        self.net.train()
+        window_sum, window_n = 0.0, 0
+        for batch in self._loader(st.epoch):
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            image = batch["image"].to(memory_format=self.memory)
+            last_micro = (st.micro + 1) % accum == 0
+            sync = nullcontext() if last_micro or not self.dist.enabled else self.net.no_sync()
+            with sync:
+                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                    outputs = self.net(image)
+                loss, _ = total_loss(outputs, batch, t)
+                self.scaler.scale(loss / accum).backward()
+            n = int(image.shape[0])
+            window_sum += float(loss.detach()) * n
+            window_n += n
+            st.micro += 1
+            bar.advance()
+            if not last_micro:
+                continue
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+            st.step += 1
+            if self.on_step is not None:
+                self.on_step(self)
+            stop, save, loss_sum, count = self._agree(window_sum, window_n)
+            st.loss_sum += loss_sum
+            st.loss_count += count
+            window_sum, window_n = 0.0, 0
+            if st.micro >= self.micro_batches:
+                # Epoch done: validation and last.pt follow; a stop request is honoured after them.
+                self._halt = stop
+                return False
+            if stop or save:
+                clock()
+                self._save("last.pt")
+                self._last_save = time.monotonic()
+                if stop:
+                    return True
+        return False
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, float]:
+        """(mean loss, mean per-image IoU) over the whole validation set, all ranks together."""
+        model = self.model
+        was = model.training
+        model.eval()
+        gen = torch.Generator()
+        gen.manual_seed(self.seed)
+        loader = DataLoader(self.valid, batch_size=self.local_batch, generator=gen,
+                            sampler=data_mod.ShardSampler(len(self.valid), self.dist.world, self.dist.rank),
+                            num_workers=min(self.t["workers"], 2), pin_memory=self.device.type == "cuda")
+        sums = torch.zeros(3, dtype=torch.float64)
+        for batch in loader:
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                outputs = model(batch["image"].to(memory_format=self.memory))
+            outputs = {k: v for k, v in outputs.items() if k != "aux"}
+            loss, _ = total_loss(outputs, batch, self.t)
+            n = batch["image"].shape[0]
+            sums += torch.tensor([float(loss) * n, float(mean_iou_per_image(outputs["out"], batch["mask"]).sum()), n],
+                                 dtype=torch.float64)
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            on = sums.to(self.device) if self.device.type == "cuda" else sums
+            dist.all_reduce(on)
+            sums = on.cpu()
+        model.train(was)
+        return float(sums[0] / sums[2]), float(sums[1] / sums[2])
+
+    def _end_epoch(self, seconds: float, clock: Callable[[], None]) -> dict[str, Any]:
+        t, st = self.t, self.state
+        valid_loss, valid_iou = self.validate()
+        row: dict[str, Any] = {
+            "epoch": st.epoch + 1, "step": st.step,
+            "train_loss": round(st.loss_sum / max(st.loss_count, 1), 6),
+            "valid_loss": round(valid_loss, 6), "valid_iou": round(valid_iou, 6),
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        if self.real is not None:
+            real = self.real.evaluate(self.model, self.meta, self.device)
+            row["real_iou"] = real["real_iou"]
+            if "real_corner_iou" in real:
+                row["real_corner_iou"] = real["real_corner_iou"]
+        clock()
+        row.update({"seconds": round(seconds, 3), "train_wall_seconds": round(st.wall_seconds, 3),
+                    "train_cpu_seconds": round(st.cpu_seconds, 3)})
+        st.history.append(row)
+        st.epoch += 1
+        st.micro = 0
+        st.loss_sum = st.loss_count = 0.0
+        improved = valid_iou > st.best_iou
+        if improved:
+            st.best_iou, st.best_epoch, st.since_best = valid_iou, row["epoch"], 0
+        else:
+            st.since_best += 1
+        if t["early_stopping"] and st.since_best >= t["early_stopping"]:
+            st.stopped_early = True
+        if self.dist.main:
+            write_jsonl(self.out / "metrics.jsonl", st.history)
+            write_curves(self.out / "curves.png", st.history)
+            if improved:
+                self._save("best.pt")
+        self._save("last.pt")
+        self._last_save = time.monotonic()
+        return row
+
+    def _save(self, name: str) -> None:
+        if not self.dist.main:
+            return
+        st = self.state
+        save_checkpoint(self.out / name, self.model, self.meta,
+                        optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                        scaler=self.scaler.state_dict() if self.amp else None, rng=rng_state(self.device),
+                        config=self.cfg, data=self.data, run_state=copy.deepcopy(st.__dict__),
+                        metrics=st.history[-1] if st.history else None, epoch=st.epoch, step=st.step)
+
+    def _log(self, row: dict[str, Any]) -> None:
+        from rich.console import Console
+
+        real = f" real IoU {row['real_iou']:.4f}" if "real_iou" in row else ""
+        Console(stderr=True).print(
+            f"epoch {row['epoch']}/{self.t['epochs']}: train loss {row['train_loss']:.4f}, valid loss "
+            f"{row['valid_loss']:.4f}, valid IoU {row['valid_iou']:.4f}{real} ({row['seconds']:.1f} s)",
+            highlight=False, soft_wrap=True)
+
+    def summary(self, interrupted: bool) -> dict[str, Any]:
+        st = self.state
+        last = st.history[-1] if st.history else {}
+        return {"run": str(self.out), "backbone": self.t["backbone"], "epochs_done": st.epoch,
+                "epochs": self.t["epochs"], "steps": st.step, "interrupted": interrupted,
+                "stopped_early": st.stopped_early, "best_valid_iou": round(st.best_iou, 6) if st.history else None,
+                "best_epoch": st.best_epoch or None, "real_iou": last.get("real_iou"),
+                "last": last, "train_wall_seconds": round(st.wall_seconds, 3),
+                "train_cpu_seconds": round(st.cpu_seconds, 3),
+                "best": str(self.out / "best.pt"), "last_checkpoint": str(self.out / "last.pt"),
+                "world_size": self.dist.world, "device": str(self.device)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _apply(cfg: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for dotted, value in overrides.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+
+
+def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | Path | None = None,
+          force: bool = False, overrides: dict[str, Any] | None = None,
+          on_step: Callable[[Trainer], None] | None = None) -> dict[str, Any] | None:
+    """Train (or continue) a run; returns its summary on rank 0, None on other ranks.
+
+    ``cfg`` is the effective config of a new run. With ``resume`` (a run folder) the config
+    saved in its ``last.pt`` is used; only ``RESUME_OVERRIDES`` may change."""
+    overrides = overrides or {}
+    ckpt = None
+    if resume is not None:
+        out = Path(resume)
+        ckpt = read_checkpoint(out / "last.pt")
+        cfg = copy.deepcopy(ckpt["config"])
+        bad = {k: v for k, v in overrides.items() if k not in RESUME_OVERRIDES and k != "train.out"
+               and _get(cfg, k) != v}
+        if bad:
+            raise DocsynthError(f"--resume {out}: continues the saved config; {', '.join(sorted(bad))} "
+                                "cannot change (start a new run with --out instead)")
+        if overrides.get("train.epochs", cfg["train"]["epochs"]) != cfg["train"]["epochs"] and \
+                cfg["train"]["schedule"] == "cosine":
+            raise DocsynthError(f"--resume {out}: --epochs cannot change a cosine-schedule run "
+                                "(its learning rates depend on the total)")
+        _apply(cfg, {k: v for k, v in overrides.items() if k in RESUME_OVERRIDES})
+        data = data or ckpt.get("data")
+    else:
+        if cfg is None:
+            raise ValueError("train() needs a config for a new run")
+        out = Path(cfg["train"]["out"])
+        if out.exists() and not out.is_dir():
+            raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
+        if any((out / name).exists() for name in RUN_FILES):
+            if not force:
+                raise DocsynthError(f"{out}: holds a training run; --resume {out} to continue it, "
+                                    "--force to start over, or choose another --out")
+            if int(os.environ.get("RANK", "0")) == 0:
+                for name in RUN_FILES:
+                    (out / name).unlink(missing_ok=True)
+        if data is not None:
+            data = str(Path(data).resolve())
+        if cfg["train"]["eval_real"]:
+            cfg["train"]["eval_real"] = str(Path(cfg["train"]["eval_real"]).resolve())
+    if int(os.environ.get("RANK", "0")) == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, data=data, out=out, ckpt=ckpt, on_step=on_step)
+    try:
+        summary = trainer.run()
+    finally:
+        if trainer.dist.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+    return summary if trainer.dist.main else None
+
+
+def _get(cfg: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node

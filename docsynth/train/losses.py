@@ -1,0 +1,67 @@
+"""Training losses (see notes in docsynth.models for the output contract).
+
+- mask: the reference recipe's BCE on a per-class sigmoid plus (1 - soft IoU), both over the
+  two channels of ``"out"``; ``"aux"`` adds the same loss times ``aux_weight``.
+- corners (models that return ``"corners"`` heatmaps): BCE against Gaussian targets drawn at
+  the heatmap's own resolution, weighted up near the peaks (a corner covers a handful of cells
+  out of thousands), averaged over the samples that have corners only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+_SMOOTH = 1e-6
+_PEAK_WEIGHT = 10.0  # extra weight of a cell in proportion to its target value
+
+
+def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``logits`` N x C x H x W, ``target`` N x H x W class indices."""
+    logits = logits.float()
+    onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).float()
+    bce = F.binary_cross_entropy_with_logits(logits, onehot)
+    prob = torch.sigmoid(logits)
+    inter = (prob * onehot).sum(dim=(2, 3))
+    union = prob.sum(dim=(2, 3)) + onehot.sum(dim=(2, 3)) - inter
+    soft_iou = ((inter + _SMOOTH) / (union + _SMOOTH)).mean()
+    return bce + (1 - soft_iou)
+
+
+def corner_targets(corners: torch.Tensor, h: int, w: int, sigma: float) -> torch.Tensor:
+    """N x 4 x 2 normalised corners -> N x 4 x h x w Gaussians (peak 1 at the corner).
+
+    Cell (i, j) stands for the point ((j + .5) / w, (i + .5) / h), as in docsynth.models."""
+    ys = torch.arange(h, device=corners.device, dtype=torch.float32) + 0.5
+    xs = torch.arange(w, device=corners.device, dtype=torch.float32) + 0.5
+    cx = corners[..., 0].float()[..., None, None] * w  # N x 4 x 1 x 1, in cells
+    cy = corners[..., 1].float()[..., None, None] * h
+    d2 = (xs[None, None, None, :] - cx) ** 2 + (ys[None, None, :, None] - cy) ** 2
+    return torch.exp(-d2 / (2 * sigma * sigma))
+
+
+def corner_loss(logits: torch.Tensor, corners: torch.Tensor, has_corners: torch.Tensor,
+                sigma: float) -> torch.Tensor:
+    has = has_corners.bool()
+    if not bool(has.any()):
+        return logits.sum() * 0  # keeps the graph (DDP wants every parameter used)
+    logits = logits[has].float()
+    target = corner_targets(corners[has], logits.shape[-2], logits.shape[-1], sigma)
+    return F.binary_cross_entropy_with_logits(logits, target, weight=1 + _PEAK_WEIGHT * target)
+
+
+def total_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+               train_cfg: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    """The training objective and its parts (floats, for logging)."""
+    parts = {"mask": mask_loss(outputs["out"], batch["mask"])}
+    loss = parts["mask"]
+    if "aux" in outputs:
+        parts["aux"] = mask_loss(outputs["aux"], batch["mask"])
+        loss = loss + train_cfg["aux_weight"] * parts["aux"]
+    if "corners" in outputs:
+        parts["corners"] = corner_loss(outputs["corners"], batch["corners"], batch["has_corners"],
+                                       train_cfg["corner_sigma"])
+        loss = loss + train_cfg["corner_weight"] * parts["corners"]
+    return loss, {k: float(v.detach()) for k, v in parts.items()}

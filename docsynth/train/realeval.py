@@ -1,0 +1,92 @@
+"""Score a model on real photos after each epoch: the number that matters.
+
+A folder like ``../shared/realdocs``: images plus ``corners.csv``
+(image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y in photo pixels). The score of a photo is the
+IoU of the predicted page mask (page probability > 0.5) with the annotated quad, rasterised;
+corner models are also scored on the quad their corners span. Photos are shrunk once to at
+most ``max_side`` pixels (the IoU hardly changes, the time does).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+from docsynth.geometry import mask_iou, quad_mask
+from docsynth.io import read_image
+
+COLUMNS = ["image", "tl_x", "tl_y", "tr_x", "tr_y", "br_x", "br_y", "bl_x", "bl_y"]
+
+
+def read_corners_csv(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
+    """(photo path, 4 x 2 corners) for each row; photos are looked up in the folder and images/."""
+    folder = Path(folder)
+    path = folder / "corners.csv"
+    if not path.is_file():
+        raise DocsynthError(f"{folder}: no corners.csv; --eval-real needs a folder like ../shared/realdocs")
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
+            raise DocsynthError(f"{path}: header must be {','.join(COLUMNS)}")
+        for n, row in enumerate(reader, 2):
+            try:
+                corners = np.array([float(row[c]) for c in COLUMNS[1:]]).reshape(4, 2)
+            except (TypeError, ValueError):
+                raise DocsynthError(f"{path}:{n}: corner values must be numbers") from None
+            photo = next((p for p in (folder / row["image"], folder / "images" / row["image"]) if p.is_file()), None)
+            if photo is None:
+                raise DocsynthError(f"{path}:{n}: {row['image']} not found in {folder} or {folder / 'images'}")
+            out.append((photo, corners))
+    if not out:
+        raise DocsynthError(f"{path}: no rows")
+    return out
+
+
+class RealEval:
+    """Photos and their true page masks, loaded once per run."""
+
+    def __init__(self, folder: str | Path, max_side: int = 1024):
+        self.items: list[tuple[str, np.ndarray, np.ndarray]] = []
+        for photo, corners in read_corners_csv(folder):
+            image = read_image(photo)
+            h, w = image.shape[:2]
+            scale = min(1.0, max_side / max(h, w))
+            if scale < 1:
+                image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+                corners = corners * (image.shape[1] / w, image.shape[0] / h)
+            self.items.append((photo.name, image, quad_mask(corners, image.shape[:2])))
+
+    def evaluate(self, model: Any, meta: dict[str, Any], device: Any) -> dict[str, Any]:
+        """Mean IoU (and per photo) of ``model`` in eval mode on ``device``."""
+        import torch
+
+        from docsynth.models import predict, prediction_from_outputs, preprocess
+
+        was_training = model.training
+        model.eval()
+        per_photo, corner_ious = {}, []
+        try:
+            for name, image, truth in self.items:
+                if device.type == "cpu":
+                    pred = predict(model, meta, image)
+                else:  # same as predict(), on the training device
+                    x = torch.from_numpy(preprocess(image, meta)).to(device)
+                    with torch.inference_mode():
+                        out = model(x)
+                    pred = prediction_from_outputs({k: v[0].float().cpu().numpy() for k, v in out.items()
+                                                    if k != "aux"}, image.shape[1], image.shape[0])
+                per_photo[name] = round(mask_iou(pred.page_prob > 0.5, truth), 4)
+                if pred.corners is not None:
+                    corner_ious.append(mask_iou(quad_mask(pred.corners, truth.shape), truth))
+        finally:
+            model.train(was_training)
+        result = {"real_iou": round(float(np.mean(list(per_photo.values()))), 4), "real_per_photo": per_photo}
+        if corner_ious:
+            result["real_corner_iou"] = round(float(np.mean(corner_ious)), 4)
+        return result

@@ -1,0 +1,261 @@
+"""docsynth train: backbones, losses, checkpoints, exact resume, metrics/curves, weights files.
+
+Everything runs at 64 px with batches of 4 on a 15-image dataset, so each run takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from docsynth import config, plugins
+from docsynth.errors import DocsynthError
+from docsynth.io import read_image, read_jsonl
+from train_data import make_dataset, make_realdocs
+
+BACKBONES = ["mobilenet_v3_large", "resnet50", "lraspp_mobilenet_v3_large"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a shared 2-core machine two threads spin against other processes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _cfg(**train) -> dict:
+    base = {"input_size": 64, "batch_size": 4, "workers": 0, "epochs": 2, "threads": 1, "out": "run"}
+    base.update(train)
+    return config.load(None, {f"train.{k}": v for k, v in base.items()})
+
+
+def _state(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _batch(n: int = 4, size: int = 64) -> dict:
+    g = torch.Generator().manual_seed(0)
+    mask = torch.zeros(n, size, size, dtype=torch.int64)
+    mask[:, 16:48, 20:44] = 1
+    image = torch.randn(n, 3, size, size, generator=g) * 0.3 + mask[:, None].float()
+    corners = torch.tensor([[20, 16], [44, 16], [44, 48], [20, 48]], dtype=torch.float32)[None].repeat(n, 1, 1) / size
+    return {"image": image, "mask": mask, "corners": corners, "has_corners": torch.ones(n, dtype=torch.bool)}
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_backbones_build_and_follow_the_output_contract(name):
+    model = plugins.get("backbone", name).build(2, "none", {})
+    x = torch.randn(2, 3, 64, 64)
+    model.train()
+    out = model(x)
+    assert out["out"].shape == (2, 2, 64, 64)
+    assert ("aux" in out) == (name != "lraspp_mobilenet_v3_large")
+    model.eval()
+    with torch.no_grad():
+        assert set(model(x[:1])) == {"out"}  # the auxiliary head is skipped at inference
+
+
+def test_a_training_step_lowers_the_loss_on_a_fixed_batch():
+    from docsynth.train.losses import total_loss
+
+    torch.manual_seed(0)
+    model = plugins.get("backbone", "lraspp_mobilenet_v3_large").build(2, "none", {})
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch, tcfg = _batch(), config.defaults()["train"]
+    losses = []
+    for _ in range(6):
+        loss, parts = total_loss(model(batch["image"]), batch, tcfg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_corner_targets_peak_where_the_corners_are():
+    from docsynth.models import decode_corners
+    from docsynth.train.losses import corner_loss, corner_targets
+
+    corners = torch.tensor([[[0.2, 0.25], [0.8, 0.2], [0.75, 0.9], [0.1, 0.7]]])
+    target = corner_targets(corners, 32, 48, sigma=1.5)
+    assert target.shape == (1, 4, 32, 48) and float(target.max()) <= 1.0
+    logits = torch.logit(target.clamp(1e-4, 1 - 1e-4))[0].numpy()
+    decoded, _ = decode_corners(logits, 48, 32)
+    assert np.allclose(decoded / (48, 32), corners[0].numpy(), atol=0.02)  # within 2/3 cell
+    # the loss prefers the right heatmap, and ignores samples without corners
+    good = corner_loss(torch.from_numpy(logits)[None], corners, torch.tensor([True]), 1.5)
+    bad = corner_loss(torch.zeros(1, 4, 32, 48), corners, torch.tensor([True]), 1.5)
+    assert float(good) < float(bad)
+    assert float(corner_loss(torch.zeros(1, 4, 32, 48), corners, torch.tensor([False]), 1.5)) == 0.0
+
+
+def test_iou_metric_is_mean_over_both_classes_of_the_argmax():
+    from docsynth.train.metrics import mean_iou_per_image
+
+    target = torch.zeros(1, 4, 4, dtype=torch.int64)
+    target[0, :2] = 1  # top half is page
+    logits = torch.zeros(1, 2, 4, 4)
+    logits[0, 1, :1] = 1  # predicts the top quarter as page
+    # page IoU 4/8, background IoU 8/12
+    assert abs(float(mean_iou_per_image(logits, target)[0]) - (0.5 + 8 / 12) / 2) < 1e-6
+
+
+def test_train_writes_metrics_curves_and_loadable_checkpoints(tmp_path):
+    from docsynth.models import load_model, predict
+    from docsynth.train.loop import train
+
+    make_dataset(tmp_path / "ds", documents=5, per_document=3)
+    make_realdocs(tmp_path / "real")
+    cfg = _cfg(backbone="lraspp_mobilenet_v3_large", eval_real=str(tmp_path / "real"))
+    summary = train(cfg, data="ds")
+    run = tmp_path / "run"
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[-1] == summary["last"]
+    for key in ("train_loss", "valid_loss", "valid_iou", "real_iou", "seconds", "train_cpu_seconds",
+                "train_wall_seconds"):
+        assert all(isinstance(r[key], float) for r in rows), key
+    assert rows[1]["train_wall_seconds"] > rows[0]["train_wall_seconds"]
+    curves = read_image(run / "curves.png")
+    assert curves.shape[0] > 100
+    from docsynth.train.curves import LOSSES
+
+    colour = np.array(LOSSES[0][2])
+    assert (np.abs(curves.astype(int) - colour).sum(axis=2) < 30).sum() > 50  # the train-loss line is drawn
+
+    model, ckpt = load_model(run / "best.pt")
+    assert ckpt["backbone"] == "lraspp_mobilenet_v3_large" and ckpt["input_size"] == 64
+    assert ckpt["epoch"] == ckpt["metrics"]["epoch"] == summary["best_epoch"]
+    for key in ("optimizer", "scheduler", "rng", "config", "run_state"):
+        assert key in ckpt
+    last_model, last = load_model(run / "last.pt")
+    saved = last["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in last_model.state_dict().items())
+    pred = predict(last_model, last, read_image(tmp_path / "real" / "images" / "photo0.jpg"))
+    assert pred.page_prob.shape == (90, 120)
+
+
+def _stop_at(step: int, how: str):
+    def hook(trainer):
+        if trainer.state.step == step:
+            if how == "sigint":
+                os.kill(os.getpid(), signal.SIGINT)  # the real Ctrl-C path
+            else:
+                raise RuntimeError("simulated crash")
+    return hook
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    """Ctrl-C mid-epoch, then a crash after periodic checkpoints, then the rest: same weights,
+    same losses as one uninterrupted run. DeepLabV3 has dropout, so the RNG state matters;
+    the resumed sessions use 2 DataLoader workers, the reference none."""
+    from docsynth.train.loop import train
+
+    # 4 documents x 3: 9 training images = 2 steps of 4 per epoch, at 32 px
+    make_dataset(tmp_path / "ds", documents=4, per_document=3)
+    common = dict(backbone="mobilenet_v3_large", schedule="cosine", warmup_steps=1, input_size=32, epochs=2)
+    ref = train(_cfg(out="a", **common), data="ds")
+    assert ref["steps"] == 4 and not ref["interrupted"]
+
+    cfg = _cfg(out="b", workers=2, checkpoint_minutes=0.0, **common)
+    first = train(cfg, data="ds", on_step=_stop_at(1, "sigint"))
+    assert first["interrupted"] and first["steps"] == 1 and first["epochs_done"] == 0
+    assert _state(tmp_path / "b" / "last.pt")["run_state"]["micro"] == 1
+    # periodic checkpoints after every step (checkpoint_minutes tiny), then a crash at step 4
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(None, resume="b", overrides={"train.checkpoint_minutes": 1e-9}, on_step=_stop_at(4, "crash"))
+    assert _state(tmp_path / "b" / "last.pt")["run_state"]["step"] == 3  # mid-epoch 2
+    done = train(None, resume="b")
+    assert done["steps"] == 4 and not done["interrupted"]
+
+    a, b = _state(tmp_path / "a" / "last.pt"), _state(tmp_path / "b" / "last.pt")
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    strip = lambda rows: [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]  # noqa: E731
+    assert strip(read_jsonl(tmp_path / "a" / "metrics.jsonl")) == strip(read_jsonl(tmp_path / "b" / "metrics.jsonl"))
+    assert a["scheduler"] == b["scheduler"]
+
+
+def test_cli_train_refuses_to_overwrite_and_resume_checks_config(cli, tmp_path):
+    make_dataset(tmp_path / "ds", documents=4, per_document=3)
+    (tmp_path / "docsynth.yaml").write_text(
+        "train:\n  input_size: 32\n  batch_size: 4\n  workers: 0\n  threads: 1\n")
+    args = ("train", "ds", "--backbone", "lraspp_mobilenet_v3_large", "--epochs", "1", "--out", "run")
+    res = cli(*args, "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["epochs_done"] == 1
+    again = cli(*args)
+    assert again.exit_code != 0 and "--resume run" in again.stderr
+    more = cli("train", "--resume", "run", "--epochs", "2", "--json")
+    assert more.exit_code == 0, more.stderr
+    assert json.loads(more.stdout)["epochs_done"] == 2 and len(read_jsonl(tmp_path / "run" / "metrics.jsonl")) == 2
+    bad = cli("train", "--resume", "run", "--backbone", "resnet50")
+    assert bad.exit_code != 0 and "train.backbone" in bad.stderr
+    missing = cli("train", "nowhere", "--out", "x")
+    assert missing.exit_code != 0 and "nowhere: dataset folder not found" in missing.stderr
+
+
+def test_weights_from_a_local_file(tmp_path):
+    torch.manual_seed(1)
+    backbone = plugins.get("backbone", "lraspp_mobilenet_v3_large")
+    source = backbone.build(2, "none", {})
+    torch.save({"state_dict": source.state_dict()}, tmp_path / "w.pth")
+    loaded = backbone.build(2, str(tmp_path / "w.pth"), {})
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in source.state_dict().items())
+    with pytest.raises(DocsynthError, match="weights file not found"):
+        backbone.build(2, str(tmp_path / "nope.pth"), {})
+    torch.save({"x": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(DocsynthError, match="another backbone"):
+        backbone.build(2, str(tmp_path / "other.pth"), {})
+
+
+def test_pretrained_weights_come_from_the_torch_hub_cache_only(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    lraspp = plugins.get("backbone", "lraspp_mobilenet_v3_large")
+    with pytest.raises(DocsynthError) as err:
+        lraspp.build(2, "imagenet", {})
+    message = str(err.value)
+    assert str(cache / "mobilenet_v3_large-8738ca79.pth") in message and "download.pytorch.org" in message
+    with pytest.raises(DocsynthError, match="deeplabv3_resnet50_coco-cd0a2569.pth"):
+        plugins.get("backbone", "resnet50").build(2, "coco", {})
+    # a corrupt file in the cache is named as such
+    cache.mkdir(parents=True)
+    (cache / "mobilenet_v3_large-8738ca79.pth").write_bytes(b"not a weights file")
+    with pytest.raises(DocsynthError, match="not usable as 'imagenet' weights"):
+        lraspp.build(2, "imagenet", {})
+    # a real (here: random) ImageNet MobileNetV3 state dict in the cache is used for the backbone
+    torch.manual_seed(3)
+    classifier = torchvision.models.mobilenet_v3_large()
+    torch.save(classifier.state_dict(), cache / "mobilenet_v3_large-8738ca79.pth")
+    model = lraspp.build(2, "imagenet", {})
+    first = classifier.features[0][0].weight
+    assert torch.equal(model.backbone["0"][0].weight, first)
+
+
+def test_samplers_shard_global_batches_and_balance_bins():
+    from docsynth.train.data import EpochSampler, balanced_weights
+
+    data = list(range(20))
+    single = EpochSampler(data, batch_size=4, micro_batches=5, seed=7)
+    single.set_epoch(3)
+    keys = [k for _, k in single]
+    ranks = [EpochSampler(data, batch_size=4, micro_batches=5, seed=7, num_replicas=2, rank=r) for r in (0, 1)]
+    for s in ranks:
+        s.set_epoch(3)
+    per_rank = [[k for _, k in s] for s in ranks]
+    for b in range(5):  # global batch b holds the same samples in both layouts
+        assert sorted(keys[4 * b:4 * b + 4]) == sorted(per_rank[0][2 * b:2 * b + 2] + per_rank[1][2 * b:2 * b + 2])
+    single.set_start(2)
+    assert [k for _, k in single] == keys[8:]
+    weights = balanced_weights(np.array([0.0, 0.5, 0.5, 0.5, 0.05]))
+    assert np.isclose(weights[0], 1) and np.isclose(weights[1], 1 / 3)
