@@ -297,7 +297,7 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
             slot = stage.reads[index]
             if slot not in filled:
                 add("run.stages", f"stage {name!r} reads the output of {' or '.join(slot)}; "
-                    f"add one of them to run.stages")
+                    f"add {'it' if len(slot) == 1 else 'one of them'} to run.stages")
         for dotted, message in (stage.check(cfg) if stage.check else []):
             add(dotted, message)
     for dotted, kind in PLUGIN_KEYS.items():
@@ -322,7 +322,14 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
                 and _get(cfg, "generate.background_provider") not in host_names["background"]:
             add("generate.background_provider", f"'generate.background_provider' is "
                 f"{_get(cfg, 'generate.background_provider')!r}: no background plugin by that name")
-    return problems
+    return sorted(problems, key=_line_order)
+
+
+def _line_order(problem: str) -> tuple[int, int]:
+    """Problems of the file in line order, then those of the command line."""
+    head = problem.split(": ", 1)[0]
+    line = head.rsplit(":", 1)[-1]
+    return (0, int(line)) if line.isdigit() else (1, 0)
 
 
 def _section_used(section: str, order: list[str]) -> bool:
@@ -741,17 +748,19 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
     methods: list[tuple[str, Any]] = []
     scanner = Scanner(load_backend(section["checkpoint"]), post=section["postprocessor"],
                       post_options=section["postprocessor_options"])
-    methods.append(("model", scanner.method))
+    methods.append((f"model:{section['postprocessor']}", scanner.method))  # named as `docsynth evaluate` does
     if section.get("baseline") == "classical":
         methods.append(("classical", ev.classical_method))
     if ctx.on_start:
         ctx.on_start(len(items) * len(methods), 0)
     results = {name: ev.evaluate_method(method, items, progress=ctx.progress) for name, method in methods}
-    report = {"methods": results, "data": data, "checkpoint": section["checkpoint"], "note": note}
+    report = {"data": data, "checkpoint": section["checkpoint"], "postprocessor": section["postprocessor"],
+              "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame", "note": note,
+              "methods": results}
     ev.write_report(ctx.out, report, data, worst=section["worst"])
     return {"data": data, "photos": len(items), "synthetic": bool(note),
-            **{f"{name}_mean_jaccard": round(r["mean_jaccard"], 4) for name, r in results.items()},
-            **{f"{name}_mean_mask_iou": round(r["mean_mask_iou"], 4) for name, r in results.items()}}
+            "mean_jaccard": {name: round(r["mean_jaccard"], 4) for name, r in results.items()},
+            "mean_mask_iou": {name: round(r["mean_mask_iou"], 4) for name, r in results.items()}}
 
 
 def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
