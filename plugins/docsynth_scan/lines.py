@@ -17,15 +17,19 @@ from docsynth.geometry import order_corners, quad_mask, mask_iou
 
 
 def fit_line(points: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """Weighted total least squares: the line minimising the weighted squared distances."""
+    """Weighted total least squares: the line minimising the weighted squared distances.
+
+    Closed form for 2-D: the normal is perpendicular to the principal direction of the
+    weighted scatter, whose angle is half of atan2(2 Sxy, Sxx - Syy)."""
     pts = np.asarray(points, dtype=np.float64)
     w = np.ones(len(pts)) if weights is None else np.asarray(weights, dtype=np.float64)
-    centre = (pts * w[:, None]).sum(0) / w.sum()
-    d = pts - centre
-    cov = (d * w[:, None]).T @ d
-    _, vecs = np.linalg.eigh(cov)
-    normal = vecs[:, 0]  # eigenvector of the smallest eigenvalue
-    return np.array([normal[0], normal[1], normal @ centre])
+    total = w.sum()
+    cx, cy = (w @ pts) / total
+    dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
+    sxx, syy, sxy = w @ (dx * dx), w @ (dy * dy), w @ (dx * dy)
+    theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)  # direction of the line
+    a, b = -np.sin(theta), np.cos(theta)
+    return np.array([a, b, a * cx + b * cy])
 
 
 def line_through(p: np.ndarray, q: np.ndarray) -> np.ndarray | None:
@@ -150,9 +154,9 @@ def page_component(page_prob: np.ndarray, threshold: float, min_area: float,
     h, w = page_prob.shape
     scale = min(1.0, work_size / max(h, w))
     small = page_prob
-    if scale < 1:
+    if scale < 1:  # the map is smooth (upsampled model output): linear sampling loses nothing
         small = cv2.resize(page_prob, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
+                           interpolation=cv2.INTER_LINEAR)
     binary = (small > threshold).astype(np.uint8)
     # close thin gaps: a cable or pen crossing the page must not cut it in two
     k = max(3, int(round(0.02 * max(binary.shape))) | 1)
@@ -170,7 +174,7 @@ def page_component(page_prob: np.ndarray, threshold: float, min_area: float,
     return filled, scale, ""
 
 
-def fit_quad_to_mask(page_prob: np.ndarray, *, threshold: float = 0.5, work_size: int = 640,
+def fit_quad_to_mask(page_prob: np.ndarray, *, threshold: float = 0.5, work_size: int = 512,
                      min_area: float = 0.01, min_iou: float = 0.85, tol_frac: float = 0.01,
                      min_support: float = 0.03) -> MaskFit:
     """Four straight sides fitted to the outline of the predicted page, intersected.
@@ -273,7 +277,7 @@ def _quad_region_iou(corners: np.ndarray, region: np.ndarray, size: int = 256) -
     h, w = region.shape
     f = min(1.0, size / max(h, w))
     if f < 1:
-        region = cv2.resize(region, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        region = cv2.resize(region, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_NEAREST)
         corners = corners * (region.shape[1] / w, region.shape[0] / h)
     return mask_iou(quad_mask(corners, region.shape), region)
 
