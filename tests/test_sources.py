@@ -148,6 +148,8 @@ def test_funsd_fetch_from_local_server_skips_junk(cli, tmp_path, monkeypatch):
         assert out["documents"] == 3 and out["unpacked"] == ["dataset.zip"]
         again = _json(cli("sources", "fetch", "funsd", "--json"))  # verified file, already unpacked
         assert again["unpacked"] == [] and len(srv.requests) == 1
+    listed = {i["name"]: i for i in _json(cli("sources", "list", "--json"))}
+    assert listed["funsd"]["present"] and listed["funsd"]["documents"] == 3
     _, refs = _list("funsd")
     assert sorted(r.id for r in refs) == ["test/82250337_0338", "train/82092117", "train/82200067_0069"]
     assert all("__MACOSX" not in r.path for r in refs)
