@@ -176,6 +176,21 @@ def _safe_path(doc_id: str) -> str:
     return "/".join(parts) or "_"
 
 
+def _file_stems(entry: str, refs: list[DocumentRef]) -> list[str]:
+    """Output path (without suffix) of each document; ids that clean up to the same path
+    (``a b`` and ``a_b``) get their checksum appended, so no page overwrites another."""
+    stems = [f"{_safe_entry(entry)}/{_safe_path(r.id)}" for r in refs]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    return [f"{stem}-{zlib.crc32(f'{r.id}|{r.path}'.encode('utf-8')):08x}" if counts[stem] > 1 else stem
+            for stem, r in zip(stems, refs)]
+
+
+def _safe_entry(entry: str) -> str:
+    return re.sub(r"[^\w.+-]+", "_", entry).lstrip(".") or "_"
+
+
 def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -264,7 +279,7 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # a plugin bug on one page must not end a long run
         return {"entry": entry, "candidate": task["candidate"], "ref": ref.id, "ok": False,
                 "error": f"{ref.path or ref.id}: {type(exc).__name__}: {exc}"}
-    stem = f"{entry}/{_safe_path(ref.id)}"
+    stem = task["stem"]
     image_rel = f"images/{stem}.{task['image_format']}"
     mask_rel = f"masks/{stem}.png"
     write_image(out / image_rel, page.image, task["jpeg_quality"])
@@ -326,6 +341,7 @@ def prepare(cfg: dict[str, Any], force: bool = False,
             say(f"{entry}: asked for {want} documents but only {len(refs)} are available; taking all {len(refs)}")
             want = len(refs)
         plan[entry] = {"plugin": plugin, "source": source, "mask": mask, "refs": refs, "want": want,
+                       "stems": _file_stems(entry, refs),
                        "order": entry_order(cfg["seed"], entry, len(refs)), "next": 0, "ok": [], "failed": []}
 
     out = Path(sc["out"])
@@ -363,6 +379,7 @@ def prepare(cfg: dict[str, Any], force: bool = False,
                 end = min(len(p["refs"]), p["next"] + missing)
                 for k in range(p["next"], end):
                     tasks.append({"entry": entry, "candidate": k, "ref": p["refs"][int(p["order"][k])],
+                                  "stem": p["stems"][int(p["order"][k])],
                                   "plugin": p["plugin"], "mask": p["mask"], "out": str(out),
                                   "max_size": sc["max_size"], "image_format": sc["image_format"],
                                   "jpeg_quality": sc["jpeg_quality"], "licence": p["source"].licence})

@@ -246,3 +246,15 @@ def test_resize_folder_keeps_aspect_and_binary_masks(fixtures, cli):
     assert forced["written"] == 6 and cv2.imread(str(marker)).shape[:2] != (20, 20)
     bad = cli("resize", "p", "p/inner", "--max-size", "32")
     assert bad.exit_code == 2 and "must not be inside" in bad.stderr
+
+
+def test_ids_that_clean_up_alike_get_distinct_files(tmp_path):
+    for name in ("x y.png", "x_y.png", "x_y.jpg"):
+        p = Path("alike") / name
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(page_png(40, 50, seed=len(name)))
+    cfg = config_mod.merge(config_mod.defaults(), {"sources": {
+        "mix": {"folder": "all"}, "out": "o", "options": {"folder": {"root": "alike"}}}})
+    assert prepare(cfg)["documents"] == 3
+    rows = read_jsonl("o/documents.jsonl")
+    assert len({r["image"] for r in rows}) == 3 and all(Path("o", r["image"]).is_file() for r in rows)
