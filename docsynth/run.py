@@ -708,7 +708,11 @@ def _execute_train(ctx: StageContext) -> dict[str, Any]:
     else:
         data = ctx.inputs.get("split") or ctx.inputs.get("generate")
         summary = train(ctx.cfg, data=None if data is None else str(data), force=True)
-    return summary or {}
+    summary = summary or {}
+    if summary.get("interrupted"):
+        # Ctrl-C inside training saves last.pt and returns; the stage is not complete
+        raise KeyboardInterrupt(f"training stopped after epoch {summary.get('epochs_done')}; rerun to resume")
+    return summary
 
 
 def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:

@@ -285,3 +285,56 @@ def test_repository_example_config_is_complete_and_valid():
     assert loaded.cfg["run"]["stages"] == list(run_mod.STAGE_ORDER)
     assert set(loaded.cfg["sources"]["mix"]) == {"procedural"}
     assert loaded.cfg["backgrounds"]["provider"] == "procedural"
+
+
+TINY_REAL = {
+    "seed": 5,
+    "run": {"dir": "runs/e2e", "report": True},  # all six stages
+    "sources": {"mix": {"procedural": 4}, "max_size": 160},
+    "backgrounds": {"provider": "procedural", "count": 3, "options": {"procedural": {"size": [160, 120]}}},
+    "generate": {"per_document": 3, "compositor": "homography", "compositor_options": {"size": [64, 48]}},
+    "split": {"max_size": 48, "valid_fraction": 0.25},
+    "train": {"backbone": "compact", "epochs": 1, "input_size": 32, "batch_size": 4, "workers": 0,
+              "steps_per_epoch": 2, "lr": 0.002},
+    "evaluate": {"baseline": "classical", "worst": 2},
+}
+
+
+def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_evaluate(monkeypatch):
+    pytest.importorskip("torch")
+    from docsynth.train import loop
+
+    cfg = write_config(TINY_REAL)
+    first = run_mod.run(cfg, log=quiet)
+    assert set(actions(first).values()) == {"ran"}
+    run_dir = Path("runs/e2e")
+    for stage, output in (("sources", "documents.jsonl"), ("backgrounds", "backgrounds.jsonl"),
+                          ("generate", "manifest.jsonl"), ("split", "split.yaml"), ("train", "best.pt"),
+                          ("evaluate", "results.json")):
+        assert (run_dir / stage / output).is_file(), stage
+    results = json.loads((run_dir / "evaluate" / "results.json").read_text())
+    assert set(results["methods"]) == {"model:refine", "classical"} and "held-out synthetic" in results["note"]
+    page = (run_dir / "report.html").read_text()
+    assert "did not" not in page and "not part of this run" not in page  # every stage has its section
+
+    # train.epochs 1 -> 2, interrupted during epoch 2 (as Ctrl-C does: last.pt saved, run returns)
+    real_train = loop.train
+
+    def stop_in_epoch_two(*args, **kwargs):
+        def on_step(trainer):
+            if trainer.state.epoch == 1:
+                trainer._stop = True
+        return real_train(*args, **kwargs, on_step=on_step)
+
+    monkeypatch.setattr(loop, "train", stop_in_epoch_two)
+    write_config({**TINY_REAL, "train": {**TINY_REAL["train"], "epochs": 2}})
+    with pytest.raises(KeyboardInterrupt):
+        run_mod.run(cfg, log=quiet)
+    assert json.loads((run_dir / "train" / ".stage.json").read_text())["status"] == "interrupted"
+    assert len((run_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 1
+
+    monkeypatch.setattr(loop, "train", real_train)
+    resumed = run_mod.run(cfg, log=quiet)
+    assert actions(resumed) == {"sources": "skipped", "backgrounds": "skipped", "generate": "skipped",
+                                "split": "skipped", "train": "resumed", "evaluate": "ran"}
+    assert len((run_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 2
