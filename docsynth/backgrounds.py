@@ -22,13 +22,15 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
-from docsynth.backgrounds_http import FetchError, PoliteClient
-from docsynth.backgrounds_normalize import Normalized, Rejected, normalize_bytes
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes, atomic_write_text, read_image, read_jsonl, write_jsonl
 from docsynth.kinds import BackgroundRef
+
+if TYPE_CHECKING:  # the HTTP and image code loads only when a command needs it
+    from docsynth.backgrounds_http import PoliteClient
+    from docsynth.backgrounds_normalize import Normalized
 
 RECORDS = "backgrounds.jsonl"
 REJECTED = "rejected.jsonl"
@@ -252,6 +254,8 @@ def settings_from_config(section: dict[str, Any]) -> ScrapeSettings:
 
 
 def client_from_config(section: dict[str, Any]) -> PoliteClient:
+    from docsynth.backgrounds_http import PoliteClient
+
     return PoliteClient(contact=section["contact"], interval=float(section["rate_limit"]),
                         retries=section["retries"], backoff=float(section["backoff"]),
                         max_wait=float(section["max_wait"]), timeout=float(section["timeout"]))
@@ -277,6 +281,9 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     Images already recorded for (provider, query) count towards the limit, ids seen before
     (recorded or rejected) are skipped without a download.
     """
+    from docsynth.backgrounds_http import FetchError
+    from docsynth.backgrounds_normalize import Rejected, normalize_bytes
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     index = BackgroundIndex(out)
@@ -360,6 +367,8 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
 def _search(provider: Any, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
     """The provider's results; an API that keeps failing ends the run with one line (what was
     collected so far is saved, and the next run resumes)."""
+    from docsynth.backgrounds_http import FetchError
+
     try:
         yield from provider.search(query, options, client)
     except FetchError as exc:
@@ -404,6 +413,8 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
     Converted originals go to ``originals/``, files that cannot be backgrounds to
     ``rejected/`` (counted by reason); nothing is deleted. Running it twice changes nothing.
     """
+    from docsynth.backgrounds_normalize import Rejected, normalize_bytes
+
     root = Path(root)
     if not root.is_dir():
         raise DocsynthError(f"{root}: background folder not found")

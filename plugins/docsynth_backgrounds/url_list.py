@@ -13,12 +13,14 @@ from __future__ import annotations
 import csv
 import hashlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from docsynth.backgrounds import Candidate, ScrapedBackgrounds, licence_code
-from docsynth.backgrounds_http import PoliteClient
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from docsynth.backgrounds_http import PoliteClient
 
 
 def read_url_list(path: Path) -> list[dict[str, str]]:
