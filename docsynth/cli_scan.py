@@ -90,32 +90,11 @@ def register(app: typer.Typer) -> None:
         if checkpoint is None and ec["checkpoint"]:
             checkpoint = Path(ec["checkpoint"])
         report_dir = Path(ec["out"])
-        if (report_dir / "results.json").exists() and not force:
-            raise DocsynthError(f"{report_dir / 'results.json'}: exists from an earlier evaluation; pass --force "
-                                "to replace it or choose another --out")
-        items = ev.ground_truth(folder)
-        from docsynth.scan import PACKAGED_MODEL
-
-        methods: dict[str, Any] = {}
-        model_name = None
-        if checkpoint is None and not PACKAGED_MODEL.is_file() and ec["baseline"]:
-            # without a packaged model a baseline-only evaluation still makes sense
-            typer.echo(f"docsynth: note: no packaged model is installed ({PACKAGED_MODEL}); scoring the "
-                       f"{ec['baseline']} baseline only; pass CHECKPOINT to score a model", err=True)
-        else:
-            model_name = f"model:{ec['postprocessor']}"
-            methods[model_name] = _scanner(checkpoint, ec).method
-        if ec["baseline"] == "classical":
-            methods["classical"] = ev.classical_method
-        report: dict[str, Any] = {"data": str(folder), "checkpoint": None if checkpoint is None else str(checkpoint),
-                                  "postprocessor": ec["postprocessor"] if model_name else None,
-                                  "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame",
-                                  "methods": {}}
         with progress_bar("evaluate") as bar:
-            bar.start(len(items) * len(methods))
-            for name, method in methods.items():
-                report["methods"][name] = ev.evaluate_method(method, items, progress=bar.advance)
-        report["files"] = ev.write_report(report_dir, report, folder, ec["worst"])
+            report = ev.run_evaluation(folder, checkpoint, post=ec["postprocessor"],
+                                       post_options=ec["postprocessor_options"], baseline=ec["baseline"],
+                                       out=report_dir, worst=ec["worst"], force=force, progress=bar,
+                                       note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
 
@@ -136,8 +115,3 @@ def register(app: typer.Typer) -> None:
                  f"{summary['bytes'] / 1e6:.1f} MB); matches PyTorch within {summary['max_abs_diff']:.2g}")
         emit(summary, as_json, human)
 
-
-def _scanner(checkpoint: Optional[Path], ec: dict[str, Any]):
-    from docsynth.scan import Scanner, load_backend
-
-    return Scanner(load_backend(checkpoint), ec["postprocessor"], ec["postprocessor_options"])

@@ -300,6 +300,47 @@ def evaluate_model(model: Any, meta: dict[str, Any], folder: str | Path, post: s
     return evaluate_method(scanner.method, ground_truth(folder))
 
 
+def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: str = "refine",
+                   post_options: dict[str, Any] | None = None, baseline: str | None = None,
+                   out: str | Path | None = None, worst: int = 8, force: bool = False,
+                   progress: Any = None, note: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """What `docsynth evaluate` does (and the `evaluate` stage of `docsynth run` can call).
+
+    Scores the model (``checkpoint``; None = the packaged model) and the optional baseline on
+    ``folder``, writes the report to ``out`` (when given) and returns it. Without a checkpoint
+    and without a packaged model, a baseline is scored alone (``note`` says so); with no
+    baseline either, the missing model is an error. ``progress``: an object with ``start(total)``
+    and ``advance(n)``, like :class:`docsynth.progress.Bar`."""
+    from docsynth.scan import PACKAGED_MODEL, Scanner, load_backend
+
+    if out is not None and (Path(out) / "results.json").exists() and not force:
+        raise DocsynthError(f"{Path(out) / 'results.json'}: exists from an earlier evaluation; pass --force "
+                            "to replace it or choose another --out")
+    if baseline not in (None, "classical"):
+        raise DocsynthError(f"--baseline {baseline!r}: the only baseline is 'classical'")
+    items = ground_truth(folder)
+    methods: dict[str, Method] = {}
+    if checkpoint is None and not PACKAGED_MODEL.is_file() and baseline:
+        if note:
+            note(f"no packaged model is installed ({PACKAGED_MODEL}); scoring the {baseline} baseline only; "
+                 "pass CHECKPOINT to score a model")
+    else:
+        methods[f"model:{post}"] = Scanner(load_backend(checkpoint), post, post_options).method
+    if baseline == "classical":
+        methods["classical"] = classical_method
+    report: dict[str, Any] = {"data": str(folder), "checkpoint": None if checkpoint is None else str(checkpoint),
+                              "postprocessor": post if f"model:{post}" in methods else None,
+                              "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame",
+                              "methods": {}}
+    if progress:
+        progress.start(len(items) * len(methods))
+    for name, method in methods.items():
+        report["methods"][name] = evaluate_method(method, items, progress=progress.advance if progress else None)
+    if out is not None:
+        report["files"] = write_report(out, report, folder, worst)
+    return report
+
+
 # ---------------------------------------------------------------------------------------------
 # Reports
 # ---------------------------------------------------------------------------------------------
