@@ -1,0 +1,1 @@
+"""Training: datasets (fixed and online), the training loop, losses and metrics."""
