@@ -285,15 +285,19 @@ def section_overview(run: RunFolder) -> str:
         record = run.records.get(name) or {}
         attempts = record.get("attempts") or []
         rows.append([name, "yes" if name in run.selected() else "no", record.get("status", "not run"),
-                     (last.get(name) or {}).get("action", "–"), record.get("seconds"),
-                     record.get("total_seconds"), len(attempts) or None, record.get("finished", "–")])
+                     (last.get(name) or {}).get("action", "–"), _secs(record.get("seconds")),
+                     _secs(record.get("total_seconds")), len(attempts) or None, record.get("finished", "–")])
     total = sum((r.get("total_seconds") or 0) for r in run.records.values() if r)
     out = table(["stage", "in run.stages", "status", "last `docsynth run`", "seconds (last attempt)",
                  "seconds (all attempts)", "attempts", "finished (UTC)"], rows)
     out += f"<p>Total stage time: {total:.1f} s.</p>"
     if run.last_run:
-        out += f"<p>The last <code>docsynth run</code> took {fmt_value(run.last_run.get('seconds'))} s.</p>"
+        out += f"<p>The last <code>docsynth run</code> took {_secs(run.last_run.get('seconds'))} s.</p>"
     return out
+
+
+def _secs(value: Any) -> str | None:
+    return f"{value:.1f}" if _finite(value) else None
 
 
 def section_config(run: RunFolder) -> str:
@@ -480,7 +484,8 @@ def section_worst(run: RunFolder, count: int = 8) -> str:
         return missing(run.why_missing("evaluate") if not run.complete("evaluate")
                        else "The evaluate stage left no per-photo results.")
     names = list(data["methods"])
-    rows = sorted(data["methods"][names[0]].get("images") or [], key=lambda r: r.get("jaccard", 0))[:count]
+    by_method = {n: {r["image"]: r for r in data["methods"][n].get("images") or []} for n in names}
+    rows = sorted(by_method[names[0]].values(), key=lambda r: r.get("jaccard", 0))[:count]
     truth = _ground_truth(run, data)
     tiles = []
     for row in rows:
@@ -493,14 +498,14 @@ def section_worst(run: RunFolder, count: int = 8) -> str:
             continue
         tile, scale = fit_height(image, 300)
         draw_quad(tile, gt, (60, 190, 60), scale, numbers=False, thickness=3)
+        scores = []
         for k, name in enumerate(names[:2]):
-            other = next((r for r in data["methods"][name].get("images") or [] if r["image"] == row["image"]), None)
-            if other and other.get("corners") is not None:
+            other = by_method[name].get(row["image"]) or {}
+            if other.get("corners") is not None:
                 draw_quad(tile, other["corners"], (40, 40, 230) if k == 0 else (230, 120, 30), scale,
                           numbers=k == 0, thickness=2 if k == 0 else 1)
-        scores = "  ".join(f"{n[:10]} {(next((r for r in data['methods'][n]['images'] if r['image'] == row['image']), {}) or {}).get('jaccard', 0):.3f}"
-                           for n in names[:2])
-        tiles.append(caption(caption(tile, row["image"]), scores))
+            scores.append(f"{name[:14]} {other.get('jaccard', 0):.3f}")
+        tiles.append(caption(caption(tile, row["image"]), "  ".join(scores)))
     if tiles:
         legend = ("Green: true quad; red: " + esc(names[0]) + " (corners numbered 1 = top-left)"
                   + (f"; blue: {esc(names[1])}" if len(names) > 1 else "") + ".")
