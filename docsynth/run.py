@@ -284,6 +284,10 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
             problems.append(f"{flag} {value}: not a stage of this run (run.stages: {', '.join(order) or 'none'})")
     if start in order and until in order and order.index(start) > order.index(until):
         problems.append(f"--from {start} comes after --until {until}; nothing to run")
+    active = order[order.index(start) if start in order else 0:order.index(until) + 1 if until in order else None]
+    for name in force or []:
+        if name in order and name not in active:
+            problems.append(f"--force {name}: outside the stages --from/--until select ({', '.join(active)})")
 
     host_names = {kind: set(plugins.names(kind)) for kind in set(PLUGIN_KEYS.values()) | {"source"}}
     for name in order:
@@ -556,11 +560,20 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
 # ---------------------------------------------------------------------------------------------
 
 
+def _unused(cfg: dict[str, Any], section: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Keys made irrelevant by an upstream stage, kept as they are: returning them as
+    overrides takes them out of the stage's key, so editing them reruns nothing."""
+    return {f"{section}.{k}": cfg[section][k] for k in keys if k in cfg[section]}
+
+
 def _configure_generate(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     overrides: dict[str, Any] = {"generate.out": str(out)}
     if "sources" in inputs:
+        overrides.update(_unused(cfg, "generate", ("source", "source_options", "documents_count")))
         overrides["generate.documents"] = str(inputs["sources"])
     if "backgrounds" in inputs:
+        overrides.update(_unused(cfg, "generate", ("background_provider", "background_options",
+                                                   "backgrounds_count")))
         overrides["generate.backgrounds"] = str(inputs["backgrounds"])
     return overrides
 
@@ -686,6 +699,10 @@ def _collect_backgrounds(provider: Any, name: str, section: dict[str, Any], ctx:
 
 def _configure_train(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     overrides: dict[str, Any] = {"train.out": str(out)}
+    if "split" in inputs:
+        overrides.update(_unused(cfg, "train", ("valid_fraction",)))  # only for unsplit datasets
+    if not cfg["train"].get("online"):
+        overrides.update(_unused(cfg, "train", ("online_options",)))
     if cfg["train"].get("eval_real"):
         overrides["train.eval_real"] = str(Path(cfg["train"]["eval_real"]).resolve())
     if cfg["train"].get("online"):

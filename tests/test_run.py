@@ -338,3 +338,35 @@ def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_
     assert actions(resumed) == {"sources": "skipped", "backgrounds": "skipped", "generate": "skipped",
                                 "split": "skipped", "train": "resumed", "evaluate": "ran"}
     assert len((run_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_keys_an_upstream_stage_makes_irrelevant_rerun_nothing():
+    """With a sources stage, generate.source/documents_count do not matter: editing them is free."""
+    ran = []
+
+    def prepare_stub(ctx: StageContext) -> dict:
+        ran.append("sources")
+        (ctx.out / "documents.jsonl").write_text("")
+        return {}
+
+    def generate_stub(ctx: StageContext) -> dict:
+        ran.append("generate")
+        assert ctx.cfg["generate"]["documents"] == str(ctx.inputs["sources"])
+        (ctx.out / "manifest.jsonl").write_text("")
+        return {}
+
+    builtin = run_mod.builtin_stages()
+    stages = {"sources": Stage("sources", ("seed", "sources"), prepare_stub, builtin["sources"].configure,
+                               "documents.jsonl"),
+              "generate": Stage("generate", ("seed", "generate"), generate_stub, builtin["generate"].configure,
+                                "manifest.jsonl", reads=(("sources",), ("backgrounds",)))}
+    base = {"run": {"dir": "r", "stages": ["sources", "generate"], "report": False}}
+    cfg = write_config(base)
+    run_mod.run(cfg, stages=stages, log=quiet)
+    write_config({**base, "generate": {"documents_count": 99, "source": "folder"}})
+    assert set(actions(run_mod.run(cfg, stages=stages, log=quiet)).values()) == {"skipped"}
+    write_config({**base, "generate": {"per_document": 9}})
+    assert actions(run_mod.run(cfg, stages=stages, log=quiet)) == {"sources": "skipped", "generate": "ran"}
+    assert ran == ["sources", "generate", "generate"]
+    with pytest.raises(DocsynthError, match="--force sources: outside"):
+        run_mod.run(cfg, stages=stages, log=quiet, start="generate", force=["sources"])
