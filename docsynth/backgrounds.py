@@ -37,6 +37,7 @@ REJECTED = "rejected.jsonl"
 SET_ASIDE = ("duplicates", "originals", "rejected")  # never listed as backgrounds
 DEFAULT_LICENCES = ("cc0", "pdm", "by", "by-sa")
 NO_ATTRIBUTION = {"cc0", "pdm"}
+SIZE_REASONS = ("too-small", "aspect")  # depend on the run's settings, unlike bad content
 CC_CODES = ("by-nc-nd", "by-nc-sa", "by-nc", "by-nd", "by-sa", "by", "sampling+", "nc-sampling+")
 OWN_FILES = {RECORDS, REJECTED, "CREDITS.md", "credits.csv"}
 
@@ -295,17 +296,27 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
         on_start(limit * len(queries), sum(min(have[q], limit) for q in queries))
     added = 0
     dirty = 0
+    exhausted: list[str] = []  # queries whose results ran out before the limit
 
     def save() -> None:
         index.save()
         if rejected:
             write_jsonl(out / REJECTED, rejected.values())
 
-    def reject(rid: str, cand: Candidate, query: str, reason: str, remember: bool) -> None:
+    def reject(rid: str, cand: Candidate, query: str, reason: str, remember: bool, size=None) -> None:
         counts[reason] += 1
         if remember:
             rejected[rid] = {"id": rid, "provider": provider.name, "query": query,
-                             "image_url": cand.image_url, "url": cand.url, "reason": reason}
+                             "image_url": cand.image_url, "url": cand.url, "reason": reason,
+                             **({"width": size[0], "height": size[1]} if size else {})}
+
+    def seen(rid: str) -> bool:
+        """Recorded, or rejected for a reason that still holds (a size rejection is retried
+        when this run accepts that size)."""
+        old = rejected.get(rid)
+        if old and old.get("reason") in SIZE_REASONS:
+            return _size_problem(old.get("width"), old.get("height"), settings) is not None
+        return rid in index or old is not None
 
     try:
         for query in queries:
@@ -313,7 +324,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
                 continue
             for cand in _search(provider, query, options, client):
                 rid = safe_id(f"{provider.name}-{cand.id}")
-                if rid in index or rid in rejected:
+                if seen(rid):
                     counts["seen-before"] += 1
                     continue
                 if not licence_allowed(cand.licence, settings.licences):
@@ -330,12 +341,12 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
                     continue
                 try:
                     if reply.content_type in ("text/html", "application/json", "text/plain"):
-                        raise Rejected("html", reply.content_type)
-                    norm = normalize_bytes(reply.body, min_width=settings.min_width, min_height=settings.min_height,
-                                           max_side=settings.max_side, quality=settings.quality)
+                        raise Rejected("html" if reply.content_type == "text/html" else "text", reply.content_type)
+                    norm = normalize_bytes(reply.body, max_side=settings.max_side, quality=settings.quality)
                     problem = _size_problem(norm.width, norm.height, settings)
                     if problem:
-                        raise Rejected(problem)
+                        reject(rid, cand, query, problem, True, (norm.width, norm.height))
+                        continue
                     if norm.sha256 in by_sha:
                         raise Rejected("same-file", by_sha[norm.sha256])
                 except Rejected as exc:
@@ -356,11 +367,12 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
                 if have[query] >= limit:
                     break
             else:
-                counts["queries-exhausted"] += 1
+                exhausted.append(query)
     finally:
         save()
     return {"out": str(out), "provider": provider.name, "added": added, "total": len(index),
-            "per_query": {q: have[q] for q in queries}, "rejected": dict(sorted(counts.items())),
+            "per_query": {q: have[q] for q in queries}, "exhausted": exhausted,
+            "rejected": dict(sorted(counts.items())),
             "requests": client.requests, "retry_waits": len(client.waits)}
 
 

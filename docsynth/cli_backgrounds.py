@@ -90,6 +90,8 @@ def register(app: typer.Typer) -> None:
                              on_start=bar.start, progress=bar.advance)
         human = (f"added {summary['added']} images ({summary['total']} in {summary['out']}); "
                  f"skipped or rejected: {_rejections(summary['rejected'])}")
+        if summary["exhausted"]:
+            human += f"\nno more results before the limit for: {', '.join(summary['exhausted'])}"
         emit(summary, as_json, human)
 
     @bg.command("normalize")

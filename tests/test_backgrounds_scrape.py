@@ -300,6 +300,15 @@ def test_scrape_resumes_after_interruption_without_refetching(server):
                      options=options)
     assert summary["added"] == 0 and len(server.log) == before
 
+    # Size rejections depend on the settings: a run that accepts small images retries them.
+    small = [p for p in first_run if p.startswith("/img/ov-") and kind_for(int(p[8:-4]) % 1000) == "tiny"]
+    assert small and all(rec["reason"] == "too-small" for rec in read_rejected(Path("bg")).values()
+                         if rec["image_url"].endswith(tuple(small)))
+    summary = scrape(provider, queries, "bg", limit=200, settings=settings(min_width=32, min_height=24),
+                     client=fast_client(), options=options)
+    refetched = {p for p, _ in server.log[before:] if p.startswith("/img/")}
+    assert set(small) <= refetched and summary["added"] >= len(small)
+
 
 def commons_catalogue(server: FakeServer, query: str, n: int, seed0: int) -> None:
     pages = []
