@@ -13,8 +13,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run")
     def run_cmd(
-        config: Optional[Path] = typer.Argument(None, help="Run config (default: ./docsynth.yaml, else defaults).",
-                                                dir_okay=False),
+        config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", dir_okay=False,
+                                                help="Run config (default: ./docsynth.yaml, else defaults)."),
+        config_opt: Optional[Path] = typer.Option(None, "--config", "-c", dir_okay=False,
+                                                  help="Same as CONFIG, as every other command takes it."),
         start: Optional[str] = typer.Option(None, "--from", metavar="STAGE",
                                             help="Start at STAGE; earlier stages are used as they are."),
         until: Optional[str] = typer.Option(None, "--until", metavar="STAGE", help="Stop after STAGE."),
@@ -26,10 +28,13 @@ def register(app: typer.Typer) -> None:
         """Run the stages docsynth.yaml names (sources, backgrounds, generate, split, train,
         evaluate), each into RUN/<stage>/; up-to-date stages are skipped, interrupted ones resume;
         RUN/report.html is written at the end."""
+        from docsynth.errors import DocsynthError
         from docsynth.progress import progress_bar
         from docsynth.run import run
 
-        summary = run(config, start=start, until=until, force=force or [], progress=progress_bar)
+        if config and config_opt and config != config_opt:
+            raise DocsynthError(f"two configs given ({config} and --config {config_opt}); pass one")
+        summary = run(config or config_opt, start=start, until=until, force=force or [], progress=progress_bar)
         lines = []
         for entry in summary["stages"]:
             extra = f" in {entry['seconds']:.1f} s" if entry.get("seconds") is not None else ""
@@ -41,7 +46,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report_cmd(
-        run_dir: Path = typer.Argument(..., help="Run folder made by `docsynth run`.", file_okay=False),
+        run_dir: Path = typer.Argument(..., metavar="RUN", help="Run folder made by `docsynth run` (its run.dir).",
+                                       file_okay=False),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default: RUN/report.html)."),
         force: bool = typer.Option(False, "--force", help="Replace --out even if it is not a docsynth report."),
         as_json: bool = JsonOpt,
