@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run")
     def run_cmd(
-        config: Optional[Path] = typer.Argument(None, metavar="[CONFIG]", dir_okay=False,
+        config: Optional[Path] = typer.Argument(None, metavar="CONFIG", dir_okay=False,
                                                 help="Run config (default: ./docsynth.yaml, else defaults)."),
         config_opt: Optional[Path] = typer.Option(None, "--config", "-c", dir_okay=False,
                                                   help="Same as CONFIG, as every other command takes it."),
