@@ -259,3 +259,29 @@ def test_samplers_shard_global_batches_and_balance_bins():
     assert [k for _, k in single] == keys[8:]
     weights = balanced_weights(np.array([0.0, 0.5, 0.5, 0.5, 0.05]))
     assert np.isclose(weights[0], 1) and np.isclose(weights[1], 1 / 3)
+
+
+def test_online_training_resumes_exactly_whatever_the_worker_count(tmp_path):
+    """--online: fresh composites from OnlineDataset (procedural pages and backgrounds);
+    validation is a fixed seeded set of online samples."""
+    from docsynth.train.loop import train
+
+    (tmp_path / "docsynth.yaml").write_text(
+        "generate:\n  documents_count: 3\n  backgrounds_count: 3\n"
+        "  source_options: {long_side: 240}\n  background_options: {size: [160, 120]}\n"
+        "  compositor_options: {size: [96, 128]}\n"
+        "train:\n  online: true\n  online_options: {samples_per_epoch: 8, valid_samples: 4}\n")
+
+    def cfg(out, workers):
+        return config.load(None, {"train.out": out, "train.workers": workers, "train.input_size": 32,
+                                  "train.batch_size": 4, "train.epochs": 2, "train.threads": 1,
+                                  "train.backbone": "lraspp_mobilenet_v3_large"})
+
+    ref = train(cfg("a", 0))
+    assert ref["steps"] == 4
+    first = train(cfg("b", 2), on_step=_stop_at(3, "sigint"))
+    assert first["interrupted"] and first["steps"] == 3
+    train(None, resume="b")
+    a, b = _state(tmp_path / "a" / "last.pt"), _state(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items())
+    assert a["run_state"]["history"][-1]["valid_iou"] == b["run_state"]["history"][-1]["valid_iou"]

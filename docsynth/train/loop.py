@@ -27,7 +27,7 @@ import random
 import shutil
 import signal
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -330,7 +330,7 @@ class Trainer:
 
         interrupted = False
         try:
-            with progress_bar("train") as bar:
+            with (progress_bar("train") if self.dist.main else _no_progress()) as bar:
                 bar.start(t["epochs"] * self.micro_batches, st.epoch * self.micro_batches + st.micro)
                 while st.epoch < t["epochs"] and not st.stopped_early:
                     epoch_t0 = time.monotonic()
@@ -491,6 +491,20 @@ class Trainer:
                 "train_cpu_seconds": round(st.cpu_seconds, 3),
                 "best": str(self.out / "best.pt"), "last_checkpoint": str(self.out / "last.pt"),
                 "world_size": self.dist.world, "device": str(self.device)}
+
+
+class _NoBar:
+    def start(self, total: int, done: int = 0) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@contextmanager
+def _no_progress():
+    """Ranks other than 0 stay quiet."""
+    yield _NoBar()
 
 
 # ---------------------------------------------------------------------------------------------
