@@ -454,7 +454,8 @@ def run(config_path: str | Path | None = None, *, start: str | None = None, unti
             try:
                 results.append(_run_stage(stages, name, cfg, run_dir, order, name in force, log, progress))
             except BaseException as exc:  # record, write the report, then re-raise
-                results.append({"stage": name, "action": "failed", "error": _one_line(exc)})
+                action = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                results.append({"stage": name, "action": action, "error": _one_line(exc)})
                 failure = exc
                 break
         summary = {"run": str(run_dir), "stages": results, "seconds": round(time.perf_counter() - t0, 3)}
