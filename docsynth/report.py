@@ -432,6 +432,12 @@ def section_training(run: RunFolder) -> str:
         elif not any(w in low for w in ("step", "seconds", "time", "lr", "epoch", "samples")):
             groups["other"][key] = points
     charts = [svg_chart(title, series) for title, series in groups.items() if series]
+    summary = (run.records.get("train") or {}).get("summary") or {}
+    facts = [(k, summary.get(k)) for k in ("backbone", "epochs_done", "epochs", "steps", "best_valid_iou",
+                                           "best_epoch", "real_iou", "train_wall_seconds", "device")
+             if summary.get(k) is not None]
+    if facts:
+        out += table(["training", ""], facts)
     out += '<div class="charts">' + "".join(charts) + "</div>"
     last = rows[-1]
     out += table(["metric (last epoch)", "value"], [[k, last[k]] for k in numeric])
