@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -92,10 +92,15 @@ class Group:
     duplicates: list[tuple[int, int]] = field(default_factory=list)  # (index, distance to keep)
 
 
-def group_duplicates(hashes: np.ndarray, sizes: Sequence[Any], threshold: int) -> list[Group]:
-    """Groups of near-duplicates; ``sizes[i]`` orders images (bigger is kept), ties by index."""
+def group_duplicates(hashes: np.ndarray, sizes: Sequence[Any], threshold: int,
+                     confirm: Callable[[int, int], bool] | None = None) -> list[Group]:
+    """Groups of near-duplicates; ``sizes[i]`` orders images (bigger is kept), ties by index.
+    ``confirm(i, j)``, when given, must also accept a pair found by its hashes."""
     n = len(hashes)
     pairs, dist = near_pairs(hashes, threshold)
+    if confirm is not None and len(pairs):
+        keep = np.array([confirm(int(i), int(j)) for i, j in pairs], dtype=bool)
+        pairs, dist = pairs[keep], dist[keep]
     if not len(pairs):
         return []
     # Neighbour lists in CSR form, both directions.
@@ -129,9 +134,54 @@ def _neg(size: Any) -> Any:
     return tuple(-v for v in size) if isinstance(size, tuple) else -size
 
 
-def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False) -> dict[str, Any]:
+THUMB = 16  # side of the grey thumbnails that confirm a pair
+
+
+def thumbnail(path: str | Path) -> np.ndarray:
+    """16x16 grey thumbnail with zero mean and unit deviation (brightness, contrast and tint
+    do not matter), flattened; all zeros for a flat image."""
+    import cv2
+
+    grey = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    if grey is None:
+        raise DocsynthError(f"{path}: not a readable image; run `docsynth backgrounds normalize` first")
+    t = cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
+    t -= t.mean()
+    sd = t.std()
+    return t / sd if sd > 1e-6 else np.zeros_like(t)
+
+
+class ThumbnailCheck:
+    """Confirms hash matches by the correlation of small thumbnails.
+
+    A 64-bit DCT hash describes the coarse layout of an image. Stationary textures (pebbles,
+    bricks, carpets) have almost none, so two different textures can hash a few bits apart;
+    their thumbnails, however, are uncorrelated, while resized, recompressed, tinted or
+    slightly cropped copies correlate above 0.95. Thumbnails load only for matched images.
+    """
+
+    def __init__(self, paths: Sequence[str], min_correlation: float):
+        self.paths = paths
+        self.min_correlation = min_correlation
+        self.cache: dict[int, np.ndarray] = {}
+        self.rejected = 0
+
+    def _thumb(self, i: int) -> np.ndarray:
+        if i not in self.cache:
+            self.cache[i] = thumbnail(self.paths[i])
+        return self.cache[i]
+
+    def __call__(self, i: int, j: int) -> bool:
+        ok = float(self._thumb(i) @ self._thumb(j)) / (THUMB * THUMB) >= self.min_correlation
+        self.rejected += not ok
+        return ok
+
+
+def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False,
+                  min_correlation: float = 0.9) -> dict[str, Any]:
     """Find near-duplicate groups in a background folder; with ``apply`` move all but the
-    largest of each group to ``duplicates/`` (records stay, pointing at the moved file)."""
+    largest of each group to ``duplicates/`` (records stay, pointing at the moved file).
+    Pairs found by their hashes must also pass :class:`ThumbnailCheck` (0 turns it off)."""
     from PIL import Image
 
     from docsynth.backgrounds_normalize import phash_of
@@ -155,7 +205,8 @@ def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False) -> 
         hashes.append(int(phash, 16))
         sizes.append((int(width) * int(height), Path(ref.path).stat().st_size))
     hashed = time.perf_counter()
-    groups = group_duplicates(np.array(hashes, dtype=np.uint64), sizes, threshold)
+    check = ThumbnailCheck([r.path for r in refs], min_correlation) if min_correlation > 0 else None
+    groups = group_duplicates(np.array(hashes, dtype=np.uint64), sizes, threshold, check)
     grouped = time.perf_counter()
 
     def rel(k: int) -> str:
@@ -177,6 +228,7 @@ def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False) -> 
                 rec.update({"file": moved, "duplicate_of": refs[g.keep].id, "distance": d})
         index.save()
     removed = sum(len(g.duplicates) for g in groups)
-    return {"folder": str(root), "images": len(refs), "threshold": threshold, "groups": report,
+    return {"folder": str(root), "images": len(refs), "threshold": threshold, "min_correlation": min_correlation,
+            "unconfirmed": check.rejected if check else 0, "groups": report,
             "duplicates": removed, "kept": len(refs) - removed, "applied": apply,
             "seconds": {"hash": round(hashed - started, 3), "group": round(grouped - hashed, 3)}}

@@ -124,14 +124,20 @@ def register(app: typer.Typer) -> None:
         threshold: Optional[int] = typer.Option(None, "--threshold", "-t",
                                                 help="Max perceptual-hash bit distance (backgrounds.dedupe_threshold)."),
         apply: bool = typer.Option(False, "--apply", help="Move duplicates to duplicates/ (default: only list)."),
+        min_correlation: Optional[float] = typer.Option(
+            None, "--min-correlation", help="Thumbnail correlation a hash match must also reach "
+                                            "(backgrounds.dedupe_min_correlation; 0: hashes only)."),
         config: Optional[Path] = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """List near-duplicate groups (the largest image of each is kept); --apply moves the rest."""
         from docsynth.backgrounds_dedupe import dedupe_folder
 
-        cfg = load_config(config, {"backgrounds.dedupe_threshold": threshold})
-        summary = dedupe_folder(folder, cfg["backgrounds"]["dedupe_threshold"], apply=apply)
+        cfg = load_config(config, {"backgrounds.dedupe_threshold": threshold,
+                                   "backgrounds.dedupe_min_correlation": min_correlation})
+        section = cfg["backgrounds"]
+        summary = dedupe_folder(folder, section["dedupe_threshold"], apply=apply,
+                                min_correlation=section["dedupe_min_correlation"])
         lines = []
         for group in summary["groups"]:
             lines.append(f"keep {group['keep_file']}")
@@ -139,7 +145,8 @@ def register(app: typer.Typer) -> None:
                       for d in group["duplicates"]]
         verb = "moved to duplicates/" if apply else "would be moved (pass --apply)"
         lines.append(f"{summary['images']} images, {len(summary['groups'])} groups, "
-                     f"{summary['duplicates']} duplicates {verb}")
+                     f"{summary['duplicates']} duplicates {verb}; {summary['unconfirmed']} hash matches "
+                     f"not confirmed by their thumbnails")
         emit(summary, as_json, "\n".join(lines))
 
     @bg.command("credits")

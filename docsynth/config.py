@@ -91,6 +91,7 @@ SCHEMA: dict[str, Any] = {
         "max_wait": F(float, 120.0, "longest single retry wait in seconds, Retry-After included"),
         "timeout": F(float, 30.0, "seconds before a request is given up"),
         "dedupe_threshold": F(int, 6, "perceptual-hash bit distance at or below which images are duplicates"),
+        "dedupe_min_correlation": F(float, 0.9, "16x16 thumbnail correlation a hash match must also reach (0: off)"),
         "texture_size": F(list, [1280, 960], "[width, height] of backgrounds made from textures"),
         "texture_mode": F(str, "tile", "how small textures become backgrounds", choices=("tile", "upscale")),
     },

@@ -234,6 +234,29 @@ def test_dedupe_real_near_duplicates(cli):
     assert len(plugins.get("background", "folder").list_backgrounds({"root": "bg"})) == 12
 
 
+def test_hash_matches_between_different_textures_are_not_confirmed(cli):
+    """Stationary textures can hash a few bits apart; their thumbnails tell them apart."""
+    root = Path("bg")
+    rng = np.random.default_rng(0)
+    pebbles = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3)).astype(np.uint8), (5, 5), 0)
+    stripes = np.zeros((240, 320, 3), np.uint8)
+    stripes[:, ::12] = 200
+    save(root / "pebbles.jpg", pebbles)
+    save(root / "stripes.jpg", stripes)
+    save(root / "pebbles_q40.jpg", pebbles, quality=40)
+    normalize_folder(root)
+    index = BackgroundIndex(root)
+    for rec in index.records.values():  # force a hash collision, as real textures can have
+        rec["phash"] = "8000000000000000"
+    index.save()
+    r = cli("backgrounds", "dedupe", "bg", "--json")
+    plan = json.loads(r.stdout)
+    assert [(g["keep"], [d["id"] for d in g["duplicates"]]) for g in plan["groups"]] == [("pebbles", ["pebbles_q40"])]
+    assert plan["unconfirmed"] == 2
+    hashes_only = json.loads(cli("backgrounds", "dedupe", "bg", "--min-correlation", "0", "--json").stdout)
+    assert hashes_only["duplicates"] == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # textures
 # ---------------------------------------------------------------------------------------------
