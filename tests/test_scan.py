@@ -164,6 +164,21 @@ def test_scan_input_errors_are_one_line(cli, tmp_path):
         assert "Traceback" not in res.output
 
 
+def test_a_checkpoint_from_another_backbone_version_is_one_line(cli, tmp_path):
+    import torch
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    data = torch.load(ckpt, weights_only=False)
+    data["model"]["extra.weight"] = torch.zeros(3)  # a layer this version of the plugin lacks
+    torch.save(data, tmp_path / "old.pt")
+    write_photo_folder(tmp_path / "photos")
+    for args in (["scan", str(tmp_path / "old.pt"), str(tmp_path / "photos"), "--out", "o"],
+                 ["export-model", str(tmp_path / "old.pt"), "--out", "m.onnx"]):
+        res = cli(*args)
+        assert res.exit_code == 2 and "cannot rebuild its 'tiny' model" in res.stderr, res.output
+        assert "Traceback" not in res.output
+
+
 def test_flatten_maps_the_quad_onto_the_page():
     page = np.zeros((100, 60, 3), np.uint8)
     page[:50] = (0, 0, 255)  # top half red
