@@ -285,3 +285,19 @@ def test_online_training_resumes_exactly_whatever_the_worker_count(tmp_path):
     a, b = _state(tmp_path / "a" / "last.pt"), _state(tmp_path / "b" / "last.pt")
     assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items())
     assert a["run_state"]["history"][-1]["valid_iou"] == b["run_state"]["history"][-1]["valid_iou"]
+
+
+def test_split_folder_with_accumulation_balance_channels_last_and_early_stopping(tmp_path):
+    """A split folder as DATA; 2 micro-batches per step; balanced sampling; lr 0 so the
+    validation IoU never improves and early stopping ends the run after 1 + 1 epochs."""
+    from docsynth.split import split
+    from docsynth.train.loop import train
+
+    make_dataset(tmp_path / "ds", documents=5, per_document=4)
+    split(tmp_path / "ds", tmp_path / "sp", seed=1, valid_fraction=0.2, max_size=0)
+    cfg = _cfg(backbone="lraspp_mobilenet_v3_large", input_size=32, epochs=5, accumulate=2, balanced=True,
+               channels_last=True, early_stopping=1, lr=0.0)
+    summary = train(cfg, data="sp")
+    assert summary["stopped_early"] and summary["epochs_done"] == 2
+    assert summary["steps"] == 2 * (16 // 4 // 2)  # 16 training images, batch 4, 2 micro-batches per step
+    assert len(read_jsonl(tmp_path / "run" / "metrics.jsonl")) == 2
