@@ -33,7 +33,6 @@ from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
 
-from docsynth_compose.homography import cover_crop
 from docsynth_compose.reference import finish
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS, camera_quad
@@ -181,12 +180,16 @@ class RealisticCompositor:
     @staticmethod
     def _background(background: np.ndarray, out_w: int, out_h: int, o: dict[str, Any],
                     rng: np.random.Generator) -> np.ndarray:
+        """A random window of the background, magnified by ``bg_zoom`` beyond covering the
+        frame, resized once (only the window is touched)."""
+        bh, bw = background.shape[:2]
         zoom = float(rng.uniform(*o["bg_zoom"]))
-        if zoom > 1.01:  # magnify: crop a window 1/zoom of the cover size (cheaper than resizing up)
-            crop_w, crop_h = max(8, round(out_w / zoom)), max(8, round(out_h / zoom))
-            small = cover_crop(background, crop_w, crop_h, rng)
-            return cv2.resize(small, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        return cover_crop(background, out_w, out_h, rng)
+        scale = max(out_w / bw, out_h / bh) * zoom
+        win_w, win_h = min(bw, max(2, round(out_w / scale))), min(bh, max(2, round(out_h / scale)))
+        x0, y0 = int(rng.integers(0, bw - win_w + 1)), int(rng.integers(0, bh - win_h + 1))
+        window = background[y0:y0 + win_h, x0:x0 + win_w]
+        inter = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR  # area averaging only where linear aliases
+        return cv2.resize(window, (out_w, out_h), interpolation=inter)
 
     @staticmethod
     def _page_look(rng: np.random.Generator, o: dict[str, Any]) -> np.ndarray:

@@ -27,9 +27,9 @@ from docsynth.geometry import apply_homography, is_inside, order_corners, page_c
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
 
-from docsynth_compose.homography import paste_page
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.geometric import mask_outside_quad
+from docsynth_compose.steps.paste import composite, warp_page
 
 REFERENCE_PIPELINE: list[Any] = [
     {"one_of": ["hflip", "vflip"], "p": 0.8},
@@ -87,8 +87,10 @@ class ReferenceCompositor:
         s = 1.0 if not max_side else min(1.0, float(max_side) / (ratio * max(pw, ph)))
         cw, ch = max(4, round(pw * s)), max(4, round(ph * s))
         out_w, out_h = max(cw + 1, round(cw * ratio)), max(ch + 1, round(ch * ratio))
-        bg = cv2.resize(background, (out_w, out_h), interpolation=cv2.INTER_AREA
-                        if background.shape[1] > out_w else cv2.INTER_LINEAR)
+        # Resized to the composite size, aspect not kept, as the recipe does. Linear is enough:
+        # area averaging (much slower) only matters for strong shrinking in both directions.
+        shrink = max(out_w / background.shape[1], out_h / background.shape[0])
+        bg = cv2.resize(background, (out_w, out_h), interpolation=cv2.INTER_AREA if shrink < 0.5 else cv2.INTER_LINEAR)
         end = torchvision_perspective(rng, cw, ch, float(options.get("distortion_scale", 0.55)))
         x0, y0 = int(rng.integers(0, out_w - cw + 1)), int(rng.integers(0, out_h - ch + 1))
         quad = end + 0.5 + (x0, y0)  # pixel centres -> edge coordinates, then placement
@@ -97,9 +99,10 @@ class ReferenceCompositor:
         start = np.array([[0, 0], [cw - 1, 0], [cw - 1, ch - 1], [0, ch - 1]], np.float64) + 0.5
         h_canvas = cv2.getPerspectiveTransform(start.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
         to_canvas = np.diag([cw / pw, ch / ph, 1.0])
-        dest = apply_homography(h_canvas @ to_canvas, page.corners if page.corners is not None
-                                else page_corners(pw, ph))
-        image, mask, _ = paste_page(page, bg, dest)
+        h_edge = h_canvas @ to_canvas  # original page edge coordinates -> composite
+        dest = apply_homography(h_edge, page.corners if page.corners is not None else page_corners(pw, ph))
+        warped = warp_page(page, h_edge, out_w, out_h)
+        image, mask = composite(bg, warped) if warped is not None else (bg, np.zeros((out_h, out_w), np.uint8))
         sample = Sample(image=image, mask=mask, corners=dest, flags=set(), extra={})
         sample = pipeline(sample, rng)
         return finish(sample)

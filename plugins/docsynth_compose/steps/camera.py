@@ -2,7 +2,7 @@
 
 Noise draws millions of normal numbers per image if done naively (the slowest thing in a
 pipeline). Instead a fixed bank of standard-normal noise is made once per process from a
-constant seed, and each sample takes a crop of it at an offset (and flip) drawn from its own
+constant seed, and each sample takes a window of it at an offset drawn from its own
 ``rng``; the result is still a pure function of the sample's generator.
 """
 
@@ -27,33 +27,26 @@ def noise_bank() -> np.ndarray:
 
 
 def noise_patch(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A (h, w, 3) standard-normal field: a random crop of the bank, tiled when larger."""
+    """A (h, w, 3) standard-normal field: a random window of the bank (tiled when larger)."""
     bank = noise_bank()
-    oy, ox = int(rng.integers(_BANK_SIZE)), int(rng.integers(_BANK_SIZE))
-    flip = int(rng.integers(4))
-    if h <= _BANK_SIZE - oy and w <= _BANK_SIZE - ox:
-        patch = bank[oy:oy + h, ox:ox + w]
-    else:
-        reps = (-(-(h + oy) // _BANK_SIZE), -(-(w + ox) // _BANK_SIZE), 1)
-        patch = np.tile(bank, reps)[oy:oy + h, ox:ox + w]
-    if flip & 1:
-        patch = patch[::-1]
-    if flip & 2:
-        patch = patch[:, ::-1]
-    return patch
+    if h > _BANK_SIZE or w > _BANK_SIZE:  # larger than the bank: tile it
+        bank = np.tile(bank, (-(-h // _BANK_SIZE), -(-w // _BANK_SIZE), 1))
+    oy = int(rng.integers(bank.shape[0] - h + 1))
+    ox = int(rng.integers(bank.shape[1] - w + 1))
+    return bank[oy:oy + h, ox:ox + w]
 
 
-def add_noise(image: np.ndarray, noise: np.ndarray, sigma: np.ndarray | float) -> np.ndarray:
-    """image + noise * sigma (sigma a scalar, per channel, or per pixel), saturated to uint8."""
-    out = image.astype(np.float32)
-    out += noise * sigma
-    return np.clip(out, 0, 255, out=out).astype(np.uint8)
+def coloured_noise(noise: np.ndarray, luma: float, chroma: float) -> np.ndarray:
+    """Mix the three independent noise channels into luminance noise (the same in B, G, R) of
+    std ``luma`` plus colour noise of std ``chroma``, in one colour transform."""
+    m = np.array([[luma, chroma, 0.0], [luma, -0.5 * chroma, -0.5 * chroma], [luma, 0.0, chroma]], np.float32)
+    return cv2.transform(noise, m)
 
 
 @register_step
 class ISONoise(Step):
-    """Sensor noise at high ISO: luminance noise of ``intensity`` (share of 255, scaled with the
-    square root of brightness like shot noise) plus colour noise of ``color_shift``."""
+    """Sensor noise at high ISO: luminance noise of ``intensity`` (scaled with the square root
+    of brightness, like shot noise) plus colour noise of ``color_shift`` (shares of 255)."""
 
     name = "iso_noise"
     defaults = {"color_shift": [0.01, 0.05], "intensity": [0.1, 0.5]}
@@ -64,34 +57,34 @@ class ISONoise(Step):
                 "noise": noise_patch(rng, h, w)}
 
     def apply(self, image, intensity, color, noise, **params):
-        lum = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        sigma_l = intensity * 12 * np.sqrt(lum / 255 + 0.05)  # up to ~6 grey levels in the lights
+        # Shot noise grows with the square root of the signal: a per-pixel luminance factor
+        # from a lookup table on the grey image.
+        table = (np.sqrt(np.arange(256, dtype=np.float32) / 255 + 0.05)).reshape(256, 1)
+        factor = cv2.LUT(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), table)
+        lum = noise[..., 0] * factor * (intensity * 12)
         out = image.astype(np.float32)
-        out += (noise[..., :1] * sigma_l[..., None])
-        out += noise[..., 1:2] * (color * 255) * np.array([1, -0.5, -0.5], np.float32) * 0.5
-        out += noise[..., 2:3] * (color * 255) * np.array([-0.5, -0.5, 1], np.float32) * 0.5
+        out += coloured_noise(noise, 0.0, color * 255 * 0.5)
+        out += lum[..., None]
         return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
 
 @register_step
 class SensorNoise(Step):
-    """Plain Gaussian read noise of ``sigma`` grey levels, slightly correlated like a phone's
-    denoised output (``grain`` > 1 enlarges the grain)."""
+    """Gaussian read noise of ``sigma`` grey levels, mostly luminance (``chroma`` is the share of
+    colour noise), as in a phone's processed output."""
 
     name = "sensor_noise"
-    defaults = {"sigma": [2.0, 8.0], "grain": [1.0, 1.8]}
+    defaults = {"sigma": [2.0, 8.0], "chroma": [0.1, 0.5]}
 
     def get_params(self, rng, sample):
         h, w = sample.image.shape[:2]
-        grain = uniform(rng, self.grain)
-        gh, gw = max(1, int(h / grain)), max(1, int(w / grain))
-        return {"sigma": uniform(rng, self.sigma), "noise": noise_patch(rng, gh, gw)}
+        return {"sigma": uniform(rng, self.sigma), "chroma": uniform(rng, self.chroma),
+                "noise": noise_patch(rng, h, w)}
 
-    def apply(self, image, sigma, noise, **params):
-        h, w = image.shape[:2]
-        if noise.shape[:2] != (h, w):
-            noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_LINEAR) * 1.3
-        return add_noise(image, noise, sigma)
+    def apply(self, image, sigma, chroma, noise, **params):
+        out = image.astype(np.float32)
+        out += coloured_noise(noise, sigma, sigma * chroma)
+        return np.clip(out, 0, 255, out=out).astype(np.uint8)
 
 
 def line_kernel(length: int, angle: float) -> np.ndarray:
@@ -186,13 +179,22 @@ class Sharpen(Step):
         return cv2.addWeighted(image, 1 + amount, blur, -amount, 0)
 
 
-def radial(h: int, w: int, cx: float, cy: float, scale: float, grid: int = 16) -> np.ndarray:
-    """Normalised squared distance to (cx, cy) on a coarse grid, upsampled to (h, w)."""
-    gh, gw = max(2, h // grid), max(2, w // grid)
-    xs = (np.linspace(0, w, gw) - cx) / scale
-    ys = (np.linspace(0, h, gh) - cy) / scale
-    d2 = xs[None, :] ** 2 + ys[:, None] ** 2
-    return cv2.resize(d2.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+def coarse_grid(h: int, w: int, cells: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Frame coordinates (x row vector, y column vector) of a coarse grid spanning the frame."""
+    gh, gw = max(2, h // cells), max(2, w // cells)
+    return np.linspace(0, w, gw)[None, :], np.linspace(0, h, gh)[:, None]
+
+
+def upsample(field: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A smooth coarse field resized to the frame (float32)."""
+    return cv2.resize(np.asarray(field, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def radial(h: int, w: int, cx: float, cy: float, scale: float) -> np.ndarray:
+    """Squared distance to (cx, cy) in units of ``scale`` on a COARSE grid: apply the (smooth)
+    function of it there, then :func:`upsample` once."""
+    xs, ys = coarse_grid(h, w)
+    return ((xs - cx) / scale) ** 2 + ((ys - cy) / scale) ** 2
 
 
 def apply_gain(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -217,4 +219,4 @@ class Vignetting(Step):
     def apply(self, image, strength, cx, cy, **params):
         h, w = image.shape[:2]
         d2 = radial(h, w, cx, cy, np.hypot(w, h) / 2)
-        return apply_gain(image, np.clip(1 - strength * d2, 0.2, 1))
+        return apply_gain(image, upsample(np.clip(1 - strength * d2, 0.2, 1), h, w))

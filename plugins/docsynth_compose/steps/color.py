@@ -72,7 +72,8 @@ class ChannelShuffle(Step):
         return {"order": [int(i) for i in rng.permutation(3)]}
 
     def apply(self, image, order, **params):
-        return np.ascontiguousarray(image[..., order])
+        channels = cv2.split(image)
+        return cv2.merge([channels[i] for i in order])
 
 
 @register_step

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from .base import Step, register_step, uniform
-from .camera import apply_gain, radial
+from .camera import apply_gain, coarse_grid, radial, upsample
 
 
 def _polygon(rng: np.random.Generator, cx: float, cy: float, rx: float, ry: float, n: int) -> np.ndarray:
@@ -63,16 +63,14 @@ class SunFlare(Step):
 
     def apply(self, image, source, radius, strength, ghosts, tint, **params):
         h, w = image.shape[:2]
-        d2 = radial(h, w, source[0], source[1], radius)
-        glow = strength * np.exp(-d2)
-        out = image.astype(np.float32)
-        light = np.asarray(tint, np.float32)
-        out += (light - out) * glow[..., None]
+        cover = upsample(strength * np.exp(-radial(h, w, source[0], source[1], radius)), h, w)
         layer = np.zeros((h, w), np.float32)
         for gx, gy, gr, ga in ghosts:
             cv2.circle(layer, (int(gx), int(gy)), max(1, int(gr)), float(ga), -1, cv2.LINE_AA)
-        out += (light - out) * layer[..., None]
-        return np.clip(out, 0, 255, out=out).astype(np.uint8)
+        cover = 1 - (1 - cover) * (1 - layer)  # glow and ghosts both move pixels towards the light
+        light = np.empty_like(image)
+        light[:] = np.asarray(tint, np.float32).astype(np.uint8)
+        return cv2.blendLinear(light, image, cover, 1 - cover)
 
 
 @register_step
@@ -91,14 +89,12 @@ class UnevenLight(Step):
 
     def apply(self, image, angle, gradient, hotspot, hx, hy, hr, **params):
         h, w = image.shape[:2]
-        gh, gw = max(2, h // 16), max(2, w // 16)
-        xs = np.linspace(-0.5, 0.5, gw)[None, :]
-        ys = np.linspace(-0.5, 0.5, gh)[:, None] * (h / w)
+        xs, ys = coarse_grid(h, w)
+        xs, ys = xs / w - 0.5, (ys / h - 0.5) * (h / w)
         ramp = np.cos(angle) * xs + np.sin(angle) * ys
         ramp = ramp / max(1e-6, np.abs(ramp).max())
-        gain = 1 + gradient * ramp * 0.5 - gradient * 0.25
-        gain = cv2.resize(gain.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        gain = gain * (1 + hotspot * np.exp(-radial(h, w, hx, hy, hr)))
+        gain = (1 + gradient * ramp * 0.5 - gradient * 0.25) * (1 + hotspot * np.exp(-radial(h, w, hx, hy, hr)))
+        gain = upsample(gain, h, w)
         return apply_gain(image, gain.astype(np.float32))
 
 
@@ -128,15 +124,12 @@ class CastShadow(Step):
         sh, sw = max(2, h // f), max(2, w // f)
         region = np.zeros((sh, sw), np.float32)
         cv2.fillPoly(region, [np.round(poly / f * 8).astype(np.int32)], 1.0, cv2.LINE_AA, shift=3)
-        sigma = max(0.5, softness * max(sh, sw))
-        region = cv2.GaussianBlur(region, (0, 0), sigma)
+        region = cv2.GaussianBlur(region, (0, 0), max(0.5, softness * max(sh, sw)))
         region = cv2.resize(region, (w, h), interpolation=cv2.INTER_LINEAR)
-        out = image.astype(np.float32)
-        gain = 1 - darkness * region
-        blue = np.array([1 + tint, 1, 1 - tint], np.float32)
-        out *= gain[..., None]
-        out *= (1 + (blue - 1) * region[..., None])
-        return np.clip(out, 0, 255, out=out).astype(np.uint8)
+        # Fully shadowed colour: darker and a little bluer; blend towards it by coverage.
+        full = cv2.transform(image, np.diag([(1 - darkness) * (1 + tint), 1 - darkness,
+                                             (1 - darkness) * (1 - tint)]).astype(np.float32))
+        return cv2.blendLinear(full, image, region, 1 - region)
 
 
 @register_step
@@ -154,7 +147,5 @@ class Glare(Step):
 
     def apply(self, image, cx, cy, r, strength, **params):
         h, w = image.shape[:2]
-        glow = strength * np.exp(-radial(h, w, cx, cy, r))
-        out = image.astype(np.float32)
-        out += (250 - out) * glow[..., None]
-        return np.clip(out, 0, 255, out=out).astype(np.uint8)
+        glow = upsample(strength * np.exp(-radial(h, w, cx, cy, r)), h, w)
+        return cv2.blendLinear(np.full_like(image, 250), image, glow, 1 - glow)

@@ -9,14 +9,16 @@
   table edges behind the page. Thin objects leave the mask whole (the page continues under a
   cable; a mask cut into pieces by a cable would teach a scanner to split pages).
 - ``clutter``: page-like and object-like shapes on the table (cards, notes, devices) that are
-  not the page, to learn "small page in a cluttered frame".
+  not the page, to learn "small page in a cluttered frame". They never cover the page.
 
-Objects are drawn with anti-aliasing and blended with a soft alpha so edges look photographed.
+Each object is rasterised (anti-aliased) only inside its own bounding box, shaded darker at
+its rim like a rounded object lit from above, and drawn with a soft shadow.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -36,133 +38,186 @@ def _pts(points: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(points, np.float64) * _ONE).astype(np.int32)
 
 
-def blend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """image * (1 - alpha) + colour * alpha on the bounding box of alpha > 0; colour is a BGR
-    triple or an image of the same size."""
-    ys, xs = np.nonzero(alpha > 0.004)
-    if len(ys) == 0:
-        return image
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    out = image.copy()
-    roi = out[y0:y1, x0:x1].astype(np.float32)
-    a = alpha[y0:y1, x0:x1, None]
-    col = colour[y0:y1, x0:x1] if np.ndim(colour) == 3 else np.asarray(colour, np.float32)
-    roi += (col - roi) * a
-    out[y0:y1, x0:x1] = np.clip(roi, 0, 255).astype(np.uint8)
-    return out
+@dataclass
+class Obj:
+    """One object rasterised in its region of the frame (x0, y0 = top-left of the region)."""
+
+    x0: int
+    y0: int
+    alpha: np.ndarray  # float32 (h, w) coverage
+    colour: np.ndarray  # float32 (h, w, 3)
+    shadow: np.ndarray | None = None  # float32 (h, w) in [0, 1], same region
+    shadow_strength: float = 0.0
 
 
-def darken(image: np.ndarray, shadow: np.ndarray, strength: float) -> np.ndarray:
-    """Multiply by 1 - strength * shadow (shadow in [0, 1]) on its bounding box."""
-    return blend(image, shadow * strength, np.zeros(3, np.float32))
+def rasterise(frame: tuple[int, int], points: np.ndarray, margin: float,
+              draw: Callable[[np.ndarray, np.ndarray], None]) -> tuple[int, int, np.ndarray] | None:
+    """Call ``draw(layer, offset)`` on a float32 layer covering ``points`` +- margin (clipped to
+    the frame); ``offset`` is subtracted from frame coordinates to get layer coordinates."""
+    h, w = frame
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    x0, y0 = np.floor(pts.min(axis=0) - margin).astype(int)
+    x1, y1 = np.ceil(pts.max(axis=0) + margin).astype(int)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    layer = np.zeros((y1 - y0, x1 - x0), np.float32)
+    draw(layer, np.array([x0, y0], np.float64))
+    return x0, y0, layer
 
 
-def edge_points(corners: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
-    """A random point on a random page edge, the inward unit normal there, and the page size."""
-    k = int(rng.integers(4))
-    a, b = corners[k], corners[(k + 1) % 4]
-    t = rng.uniform(0.15, 0.85)
-    point = a + (b - a) * t
-    tangent = (b - a) / max(1e-6, np.linalg.norm(b - a))
-    normal = np.array([tangent[1], -tangent[0]])  # clockwise quad, y down -> right-hand normal points in
-    centre = corners.mean(axis=0)
-    if np.dot(centre - point, normal) < 0:
-        normal = -normal
-    size = np.sqrt(max(1.0, abs(np.cross(corners[1] - corners[0], corners[3] - corners[0]))))
-    return point, normal, float(size)
+def shaded(alpha: np.ndarray, base: np.ndarray, rounded: float) -> np.ndarray:
+    """Object colour: full in the middle, darker towards the rim (a rounded object lit from above)."""
+    inner = cv2.GaussianBlur(alpha, (0, 0), max(1.0, rounded))
+    shade = 0.65 + 0.45 * np.minimum(inner, 1.0)
+    return np.asarray(base, np.float32)[None, None, :] * shade[..., None]
 
 
-def _shadow_of(alpha: np.ndarray, offset: tuple[float, float], blur: float) -> np.ndarray:
+def soft_shadow(alpha: np.ndarray, offset: tuple[float, float], blur: float) -> np.ndarray:
     m = np.float32([[1, 0, offset[0]], [0, 1, offset[1]]])
     h, w = alpha.shape
     moved = cv2.warpAffine(alpha, m, (w, h))
     return cv2.GaussianBlur(moved, (0, 0), max(0.5, blur))
 
 
-def _visible_cut(sample_mask: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, bool]:
-    covered = alpha >= 0.5
-    removed = bool((sample_mask[covered] > 0).any())
-    mask = sample_mask.copy()
-    mask[covered] = 0
-    return mask, removed
+def make_obj(frame, points, margin, draw, base, rounded, shadow_offset=(0.0, 0.0), shadow_blur=0.0,
+             shadow_strength=0.0, soften=0.0) -> Obj | None:
+    """Rasterise, shade and give a shadow to one object. The region includes room for the
+    shadow (its offset and blur)."""
+    room = margin + abs(shadow_offset[0]) + abs(shadow_offset[1]) + 3 * shadow_blur
+    made = rasterise(frame, points, room, draw)
+    if made is None:
+        return None
+    x0, y0, alpha = made
+    if soften > 0:
+        alpha = cv2.GaussianBlur(alpha, (0, 0), soften)
+    if not alpha.any():
+        return None
+    shadow = soft_shadow(alpha, shadow_offset, shadow_blur) if shadow_strength > 0 else None
+    return Obj(x0, y0, alpha, shaded(alpha, base, rounded), shadow, shadow_strength)
 
 
-class _Overlay(Step):
-    """A step that draws an alpha layer (and its colour) over the image and, for opaque
-    objects, removes the covered pixels from the mask."""
+def draw_obj(image: np.ndarray, obj: Obj) -> None:
+    """Shadow, then object, blended into ``image`` in place."""
+    h, w = obj.alpha.shape
+    view = image[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w]
+    roi = view.astype(np.float32)
+    a = obj.alpha[..., None]
+    if obj.shadow is not None:
+        roi *= 1 - obj.shadow_strength * (obj.shadow[..., None] * (1 - a))
+    roi += (obj.colour - roi) * a
+    view[:] = np.clip(roi, 0, 255).astype(np.uint8)
 
-    cut_mask = True
 
-    def apply(self, image, alpha, colour, shadow, shadow_strength, **params):
-        if shadow is not None:
-            image = darken(image, shadow * (1 - alpha), shadow_strength)
-        return blend(image, alpha, colour)
+def cut_mask(mask: np.ndarray, obj: Obj) -> None:
+    """Remove the pixels ``obj`` covers from ``mask`` (in place)."""
+    h, w = obj.alpha.shape
+    view = mask[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w]
+    view[obj.alpha >= 0.5] = 0
 
-    def apply_to_mask(self, mask, alpha, **params):
-        if not self.cut_mask:
+
+def edge_point(corners: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """A random point on a random page edge, the inward unit normal there, and the page size."""
+    k = int(rng.integers(4))
+    a, b = corners[k], corners[(k + 1) % 4]
+    point = a + (b - a) * rng.uniform(0.15, 0.85)
+    tangent = (b - a) / max(1e-6, np.linalg.norm(b - a))
+    normal = np.array([-tangent[1], tangent[0]])
+    if np.dot(corners.mean(axis=0) - point, normal) < 0:
+        normal = -normal
+    d1, d2 = corners[1] - corners[0], corners[3] - corners[0]
+    size = float(np.sqrt(max(1.0, abs(d1[0] * d2[1] - d1[1] * d2[0]))))
+    return point, normal, size
+
+
+def _page_or_centre(sample: Sample) -> np.ndarray:
+    h, w = sample.image.shape[:2]
+    if sample.corners is not None:
+        return np.asarray(sample.corners, np.float64)
+    return np.array([[0.3 * w, 0.3 * h], [0.7 * w, 0.3 * h], [0.7 * w, 0.7 * h], [0.3 * w, 0.7 * h]])
+
+
+class _Objects(Step):
+    """Draws the objects ``get_params`` returns; opaque ones (``cuts = True``) remove the
+    pixels they cover from the mask and flag the sample ``occluded`` when page pixels went."""
+
+    cuts = True
+
+    def apply(self, image, objs, **params):
+        out = image.copy()
+        for obj in objs:
+            draw_obj(out, obj)
+        return out
+
+    def apply_to_mask(self, mask, objs, **params):
+        if not self.cuts or not objs:
             return mask
-        return _visible_cut(mask, alpha)[0]
+        out = mask.copy()
+        for obj in objs:
+            cut_mask(out, obj)
+        return out
 
     def run(self, sample: Sample, rng: np.random.Generator) -> Sample:
         out = super().run(sample, rng)
-        if self.cut_mask and cv2.countNonZero(out.mask) < cv2.countNonZero(sample.mask):
+        if self.cuts and out.corners is not None and cv2.countNonZero(out.mask) < cv2.countNonZero(sample.mask):
             out.flags = set(out.flags) | {"occluded"}
         return out
 
 
-def _shaded_colour(alpha: np.ndarray, base: np.ndarray, rng: np.random.Generator, rounded: float) -> np.ndarray:
-    """A colour image for an object: brighter in the middle, darker at its rim (a rounded
-    object lit from above), plus a faint gradient."""
-    h, w = alpha.shape
-    inner = cv2.GaussianBlur(alpha, (0, 0), max(1.0, rounded))
-    shade = 0.65 + 0.45 * np.clip(inner, 0, 1)
-    return base[None, None, :] * shade[..., None]
+def _capsule(a: np.ndarray, b: np.ndarray, thickness: int):
+    def draw(layer, off):
+        cv2.line(layer, tuple(_pts(a - off)), tuple(_pts(b - off)), 1.0, thickness, cv2.LINE_AA, _SHIFT)
+    return draw
 
 
 @register_step
-class Hand(_Overlay):
+class Hand(_Objects):
     """Fingers (and often a palm) holding the page at one edge."""
 
     name = "hand"
     defaults = {"fingers": [1, 4], "palm_p": 0.6, "width": [0.05, 0.09], "reach": [0.04, 0.15],
                 "shadow": [0.2, 0.45]}
-    flags = ()
     case = "hand"
 
     def get_params(self, rng, sample):
-        h, w = sample.image.shape[:2]
-        if sample.corners is None:
-            corners = np.array([[0.3 * w, 0.3 * h], [0.7 * w, 0.3 * h], [0.7 * w, 0.7 * h], [0.3 * w, 0.7 * h]])
-        else:
-            corners = np.asarray(sample.corners)
-        point, normal, size = edge_points(corners, rng)
+        frame = sample.image.shape[:2]
+        point, normal, size = edge_point(_page_or_centre(sample), rng)
         tangent = np.array([-normal[1], normal[0]])
-        alpha = np.zeros((h, w), np.float32)
         n = int(rng.integers(int(self.fingers[0]), int(self.fingers[1]) + 1))
         fw = uniform(rng, self.width) * size
-        spread = fw * 1.05
+        segments = []
         for i in range(n):
-            base = point + tangent * (i - (n - 1) / 2) * spread - normal * rng.uniform(0.2, 0.5) * size
-            tip = point + tangent * (i - (n - 1) / 2) * spread + normal * uniform(rng, self.reach) * size \
-                * (0.7 if i in (0, n - 1) else 1.0)
-            tip = tip + tangent * rng.uniform(-0.2, 0.2) * fw
-            thickness = max(2, int(round(fw * rng.uniform(0.85, 1.1))))
-            cv2.line(alpha, tuple(_pts(base)), tuple(_pts(tip)), 1.0, thickness, cv2.LINE_AA, _SHIFT)
+            lateral = tangent * (i - (n - 1) / 2) * fw * 1.05
+            base = point + lateral - normal * rng.uniform(0.2, 0.5) * size
+            reach = uniform(rng, self.reach) * size * (0.7 if i in (0, n - 1) else 1.0)
+            tip = point + lateral + normal * reach + tangent * rng.uniform(-0.2, 0.2) * fw
+            segments.append((base, tip, max(2, int(round(fw * rng.uniform(0.85, 1.1))))))
+        palm = None
         if rng.random() < self.palm_p:
-            palm = point - normal * (0.25 * size + fw)
-            axes = (int(max(2, fw * n * 0.9)), int(max(2, 0.3 * size)))
-            ang = float(np.degrees(np.arctan2(normal[1], normal[0])))
-            cv2.ellipse(alpha, tuple(int(v) for v in palm), (axes[1], axes[0]), ang, 0, 360, 1.0, -1, cv2.LINE_AA)
-        alpha = cv2.GaussianBlur(alpha, (0, 0), 0.8)
-        tone = SKIN_BGR[int(rng.integers(len(SKIN_BGR)))] * rng.uniform(0.85, 1.1)
-        colour = _shaded_colour(alpha, np.clip(tone, 0, 255), rng, fw * 0.3)
+            centre = point - normal * (0.25 * size + fw)
+            axes = (int(max(2, 0.3 * size)), int(max(2, fw * n * 0.9)))
+            palm = (centre, axes, float(np.degrees(np.arctan2(normal[1], normal[0]))))
+        tone = np.clip(SKIN_BGR[int(rng.integers(len(SKIN_BGR)))] * rng.uniform(0.85, 1.1), 0, 255)
         offset = tuple(normal * fw * rng.uniform(0.2, 0.6) + rng.uniform(-2, 2, 2))
-        shadow = _shadow_of(alpha, offset, fw * 0.5)
-        return {"alpha": alpha, "colour": colour, "shadow": shadow, "shadow_strength": uniform(rng, self.shadow)}
+
+        def draw(layer, off):
+            for a, b, t in segments:
+                cv2.line(layer, tuple(_pts(a - off)), tuple(_pts(b - off)), 1.0, t, cv2.LINE_AA, _SHIFT)
+            if palm is not None:
+                c, axes, ang = palm
+                cv2.ellipse(layer, tuple(_pts(c - off)), (axes[0] * _ONE, axes[1] * _ONE), ang, 0, 360, 1.0, -1,
+                            cv2.LINE_AA, _SHIFT)
+
+        pts = [p for a, b, _ in segments for p in (a, b)]
+        if palm is not None:
+            pts += [palm[0] - max(palm[1]), palm[0] + max(palm[1])]
+        obj = make_obj(frame, np.array(pts), fw, draw, tone, fw * 0.3, offset, fw * 0.5,
+                       uniform(rng, self.shadow), soften=0.7)
+        return {"objs": [obj] if obj else []}
 
 
 @register_step
-class Occlusion(_Overlay):
+class Occlusion(_Objects):
     """1..``count`` solid objects over the page edge: rounded rectangles (phones, books, sticky
     notes) and ellipses (mugs seen from above)."""
 
@@ -171,39 +226,44 @@ class Occlusion(_Overlay):
     case = "occlusion"
 
     def get_params(self, rng, sample):
-        h, w = sample.image.shape[:2]
-        alpha = np.zeros((h, w), np.float32)
-        colour = np.zeros((h, w, 3), np.float32)
-        n = int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))
-        for _ in range(n):
+        frame = h, w = sample.image.shape[:2]
+        objs = []
+        for _ in range(int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))):
             if sample.corners is not None:
-                point, normal, size = edge_points(np.asarray(sample.corners), rng)
+                point, normal, size = edge_point(np.asarray(sample.corners), rng)
                 centre = point - normal * rng.uniform(-0.05, 0.15) * size
             else:
-                size = min(h, w)
-                centre = np.array([rng.uniform(0, w), rng.uniform(0, h)])
+                size, centre = min(h, w), np.array([rng.uniform(0, w), rng.uniform(0, h)])
             s = uniform(rng, self.size) * size
-            layer = np.zeros((h, w), np.float32)
             kind = int(rng.integers(3))
             if kind == 2:
-                cv2.ellipse(layer, tuple(int(v) for v in centre), (int(s / 2), int(s / 2 * rng.uniform(0.8, 1.0))),
-                            0, 0, 360, 1.0, -1, cv2.LINE_AA)
+                axes = (s / 2, s / 2 * rng.uniform(0.8, 1.0))
+                outline = np.array([centre - s / 2, centre + s / 2])
+
+                def draw(layer, off, c=centre, ax=axes):
+                    cv2.ellipse(layer, tuple(_pts(c - off)), (int(ax[0] * _ONE), int(ax[1] * _ONE)), 0, 0, 360,
+                                1.0, -1, cv2.LINE_AA, _SHIFT)
             else:
                 aspect = rng.uniform(1.3, 2.2) if kind == 0 else rng.uniform(0.9, 1.1)
-                rect = ((float(centre[0]), float(centre[1])), (float(s), float(s * aspect)), float(rng.uniform(0, 180)))
-                box = cv2.boxPoints(rect)
-                cv2.fillPoly(layer, [_pts(box)], 1.0, cv2.LINE_AA, _SHIFT)
-                r = max(1.0, s * 0.08)
-                layer = cv2.GaussianBlur(layer, (0, 0), r * 0.5)
-                layer = np.clip((layer - 0.5) * 4 + 0.5, 0, 1)  # round the corners, keep a crisp edge
-            base = rng.uniform(0, 255, 3) if rng.random() < 0.5 else np.full(3, rng.choice([rng.uniform(10, 60),
-                                                                                             rng.uniform(190, 250)]))
-            obj = _shaded_colour(layer, base.astype(np.float32), rng, s * 0.05)
-            colour = colour * (1 - layer[..., None]) + obj * layer[..., None]
-            alpha = np.maximum(alpha, layer)
-        offset = tuple(rng.uniform(-1, 1, 2) * 0.02 * min(h, w))
-        shadow = _shadow_of(alpha, offset, 0.015 * min(h, w))
-        return {"alpha": alpha, "colour": colour, "shadow": shadow, "shadow_strength": uniform(rng, self.shadow)}
+                outline = cv2.boxPoints(((float(centre[0]), float(centre[1])), (float(s), float(s * aspect)),
+                                         float(rng.uniform(0, 180)))).astype(np.float64)
+                radius = max(1, int(s * 0.06))
+
+                def draw(layer, off, box=outline, r=radius):
+                    # A rounded rectangle: the box shrunk by r, drawn with a line of width 2r.
+                    c = box.mean(axis=0)
+                    inner = c + (box - c) * (1 - 2 * r / max(1.0, np.linalg.norm(box[0] - c) * 1.41))
+                    cv2.fillPoly(layer, [_pts(inner - off)], 1.0, cv2.LINE_AA, _SHIFT)
+                    cv2.polylines(layer, [_pts(inner - off)], True, 1.0, 2 * r, cv2.LINE_AA, _SHIFT)
+            if rng.random() < 0.5:
+                base = rng.uniform(0, 255, 3)
+            else:
+                base = np.full(3, rng.uniform(10, 60) if rng.random() < 0.5 else rng.uniform(190, 250))
+            offset = tuple(rng.uniform(-1, 1, 2) * 0.02 * min(h, w))
+            obj = make_obj(frame, outline, 2, draw, base, s * 0.05, offset, 0.015 * min(h, w), uniform(rng, self.shadow))
+            if obj:
+                objs.append(obj)
+        return {"objs": objs}
 
 
 def _bezier(p0, p1, p2, p3, n: int = 48) -> np.ndarray:
@@ -211,136 +271,148 @@ def _bezier(p0, p1, p2, p3, n: int = 48) -> np.ndarray:
     return ((1 - t) ** 3) * p0 + 3 * ((1 - t) ** 2) * t * p1 + 3 * (1 - t) * t * t * p2 + t ** 3 * p3
 
 
+def _clip_polyline(pts: np.ndarray, w: int, h: int, pad: float) -> np.ndarray:
+    """Keep the part of a polyline near the frame (the rest only costs raster time)."""
+    inside = (pts[:, 0] > -pad) & (pts[:, 0] < w + pad) & (pts[:, 1] > -pad) & (pts[:, 1] < h + pad)
+    idx = np.nonzero(inside)[0]
+    if len(idx) == 0:
+        return pts[:0]
+    return pts[max(0, idx[0] - 1): idx[-1] + 2]
+
+
 @register_step
-class Distractors(_Overlay):
+class Distractors(_Objects):
     """Thin high-contrast lines: cables (smooth curves crossing page and frame), pens (short
-    thick straight strokes) and a table edge (a straight boundary behind the page between two
-    surfaces). The page stays whole in the mask under thin objects."""
+    thick straight strokes over a page edge) and table edges (a straight boundary behind the
+    page between two surfaces). The page stays whole in the mask under thin objects."""
 
     name = "distractors"
     defaults = {"count": [1, 3], "kinds": ["cable", "pen", "table_edge"], "thickness": [2, 7]}
-    cut_mask = False
+    cuts = False
     case = "distractor"
 
     def get_params(self, rng, sample):
-        h, w = sample.image.shape[:2]
-        alpha = np.zeros((h, w), np.float32)
-        colour = np.zeros((h, w, 3), np.float32)
-        behind = None
-        n = int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))
-        corners = np.asarray(sample.corners) if sample.corners is not None else \
-            np.array([[0.3 * w, 0.3 * h], [0.7 * w, 0.3 * h], [0.7 * w, 0.7 * h], [0.3 * w, 0.7 * h]])
+        frame = h, w = sample.image.shape[:2]
+        corners = _page_or_centre(sample)
         centre = corners.mean(axis=0)
-        for _ in range(n):
+        objs, edges = [], []
+        for _ in range(int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))):
             kind = str(self.kinds[int(rng.integers(len(self.kinds)))])
-            layer = np.zeros((h, w), np.float32)
-            dark = rng.random() < 0.6
-            base = rng.uniform(5, 45, 3) if dark else rng.uniform(200, 250, 3)
+            if kind == "table_edge":
+                edges.append({"angle": rng.uniform(0, np.pi), "x": rng.uniform(0.1, 0.9) * w,
+                              "y": rng.uniform(0.1, 0.9) * h, "bevel": rng.uniform(0.0, 0.6),
+                              "gain": rng.uniform(0.25, 0.6) if rng.random() < 0.6 else rng.uniform(1.2, 1.6),
+                              "tint": rng.uniform(0.85, 1.15, 3)})
+                continue
             if rng.random() < 0.25:
                 base = rng.uniform(0, 255, 3)
-            if kind == "table_edge":
-                behind = self._edge(rng, h, w, behind)
-                continue
+            elif rng.random() < 0.6:
+                base = rng.uniform(5, 45, 3)
+            else:
+                base = rng.uniform(200, 250, 3)
             if kind == "cable":
-                # Enter and leave through the frame border, bending through a point on the page.
+                # Enters and leaves through the frame border, bending through a point on the page.
                 ang = rng.uniform(0, np.pi)
                 d = np.array([np.cos(ang), np.sin(ang)]) * np.hypot(w, h)
                 through = centre + (corners[int(rng.integers(4))] - centre) * rng.uniform(0, 0.9)
-                p0, p3 = through - d, through + d
                 bend = rng.normal(0, 0.25, (2, 2)) * np.hypot(w, h)
-                pts = _bezier(p0, through - d / 3 + bend[0], through + d / 3 + bend[1], p3, 64)
+                pts = _bezier(through - d, through - d / 3 + bend[0], through + d / 3 + bend[1], through + d, 96)
                 thick = int(rng.integers(int(self.thickness[0]), int(self.thickness[1]) + 1))
-            else:  # pen: a short straight stroke over the page edge
-                point, normal, size = edge_points(corners, rng)
+            else:  # pen
+                point, _, _ = edge_point(corners, rng)
                 ang = rng.uniform(0, np.pi)
                 d = np.array([np.cos(ang), np.sin(ang)]) * rng.uniform(0.15, 0.3) * max(h, w)
                 pts = np.stack([point - d * rng.uniform(0.2, 0.8), point + d])
                 thick = int(rng.integers(int(self.thickness[0]) + 2, int(self.thickness[1]) + 5))
-            cv2.polylines(layer, [_pts(pts)], False, 1.0, thick, cv2.LINE_AA, _SHIFT)
-            obj = _shaded_colour(layer, base.astype(np.float32), rng, thick * 0.4)
-            # A specular highlight along the object: what makes cables look round and glossy.
-            hi = np.zeros((h, w), np.float32)
-            cv2.polylines(hi, [_pts(pts + thick * 0.2)], False, 1.0, max(1, thick // 3), cv2.LINE_AA, _SHIFT)
-            obj += (255 - obj) * (hi * layer * rng.uniform(0.1, 0.4))[..., None]
-            colour = colour * (1 - layer[..., None]) + obj * layer[..., None]
-            alpha = np.maximum(alpha, layer)
-        shadow = _shadow_of(alpha, tuple(rng.uniform(1, 4, 2)), 2.0) if alpha.any() else None
-        return {"alpha": alpha, "colour": colour, "shadow": shadow, "shadow_strength": 0.35, "behind": behind}
+            pts = _clip_polyline(pts, w, h, thick + 8)
+            if len(pts) < 2:
+                continue
+            gloss = rng.uniform(0.1, 0.4)
 
-    @staticmethod
-    def _edge(rng, h, w, previous):
-        """A straight line through the frame; the far side becomes another surface (floor, desk
-        side): darker or lighter, with a thin bright bevel along the edge."""
-        ang = rng.uniform(0, np.pi)
-        px, py = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
-        return {"angle": ang, "x": px, "y": py, "gain": rng.choice([rng.uniform(0.25, 0.6), rng.uniform(1.2, 1.6)]),
-                "bevel": rng.uniform(0.0, 0.6), "tint": rng.uniform(0.85, 1.15, 3)}
+            def draw(layer, off, p=pts, t=thick):
+                cv2.polylines(layer, [_pts(p - off)], False, 1.0, t, cv2.LINE_AA, _SHIFT)
+
+            obj = make_obj(frame, pts, thick + 2, draw, base, thick * 0.4, tuple(rng.uniform(1, 4, 2)), 2.0, 0.35)
+            if obj is None:
+                continue
+            # A specular highlight along the object: what makes cables look round and glossy.
+            hi = np.zeros_like(obj.alpha)
+            off = np.array([obj.x0, obj.y0], np.float64) - thick * 0.2
+            cv2.polylines(hi, [_pts(pts - off)], False, 1.0, max(1, thick // 3), cv2.LINE_AA, _SHIFT)
+            obj.colour += (255 - obj.colour) * (hi * obj.alpha * gloss)[..., None]
+            objs.append(obj)
+        return {"objs": objs, "edges": edges}
 
     def run(self, sample: Sample, rng: np.random.Generator) -> Sample:
-        # Table edges go behind the page, so this step needs the sample's mask: it runs its
-        # own apply instead of the image-only one.
+        # Table edges go behind the page, so this step needs the sample's mask.
         params = self.get_params(rng, sample)
         image = sample.image
-        if params["behind"] is not None:
-            image = self.apply_edge(image, sample.mask, params["behind"])
-        image = _Overlay.apply(self, image, **params)
+        for edge in params["edges"]:
+            image = table_edge(image, sample.mask, edge)
+        image = self.apply(image, params["objs"])
         extra = dict(sample.extra)
         extra["cases"] = sorted(set(extra.get("cases", ())) | {self.case})
         return Sample(image=image, mask=sample.mask, corners=sample.corners, flags=set(sample.flags), extra=extra)
 
-    @staticmethod
-    def apply_edge(image, page_mask, edge):
-        h, w = image.shape[:2]
-        nx, ny = -np.sin(edge["angle"]), np.cos(edge["angle"])
-        gh, gw = max(2, h // 4), max(2, w // 4)
-        xs = np.linspace(0, w, gw)[None, :] - edge["x"]
-        ys = np.linspace(0, h, gh)[:, None] - edge["y"]
-        side = cv2.resize((xs * nx + ys * ny).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        far = np.clip(side + 0.5, 0, 1)  # 1-px soft edge
-        bevel = np.clip(1 - np.abs(side) / 2.0, 0, 1) * edge["bevel"]
-        gain = 1 + far[..., None] * (edge["gain"] * np.asarray(edge["tint"], np.float32) - 1)
-        out = image.astype(np.float32) * gain
-        out += (240 - out) * bevel[..., None]
-        out = np.clip(out, 0, 255).astype(np.uint8)
-        keep = page_mask > 0  # the table edge is behind the page
-        out[keep] = image[keep]
-        return out
+
+def table_edge(image: np.ndarray, page_mask: np.ndarray, edge: dict[str, Any]) -> np.ndarray:
+    """The far side of a straight line becomes another surface (floor, desk side): darker or
+    lighter, with a thin bright bevel along the edge; the page (mask) stays in front."""
+    h, w = image.shape[:2]
+    d = np.array([np.cos(edge["angle"]), np.sin(edge["angle"])])
+    n = np.array([-d[1], d[0]])
+    p = np.array([edge["x"], edge["y"]])
+    big = 4.0 * (h + w)
+    far = np.zeros((h, w), np.float32)
+    cv2.fillPoly(far, [_pts(np.array([p - d * big, p + d * big, p + d * big + n * big, p - d * big + n * big]))],
+                 1.0, cv2.LINE_AA, _SHIFT)
+    other = cv2.transform(image, np.diag(edge["gain"] * np.asarray(edge["tint"], np.float64)).astype(np.float32))
+    out = cv2.blendLinear(other, image, far, 1 - far)
+    if edge["bevel"] > 0.02:
+        lit = out.copy()
+        cv2.line(lit, tuple(_pts(p - d * big)), tuple(_pts(p + d * big)), (240, 240, 240), 2, cv2.LINE_AA, _SHIFT)
+        out = cv2.addWeighted(lit, float(edge["bevel"]), out, 1 - float(edge["bevel"]), 0)
+    cv2.copyTo(image, page_mask, out)  # the page is in front of the edge
+    return out
 
 
 @register_step
-class Clutter(_Overlay):
-    """Objects on the table beside the page: cards, sticky notes, devices, keyboards. They never
-    cover the page (it stays whole and unflagged); their job is to be page-like but not page."""
+class Clutter(_Objects):
+    """Objects on the table beside the page: cards, sticky notes, devices. They never cover the
+    page (it stays whole and unflagged); white ones are page-like hard negatives."""
 
     name = "clutter"
     defaults = {"count": [1, 4], "size": [0.08, 0.3]}
-    cut_mask = False
+    cuts = False
     case = "clutter"
 
     def get_params(self, rng, sample):
-        h, w = sample.image.shape[:2]
-        alpha = np.zeros((h, w), np.float32)
-        colour = np.zeros((h, w, 3), np.float32)
-        n = int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))
-        for _ in range(n):
+        frame = h, w = sample.image.shape[:2]
+        objs = []
+        for _ in range(int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))):
             s = uniform(rng, self.size) * max(h, w)
-            centre = (rng.uniform(0, w), rng.uniform(0, h))
-            aspect = rng.choice([1.586, 1.0, 2.0, 0.5, 1.4])
-            rect = (centre, (float(s), float(s / aspect)), float(rng.uniform(0, 180)))
-            layer = np.zeros((h, w), np.float32)
-            cv2.fillPoly(layer, [_pts(cv2.boxPoints(rect))], 1.0, cv2.LINE_AA, _SHIFT)
+            aspect = float(rng.choice([1.586, 1.0, 2.0, 0.5, 1.4]))
+            box = cv2.boxPoints(((rng.uniform(0, w), rng.uniform(0, h)), (float(s), float(s / aspect)),
+                                 float(rng.uniform(0, 180)))).astype(np.float64)
             kind = rng.random()
-            if kind < 0.35:  # white-ish paper-like things (notes, cards): the hard negatives
+            if kind < 0.35:
                 base = rng.uniform(200, 250) * rng.uniform(0.92, 1.0, 3)
             elif kind < 0.7:
                 base = np.full(3, rng.uniform(10, 60))
             else:
                 base = rng.uniform(0, 255, 3)
-            obj = _shaded_colour(layer, base.astype(np.float32), rng, s * 0.03)
-            colour = colour * (1 - layer[..., None]) + obj * layer[..., None]
-            alpha = np.maximum(alpha, layer)
-        shadow = _shadow_of(alpha, tuple(rng.uniform(-1, 1, 2) * 0.01 * max(h, w)), 0.01 * max(h, w))
-        keep_page = (sample.mask == 0).astype(np.float32)
-        alpha = alpha * keep_page
-        shadow = shadow * keep_page
-        return {"alpha": alpha, "colour": colour, "shadow": shadow, "shadow_strength": 0.35}
+
+            def draw(layer, off, b=box):
+                cv2.fillPoly(layer, [_pts(b - off)], 1.0, cv2.LINE_AA, _SHIFT)
+
+            offset = tuple(rng.uniform(-1, 1, 2) * 0.01 * max(h, w))
+            obj = make_obj(frame, box, 2, draw, base, s * 0.03, offset, 0.01 * max(h, w), 0.35)
+            if obj is None:
+                continue
+            hh, ww = obj.alpha.shape
+            free = (sample.mask[obj.y0:obj.y0 + hh, obj.x0:obj.x0 + ww] == 0).astype(np.float32)
+            obj.alpha *= free
+            if obj.shadow is not None:
+                obj.shadow *= free
+            objs.append(obj)
+        return {"objs": objs}
