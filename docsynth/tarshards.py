@@ -122,7 +122,9 @@ def iter_samples(paths: str | Path | Iterable[str | Path], *, decode: bool = Tru
     uint8 HxWx3 and the mask uint8 HxW 0/255 (the docsynth image contract), otherwise both
     are the encoded bytes. ``meta`` is the sample's manifest row. With ``world_size > 1``
     this process reads every ``world_size``-th shard starting at ``rank`` (whole shards per
-    rank, so ranks may see a few samples more or less when shard sizes differ).
+    rank, so ranks may see a few samples more or less when shard sizes differ). In a
+    DataLoader with W workers, worker w of process r reads with ``rank=r * W + w`` and
+    ``world_size=world * W``.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
