@@ -41,6 +41,7 @@ if [ ! -d "$CACHE/ufoai/textures" ]; then
   rm -rf "$CACHE/deb" "$CACHE/.ufoai.tmp"
   dpkg -x "$(ls "$CACHE"/ufoai-textures_*.deb | tail -n 1)" "$CACHE/deb"
   unzip -q "$CACHE/deb/usr/share/games/ufoai/base/0textures.pk3" 'textures/*' -d "$CACHE/.ufoai.tmp"
+  rm "$CACHE/deb/usr/share/games/ufoai/base/0textures.pk3"   # 336 MB; the .deb stays
   mv "$CACHE/.ufoai.tmp" "$CACHE/ufoai"   # complete or absent
 fi
 
