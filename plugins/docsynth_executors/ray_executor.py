@@ -87,9 +87,10 @@ def _connect(ray, address: str | None, workers: int, runtime_env: dict[str, Any]
     address = address or os.environ.get("RAY_ADDRESS") or None
     try:
         if address is None:
-            # A private single-machine instance for this run; workers inherit our environment.
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, logging_level="WARNING",
-                     runtime_env=runtime_env or None)
+            # A private single-machine instance for this run ("local": never join a cluster
+            # that `ray start` left running here); workers inherit our environment.
+            ray.init(address="local", num_cpus=max(1, workers), include_dashboard=False,
+                     logging_level="WARNING", runtime_env=runtime_env or None)
         else:
             env = dict(runtime_env or {})
             env["env_vars"] = {**_docsynth_env(), **env.get("env_vars", {})}
