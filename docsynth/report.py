@@ -12,6 +12,7 @@ import base64
 import html
 import json
 import math
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -201,9 +202,15 @@ def sample_tile(image: np.ndarray, mask: np.ndarray | None, corners: Any, label:
 
 
 def caption(tile: np.ndarray, text: str) -> np.ndarray:
+    """The tile with a line of text under it (shortened with '..' to fit)."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    width = tile.shape[1] - 4
+    if cv2.getTextSize(text, font, scale, 1)[0][0] > width:
+        while len(text) > 1 and cv2.getTextSize(text + "..", font, scale, 1)[0][0] > width:
+            text = text[:-1]
+        text += ".."
     bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text[: max(4, tile.shape[1] // 7)], (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (40, 40, 40), 1,
-                cv2.LINE_AA)
+    cv2.putText(bar, text, (2, 13), font, scale, (40, 40, 40), 1, cv2.LINE_AA)
     return np.vstack([tile, bar])
 
 
@@ -460,6 +467,8 @@ def section_evaluation(run: RunFolder) -> str:
                        else "The evaluate stage left no results.json this report can read.")
     methods = data["methods"]
     subsets = sorted({s for m in methods.values() for s in (m.get("subsets") or {})})
+    if len(subsets) < 2:
+        subsets = []  # one subset: its column would repeat the mean
     rows = []
     for name, m in methods.items():
         per = [((m.get("subsets") or {}).get(s) or {}).get("mean_jaccard") for s in subsets]
@@ -556,8 +565,8 @@ SECTIONS: list[tuple[str, str, Callable[[RunFolder], str]]] = [
     ("statistics", "Real vs synthetic statistics", section_statistics),
     ("split", "Split", section_split),
     ("training", "Training curves", section_training),
-    ("evaluation", "Evaluation on real photos", section_evaluation),
-    ("worst", "Worst real-photo cases", section_worst),
+    ("evaluation", "Evaluation: model and classical baseline", section_evaluation),
+    ("worst", "Worst photos", section_worst),
 ]
 
 CSS = """
@@ -611,4 +620,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool
         if f'content="{GENERATOR}' not in head:
             raise DocsynthError(f"{path}: exists and is not a docsynth report; use --force or another --out")
     atomic_write_text(path, build_report(run_dir))
+    # readable like any file the user writes (temporary files are created private)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
     return path

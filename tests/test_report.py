@@ -128,7 +128,7 @@ def test_report_is_one_self_contained_file_with_every_section():
         raw = np.frombuffer(base64.b64decode(payload), np.uint8)
         assert kind in ("png", "jpeg") and cv2.imdecode(raw, cv2.IMREAD_COLOR) is not None
     for text in ("Stages and timings", "Dataset samples", "Training curves", "<svg", "valid_iou",
-                 "mean Jaccard", "classical", "set_0.jpg", "Worst real-photo cases"):
+                 "mean Jaccard", "classical", "set_0.jpg", "Worst photos", "true quad"):
         assert text in page, text
     # the stages that were not in run.stages say so
     assert page.count("is not part of this run (not in run.stages)") == 2  # sources, backgrounds
