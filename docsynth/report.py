@@ -70,6 +70,9 @@ class RunFolder:
         record = self.records.get(name)
         if record:
             status = record.get("status")
+            if status == "running":
+                return (f"The {name} stage is running (or its process was killed); "
+                        "`docsynth run` resumes it if it is not running.")
             error = f": {record['error']}" if record.get("error") else ""
             return f"The {name} stage did not finish (status {status}{error}); rerun `docsynth run` to resume it."
         if self.config and name not in self.selected():
