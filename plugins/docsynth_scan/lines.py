@@ -267,7 +267,8 @@ def _trimmed_fit(line: np.ndarray, pts: np.ndarray, inliers: np.ndarray, tol: fl
     if core.sum() < 8:
         return line
     along = pts[core] @ np.array([-line[1], line[0]])
-    lo, hi = np.quantile(along, [0.05, 0.95])
+    ranked = np.sort(along)  # (np.quantile costs a millisecond here; sorting ~500 values does not)
+    lo, hi = ranked[len(ranked) // 20], ranked[-1 - len(ranked) // 20]
     keep = (along >= lo) & (along <= hi)
     return fit_line(pts[core][keep]) if keep.sum() >= 2 else line
 

@@ -3,10 +3,10 @@
 1. Initial quad from the low-resolution prediction: the model's corner heatmaps when it has
    them (``extra["corners"]``, each peak at least ``min_corner_score``) and they form a convex
    quad, else the `robust` fit on the page mask.
-2. Each side is refined at the photo's full resolution: across a band along the predicted edge,
-   intensity profiles (all three colour channels, averaged over a few pixels along the edge)
-   are differentiated; the strongest step near the predicted edge, located to a sub-pixel by a
-   parabola, is one edge point. A line is fitted to the edge points by RANSAC and weighted least
+2. Each side is refined at the photo's full resolution: at 100 positions along the predicted
+   edge, an intensity profile across it (all three colour channels, over a band) is
+   differentiated across 2 px; the strongest step near the predicted edge, located to a
+   sub-pixel by a parabola, is one edge point. A line is fitted to the edge points by RANSAC and weighted least
    squares (weight = step strength), so text, cables or shadows crossing the band only add
    outliers. Sides without enough support (out of the frame, no contrast) keep their coarse line.
 3. Corners are the intersections of the refined sides; a second pass with a narrower band
@@ -30,7 +30,7 @@ import numpy as np
 from docsynth.geometry import mask_iou, order_corners, quad_mask
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
-from docsynth_scan.lines import is_convex, quad_from_lines, ransac_line, side_lines
+from docsynth_scan.lines import is_convex, quad_from_lines, ransac_line, refit, side_lines
 from docsynth_scan.robust import robust_quad
 
 STEP = 0.5  # profile sampling step across the edge, px (twice that in bands over 12 px)
@@ -43,7 +43,7 @@ class SideFit:
 
 
 def edge_points(image: np.ndarray, p0: np.ndarray, p1: np.ndarray, outward: np.ndarray,
-                band: float, count: int = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                band: float, count: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Strongest intensity step across each side p0[i]->p1[i], at ``count`` evenly spaced
     positions per side, all sides sampled in one go (one remap, no Python loop per side).
 
@@ -52,20 +52,18 @@ def edge_points(image: np.ndarray, p0: np.ndarray, p1: np.ndarray, outward: np.n
     h, w = image.shape[:2]
     p0, p1, outward = (np.asarray(a, dtype=np.float64) for a in (p0, p1, outward))
     sides = len(p0)
-    length = np.hypot(*(p1 - p0).T)
-    tangent = (p1 - p0) / np.maximum(length, 1e-9)[:, None]
     frac = np.linspace(0.08, 0.92, count)  # keep clear of the corners
     centre = p0[:, None] + frac[None, :, None] * (p1 - p0)[:, None]  # S x count x 2
     step = STEP if band <= 12 else 2 * STEP  # a wide first band is searched more coarsely
-    u = np.arange(-band, band + step / 2, step)
-    v = np.array([-1.0, 0.0, 1.0])  # averaging along the edge against noise and texture
-    pts = (centre[:, :, None, None] + u[None, None, :, None, None] * outward[:, None, None, None]
-           + v[None, None, None, :, None] * tangent[:, None, None, None]).astype(np.float32)
-    # edge coordinates -> OpenCV pixel-centre coordinates; rows = sides x positions
-    map_x = (pts[..., 0] - 0.5).reshape(sides * count, -1)
-    map_y = (pts[..., 1] - 0.5).reshape(sides * count, -1)
-    prof = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    prof = prof.reshape(sides * count, len(u), len(v), -1).astype(np.float32).mean(2)
+    u = np.arange(-band, band + step / 2, step, dtype=np.float32)
+    # sample points centre + u * outward, as two float32 maps (rows: sides x positions); the
+    # -0.5 turns edge coordinates into OpenCV's pixel-centre coordinates
+    cx = (centre[..., 0] - 0.5).astype(np.float32).reshape(-1, 1)
+    cy = (centre[..., 1] - 0.5).astype(np.float32).reshape(-1, 1)
+    nx = np.repeat(outward[:, 0], count).astype(np.float32)[:, None]
+    ny = np.repeat(outward[:, 1], count).astype(np.float32)[:, None]
+    prof = cv2.remap(image, cx + u * nx, cy + u * ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    prof = prof.reshape(sides * count, len(u), -1).astype(np.float32)
     r = int(round(1.0 / step))  # difference across 2 px, centred on u[r:-r]
     deriv = prof[:, 2 * r:] - prof[:, :-2 * r]
     mag = np.sqrt((deriv ** 2).sum(-1))
@@ -85,7 +83,10 @@ def edge_points(image: np.ndarray, p0: np.ndarray, p1: np.ndarray, outward: np.n
     return centre + offset[..., None] * outward[:, None], strength, valid
 
 
-def refine_sides(image: np.ndarray, corners: np.ndarray, band: float) -> list[SideFit]:
+def refine_sides(image: np.ndarray, corners: np.ndarray, band: float,
+                 previous: list[SideFit] | None = None) -> list[SideFit]:
+    """One refinement pass over the four sides. A later pass (``previous`` given) starts each
+    side's fit from the line the pass before found instead of a fresh RANSAC."""
     centre = corners.mean(0)
     coarse = side_lines(corners)
     p0, p1 = corners, np.roll(corners, -1, axis=0)
@@ -97,7 +98,11 @@ def refine_sides(image: np.ndarray, corners: np.ndarray, band: float) -> list[Si
             fits.append(SideFit(coarse[k], 0.0))
             continue
         sp, sw = pts[k][valid[k]], strength[k][valid[k]]
-        line, inliers = ransac_line(sp, sw, tol=max(0.75, band / 10), iterations=60, seed=k)
+        tol = max(0.75, band / 10)
+        if previous is not None and previous[k].support > 0:
+            line, inliers = refit(previous[k].line, sp, sw, tol)
+        else:
+            line, inliers = ransac_line(sp, sw, tol=tol, iterations=60, seed=k)
         share = inliers.sum() / valid.shape[1]
         if line is None or inliers.sum() < 6 or share < 0.35:
             fits.append(SideFit(coarse[k], 0.0))
@@ -111,8 +116,9 @@ def refine_quad(image: np.ndarray, corners: np.ndarray, band: float,
     """Coarse quad -> (refined corners, mean share of edge samples supporting the sides)."""
     corners = np.asarray(corners, dtype=np.float64)
     support = 0.0
+    fits = None
     for _ in range(passes):
-        fits = refine_sides(image, corners, band)
+        fits = refine_sides(image, corners, band, fits)
         new = quad_from_lines([f.line for f in fits], min_angle_deg=10)
         if new is None or not is_convex(new) or np.abs(new - corners).max() > 1.5 * band:
             break  # this pass found something else than the page edge: keep the coarser quad
