@@ -102,7 +102,7 @@ class RealisticCompositor:
     def pipeline(self, o: dict[str, Any]):
         key = repr((o["pipeline"], o["steps"]))
         if key not in self._pipelines:  # built once per distinct options
-            self._pipelines[key] = build_pipeline(o["pipeline"] or REALISTIC_PIPELINE, o["steps"] or {})
+            self._pipelines[key] = build_pipeline(REALISTIC_PIPELINE if o["pipeline"] is None else o["pipeline"], o["steps"] or {})
         return self._pipelines[key]
 
     # ------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class ReferenceCompositor:
     def pipeline(self, options: dict[str, Any]):
         key = repr((options.get("pipeline"), options.get("steps")))
         if key not in self._pipelines:  # built once per distinct options: compose stays cheap
-            self._pipelines[key] = build_pipeline(options.get("pipeline") or REFERENCE_PIPELINE,
+            self._pipelines[key] = build_pipeline(REFERENCE_PIPELINE if options.get("pipeline") is None else options["pipeline"],
                                                   options.get("steps") or {})
         return self._pipelines[key]
 

@@ -181,8 +181,8 @@ class Sharpen(Step):
 
 def coarse_grid(h: int, w: int, cells: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Frame coordinates (x row vector, y column vector) of a coarse grid spanning the frame."""
-    gh, gw = max(2, h // cells), max(2, w // cells)
-    return np.linspace(0, w, gw)[None, :], np.linspace(0, h, gh)[:, None]
+    gh, gw = min(h, max(17, h // cells)), min(w, max(17, w // cells))  # fine enough for small frames too
+    return np.linspace(0, w, max(2, gw))[None, :], np.linspace(0, h, max(2, gh))[:, None]
 
 
 def upsample(field: np.ndarray, h: int, w: int) -> np.ndarray:

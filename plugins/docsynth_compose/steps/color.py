@@ -92,18 +92,23 @@ class RGBShift(Step):
 
 @register_step
 class WhiteBalance(Step):
-    """A camera's white balance error: colour temperature (warm/cool, scaling R against B) and
-    tint (green/magenta), with a mild exposure gain and gamma."""
+    """A camera's rendering of the scene: white balance error (temperature scales R against B,
+    tint G against both), exposure gain, gamma, and the muted saturation of indoor photos."""
 
     name = "white_balance"
-    defaults = {"temperature": 0.15, "tint": 0.06, "gain": [0.85, 1.15], "gamma": [0.85, 1.2]}
+    defaults = {"temperature": 0.15, "tint": 0.06, "gain": [0.85, 1.15], "gamma": [0.85, 1.2],
+                "saturation": [0.65, 1.05]}
 
     def get_params(self, rng, sample):
         t = uniform(rng, (-self.temperature, self.temperature))
         g = uniform(rng, (-self.tint, self.tint))
         return {"gains": [1 - t, 1 + g, 1 + t], "exposure": uniform(rng, self.gain),
-                "gamma": uniform(rng, self.gamma)}
+                "gamma": uniform(rng, self.gamma), "saturation": uniform(rng, self.saturation)}
 
-    def apply(self, image, gains, exposure, gamma, **params):
+    def apply(self, image, gains, exposure, gamma, saturation=1.0, **params):
         base = 255 * (_RAMP / 255) ** gamma * exposure
-        return channel_lut(image, [base * k for k in gains])
+        out = channel_lut(image, [base * k for k in gains])
+        if abs(saturation - 1) > 1e-3:
+            grey = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            out = cv2.addWeighted(out, saturation, grey, 1 - saturation, 0)
+        return out
