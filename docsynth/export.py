@@ -1,0 +1,235 @@
+"""`docsynth export`: a generated dataset in other tools' formats.
+
+- ``coco``: ``images/`` + ``annotations.json``, COCO instance segmentation with 4 keypoints per
+  page (tl, tr, br, bl; visibility 2 inside the image, 1 outside it). The segmentation is the
+  page mask's outline (the visible page); negatives are images without annotations.
+- ``yolo-seg``: ``images/`` + ``labels/`` (one ``0 x1 y1 x2 y2 ...`` line per page, coordinates
+  normalised to [0, 1]; an empty file for negatives) + ``data.yaml``.
+- ``reference``: the reference pipeline's layout, ``images/{doc:04}_bck_{k:02}.<ext>`` and
+  ``masks/{doc:04}_bck_{k:02}.png`` (3-channel, 0/255), ``doc`` numbering documents in manifest
+  order and ``k`` the composites of each document, for existing training code.
+
+Images are hard-linked when the file system allows, copied otherwise. An output folder that is
+not empty is refused unless ``force``; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_jsonl, read_mask
+
+FORMATS = ("coco", "yolo-seg", "reference")
+KEYPOINTS = ["tl", "tr", "br", "bl"]
+
+
+@dataclass
+class Item:
+    """One labelled image of a dataset (a generated sample or a photo with corners)."""
+
+    id: str
+    image: Path
+    mask: Path | None
+    corners: np.ndarray | None
+    width: int | None = None
+    height: int | None = None
+    flags: list[str] = field(default_factory=list)
+    document: str = ""
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    cases: list[str] = field(default_factory=list)
+
+
+def read_dataset(folder: str | Path) -> list[Item]:
+    """The items of a generated dataset (``manifest.jsonl``) or of a folder of photos with
+    ``corners.csv`` (in the folder or its ``images/``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DocsynthError(f"{folder}: not a folder; pass a generated dataset or a folder with corners.csv")
+    manifest = folder / "manifest.jsonl"
+    if manifest.is_file():
+        items = []
+        for n, row in enumerate(read_jsonl(manifest), 1):
+            try:
+                corners = None if row.get("corners") is None else np.asarray(row["corners"], np.float64).reshape(4, 2)
+                doc = row.get("document") or {}
+                items.append(Item(id=str(row["id"]), image=folder / row["image"],
+                                  mask=folder / row["mask"] if row.get("mask") else None, corners=corners,
+                                  width=row.get("width"), height=row.get("height"), flags=list(row.get("flags", [])),
+                                  document=f"{doc.get('source', '')}/{doc.get('id', '')}",
+                                  instances=list(row.get("instances", [])), cases=list(row.get("cases", []))))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise DocsynthError(f"{manifest}:{n}: malformed row ({exc}); regenerate the dataset") from None
+        return items
+    if (folder / "corners.csv").is_file():
+        from docsynth.evaluate import ground_truth
+
+        return [Item(id=path.stem, image=path, mask=None, corners=corners, document=path.stem)
+                for path, corners in ground_truth(folder)]
+    raise DocsynthError(f"{folder}: no manifest.jsonl or corners.csv; pass a dataset made by 'docsynth generate' "
+                        "or a folder of photos with corners.csv")
+
+
+def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise DocsynthError(f"{out}: not empty; use --force to replace it or choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _place(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` at ``dst`` (same file system) or copy it, atomically either way."""
+    if not src.is_file():
+        raise DocsynthError(f"{src}: image listed in the manifest is missing; regenerate the dataset")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    try:
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        atomic_write_bytes(dst, src.read_bytes())
+
+
+def _mask_of(item: Item) -> np.ndarray | None:
+    if item.mask is not None and item.mask.is_file():
+        return read_mask(item.mask)
+    if item.corners is not None and item.width and item.height:
+        from docsynth.geometry import quad_mask
+
+        return quad_mask(item.corners, (item.height, item.width))
+    return None
+
+
+def _size(item: Item) -> tuple[int, int]:
+    if item.width and item.height:
+        return int(item.width), int(item.height)
+    from docsynth.io import read_image
+
+    h, w = read_image(item.image, cv2.IMREAD_UNCHANGED).shape[:2]
+    item.width, item.height = w, h
+    return w, h
+
+
+def mask_polygons(mask: np.ndarray, min_area: float = 4.0) -> list[np.ndarray]:
+    """Outer outlines of the mask's parts (largest first) as (N, 2) float arrays in edge
+    coordinates (pixel corners), simplified by at most half a pixel."""
+    contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polys = []
+    for c in sorted(contours, key=cv2.contourArea, reverse=True):
+        if cv2.contourArea(c) < min_area or len(c) < 3:
+            continue
+        c = cv2.approxPolyDP(c, 0.5, True)
+        if len(c) >= 3:
+            polys.append(c.reshape(-1, 2).astype(np.float64) + 0.5)  # pixel centres -> edge coordinates
+    return polys
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def export_coco(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    images, annotations = [], []
+    for n, item in enumerate(items, 1):
+        w, h = _size(item)
+        name = f"{item.id}{item.image.suffix}"
+        _place(item.image, out / "images" / name)
+        images.append({"id": n, "file_name": f"images/{name}", "width": w, "height": h,
+                       "flags": item.flags, "document": item.document})
+        mask = _mask_of(item) if item.corners is not None else None
+        if mask is not None and item.corners is not None:
+            polys = mask_polygons(mask)
+            if polys:
+                ys, xs = np.nonzero(mask)
+                keypoints = []
+                for x, y in item.corners:
+                    inside = 0 <= x <= w and 0 <= y <= h
+                    keypoints += [round(float(x), 2), round(float(y), 2), 2 if inside else 1]
+                annotations.append({
+                    "id": len(annotations) + 1, "image_id": n, "category_id": 1, "iscrowd": 0,
+                    "segmentation": [np.round(p, 2).reshape(-1).tolist() for p in polys],
+                    "area": float(len(xs)),
+                    "bbox": [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+                             float(ys.max() - ys.min() + 1)],
+                    "num_keypoints": 4, "keypoints": keypoints,
+                })
+        if progress:
+            progress(1)
+    coco = {
+        "info": {"description": "docsynth export", "version": "1.0"},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "page", "supercategory": "document", "keypoints": KEYPOINTS,
+                        "skeleton": [[1, 2], [2, 3], [3, 4], [4, 1]]}],
+    }
+    atomic_write_text(out / "annotations.json", json.dumps(coco))
+    return {"images": len(images), "annotations": len(annotations), "file": str(out / "annotations.json")}
+
+
+def export_yolo_seg(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    labelled = 0
+    for item in items:
+        w, h = _size(item)
+        _place(item.image, out / "images" / f"{item.id}{item.image.suffix}")
+        lines = []
+        mask = _mask_of(item) if item.corners is not None else None
+        if mask is not None:
+            polys = mask_polygons(mask)
+            if polys:  # one object per page: its largest visible part
+                p = np.clip(polys[0] / (w, h), 0, 1)
+                lines.append("0 " + " ".join(f"{v:.6f}" for v in p.reshape(-1)))
+                labelled += 1
+        atomic_write_text(out / "labels" / f"{item.id}.txt", "".join(line + "\n" for line in lines))
+        if progress:
+            progress(1)
+    atomic_write_text(out / "data.yaml", f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n  0: page\n")
+    return {"images": len(items), "labelled": labelled, "file": str(out / "data.yaml")}
+
+
+def export_reference(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    docs: dict[str, int] = {}
+    per_doc: dict[int, int] = {}
+    for item in items:
+        doc = docs.setdefault(item.document, len(docs))
+        k = per_doc.get(doc, 0)
+        per_doc[doc] = k + 1
+        stem = f"{doc:04d}_bck_{k:02d}"
+        _place(item.image, out / "images" / f"{stem}{item.image.suffix}")
+        w, h = _size(item)
+        mask = _mask_of(item) if item.corners is not None else None
+        if mask is None:
+            mask = np.zeros((h, w), np.uint8)
+        atomic_write_bytes(out / "masks" / f"{stem}.png", encode_image(cv2.merge([mask, mask, mask]), ".png"))
+        if progress:
+            progress(1)
+    return {"images": len(items), "documents": len(docs), "folder": str(out)}
+
+
+EXPORTERS = {"coco": export_coco, "yolo-seg": export_yolo_seg, "reference": export_reference}
+
+
+def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
+           progress: Callable[[int], None] | None = None,
+           on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    if fmt not in EXPORTERS:
+        raise DocsynthError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
+    items = read_dataset(dataset)
+    out = Path(out)
+    if out.resolve() == Path(dataset).resolve():
+        raise DocsynthError(f"{out}: --out must differ from the dataset folder")
+    _prepare_out(out, force)
+    if on_start:
+        on_start(len(items), 0)
+    result = EXPORTERS[fmt](items, out, progress)
+    return {"format": fmt, "out": str(out), **result}

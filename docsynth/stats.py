@@ -1,0 +1,200 @@
+"""`docsynth stats`: how do synthetic samples compare with real photos?
+
+For each labelled image (a generated sample with a page, or a photo with ``corners.csv``):
+
+- ``page_area``: share of the frame the corner quad covers (%);
+- ``corner_angle``: mean |interior angle - 90| of the quad (degrees; perspective strength);
+- ``rotation``: in-plane angle of the TL->TR edge (degrees);
+- ``page_brightness`` / ``background_brightness``: mean grey inside / outside the quad;
+- ``contrast``: page minus background brightness;
+- ``saturation``: mean HSV saturation of the frame;
+- ``sharpness``: variance of the Laplacian of the grey frame at 640 px on the longer side.
+
+Images are first scaled to 640 px on the longer side so that sizes do not bias the results.
+With a real set, each statistic gets the two medians and the two-sample Kolmogorov-Smirnov
+distance (0: same distribution, 1: disjoint). ``--plot`` draws histograms with OpenCV.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+from docsynth.export import Item, read_dataset
+from docsynth.geometry import quad_area, quad_mask
+from docsynth.io import read_image, write_image
+
+STATS = {
+    "page_area": "% of frame",
+    "corner_angle": "deg from 90",
+    "rotation": "deg",
+    "page_brightness": "grey 0-255",
+    "background_brightness": "grey 0-255",
+    "contrast": "grey 0-255",
+    "saturation": "0-255",
+    "sharpness": "Laplacian var",
+}
+WORK_SIDE = 640
+
+
+def image_stats(image: np.ndarray, corners: np.ndarray) -> dict[str, float]:
+    h, w = image.shape[:2]
+    s = WORK_SIDE / max(h, w)
+    if s < 1:
+        image = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        corners = corners * (image.shape[1] / w, image.shape[0] / h)
+        h, w = image.shape[:2]
+    c = np.asarray(corners, np.float64)
+    angles = []
+    for k in range(4):
+        a, b = c[k - 1] - c[k], c[(k + 1) % 4] - c[k]
+        cos = np.dot(a, b) / max(1e-9, np.linalg.norm(a) * np.linalg.norm(b))
+        angles.append(abs(math.degrees(math.acos(float(np.clip(cos, -1, 1)))) - 90))
+    top = c[1] - c[0]
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    inside = quad_mask(c, (h, w)) > 0
+    page = float(grey[inside].mean()) if inside.any() else math.nan
+    back = float(grey[~inside].mean()) if (~inside).any() else math.nan
+    return {
+        "page_area": 100 * quad_area(c) / (w * h),
+        "corner_angle": float(np.mean(angles)),
+        "rotation": math.degrees(math.atan2(top[1], top[0])),
+        "page_brightness": page,
+        "background_brightness": back,
+        "contrast": page - back,
+        "saturation": float(cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 1].mean()),
+        "sharpness": float(cv2.Laplacian(grey, cv2.CV_32F).var()),
+    }
+
+
+def collect(folder: str | Path, limit: int | None = None, seed: int = 0,
+            progress: Callable[[int], None] | None = None) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per-statistic values over a dataset's images with a page (a seeded subset of ``limit``)."""
+    items: list[Item] = read_dataset(folder)
+    counts = {"images": len(items), "negatives": sum(1 for i in items if i.corners is None)}
+    items = [i for i in items if i.corners is not None]
+    if limit is not None and len(items) > limit:
+        rng = np.random.default_rng(seed)
+        items = [items[k] for k in np.sort(rng.choice(len(items), size=limit, replace=False))]
+    values: dict[str, list[float]] = {k: [] for k in STATS}
+    for item in items:
+        for key, value in image_stats(read_image(item.image), item.corners).items():
+            if math.isfinite(value):
+                values[key].append(value)
+        if progress:
+            progress(1)
+    counts["measured"] = len(items)
+    return values, counts
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"n": 0, "mean": None, "median": None, "p10": None, "p90": None}
+    v = np.asarray(values, np.float64)
+    return {"n": int(v.size), "mean": round(float(v.mean()), 3), "median": round(float(np.median(v)), 3),
+            "p10": round(float(np.percentile(v, 10)), 3), "p90": round(float(np.percentile(v, 90)), 3)}
+
+
+def ks_distance(a: list[float], b: list[float]) -> float | None:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs."""
+    if not a or not b:
+        return None
+    a_s, b_s = np.sort(a), np.sort(b)
+    grid = np.concatenate([a_s, b_s])
+    cdf_a = np.searchsorted(a_s, grid, side="right") / len(a_s)
+    cdf_b = np.searchsorted(b_s, grid, side="right") / len(b_s)
+    return round(float(np.abs(cdf_a - cdf_b).max()), 3)
+
+
+def compare(synthetic: dict[str, list[float]], real: dict[str, list[float]] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in STATS:
+        entry: dict[str, Any] = {"unit": STATS[key], "dataset": summary(synthetic[key])}
+        if real is not None:
+            entry["real"] = summary(real[key])
+            entry["ks"] = ks_distance(synthetic[key], real[key])
+        out[key] = entry
+    return out
+
+
+def plot(synthetic: dict[str, list[float]], real: dict[str, list[float]] | None, out: str | Path,
+         bins: int = 16) -> None:
+    """Histograms (share of images per bin) per statistic, dataset in orange, real in blue."""
+    panel_w, panel_h, pad = 300, 170, 28
+    cols = 4
+    rows = -(-len(STATS) // cols)
+    sheet = np.full((rows * (panel_h + pad) + 24, cols * panel_w, 3), 255, np.uint8)
+    cv2.putText(sheet, "dataset", (8, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 120, 230), 1, cv2.LINE_AA)
+    if real is not None:
+        cv2.putText(sheet, "real", (80, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (200, 90, 30), 1, cv2.LINE_AA)
+    for n, key in enumerate(STATS):
+        x0 = (n % cols) * panel_w
+        y0 = 24 + (n // cols) * (panel_h + pad)
+        groups = [(synthetic[key], (0, 120, 230))] + ([(real[key], (200, 90, 30))] if real is not None else [])
+        every = [v for g, _ in groups for v in g]
+        cv2.putText(sheet, f"{key} ({STATS[key]})", (x0 + 6, y0 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+        if not every:
+            continue
+        lo, hi = float(min(every)), float(max(every))
+        hi = hi if hi > lo else lo + 1
+        base, top = y0 + panel_h, y0 + 24
+        cv2.line(sheet, (x0 + 10, base), (x0 + panel_w - 10, base), (0, 0, 0), 1)
+        for values, colour in groups:
+            if not values:
+                continue
+            hist, _ = np.histogram(values, bins=bins, range=(lo, hi))
+            share = hist / max(1, len(values))
+            pts = [(x0 + 10 + int((k + 0.5) * (panel_w - 20) / bins), base - int(share[k] * (base - top) / max(
+                share.max(), 1e-9) * 0.95)) for k in range(bins)]
+            cv2.polylines(sheet, [np.array(pts, np.int32)], False, colour, 2, cv2.LINE_AA)
+        cv2.putText(sheet, f"{lo:.3g}", (x0 + 8, base + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+        cv2.putText(sheet, f"{hi:.3g}", (x0 + panel_w - 50, base + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+    write_image(out, sheet)
+
+
+def run_stats(folder: str | Path, real: str | Path | None = None, plot_to: str | Path | None = None,
+              limit: int | None = 500, seed: int = 0,
+              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    if plot_to is not None and Path(plot_to).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise DocsynthError(f"{plot_to}: --plot must end in .png or .jpg")
+    synthetic, counts = collect(folder, limit, seed, progress)
+    if not counts["measured"]:
+        raise DocsynthError(f"{folder}: no images with a page to measure")
+    real_values, real_counts = (collect(real, None, seed, progress) if real is not None else (None, None))
+    result = {"dataset": str(folder), "counts": counts, "stats": compare(synthetic, real_values)}
+    if real is not None:
+        result["real"] = str(real)
+        result["real_counts"] = real_counts
+    if plot_to is not None:
+        plot(synthetic, real_values, plot_to)
+        result["plot"] = str(plot_to)
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    has_real = "real" in result
+    head = f"{'statistic':24s} {'dataset median':>14s} {'p10-p90':>17s}"
+    if has_real:
+        head += f" {'real median':>12s} {'p10-p90':>17s} {'KS':>6s}"
+    lines = [f"{result['dataset']}: {result['counts']['measured']} images with a page "
+             f"({result['counts']['negatives']} negatives)"
+             + (f"; real: {result['real']} ({result['real_counts']['measured']} images)" if has_real else ""), head]
+
+    def cell(s: dict[str, Any]) -> str:
+        if s["median"] is None:
+            return f"{'-':>14s} {'-':>17s}"
+        return f"{s['median']:14.2f} {s['p10']:8.2f}-{s['p90']:<8.2f}"
+
+    for key, entry in result["stats"].items():
+        line = f"{key:24s} {cell(entry['dataset'])}"
+        if has_real:
+            ks = entry["ks"]
+            line += f" {cell(entry['real'])[2:]} {'' if ks is None else f'{ks:6.2f}'}"
+        lines.append(line)
+    return "\n".join(lines)
