@@ -58,6 +58,13 @@ def test_realistic_homography_only_mask_matches_corner_quad(seed):
     assert np.argmin(s.corners.sum(axis=1)) == 0
 
 
+def test_realistic_full_size_iou_with_default_page_sizes():
+    """At the default 480x640 output and the default page-area range (8-70%)."""
+    ious = [mask_iou(s.mask, quad_mask(s.corners, s.mask.shape))
+            for s in (compose("realistic", {**PLAIN, "size": [480, 640]}, seed, page(300, 420)) for seed in range(8))]
+    assert min(ious) >= 0.99
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_reference_homography_only_mask_matches_corner_quad(seed):
     s = compose("reference", {"pipeline": [{"one_of": ["hflip", "vflip"], "p": 0.8}], "max_side": 320}, seed,
@@ -107,13 +114,13 @@ def test_truncated_pages_leave_the_frame_with_corners_recorded():
 def test_stacked_sheets_under_the_page_are_not_page():
     found = 0
     for seed in range(8):
-        s = compose("realistic", {**PLAIN, "stacked_p": 1.0, "size": [240, 320], "camera": {"area": [0.2, 0.5]}},
+        s = compose("realistic", {**PLAIN, "stacked_p": 1.0, "size": [240, 320], "camera": {"area": [0.3, 0.5]}},
                     seed, page(150, 200))
         assert "stacked" in s.extra["cases"]
         under = s.extra["instances"]
         assert under and all(i["role"] == "under" for i in under)
         assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.99  # only the top sheet
-        plain = compose("realistic", {**PLAIN, "size": [240, 320], "camera": {"area": [0.2, 0.5]}}, seed,
+        plain = compose("realistic", {**PLAIN, "size": [240, 320], "camera": {"area": [0.3, 0.5]}}, seed,
                         page(150, 200))
         for inst in under:
             lower = (quad_mask(np.array(inst["corners"]), s.mask.shape) > 0) & (s.mask == 0)

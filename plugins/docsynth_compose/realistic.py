@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "landscape_p": 0.4,
     "sizes": None,  # a list of [width, height] to choose from instead (e.g. [[480, 640], [640, 360]])
     "bg_zoom": [1.0, 2.0],  # background magnification before the random crop
+    "bg_saturation": [0.3, 1.0],  # tables and floors are mostly muted; scales background saturation
     "light_surface_p": 0.08,
     "negative_p": 0.04,
     "truncate_p": 0.1,
@@ -74,7 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "multi_p": 0.04,
     "page_shadow": [0.1, 0.45],  # strength of the contact shadow under the sheet
     "paper_tint": 0.06,  # max deviation of the paper colour from neutral, per channel
-    "page_exposure": [0.72, 1.0],  # paper is rarely exposed as pure white in photos
+    "page_exposure": [0.62, 0.95],  # paper is rarely exposed as pure white in photos
     "camera": {},
     "pipeline": None,
     "steps": {},
@@ -189,7 +190,12 @@ class RealisticCompositor:
         x0, y0 = int(rng.integers(0, bw - win_w + 1)), int(rng.integers(0, bh - win_h + 1))
         window = background[y0:y0 + win_h, x0:x0 + win_w]
         inter = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR  # area averaging only where linear aliases
-        return cv2.resize(window, (out_w, out_h), interpolation=inter)
+        bg = cv2.resize(window, (out_w, out_h), interpolation=inter)
+        sat = float(rng.uniform(*o["bg_saturation"]))
+        if sat < 0.99:
+            grey = cv2.cvtColor(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            bg = cv2.addWeighted(bg, sat, grey, 1 - sat, 0)
+        return bg
 
     @staticmethod
     def _page_look(rng: np.random.Generator, o: dict[str, Any]) -> np.ndarray:

@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "rotation_wide_p": 0.2,  # ...or, with this probability, uniform in +-rotation_wide
     "rotation_wide": 40.0,
     "quarter_turn_p": 0.08,  # page lying sideways
-    "tilt": [0.0, 32.0],  # angle between page normal and camera axis, degrees
+    "tilt": [6.0, 35.0],  # angle between page normal and camera axis, degrees (photos are rarely square-on)
     "focal": [0.65, 1.3],  # focal length as a share of the longer output side
     "margin": 0.01,  # minimum gap to the frame border for untruncated pages, share of size
 }

@@ -97,7 +97,7 @@ class WhiteBalance(Step):
 
     name = "white_balance"
     defaults = {"temperature": 0.15, "tint": 0.06, "gain": [0.85, 1.15], "gamma": [0.85, 1.2],
-                "saturation": [0.65, 1.05]}
+                "saturation": [0.45, 1.0]}
 
     def get_params(self, rng, sample):
         t = uniform(rng, (-self.temperature, self.temperature))

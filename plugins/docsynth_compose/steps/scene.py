@@ -66,6 +66,12 @@ def rasterise(frame: tuple[int, int], points: np.ndarray, margin: float,
     return x0, y0, layer
 
 
+def muted(rng: np.random.Generator) -> np.ndarray:
+    """A random object colour, pulled towards grey (real objects are rarely pure primaries)."""
+    colour = rng.uniform(0, 255, 3)
+    return colour + (colour.mean() - colour) * rng.uniform(0.3, 0.8)
+
+
 def shaded(alpha: np.ndarray, base: np.ndarray, rounded: float) -> np.ndarray:
     """Object colour: full in the middle, darker towards the rim (a rounded object lit from above)."""
     inner = cv2.GaussianBlur(alpha, (0, 0), max(1.0, rounded))
@@ -172,10 +178,12 @@ def _capsule(a: np.ndarray, b: np.ndarray, thickness: int):
 
 @register_step
 class Hand(_Objects):
-    """Fingers (and often a palm) holding the page at one edge."""
+    """A hand holding the page at one edge: a thumb or 1-4 fingers reach over the edge from a
+    palm outside the page. Each finger is its own rounded, rim-shaded object (so the gaps
+    between fingers read as such), bends a little at the knuckle and has a lighter nail."""
 
     name = "hand"
-    defaults = {"fingers": [1, 4], "palm_p": 0.6, "width": [0.05, 0.09], "reach": [0.04, 0.15],
+    defaults = {"fingers": [1, 4], "palm_p": 0.7, "width": [0.06, 0.09], "reach": [0.04, 0.14],
                 "shadow": [0.2, 0.45]}
     case = "hand"
 
@@ -185,35 +193,55 @@ class Hand(_Objects):
         tangent = np.array([-normal[1], normal[0]])
         n = int(rng.integers(int(self.fingers[0]), int(self.fingers[1]) + 1))
         fw = uniform(rng, self.width) * size
-        segments = []
-        for i in range(n):
-            lateral = tangent * (i - (n - 1) / 2) * fw * 1.05
-            base = point + lateral - normal * rng.uniform(0.2, 0.5) * size
-            reach = uniform(rng, self.reach) * size * (0.7 if i in (0, n - 1) else 1.0)
-            tip = point + lateral + normal * reach + tangent * rng.uniform(-0.2, 0.2) * fw
-            segments.append((base, tip, max(2, int(round(fw * rng.uniform(0.85, 1.1))))))
-        palm = None
-        if rng.random() < self.palm_p:
-            centre = point - normal * (0.25 * size + fw)
-            axes = (int(max(2, 0.3 * size)), int(max(2, fw * n * 0.9)))
-            palm = (centre, axes, float(np.degrees(np.arctan2(normal[1], normal[0]))))
         tone = np.clip(SKIN_BGR[int(rng.integers(len(SKIN_BGR)))] * rng.uniform(0.85, 1.1), 0, 255)
-        offset = tuple(normal * fw * rng.uniform(0.2, 0.6) + rng.uniform(-2, 2, 2))
+        strength = uniform(rng, self.shadow)
+        offset = tuple(normal * fw * rng.uniform(0.2, 0.5) + rng.uniform(-2, 2, 2))
+        knuckles = point - normal * rng.uniform(0.08, 0.2) * size  # knuckle line, outside the page
+        objs = []
+        if rng.random() < self.palm_p:
+            # Palm and forearm: a broad capsule from the knuckles away from the page (as wide as
+            # four fingers whatever number reach over), then a slightly narrower arm.
+            width = 4.6 * fw * rng.uniform(0.9, 1.1)
+            wrist = knuckles - normal * (rng.uniform(0.35, 0.45) * size) + tangent * rng.normal(0, 0.3) * fw
+            elbow = wrist - (normal + tangent * rng.normal(0, 0.3)) * rng.uniform(0.6, 1.0) * size
+            start = knuckles - normal * width * 0.35
 
-        def draw(layer, off):
-            for a, b, t in segments:
-                cv2.line(layer, tuple(_pts(a - off)), tuple(_pts(b - off)), 1.0, t, cv2.LINE_AA, _SHIFT)
-            if palm is not None:
-                c, axes, ang = palm
-                cv2.ellipse(layer, tuple(_pts(c - off)), (axes[0] * _ONE, axes[1] * _ONE), ang, 0, 360, 1.0, -1,
-                            cv2.LINE_AA, _SHIFT)
+            def arm(layer, off, a=start, b=wrist, c=elbow, w=width):
+                cv2.line(layer, tuple(_pts(a - off)), tuple(_pts(b - off)), 1.0, int(w), cv2.LINE_AA, _SHIFT)
+                cv2.line(layer, tuple(_pts(b - off)), tuple(_pts(c - off)), 1.0, int(w * 0.8), cv2.LINE_AA, _SHIFT)
+            obj = make_obj(frame, np.array([start, wrist, elbow]), width / 2 + 2, arm, tone * 0.95, fw * 0.9, offset,
+                           fw * 0.6, strength, soften=0.8)
+            if obj:
+                objs.append(obj)
+        spread = np.radians(rng.uniform(3, 12))
+        for i in range(n):
+            k = i - (n - 1) / 2
+            turn = k * spread + rng.normal(0, 0.05)
+            d = normal * np.cos(turn) + tangent * np.sin(turn)
+            base = knuckles + tangent * k * fw * 1.1
+            total = np.dot(point - knuckles, normal) + uniform(rng, self.reach) * size * (0.75 if abs(k) > 1 else 1)
+            bend = np.radians(rng.normal(0, 8))
+            mid = base + d * total * 0.55
+            d2 = d * np.cos(bend) + np.array([-d[1], d[0]]) * np.sin(bend)
+            tip = mid + d2 * total * 0.45
+            w1, w2 = fw * rng.uniform(0.9, 1.1), fw * rng.uniform(0.78, 0.92)
+            nail = tip - d2 * w2 * 0.55
 
-        pts = [p for a, b, _ in segments for p in (a, b)]
-        if palm is not None:
-            pts += [palm[0] - max(palm[1]), palm[0] + max(palm[1])]
-        obj = make_obj(frame, np.array(pts), fw, draw, tone, fw * 0.3, offset, fw * 0.5,
-                       uniform(rng, self.shadow), soften=0.7)
-        return {"objs": [obj] if obj else []}
+            def finger(layer, off, b=base, m=mid, t=tip, w1=w1, w2=w2):
+                cv2.line(layer, tuple(_pts(b - off)), tuple(_pts(m - off)), 1.0, max(2, int(w1)), cv2.LINE_AA, _SHIFT)
+                cv2.line(layer, tuple(_pts(m - off)), tuple(_pts(t - off)), 1.0, max(2, int(w2)), cv2.LINE_AA, _SHIFT)
+            obj = make_obj(frame, np.array([base, mid, tip]), w1, finger, tone, w2 * 0.35, offset, fw * 0.5, strength,
+                           soften=0.6)
+            if obj is None:
+                continue
+            nail_layer = np.zeros_like(obj.alpha)
+            c = nail - (obj.x0, obj.y0)
+            cv2.ellipse(nail_layer, tuple(_pts(c)), (int(w2 * 0.3 * _ONE), int(w2 * 0.22 * _ONE)),
+                        float(np.degrees(np.arctan2(d2[1], d2[0]))), 0, 360, 1.0, -1, cv2.LINE_AA, _SHIFT)
+            nail_layer = cv2.GaussianBlur(nail_layer, (0, 0), max(0.5, w2 * 0.08)) * obj.alpha * 0.45
+            obj.colour += (np.float32(235) - obj.colour) * nail_layer[..., None]
+            objs.append(obj)
+        return {"objs": objs}
 
 
 @register_step
@@ -256,7 +284,7 @@ class Occlusion(_Objects):
                     cv2.fillPoly(layer, [_pts(inner - off)], 1.0, cv2.LINE_AA, _SHIFT)
                     cv2.polylines(layer, [_pts(inner - off)], True, 1.0, 2 * r, cv2.LINE_AA, _SHIFT)
             if rng.random() < 0.5:
-                base = rng.uniform(0, 255, 3)
+                base = muted(rng)
             else:
                 base = np.full(3, rng.uniform(10, 60) if rng.random() < 0.5 else rng.uniform(190, 250))
             offset = tuple(rng.uniform(-1, 1, 2) * 0.02 * min(h, w))
@@ -305,7 +333,7 @@ class Distractors(_Objects):
                               "tint": rng.uniform(0.85, 1.15, 3)})
                 continue
             if rng.random() < 0.25:
-                base = rng.uniform(0, 255, 3)
+                base = muted(rng)
             elif rng.random() < 0.6:
                 base = rng.uniform(5, 45, 3)
             else:
@@ -400,7 +428,7 @@ class Clutter(_Objects):
             elif kind < 0.7:
                 base = np.full(3, rng.uniform(10, 60))
             else:
-                base = rng.uniform(0, 255, 3)
+                base = muted(rng)
 
             def draw(layer, off, b=box):
                 cv2.fillPoly(layer, [_pts(b - off)], 1.0, cv2.LINE_AA, _SHIFT)
