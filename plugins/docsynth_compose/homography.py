@@ -76,12 +76,24 @@ def paste_page(page: Page, background: np.ndarray, quad: np.ndarray) -> tuple[np
     src = page.corners if page.corners is not None else page_corners(pw, ph)
     h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
     out_h, out_w = background.shape[:2]
-    rgba = np.dstack([page.image, page.mask])  # one warp for colour and mask keeps them aligned
-    warped = cv2.warpPerspective(rgba, to_center_homography(h_edge), (out_w, out_h), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    image = background.copy()
+    mask = np.zeros((out_h, out_w), np.uint8)
+    # Only the page's bounding box in the frame is warped and blended (same values as a
+    # full-frame warp: the shifted homography samples the same source points).
+    quad_pts = apply_homography(h_edge, page_corners(pw, ph))
+    x0, y0 = np.maximum(np.floor(quad_pts.min(axis=0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(quad_pts.max(axis=0)).astype(int) + 1, (out_w, out_h))
+    if x1 <= x0 or y1 <= y0:
+        return image, mask, h_edge
+    rgba = cv2.cvtColor(page.image, cv2.COLOR_BGR2BGRA)  # one warp for colour and mask keeps them aligned
+    rgba[..., 3] = page.mask
+    shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
+    warped = cv2.warpPerspective(rgba, to_center_homography(shift @ h_edge), (x1 - x0, y1 - y0),
+                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     alpha = warped[..., 3:4].astype(np.float32) * (1 / 255)
-    image = (warped[..., :3] * alpha + background * (1 - alpha)).astype(np.uint8)
-    mask = np.where(warped[..., 3] >= 128, 255, 0).astype(np.uint8)
+    roi = image[y0:y1, x0:x1]
+    roi[:] = (warped[..., :3] * alpha + roi * (1 - alpha)).astype(np.uint8)
+    mask[y0:y1, x0:x1] = np.where(warped[..., 3] >= 128, 255, 0).astype(np.uint8)
     return image, mask, h_edge
 
 

@@ -241,7 +241,7 @@ class ElasticTransform(RemapStep):
     pixels): random values on a coarse grid, upsampled with cubic interpolation."""
 
     name = "elastic"
-    defaults = {"alpha": 12.0, "sigma": 50.0}
+    defaults = {"alpha": 6.0, "sigma": 50.0}
 
     def get_params(self, rng, sample):
         h, w = sample.image.shape[:2]
