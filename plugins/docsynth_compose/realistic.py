@@ -281,9 +281,11 @@ def _light_surface(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     level = rng.uniform(175, 235)
     colour = level * (1 + rng.uniform(-0.05, 0.05, 3))
     keep = rng.uniform(0.1, 0.35)  # how much of the original texture survives
-    grey = cv2.cvtColor(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR).astype(np.float32)
-    out = colour + (grey - grey.mean()) * keep
-    return np.clip(out, 0, 255).astype(np.uint8)
+    grey = cv2.cvtColor(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    # out = colour + keep * (grey - mean(grey)), per channel, in one affine colour transform
+    mean = float(cv2.mean(grey)[0])
+    m = np.hstack([np.eye(3) * keep, (colour - keep * mean)[:, None]]).astype(np.float32)
+    return cv2.transform(grey, m)
 
 
 @hookimpl

@@ -108,12 +108,12 @@ def warp_page(page: Page, h_edge: np.ndarray, out_w: int, out_h: int, warp: Page
         return Warped(x0, y0, out)
     # Non-planar page: map every ROI pixel back through the homography and the paper warp.
     inv = np.linalg.inv(h_edge)
-    xs = np.arange(x0, x1, dtype=np.float64) + 0.5
-    ys = np.arange(y0, y1, dtype=np.float64) + 0.5
-    gx, gy = np.meshgrid(xs, ys)
-    den = inv[2, 0] * gx + inv[2, 1] * gy + inv[2, 2]
-    u2 = (inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2]) / den
-    v2 = (inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2]) / den
+    xs = (np.arange(x0, x1, dtype=np.float32) + 0.5)[None, :]
+    ys = (np.arange(y0, y1, dtype=np.float32) + 0.5)[:, None]
+    inv = inv.astype(np.float32)  # float32 is plenty for sub-pixel positions in a few thousand pixels
+    den = inv[2, 0] * xs + inv[2, 1] * ys + inv[2, 2]
+    u2 = (inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]) / den
+    v2 = (inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]) / den
     u, v, bend = warp.inverse(u2, v2)
     map_x = (u * (sw / pw) - 0.5).astype(np.float32)
     map_y = (v * (sh / ph) - 0.5).astype(np.float32)
@@ -160,8 +160,7 @@ def composite(background: np.ndarray, warped: Warped, *, tint: np.ndarray | None
         if warped.crease is not None and warp.crease > 0:
             width = max(0.8, 1.5 / max(page_scale, 1e-3))
             gain *= 1 - warp.crease * np.exp(-(warped.crease / width) ** 2)
-        shaded = colour.astype(np.float32) * gain[..., None] * tint
-        colour = np.clip(shaded, 0, 255, out=shaded).astype(np.uint8)
+        colour = cv2.multiply(colour, cv2.merge([gain * tint[0], gain * tint[1], gain * tint[2]]), dtype=cv2.CV_8U)
     elif not np.allclose(tint, 1):
         colour = cv2.transform(colour, np.diag(tint).astype(np.float32))
     alpha = a8.astype(np.float32) * (1 / 255)
