@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,8 +106,6 @@ def config(pages: Path, bgs: Path, out: Path, preset: str, count: int) -> dict:
 
 def in_process(pages: Path, bgs: Path, root: Path, preset: str, count: int) -> tuple[float, float]:
     """(wall, CPU) ms per sample of generate (pools built from the folders)."""
-    import shutil
-
     from docsynth.generate import generate
 
     out = root / f"gen-{preset}"
@@ -176,7 +175,8 @@ def main() -> None:
         result[f"{preset}_ratio"] = round(ms / floor, 2)
     if args.whole:
         out = root / "floor-whole"
-        out.mkdir(exist_ok=True)
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
         fw_wall, fw_cpu = whole_process([sys.executable, "-c", FLOOR_CODE, str(pages), str(bgs), str(out),
                                          str(args.whole)], root)
         result["whole_count"] = args.whole
@@ -185,6 +185,7 @@ def main() -> None:
         exe = [sys.executable, "-m", "docsynth"]
         for preset in PRESETS:
             dest = root / f"whole-{preset}"
+            shutil.rmtree(dest, ignore_errors=True)  # a finished dataset would just be resumed
             cmd = exe + ["generate", "--documents", str(pages), "--backgrounds", str(bgs), "--count", str(args.whole),
                          "--out", str(dest), "--workers", "1", "--compositor", preset, "--seed", "7", "--force"]
             wall, cpu = whole_process(cmd, root)
