@@ -433,15 +433,19 @@ class Clutter(_Objects):
         for _ in range(int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))):
             s = uniform(rng, self.size) * max(h, w)
             aspect = float(rng.choice([1.586, 1.0, 2.0, 0.5, 1.4]))
-            box = cv2.boxPoints(((rng.uniform(0, w), rng.uniform(0, h)), (float(s), float(s / aspect)),
-                                 float(rng.uniform(0, 180)))).astype(np.float64)
             kind = rng.random()
             if kind < 0.35:
+                # White things (sticky notes, cards, receipts' stubs) stay small and square-ish,
+                # so they teach "not every white shape is the page" without looking like one.
+                s *= 0.45
+                aspect = float(rng.choice([1.0, 1.586]))
                 base = rng.uniform(200, 250) * rng.uniform(0.92, 1.0, 3)
             elif kind < 0.7:
                 base = np.full(3, rng.uniform(10, 60))
             else:
                 base = muted(rng)
+            box = cv2.boxPoints(((rng.uniform(0, w), rng.uniform(0, h)), (float(s), float(s / aspect)),
+                                 float(rng.uniform(0, 180)))).astype(np.float64)
 
             def draw(layer, off, b=box):
                 cv2.fillPoly(layer, [_pts(b - off)], 1.0, cv2.LINE_AA, _SHIFT)
