@@ -105,6 +105,7 @@ def test_motion_blur_smears_along_its_direction():
     out = run(MotionBlur(), dot(), kernel=line_kernel(9, 0.0)).image[..., 0]
     ys, xs = np.nonzero(out)
     assert xs.max() - xs.min() >= 6 and ys.max() - ys.min() <= 2
+    assert "blur" in MotionBlur().run(dot(), np.random.default_rng(0)).extra["cases"]
 
 
 def test_defocus_and_gaussian_blur_spread_a_dot_evenly():

@@ -99,6 +99,7 @@ class MotionBlur(Step):
 
     name = "motion_blur"
     defaults = {"blur_limit": 18}
+    case = "blur"
 
     def get_params(self, rng, sample):
         length = int(rng.integers(3, max(3, int(self.blur_limit)) + 1))
@@ -123,6 +124,7 @@ class DefocusBlur(Step):
 
     name = "defocus"
     defaults = {"radius": [1.0, 3.5]}
+    case = "blur"
 
     def get_params(self, rng, sample):
         return {"kernel": disk_kernel(uniform(rng, self.radius))}
