@@ -225,3 +225,14 @@ def test_generate_with_step_overrides_from_yaml(cli, tmp_path):
         "generate:\n  compositor: reference\n  compositor_options:\n    steps:\n      spin: {p: 1}\n")
     r = cli("generate", "--count", "3", "--out", "ds3")
     assert r.exit_code != 0 and "unknown step" in r.stderr
+
+
+def test_realistic_output_does_not_depend_on_worker_count(cli, tmp_path):
+    (tmp_path / "docsynth.yaml").write_text(
+        "generate:\n  shard_size: 3\n  compositor_options:\n    size: [96, 128]\n")
+    assert cli("generate", "--count", "8", "--out", "one", "--workers", "1").exit_code == 0
+    assert cli("generate", "--count", "8", "--out", "two", "--workers", "2").exit_code == 0
+    assert (tmp_path / "one" / "manifest.jsonl").read_text() == (tmp_path / "two" / "manifest.jsonl").read_text()
+    for name in ("images", "masks"):
+        for f in sorted((tmp_path / "one" / name).iterdir()):
+            assert f.read_bytes() == (tmp_path / "two" / name / f.name).read_bytes()
