@@ -152,6 +152,8 @@ SCHEMA: dict[str, Any] = {
         "corner_sigma": F(float, 1.5, "Gaussian sigma of corner targets, in heatmap cells"),
         "amp": F(bool, True, "mixed precision (CUDA only)"),
         "channels_last": F(bool, False, "channels-last memory format"),
+        "bn_momentum": F((float, None), None, "override every BatchNorm's momentum (torchvision's MobileNetV3 "
+                                              "uses 0.01: too slow for short runs); null: the model's own"),
         "balanced": F(bool, False, "class-balanced sampling: even draws over page-coverage bins"),
         "early_stopping": F(int, 0, "stop after N epochs without a better valid IoU (0: never)"),
         "valid_fraction": F(float, 0.2, "leak-free valid share when DATA is a generated dataset"),

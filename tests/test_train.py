@@ -296,8 +296,14 @@ def test_split_folder_with_accumulation_balance_channels_last_and_early_stopping
     make_dataset(tmp_path / "ds", documents=5, per_document=4)
     split(tmp_path / "ds", tmp_path / "sp", seed=1, valid_fraction=0.2, max_size=0)
     cfg = _cfg(backbone="lraspp_mobilenet_v3_large", input_size=32, epochs=5, accumulate=2, balanced=True,
-               channels_last=True, early_stopping=1, lr=0.0)
-    summary = train(cfg, data="sp")
+               channels_last=True, early_stopping=1, lr=0.0, bn_momentum=0.2)
+    momenta = set()
+
+    def look(trainer):
+        momenta.update(m.momentum for m in trainer.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+    summary = train(cfg, data="sp", on_step=look)
+    assert momenta == {0.2}  # torchvision's MobileNetV3 default is 0.01
     assert summary["stopped_early"] and summary["epochs_done"] == 2
     assert summary["steps"] == 2 * (16 // 4 // 2)  # 16 training images, batch 4, 2 micro-batches per step
     assert len(read_jsonl(tmp_path / "run" / "metrics.jsonl")) == 2

@@ -188,6 +188,12 @@ class Trainer:
         model = self.backbone.build(2, weights, dict(t["backbone_options"]))
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
+        if t.get("bn_momentum") is not None:
+            # Eval-mode BatchNorm uses running statistics; with torchvision's MobileNetV3 momentum
+            # (0.01) they lag hundreds of steps behind the weights, and validation looks broken.
+            for module in model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.momentum = float(t["bn_momentum"])
         self.amp = bool(t["amp"]) and self.device.type == "cuda"
         self.memory = torch.channels_last if t["channels_last"] else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory)
