@@ -395,8 +395,112 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     return out
 
 
-def section_statistics(run: RunFolder) -> str:
-    return missing("Real-vs-synthetic statistics are not available in this install.")
+STATISTICS = (  # name, unit, what it measures
+    ("page area", "% of frame", "area of the page quad over the frame area"),
+    ("corner angle deviation", "degrees", "mean |interior angle - 90| of the quad's corners (perspective)"),
+    ("brightness", "0-255", "mean grey level of the whole frame"),
+    ("page contrast", "0-255", "mean grey inside the quad minus outside it"),
+)
+
+
+def photo_statistics(image: np.ndarray, corners: Any) -> dict[str, float]:
+    """The statistics of one photo (or composite) with its page quad."""
+    from docsynth.geometry import quad_area, quad_mask
+
+    c = np.asarray(corners, dtype=np.float64).reshape(4, 2)
+    h, w = image.shape[:2]
+    angles = []
+    for k in range(4):
+        a, b = c[k - 1] - c[k], c[(k + 1) % 4] - c[k]
+        cos = float(np.dot(a, b) / max(1e-9, np.linalg.norm(a) * np.linalg.norm(b)))
+        angles.append(abs(math.degrees(math.acos(max(-1.0, min(1.0, cos)))) - 90))
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    inside = quad_mask(c, (h, w)) > 0
+    contrast = float(grey[inside].mean() - grey[~inside].mean()) if inside.any() and (~inside).any() else math.nan
+    return {"page area": 100 * quad_area(c) / (w * h), "corner angle deviation": float(np.mean(angles)),
+            "brightness": float(grey.mean()), "page contrast": contrast}
+
+
+def _synthetic_photos(run: RunFolder, limit: int) -> list[tuple[Path, Any]]:
+    folder = run.stage_dir("generate")
+    if not run.complete("generate") or not (folder / "manifest.jsonl").is_file():
+        return []
+    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r.get("corners")]
+    return [(folder / r["image"], r["corners"]) for r in _spread(rows, limit)]
+
+
+def _real_photos(run: RunFolder) -> tuple[list[tuple[Path, Any]], str]:
+    """Real photos with corners this run knows of: evaluate.data, else train.eval_real."""
+    from docsynth.evaluate import ground_truth
+
+    for dotted in ("evaluate.data", "train.eval_real"):
+        section, key = dotted.split(".")
+        record = run.records.get(section) or {}
+        folder = ((record.get("config") or {}).get(section) or {}).get(key) or \
+            (run.config.get(section) or {}).get(key)
+        if folder and Path(folder).is_dir():
+            try:
+                return [(p, gt) for p, gt in ground_truth(folder)], str(folder)
+            except DocsynthError:
+                continue
+    return [], ""
+
+
+def section_statistics(run: RunFolder, limit: int = 200) -> str:
+    synthetic = _synthetic_photos(run, limit)
+    if not synthetic:
+        return missing(run.why_missing("generate"))
+    real, where = _real_photos(run)
+    groups = {"synthetic": synthetic, "real": real}
+    values: dict[str, dict[str, list[float]]] = {}
+    for group, items in groups.items():
+        values[group] = {name: [] for name, _, _ in STATISTICS}
+        for path, corners in items:
+            try:
+                image = read_image(path)
+            except DocsynthError:
+                continue
+            for name, value in photo_statistics(image, corners).items():
+                if math.isfinite(value):
+                    values[group][name].append(value)
+    rows = []
+    for name, unit, _ in STATISTICS:
+        row: list[Any] = [f"{name} ({unit})"]
+        for group in groups:
+            v = values[group][name]
+            row += [f"{np.median(v):.1f}" if v else None,
+                    f"{np.percentile(v, 10):.1f} – {np.percentile(v, 90):.1f}" if v else None]
+        rows.append(row)
+    out = (f"<p>{len(values['synthetic']['brightness'])} synthetic samples (with a page) from the generate stage"
+           + (f" against {len(values['real']['brightness'])} real photos from <code>{esc(where)}</code>."
+              if real else ".") + "</p>")
+    if not real:
+        out += missing("No real photos with corners.csv are configured (evaluate.data or train.eval_real), "
+                       "so only the synthetic side is shown.")
+    out += table(["statistic", "synthetic median", "synthetic 10–90 %", "real median", "real 10–90 %"], rows)
+    charts = []
+    for name, unit, what in STATISTICS:
+        series = {}
+        for group in groups:
+            v = np.asarray(values[group][name])
+            if len(v) >= 3:
+                series[group] = _density(v, values, name)
+        if series:
+            charts.append(svg_chart(f"{name} (share of photos)", series, xlabel=unit, width=420, height=220))
+    out += "<ul>" + "".join(f"<li><b>{esc(n)}</b>: {esc(w)}</li>" for n, _, w in STATISTICS) + "</ul>"
+    out += '<div class="charts">' + "".join(charts) + "</div>"
+    return out
+
+
+def _density(v: np.ndarray, values: dict[str, dict[str, list[float]]], name: str) -> list[tuple[float, float]]:
+    """A histogram (share of photos per bin) on bins shared by both groups, as chart points."""
+    both = np.concatenate([np.asarray(values[g][name], float) for g in values if values[g][name]])
+    lo, hi = float(both.min()), float(both.max())
+    if hi <= lo:
+        hi = lo + 1
+    counts, edges = np.histogram(v, bins=12, range=(lo, hi))
+    centres = (edges[:-1] + edges[1:]) / 2
+    return list(zip(centres.tolist(), (counts / max(1, len(v))).tolist()))
 
 
 def section_split(run: RunFolder) -> str:
