@@ -23,7 +23,7 @@ import yaml
 
 from docsynth import __version__
 from docsynth.errors import DocsynthError
-from docsynth.io import atomic_write_text, read_image, read_jsonl, read_mask
+from docsynth.io import atomic_write_text, read_image, read_jsonl
 
 GENERATOR = "docsynth report"
 STAGE_ORDER = ("sources", "backgrounds", "generate", "split", "train", "evaluate")
@@ -186,22 +186,6 @@ def draw_quad(image: np.ndarray, corners: Any, colour: tuple[int, int, int], sca
         cv2.circle(image, centre, 8, colour, -1, cv2.LINE_AA)
         cv2.putText(image, str(k + 1), (centre[0] - 4, centre[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
                     (255, 255, 255), 1, cv2.LINE_AA)
-
-
-def sample_tile(image: np.ndarray, mask: np.ndarray | None, corners: Any, label: str) -> np.ndarray:
-    """A dataset sample as the report shows it: page mask tinted green with its outline, the
-    corner quad in orange with numbered corners (1 = TL, clockwise), a caption below."""
-    tile, scale = fit_height(image)
-    if mask is not None:
-        small = cv2.resize(mask, (tile.shape[1], tile.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
-        tint = tile.copy()
-        tint[small] = (0.55 * tint[small] + 0.45 * np.array([60, 200, 60])).astype(np.uint8)
-        tile = tint
-        contours, _ = cv2.findContours(small.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(tile, contours, -1, (40, 160, 40), 1, cv2.LINE_AA)
-    if corners is not None:
-        draw_quad(tile, corners, (0, 140, 255), scale)
-    return caption(tile, label)
 
 
 def caption(tile: np.ndarray, text: str) -> np.ndarray:
@@ -376,18 +360,15 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     for r in rows:
         for f in r.get("flags") or []:
             flags[f] = flags.get(f, 0) + 1
-    tiles = []
-    for r in _spread(rows, count):
-        try:
-            image = read_image(folder / r["image"])
-            mask = read_mask(folder / r["mask"]) if r.get("mask") else None
-        except (DocsynthError, KeyError):
-            continue
-        tiles.append(sample_tile(image, mask, r.get("corners"), f"{r.get('id')} {' '.join(r.get('flags') or [])}"))
+    from docsynth.export import read_dataset
+    from docsynth.preview import render_tile
+
+    tiles = [render_tile(item, TILE) for item in _spread(read_dataset(folder), count)]
     out = (f"<p>{len(rows)} samples from {fmt_value(summary.get('documents'))} documents and "
            f"{fmt_value(summary.get('backgrounds'))} backgrounds"
            + (f", {fmt_value(summary.get('samples_per_second'))} samples/s" if summary.get("samples_per_second") else "")
-           + ". Green: page mask; orange: the corner quad, corners numbered 1 = top-left, clockwise.</p>")
+           + ". Green: page mask outline; red: the corner quad, corners numbered 0 = top-left, clockwise; "
+           "cyan: other documents in the frame.</p>")
     if flags:
         out += table(["flag", "samples"], sorted(flags.items()))
     if tiles:
@@ -395,112 +376,72 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     return out
 
 
-STATISTICS = (  # name, unit, what it measures
-    ("page area", "% of frame", "area of the page quad over the frame area"),
-    ("corner angle deviation", "degrees", "mean |interior angle - 90| of the quad's corners (perspective)"),
-    ("brightness", "0-255", "mean grey level of the whole frame"),
-    ("page contrast", "0-255", "mean grey inside the quad minus outside it"),
-)
+CHARTED = ("page_area", "corner_angle", "rotation", "page_brightness", "contrast", "sharpness")
 
 
-def photo_statistics(image: np.ndarray, corners: Any) -> dict[str, float]:
-    """The statistics of one photo (or composite) with its page quad."""
-    from docsynth.geometry import quad_area, quad_mask
-
-    c = np.asarray(corners, dtype=np.float64).reshape(4, 2)
-    h, w = image.shape[:2]
-    angles = []
-    for k in range(4):
-        a, b = c[k - 1] - c[k], c[(k + 1) % 4] - c[k]
-        cos = float(np.dot(a, b) / max(1e-9, np.linalg.norm(a) * np.linalg.norm(b)))
-        angles.append(abs(math.degrees(math.acos(max(-1.0, min(1.0, cos)))) - 90))
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    inside = quad_mask(c, (h, w)) > 0
-    contrast = float(grey[inside].mean() - grey[~inside].mean()) if inside.any() and (~inside).any() else math.nan
-    return {"page area": 100 * quad_area(c) / (w * h), "corner angle deviation": float(np.mean(angles)),
-            "brightness": float(grey.mean()), "page contrast": contrast}
-
-
-def _synthetic_photos(run: RunFolder, limit: int) -> list[tuple[Path, Any]]:
-    folder = run.stage_dir("generate")
-    if not run.complete("generate") or not (folder / "manifest.jsonl").is_file():
-        return []
-    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r.get("corners")]
-    return [(folder / r["image"], r["corners"]) for r in _spread(rows, limit)]
-
-
-def _real_photos(run: RunFolder) -> tuple[list[tuple[Path, Any]], str]:
-    """Real photos with corners this run knows of: evaluate.data, else train.eval_real."""
-    from docsynth.evaluate import ground_truth
-
-    for dotted in ("evaluate.data", "train.eval_real"):
-        section, key = dotted.split(".")
+def _real_photos_folder(run: RunFolder) -> str:
+    """A folder of real photos with corners.csv this run knows of: evaluate.data, else
+    train.eval_real (as the stages saw them)."""
+    for section, key in (("evaluate", "data"), ("train", "eval_real")):
         record = run.records.get(section) or {}
         folder = ((record.get("config") or {}).get(section) or {}).get(key) or \
             (run.config.get(section) or {}).get(key)
-        if folder and Path(folder).is_dir():
-            try:
-                return [(p, gt) for p, gt in ground_truth(folder)], str(folder)
-            except DocsynthError:
-                continue
-    return [], ""
+        if folder and (Path(folder) / "corners.csv").is_file():
+            return str(folder)
+    return ""
 
 
 def section_statistics(run: RunFolder, limit: int = 200) -> str:
-    synthetic = _synthetic_photos(run, limit)
-    if not synthetic:
+    """`docsynth stats` of the generated dataset against the run's real photos."""
+    from docsynth.stats import STATS, collect, compare
+
+    folder = run.stage_dir("generate")
+    if not run.complete("generate") or not (folder / "manifest.jsonl").is_file():
         return missing(run.why_missing("generate"))
-    real, where = _real_photos(run)
-    groups = {"synthetic": synthetic, "real": real}
-    values: dict[str, dict[str, list[float]]] = {}
-    for group, items in groups.items():
-        values[group] = {name: [] for name, _, _ in STATISTICS}
-        for path, corners in items:
-            try:
-                image = read_image(path)
-            except DocsynthError:
-                continue
-            for name, value in photo_statistics(image, corners).items():
-                if math.isfinite(value):
-                    values[group][name].append(value)
-    rows = []
-    for name, unit, _ in STATISTICS:
-        row: list[Any] = [f"{name} ({unit})"]
-        for group in groups:
-            v = values[group][name]
-            row += [f"{np.median(v):.1f}" if v else None,
-                    f"{np.percentile(v, 10):.1f} – {np.percentile(v, 90):.1f}" if v else None]
-        rows.append(row)
-    out = (f"<p>{len(values['synthetic']['brightness'])} synthetic samples (with a page) from the generate stage"
-           + (f" against {len(values['real']['brightness'])} real photos from <code>{esc(where)}</code>."
-              if real else ".") + "</p>")
-    if not real:
+    synthetic, counts = collect(folder, limit=limit)
+    where = _real_photos_folder(run)
+    real, real_counts = collect(where) if where else (None, None)
+    result = compare(synthetic, real)
+    out = (f"<p>{counts['measured']} synthetic samples with a page ({counts['negatives']} negatives not measured)"
+           + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>" if real else "")
+           + ". Statistics of <code>docsynth stats</code>; KS: two-sample Kolmogorov-Smirnov distance "
+           "(0 = same distribution, 1 = disjoint).</p>")
+    if real is None:
         out += missing("No real photos with corners.csv are configured (evaluate.data or train.eval_real), "
                        "so only the synthetic side is shown.")
-    out += table(["statistic", "synthetic median", "synthetic 10–90 %", "real median", "real 10–90 %"], rows)
+
+    def spread(s: dict[str, Any]) -> str | None:
+        return None if s["median"] is None else f"{s['p10']:.1f} – {s['p90']:.1f}"
+
+    rows = []
+    for key, entry in result.items():
+        row: list[Any] = [f"{key} ({entry['unit']})", _num(entry["dataset"]["median"]), spread(entry["dataset"])]
+        if real is not None:
+            row += [_num(entry["real"]["median"]), spread(entry["real"]), entry["ks"]]
+        rows.append(row)
+    heads = ["statistic", "synthetic median", "synthetic 10–90 %"]
+    out += table(heads + (["real median", "real 10–90 %", "KS"] if real is not None else []), rows)
     charts = []
-    for name, unit, what in STATISTICS:
-        series = {}
-        for group in groups:
-            v = np.asarray(values[group][name])
-            if len(v) >= 3:
-                series[group] = _density(v, values, name)
+    for key in CHARTED:
+        groups = {"synthetic": synthetic[key], **({"real": real[key]} if real is not None else {})}
+        series = {g: _histogram(v, groups) for g, v in groups.items() if len(v) >= 3}
         if series:
-            charts.append(svg_chart(f"{name} (share of photos)", series, xlabel=unit, width=420, height=220))
-    out += "<ul>" + "".join(f"<li><b>{esc(n)}</b>: {esc(w)}</li>" for n, _, w in STATISTICS) + "</ul>"
-    out += '<div class="charts">' + "".join(charts) + "</div>"
-    return out
+            charts.append(svg_chart(f"{key}: share of images", series, xlabel=STATS[key], width=400, height=210))
+    return out + '<div class="charts">' + "".join(charts) + "</div>"
 
 
-def _density(v: np.ndarray, values: dict[str, dict[str, list[float]]], name: str) -> list[tuple[float, float]]:
-    """A histogram (share of photos per bin) on bins shared by both groups, as chart points."""
-    both = np.concatenate([np.asarray(values[g][name], float) for g in values if values[g][name]])
-    lo, hi = float(both.min()), float(both.max())
-    if hi <= lo:
-        hi = lo + 1
-    counts, edges = np.histogram(v, bins=12, range=(lo, hi))
+def _num(value: Any) -> str | None:
+    return None if value is None else f"{value:.1f}"
+
+
+def _histogram(values: list[float], groups: dict[str, list[float]], bins: int = 12) -> list[tuple[float, float]]:
+    """Share of images per bin, on bins shared by all groups, as chart points."""
+    every = [v for g in groups.values() for v in g]
+    lo, hi = float(min(every)), float(max(every))
+    hi = hi if hi > lo else lo + 1
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
     centres = (edges[:-1] + edges[1:]) / 2
-    return list(zip(centres.tolist(), (counts / max(1, len(v))).tolist()))
+    return list(zip(centres.tolist(), (counts / max(1, len(values))).tolist()))
 
 
 def section_split(run: RunFolder) -> str:

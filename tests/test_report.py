@@ -127,7 +127,7 @@ def test_report_is_one_self_contained_file_with_every_section():
         kind, payload = data[len("data:image/"):].split(";base64,")
         raw = np.frombuffer(base64.b64decode(payload), np.uint8)
         assert kind in ("png", "jpeg") and cv2.imdecode(raw, cv2.IMREAD_COLOR) is not None
-    assert "against 3 real photos" in page and "page area (% of frame)" in page
+    assert "against 3 real photos" in page and "page_area (% of frame)" in page and "KS" in page
     for text in ("Stages and timings", "Dataset samples", "Training curves", "<svg", "valid_iou",
                  "mean Jaccard", "classical", "set_0.jpg", "Worst photos", "true quad"):
         assert text in page, text
@@ -323,16 +323,3 @@ def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     assert "http://127.0.0.1:9/x.png" in bad_urls
     assert non_blank(blank_image) < 0.01
 
-
-def test_photo_statistics_on_a_known_page():
-    from docsynth.report import photo_statistics
-
-    image = np.full((100, 200, 3), 50, np.uint8)
-    image[20:70, 40:140] = 250  # a 100 x 50 white page
-    stats = photo_statistics(image, [[40, 20], [140, 20], [140, 70], [40, 70]])
-    assert stats["page area"] == pytest.approx(25.0)
-    assert stats["corner angle deviation"] == pytest.approx(0.0, abs=1e-6)
-    assert stats["brightness"] == pytest.approx(50 + 200 * 0.25, abs=0.5)
-    assert stats["page contrast"] == pytest.approx(200, abs=1)
-    tilted = photo_statistics(image, [[40, 20], [140, 30], [140, 70], [40, 70]])
-    assert tilted["corner angle deviation"] > 2
