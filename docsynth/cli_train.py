@@ -111,3 +111,5 @@ def register(app: typer.Typer) -> None:
                  + (" (stopped early)" if summary.get("stopped_early") else "")
                  + (" (interrupted; --resume to continue)" if summary.get("interrupted") else ""))
         emit(summary, as_json, human)
+        if summary.get("interrupted"):
+            raise typer.Exit(130)  # like any interrupted command; last.pt is saved
