@@ -96,10 +96,15 @@ def _connect(ray, address: str | None, workers: int, runtime_env: dict[str, Any]
             env["env_vars"] = {**_docsynth_env(), **env.get("env_vars", {})}
             ray.init(address=address, logging_level="WARNING", runtime_env=env)
     except ConnectionError as exc:
+        # Ray (2.5x) enables token authentication on new clusters but, for an explicit
+        # HOST:PORT, only sends a token when RAY_AUTH_MODE=token is set.
+        auth = ("" if address == "auto" or os.environ.get("RAY_AUTH_MODE") else
+                "; a cluster with token authentication also needs RAY_AUTH_MODE=token and its "
+                "token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
         raise DocsynthError(
             f"executor ray: cannot connect to a Ray cluster at {address!r} ({exc}); start one with "
             "`ray start --head`, pass its HOST:PORT with --address, or leave --address out to "
-            "start a local Ray") from None
+            f"start a local Ray{auth}") from None
     return True
 
 
