@@ -59,7 +59,7 @@ def main() -> None:
             print("ray not installed (pip install 'docsynth[ray]'): skipping the Ray run", file=sys.stderr)
         else:
             t0 = time.perf_counter()
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
             ray_start = time.perf_counter() - t0
             try:
                 results["ray_2"] = timed({**base, "generate.executor": "ray"}, root / "ray2")

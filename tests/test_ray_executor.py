@@ -31,7 +31,7 @@ TINY = {
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'docsynth[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     # Task functions below live in this test module, which Ray workers cannot import.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray
