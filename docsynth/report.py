@@ -668,8 +668,4 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, force: bool
         if f'content="{GENERATOR}' not in head:
             raise DocsynthError(f"{path}: exists and is not a docsynth report; use --force or another --out")
     atomic_write_text(path, build_report(run_dir))
-    # readable like any file the user writes (temporary files are created private)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
     return path

@@ -135,3 +135,11 @@ def test_empty_or_missing_input_folder_is_a_clear_error(cli, tmp_path):
     assert missing.exit_code == 2 and "nowhere: backgrounds folder not found" in missing.stderr
     unknown = cli("generate", "--compositor", "nope")
     assert unknown.exit_code == 2 and "unknown compositor 'nope'; known:" in unknown.stderr
+
+
+def test_outputs_get_the_usual_file_mode(cli, tmp_path):
+    _small_config(tmp_path)
+    assert cli("generate", "--out", "ds", "--count", "2").exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "ds" / "manifest.jsonl").stat().st_mode & 0o777 == 0o666 & ~umask
