@@ -16,7 +16,7 @@ import numpy as np
 
 from docsynth import plugins
 from docsynth.errors import DocsynthError
-from docsynth.io import list_images, read_image, read_jsonl, read_mask
+from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.kinds import BackgroundRef, DocumentRef, Page
 
 

@@ -12,7 +12,6 @@ import base64
 import html
 import json
 import math
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
