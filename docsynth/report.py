@@ -522,7 +522,7 @@ def section_evaluation(run: RunFolder) -> str:
         rows.append([name, m.get("count"), m.get("found"), m.get("mean_jaccard"), m.get("mean_mask_iou"), *per])
     where = data.get("data") or ((run.records.get("evaluate") or {}).get("summary") or {}).get("data")
     out = ("<p>SmartDoc 2015 protocol: Jaccard index of the predicted and true quads in the document's "
-           f"frame, mean over photos (no page found = 0); mask IoU in image pixels."
+           "frame, mean over photos (no page found = 0); mask IoU in image pixels."
            + (f" Photos: <code>{esc(where)}</code>." if where else "") + "</p>")
     if data.get("note"):
         out += f'<p class="missing">{esc(data["note"])}</p>'
