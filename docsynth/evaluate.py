@@ -399,8 +399,8 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
         h, w = image.shape[:2]
         f = tile / max(h, w)
         thumb = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        canvas = np.full((tile + 44, tile, 3), 255, np.uint8)
-        y0, x0 = (tile - thumb.shape[0]) // 2, (tile - thumb.shape[1]) // 2
+        canvas = np.full((thumb.shape[0] + 44, tile, 3), 255, np.uint8)
+        y0, x0 = 0, (tile - thumb.shape[1]) // 2  # top-aligned, so the caption sits under the photo
         canvas[y0:y0 + thumb.shape[0], x0:x0 + thumb.shape[1]] = thumb
         shift = np.array([x0, y0])
 
@@ -415,16 +415,22 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
             if r["corners"] is not None:
                 draw(r["corners"], COLOURS[k], 2 if k == 0 else 1)
             caption.append(f"{name[:12]} {r['jaccard']:.3f}")
-        cv2.putText(canvas, row["image"][:46], (4, tile + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(canvas, "  ".join(caption), (4, tile + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.42, COLOURS[0], 1,
+        cv2.putText(canvas, row["image"][:46], (4, thumb.shape[0] + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(canvas, "  ".join(caption), (4, thumb.shape[0] + 36), cv2.FONT_HERSHEY_SIMPLEX, 0.42, COLOURS[0], 1,
                     cv2.LINE_AA)
         tiles.append(canvas)
     if not tiles:
         return np.full((tile, tile, 3), 255, np.uint8)
     while len(tiles) % columns and len(tiles) > columns:
-        tiles.append(np.full_like(tiles[0], 255))
-    grid = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]
-    return np.vstack(grid)
+        tiles.append(np.full((1, tile, 3), 255, np.uint8))
+    grid = []
+    for i in range(0, len(tiles), columns):
+        row_tiles = tiles[i:i + columns]
+        height = max(t.shape[0] for t in row_tiles)  # portrait and landscape photos share a row
+        grid.append(np.hstack([np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0)), constant_values=255)
+                               for t in row_tiles]))
+    width = max(g.shape[1] for g in grid)
+    return np.vstack([np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0)), constant_values=255) for g in grid])
 
 
 def write_report(out: str | Path, report: dict[str, Any], folder: str | Path, worst: int = 8) -> dict[str, str]:
