@@ -64,14 +64,14 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
 
     from docsynth.io import atomic_write_bytes
     from docsynth.models import input_hw, preprocess
-    from docsynth.scan import load_torch_model
+    from docsynth.models import load_model
 
     if fmt not in FORMATS:
         raise DocsynthError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     out = Path(out)
     if out.exists() and not force:
         raise DocsynthError(f"{out}: exists; pass --force to replace it")
-    model, ckpt = load_torch_model(checkpoint)
+    model, ckpt = load_model(checkpoint)
     meta = {k: ckpt[k] for k in META_KEYS if k in ckpt}
     h, w = input_hw(meta)
     # check inputs: a fixed-seed random photo (preprocessed like any photo) and a random tensor

@@ -84,8 +84,18 @@ def build_model(ckpt: dict[str, Any]) -> Any:
 
 
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Read a checkpoint and rebuild its model; a checkpoint that no longer fits its backbone
+    plugin (trained with another version of it) is a DocsynthError, not a traceback."""
     ckpt = read_checkpoint(path)
-    return build_model(ckpt), ckpt
+    try:
+        model = build_model(ckpt)
+    except DocsynthError:
+        raise
+    except Exception as exc:  # weights from another version of the backbone, a broken plugin...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DocsynthError(f"{path}: cannot rebuild its {ckpt.get('backbone')!r} model with the installed "
+                            f"plugin ({type(exc).__name__}: {first}); was it trained with another version?") from None
+    return model, ckpt
 
 
 def input_hw(meta: dict[str, Any]) -> tuple[int, int]:

@@ -114,23 +114,6 @@ def is_torchscript(path: Path) -> bool:
         return False
 
 
-def load_torch_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """:func:`docsynth.models.load_model`, with a checkpoint that no longer fits its backbone
-    plugin (trained with another version of it) reported as a DocsynthError."""
-    from docsynth.models import build_model, read_checkpoint
-
-    ckpt = read_checkpoint(path)
-    try:
-        model = build_model(ckpt)
-    except DocsynthError:
-        raise
-    except Exception as exc:  # weights from another version of the backbone, a broken plugin...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DocsynthError(f"{path}: cannot rebuild its {ckpt.get('backbone')!r} model with the installed "
-                            f"plugin ({type(exc).__name__}: {first}); was it trained with another version?") from None
-    return model, ckpt
-
-
 def load_backend(path: str | Path | None, threads: int = 0):
     """A backend for a checkpoint (.pt), an ONNX file (.onnx) or a TorchScript file; None = the
     packaged model."""
@@ -140,6 +123,8 @@ def load_backend(path: str | Path | None, threads: int = 0):
     if path.suffix.lower() == ".onnx":
         return OnnxBackend(path, threads)
     import torch
+
+    from docsynth.models import load_model
 
     if threads:
         torch.set_num_threads(threads)
@@ -155,7 +140,7 @@ def load_backend(path: str | Path | None, threads: int = 0):
             raise DocsynthError(f"{path}: TorchScript model lacks docsynth metadata; export it with "
                                 "docsynth export-model")
         return TorchScriptBackend(model.eval(), json.loads(extra[TORCHSCRIPT_META]))
-    model, ckpt = load_torch_model(path)
+    model, ckpt = load_model(path)
     return TorchBackend(model, ckpt)
 
 
