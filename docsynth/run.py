@@ -312,11 +312,6 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
         if isinstance(value, str) and value not in host_names[kind]:
             add(dotted, f"'{dotted}' is {value!r}: no {kind} plugin by that name "
                 f"(known: {', '.join(sorted(host_names[kind])) or 'none'})")
-    if "sources" in order:
-        for name in _get(cfg, "sources.mix", {}) or {}:
-            if name not in host_names["source"]:
-                add(f"sources.mix.{name}", f"'sources.mix' names unknown source {name!r} "
-                    f"(known: {', '.join(sorted(host_names['source']))})")
     if "generate" in order:
         if "sources" not in order and _get(cfg, "generate.documents") is None \
                 and _get(cfg, "generate.source") not in host_names["source"]:

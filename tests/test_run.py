@@ -370,3 +370,19 @@ def test_keys_an_upstream_stage_makes_irrelevant_rerun_nothing():
     assert ran == ["sources", "generate", "generate"]
     with pytest.raises(DocsynthError, match="--force sources: outside"):
         run_mod.run(cfg, stages=stages, log=quiet, start="generate", force=["sources"])
+
+
+def test_sources_mix_may_name_an_alias_of_a_source(cli, tmp_path):
+    import cv2
+    import numpy as np
+
+    (tmp_path / "pages").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "pages" / f"p{i}.png"), np.full((100, 80, 3), 240, np.uint8))
+    (tmp_path / "docsynth.yaml").write_text(
+        "run: {dir: r, stages: [sources]}\n"
+        "sources:\n  mix: {scans: 2}\n  options: {scans: {source: folder, root: pages}}\n")
+    result = cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = (tmp_path / "r" / "sources" / "documents.jsonl").read_text().splitlines()
+    assert len(rows) == 2
