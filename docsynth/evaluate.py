@@ -303,14 +303,16 @@ def evaluate_model(model: Any, meta: dict[str, Any], folder: str | Path, post: s
 def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: str = "refine",
                    post_options: dict[str, Any] | None = None, baseline: str | None = None,
                    out: str | Path | None = None, worst: int = 8, force: bool = False,
-                   progress: Any = None, note: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   progress: Any = None, note: Callable[[str], None] | None = None,
+                   remark: str = "") -> dict[str, Any]:
     """What `docsynth evaluate` does (and the `evaluate` stage of `docsynth run` can call).
 
     Scores the model (``checkpoint``; None = the packaged model) and the optional baseline on
     ``folder``, writes the report to ``out`` (when given) and returns it. Without a checkpoint
     and without a packaged model, a baseline is scored alone (``note`` says so); with no
     baseline either, the missing model is an error. ``progress``: an object with ``start(total)``
-    and ``advance(n)``, like :class:`docsynth.progress.Bar`."""
+    and ``advance(n)``, like :class:`docsynth.progress.Bar`. ``remark`` is stored in the report
+    (e.g. that the photos are synthetic)."""
     from docsynth.scan import PACKAGED_MODEL, Scanner, load_backend
 
     if out is not None and (Path(out) / "results.json").exists() and not force:
@@ -332,6 +334,8 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
                               "postprocessor": post if f"model:{post}" in methods else None,
                               "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame",
                               "methods": {}}
+    if remark:
+        report["note"] = remark
     if progress:
         progress.start(len(items) * len(methods))
     for name, method in methods.items():

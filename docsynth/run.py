@@ -752,7 +752,6 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
     """Score the trained model (and the baseline) on real photos with corners.csv; without
     ``evaluate.data``, on held-out synthetic composites (said so in the results)."""
     from docsynth import evaluate as ev
-    from docsynth.scan import Scanner, load_backend
 
     section = ctx.cfg["evaluate"]
     note = ""
@@ -761,23 +760,30 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
         data = str(_heldout_photos(ctx))
         note = ("No real photos configured (evaluate.data is null): scored on held-out synthetic composites "
                 "from the validation split. Set evaluate.data to a folder of real photos with corners.csv.")
-    items = ev.ground_truth(data)
-    methods: list[tuple[str, Any]] = []
-    scanner = Scanner(load_backend(section["checkpoint"]), post=section["postprocessor"],
-                      post_options=section["postprocessor_options"])
-    methods.append((f"model:{section['postprocessor']}", scanner.method))  # named as `docsynth evaluate` does
-    if section.get("baseline") == "classical":
-        methods.append(("classical", ev.classical_method))
-    if ctx.on_start:
-        ctx.on_start(len(items) * len(methods), 0)
-    results = {name: ev.evaluate_method(method, items, progress=ctx.progress) for name, method in methods}
-    report = {"data": data, "checkpoint": section["checkpoint"], "postprocessor": section["postprocessor"],
-              "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame", "note": note,
-              "methods": results}
-    ev.write_report(ctx.out, report, data, worst=section["worst"])
-    return {"data": data, "photos": len(items), "synthetic": bool(note),
+    report = ev.run_evaluation(data, section["checkpoint"], post=section["postprocessor"],
+                               post_options=section["postprocessor_options"], baseline=section.get("baseline"),
+                               out=ctx.out, worst=section["worst"], force=True, progress=_StageBar(ctx),
+                               remark=note)
+    results = report["methods"]
+    items = next(iter(results.values()))["count"] if results else 0
+    return {"data": data, "photos": items, "synthetic": bool(note),
             "mean_jaccard": {name: round(r["mean_jaccard"], 4) for name, r in results.items()},
             "mean_mask_iou": {name: round(r["mean_mask_iou"], 4) for name, r in results.items()}}
+
+
+class _StageBar:
+    """The progress object run_evaluation expects, fed to the stage's callbacks."""
+
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
+
+    def start(self, total: int) -> None:
+        if self.ctx.on_start:
+            self.ctx.on_start(total, 0)
+
+    def advance(self, n: int = 1) -> None:
+        if self.ctx.progress:
+            self.ctx.progress(n)
 
 
 def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
