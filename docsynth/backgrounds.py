@@ -493,6 +493,34 @@ CSV_FIELDS = ["id", "file", "title", "author", "author_url", "url", "licence", "
               "licence_url", "attribution"]
 
 
+def collect(provider: Any, name: str, out: str | Path, *, count: int, seed: int,
+            options: dict[str, Any] | None = None, jpeg_quality: int = 92,
+            on_start: Callable[[int, int], None] | None = None,
+            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Fill ``out`` with ``count`` backgrounds of a non-scraping provider (procedural, folder...),
+    then give them records (licence, size, hashes) with :func:`normalize_folder`. Resumable:
+    files already written are kept."""
+    from docsynth.io import write_image
+
+    out = Path(out)
+    refs = provider.list_backgrounds({"seed": seed, "count": count, **(options or {})})[:count]
+    if not refs:
+        raise DocsynthError(f"backgrounds.provider: {name!r} listed no backgrounds; check backgrounds.options")
+    targets = [out / "images" / f"{safe_id(ref.id)}.jpg" for ref in refs]
+    done = sum(t.is_file() for t in targets)
+    if on_start:
+        on_start(len(refs), done)
+    for ref, target in zip(refs, targets):
+        if target.is_file():
+            continue
+        write_image(target, provider.load_background(ref), jpeg_quality)
+        if progress:
+            progress(1)
+    licence = str((refs[0].meta or {}).get("licence") or getattr(provider, "licence", "") or "") or None
+    summary = normalize_folder(out, min_width=1, min_height=1, quality=jpeg_quality, licence=licence, provider=name)
+    return {"written": len(refs) - done, "resumed": done, "normalize": summary}
+
+
 def attribution_line(rec: dict[str, Any]) -> str:
     """TASL: Title, Author (+ link), Source, Licence (name, version, link), as Markdown."""
     title = rec.get("title") or rec.get("file") or rec["id"]

@@ -658,39 +658,15 @@ def _execute_backgrounds(ctx: StageContext) -> dict[str, Any]:
                               options={"licences": section["licences"], **options},
                               on_start=ctx.on_start, progress=ctx.progress)
     else:
-        collected = _collect_backgrounds(provider, name, section, ctx, options)
+        from docsynth.backgrounds import collect
+
+        collected = collect(provider, name, ctx.out, count=section["count"], seed=ctx.cfg["seed"],
+                            options=options, jpeg_quality=section["jpeg_quality"],
+                            on_start=ctx.on_start, progress=ctx.progress)
     dedupe = dedupe_folder(ctx.out, section["dedupe_threshold"], apply=True)
     credits = bg.write_credits(ctx.out, force=True)
     return {"provider": name, "collected": collected, "duplicates": dedupe.get("duplicates"),
             "images": len(bg.folder_backgrounds(ctx.out)), "credited": credits.get("credited")}
-
-
-def _collect_backgrounds(provider: Any, name: str, section: dict[str, Any], ctx: StageContext,
-                         options: dict[str, Any]) -> dict[str, Any]:
-    """Write ``count`` backgrounds of a non-scraping provider as files, then give them records
-    (licence, size, hashes) with the backgrounds module's own normaliser. Resumable: files
-    already written are kept."""
-    from docsynth.backgrounds import normalize_folder, safe_id
-    from docsynth.io import write_image
-
-    refs = provider.list_backgrounds({"seed": ctx.cfg["seed"], "count": section["count"], **options})
-    refs = refs[: section["count"]]
-    if not refs:
-        raise DocsynthError(f"backgrounds.provider: {name!r} listed no backgrounds; check backgrounds.options")
-    targets = [ctx.out / "images" / f"{safe_id(ref.id)}.jpg" for ref in refs]
-    done = sum(t.is_file() for t in targets)
-    if ctx.on_start:
-        ctx.on_start(len(refs), done)
-    for ref, target in zip(refs, targets):
-        if target.is_file():
-            continue
-        write_image(target, provider.load_background(ref), section["jpeg_quality"])
-        if ctx.progress:
-            ctx.progress(1)
-    licence = str((refs[0].meta or {}).get("licence") or getattr(provider, "licence", "") or "") or None
-    summary = normalize_folder(ctx.out, min_width=1, min_height=1, quality=section["jpeg_quality"],
-                               licence=licence, provider=name)
-    return {"written": len(refs) - done, "resumed": done, "normalize": summary}
 
 
 def _configure_train(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
