@@ -280,7 +280,9 @@ def merge(base: dict[str, Any], update: dict[str, Any], _path: tuple[str, ...] =
     return out
 
 
-def read_file(path: Path) -> dict[str, Any]:
+def parse_file(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """Read a YAML config file: (data, key path -> line), unvalidated. DocsynthError when the
+    file is missing or not YAML."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -294,9 +296,12 @@ def read_file(path: Path) -> dict[str, Any]:
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise DocsynthError(f"{path}{line}: {problem}; fix the YAML syntax") from None
-    if data is None:
-        data = {}
-    problems = validate(data, str(path), _line_index(text))
+    return ({} if data is None else data), _line_index(text)
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    data, lines = parse_file(path)
+    problems = validate(data, str(path), lines)
     if problems:
         raise DocsynthError("\n".join(problems))
     return data

@@ -9,7 +9,6 @@ so a rerun skips finished shards and redoes only the rest.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import yaml
 from docsynth import plugins
 from docsynth.errors import DocsynthError
 from docsynth.inputs import BackgroundPool, DocumentPool
-from docsynth.io import atomic_write_text, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
+from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
 from docsynth.tarshards import ShardWriter, shard_name, tar_row
 
@@ -162,29 +161,9 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
 
 def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
     """Refuse to mix configs in one folder; with ``force``, clear what docsynth wrote there."""
-    run_file = out / "run.yaml"
-    if out.exists() and not out.is_dir():
-        raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        same = False
-        if run_file.is_file():
-            try:
-                same = yaml.safe_load(run_file.read_text()).get("fingerprint") == fingerprint(cfg)
-            except (yaml.YAMLError, AttributeError):
-                same = False
-        if not same:
-            if not force:
-                raise DocsynthError(
-                    f"{out}: not empty and not made with this config; "
-                    "use --force to replace its dataset or choose another --out")
-            for name in OUR_ENTRIES:
-                target = out / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+    claim_output(out, out / "run.yaml", fingerprint(cfg), OUR_ENTRIES, force, "made with this config")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_file, yaml.safe_dump(
+    atomic_write_text(out / "run.yaml", yaml.safe_dump(
         {"fingerprint": fingerprint(cfg), "config": cfg}, sort_keys=False))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -113,3 +114,33 @@ def dumps_jsonl(rows: Iterable[dict[str, Any]]) -> str:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, dumps_jsonl(rows))
+
+
+def claim_output(out: Path, record: Path, fingerprint: Any, entries: Iterable[str], force: bool,
+                 what: str) -> None:
+    """Make ``out`` ready for a job whose settings are ``fingerprint``.
+
+    A non-empty folder is only reused when ``record`` (a YAML file with a ``fingerprint`` key,
+    written by the job) matches, so a rerun resumes. Otherwise it is refused, or with ``force``
+    the job's own ``entries`` are removed (nothing else the user keeps there)."""
+    import yaml
+
+    if out.exists() and not out.is_dir():
+        raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    try:
+        same = yaml.safe_load(record.read_text()).get("fingerprint") == fingerprint
+    except (OSError, yaml.YAMLError, AttributeError):
+        same = False
+    if same:
+        return
+    if not force:
+        raise DocsynthError(f"{out}: not empty and not {what}; use --force to replace what docsynth wrote "
+                            "there, or choose another --out")
+    for name in entries:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()

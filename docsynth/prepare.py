@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 import zlib
 from pathlib import Path
@@ -31,7 +30,7 @@ import yaml
 
 from docsynth import plugins
 from docsynth.errors import DocsynthError
-from docsynth.io import (IMAGE_SUFFIXES, atomic_write_text, read_image, read_jsonl, read_mask, write_image,
+from docsynth.io import (IMAGE_SUFFIXES, atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image,
                          write_jsonl)
 from docsynth.kinds import DocumentRef, Page
 from docsynth.sources import entry_options, entry_source, mask_for
@@ -211,26 +210,8 @@ def fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare_output(out: Path, fp: dict[str, Any], cfg: dict[str, Any], force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
     run_file = out / "prepare.yaml"
-    if out.is_dir() and any(out.iterdir()):
-        same = False
-        if run_file.is_file():
-            try:
-                same = yaml.safe_load(run_file.read_text()).get("fingerprint") == _json_safe(fp)
-            except (yaml.YAMLError, AttributeError):
-                same = False
-        if not same:
-            if not force:
-                raise DocsynthError(f"{out}: not empty and not prepared with this mix/config; use --force to "
-                                    "replace what docsynth wrote there, or choose another --out")
-            for name in OUR_ENTRIES:
-                target = out / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+    claim_output(out, run_file, _json_safe(fp), OUR_ENTRIES, force, "prepared with this mix/config")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_file, yaml.safe_dump({"fingerprint": _json_safe(fp), "sources": _json_safe(cfg["sources"]),
                                                 "seed": cfg["seed"]}, sort_keys=False))

@@ -41,7 +41,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import yaml
 
 from docsynth import config as config_mod
 from docsynth import plugins
@@ -204,21 +203,7 @@ def load_config(path: str | Path | None) -> LoadedConfig:
     if path is None:
         return LoadedConfig(config_mod.defaults(), None)
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DocsynthError(f"{path}: config file not found; pass an existing CONFIG file") from None
-    except OSError as exc:
-        raise DocsynthError(f"{path}: cannot read config file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise DocsynthError(f"{path}{line}: {problem}; fix the YAML syntax") from None
-    data = {} if data is None else data
-    lines = config_mod._line_index(text)  # noqa: SLF001 - the config module's own line map
+    data, lines = config_mod.parse_file(path)
     problems = config_mod.validate(data, str(path), lines)
     cfg = config_mod.merge(config_mod.defaults(), _valid_part(data, str(path)))
     return LoadedConfig(cfg, path, lines, problems)
