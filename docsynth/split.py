@@ -50,6 +50,10 @@ def read_dataset(root: str | Path) -> list[dict[str, Any]]:
         for n, row in enumerate(rows, 1):
             if "image" not in row or "mask" not in row:
                 raise DocsynthError(f"{manifest}:{n}: row lacks 'image' or 'mask'")
+            if row.get("tar"):
+                raise DocsynthError(f"{root}: a dataset in tar shards (generate --shard-format tar) is for "
+                                    "streaming; split and train read image files: regenerate with "
+                                    "--shard-format files")
         return rows
     images, masks = root / "images", root / "masks"
     if not images.is_dir() or not masks.is_dir():

@@ -142,3 +142,11 @@ def test_cli_shard_format_choice_and_format_switch_needs_force(cli):
     assert [s["id"] for s in iter_samples("d")] == ["0000000", "0000001", "0000002"]
     refused = cli("generate", "-o", "d")  # files format into a tar dataset: another config
     assert refused.exit_code != 0 and "--force" in refused.stderr
+
+
+def test_split_and_train_say_a_tar_dataset_needs_files(cli, tmp_path):
+    made = cli("generate", "--count", "4", "--out", "tards", "--shard-format", "tar", "--compositor", "homography")
+    assert made.exit_code == 0, made.stderr
+    result = cli("split", "tards", "--out", "sp")
+    assert result.exit_code == 2
+    assert "tar shards" in result.stderr and "--shard-format files" in result.stderr
