@@ -2,7 +2,7 @@
 
 Sample ``i`` of the stream is exactly sample ``base + i`` of ``docsynth generate`` with the
 same config (same document choice, same ``sample_rng(seed, index)``, same compositor), only
-kept in memory and converted to the training contract (see ``notes/train-contract.md``):
+kept in memory and converted to the training data contract:
 
 - "image": float32 3 x S x S, RGB in [0, 1] normalised with ``mean``/``std`` (squashed, not
   letterboxed), "mask": int64 S x S (1 = page), "corners": float32 4 x 2 normalised
