@@ -5,9 +5,9 @@ torchvision models learn too slowly on two cores. A page mask needs little capac
 large receptive field (is this bright region the page or the wall?), so the encoder goes
 down to 1/32 with a global-context gate (as in LR-ASPP) and a light FPN decoder brings the
 features back to 1/4 resolution. The blocks are plain narrow 3x3 convolutions, not
-depthwise ones: on CPU, PyTorch's depthwise backward pass is so slow that a MobileNet-style
-version of this net trained ~30x slower (measured: 4.8 vs 147 images/s at 160 px, 2 threads)
-for fewer FLOPs. About 0.45 M parameters at ``width`` 1.0.
+depthwise ones: on CPU, PyTorch's depthwise backward pass is slow, and a MobileNet-style
+(inverted-residual) first version of this net trained several times slower for fewer FLOPs
+(about 5-11 vs 21-40 images/s at 160 px on the shared 2-core machine, both measured under load). About 0.27 M parameters at ``width`` 1.0.
 
 Options: ``width`` (channel multiplier, default 1.0), ``decoder`` (decoder channels,
 default 32). The corner model in ``corners.py`` adds heatmap heads to this network.
@@ -123,7 +123,7 @@ def load_weights(model: Any, weights: str) -> Any:
 
 class CompactBackbone:
     name = "compact"
-    description = "small from-scratch FPN of narrow 3x3 convolutions (~0.45 M params), page mask"
+    description = "small from-scratch FPN of narrow 3x3 convolutions (~0.27 M params), page mask"
     outputs = "mask"
 
     def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
