@@ -486,9 +486,16 @@ def section_training(run: RunFolder) -> str:
         elif not any(w in low for w in ("step", "seconds", "time", "lr", "epoch", "samples")):
             groups["other"][key] = points
     charts = [svg_chart(title, series) for title, series in groups.items() if series]
+    # The number that matters against the budget it cost: real-photo scores by CPU minutes.
+    by_cpu = {key: [(r["train_cpu_seconds"] / 60, r[key]) for r in rows
+                    if _finite(r.get("train_cpu_seconds")) and _finite(r.get(key))]
+              for key in ("real_jaccard", "real_iou")}
+    by_cpu = {k: v for k, v in by_cpu.items() if v}
+    if by_cpu:
+        charts.append(svg_chart("real photos vs training CPU minutes", by_cpu, xlabel="CPU minutes"))
     summary = (run.records.get("train") or {}).get("summary") or {}
     facts = [(k, summary.get(k)) for k in ("backbone", "epochs_done", "epochs", "steps", "best_valid_iou",
-                                           "best_epoch", "real_iou", "train_wall_seconds", "device")
+                                           "best_epoch", "real_iou", "real_jaccard", "train_wall_seconds", "device")
              if summary.get(k) is not None]
     if facts:
         out += table(["training", ""], facts)

@@ -15,7 +15,8 @@ from docsynth.io import atomic_write_bytes, encode_image
 LOSSES = [("train_loss", "train loss", (200, 90, 30), "tab:blue"),
           ("valid_loss", "valid loss", (40, 130, 240), "tab:orange")]
 IOUS = [("valid_iou", "valid IoU", (60, 160, 60), "tab:green"),
-        ("real_iou", "real IoU", (40, 40, 210), "tab:red")]
+        ("real_iou", "real IoU", (40, 40, 210), "tab:red"),
+        ("real_jaccard", "real Jaccard", (150, 40, 150), "tab:purple")]
 
 
 def write_curves(path: str | Path, history: list[dict[str, Any]]) -> None:

@@ -444,6 +444,7 @@ class Trainer:
         if self.real is not None:
             real = self.real.evaluate(self.model, self.meta, self.device)
             row["real_iou"] = real["real_iou"]
+            row["real_jaccard"] = real["real_jaccard"]
             if "real_corner_iou" in real:
                 row["real_corner_iou"] = real["real_corner_iou"]
         clock()
@@ -482,7 +483,8 @@ class Trainer:
     def _log(self, row: dict[str, Any]) -> None:
         from rich.console import Console
 
-        real = f" real IoU {row['real_iou']:.4f}" if "real_iou" in row else ""
+        real = (f" real IoU {row['real_iou']:.4f} real Jaccard {row['real_jaccard']:.4f}"
+                if "real_iou" in row else "")
         Console(stderr=True).print(
             f"epoch {row['epoch']}/{self.t['epochs']}: train loss {row['train_loss']:.4f}, valid loss "
             f"{row['valid_loss']:.4f}, valid IoU {row['valid_iou']:.4f}{real} ({row['seconds']:.1f} s)",
@@ -494,7 +496,7 @@ class Trainer:
         return {"run": str(self.out), "backbone": self.t["backbone"], "epochs_done": st.epoch,
                 "epochs": self.t["epochs"], "steps": st.step, "interrupted": interrupted,
                 "stopped_early": st.stopped_early, "best_valid_iou": round(st.best_iou, 6) if st.history else None,
-                "best_epoch": st.best_epoch or None, "real_iou": last.get("real_iou"),
+                "best_epoch": st.best_epoch or None, "real_iou": last.get("real_iou"), "real_jaccard": last.get("real_jaccard"),
                 "last": last, "train_wall_seconds": round(st.wall_seconds, 3),
                 "train_cpu_seconds": round(st.cpu_seconds, 3),
                 "best": str(self.out / "best.pt"), "last_checkpoint": str(self.out / "last.pt"),
