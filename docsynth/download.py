@@ -278,14 +278,6 @@ def _extract_into(archive: Path, dest: Path, progress: ProgressFn | None) -> Non
     # A symlink could still point outside through a chain of links; check the result.
     root = dest.resolve()
     for path in dest.rglob("*"):
-        if path.is_symlink() and not _inside(path.resolve(), root):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
             raise DocsynthError(f"{archive}: link {path.relative_to(dest)} points outside the target folder; "
                                 "refusing to extract this archive")
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False

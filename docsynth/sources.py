@@ -153,8 +153,8 @@ def import_data(cfg: dict[str, Any], name: str, path: str | Path, force: bool = 
         target = folder / archive_stem(path)
     else:
         target = folder / path.resolve().name
-    if folder.resolve() == path.resolve() or _inside(folder.resolve(), path.resolve()) \
-            or _inside(path.resolve(), folder.resolve()):
+    if folder.resolve() == path.resolve() or folder.resolve().is_relative_to(path.resolve()) \
+            or path.resolve().is_relative_to(folder.resolve()):
         raise DocsynthError(f"{path}: overlaps the dataset folder {folder}; import from somewhere else")
     if target.exists():
         if not force:
@@ -179,11 +179,3 @@ def _count(source: Any, cfg: dict[str, Any], entry: str) -> dict[str, Any]:
         return {"documents": len(source.list_documents(entry_options(cfg, entry)))}
     except DocsynthError as exc:
         return {"documents": 0, "note": str(exc).splitlines()[0]}
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
