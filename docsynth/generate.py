@@ -10,7 +10,7 @@ so a rerun skips finished shards and redoes only the rest.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,7 +61,6 @@ class Context:
     out: Path
     documents: DocumentPool
     backgrounds: BackgroundPool
-    stats: dict[str, int] = field(default_factory=dict)
 
     @property
     def gen(self) -> dict[str, Any]:
