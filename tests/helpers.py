@@ -15,3 +15,10 @@ def run_docsynth(*args: str, cwd: Path, env: dict[str, str] | None = None) -> su
     full_env = {**os.environ, "DOCSYNTH_LOAD_PLUGINS": "docsynth", **(env or {})}
     return subprocess.run([sys.executable, "-m", "docsynth", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=300)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file docsynth wrote under ``root``, except run.yaml (it records the executor and
+    worker count), for byte-identity checks."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "run.yaml"}

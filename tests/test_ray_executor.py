@@ -15,6 +15,8 @@ from docsynth import config, plugins
 from docsynth.errors import DocsynthError
 from docsynth.generate import generate
 
+from helpers import tree_bytes
+
 TINY = {
     "seed": 11,
     "generate.documents_count": 3,
@@ -41,12 +43,6 @@ def ray_cluster():
 def run(out: str, **overrides) -> dict:
     cfg = config.load(None, {**TINY, "generate.out": out, **{f"generate.{k}": v for k, v in overrides.items()}})
     return generate(cfg)
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file docsynth wrote, except run.yaml (it records the executor and worker count)."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != "run.yaml"}
 
 
 def test_ray_output_is_byte_identical_to_local(ray_cluster):

@@ -12,6 +12,8 @@ import pytest
 from docsynth import config
 from docsynth.errors import DocsynthError
 from docsynth.generate import generate
+
+from helpers import tree_bytes
 from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.tarshards import iter_samples, list_shards
 
@@ -31,11 +33,6 @@ TINY = {
 def run(out: str, **overrides) -> dict:
     cfg = config.load(None, {**TINY, "generate.out": out, **{f"generate.{k}": v for k, v in overrides.items()}})
     return generate(cfg)
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != "run.yaml"}
 
 
 def test_tar_shards_identical_for_one_and_two_workers():
