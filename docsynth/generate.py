@@ -214,6 +214,9 @@ def generate(cfg: dict[str, Any], force: bool = False,
                                 "filesystem the driver and every worker share, then rerun")
         rows.extend(read_jsonl(shard_file))
     write_jsonl(out / "manifest.jsonl", rows)
+    if plan.total and not rows:
+        raise DocsynthError(f"{out}: no sample could be made: none of the {len(documents)} documents could be "
+                            "read; check the document images (generate.documents / --documents)")
     seconds = time.perf_counter() - t0
     return {
         "out": str(out),

@@ -143,3 +143,11 @@ def test_outputs_get_the_usual_file_mode(cli, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "ds" / "manifest.jsonl").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_only_unreadable_documents_is_an_error(cli, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "x.jpg").write_bytes(b"junk")
+    result = cli("generate", "--documents", "docs", "--out", "ds", "--compositor", "homography")
+    assert result.exit_code == 2
+    assert "no sample could be made" in result.stderr and "--documents" in result.stderr
