@@ -165,7 +165,28 @@ def plugins_install(packages: list[str] = typer.Argument(..., help="Packages (pi
 @plugins_app.command("uninstall")
 def plugins_uninstall(packages: list[str] = typer.Argument(..., help="Distribution names.")) -> None:
     """Uninstall plugin packages with this interpreter's pip."""
+    for name in packages:
+        _check_plugin_distribution(name)
     _pip(["uninstall", "-y", *packages])
+
+
+def _check_plugin_distribution(name: str) -> None:
+    """Only installed distributions that provide docsynth plugins may be removed here, and
+    never docsynth itself (pip -y would remove it without asking)."""
+    import importlib.metadata as md
+    import re
+
+    canonical = re.sub(r"[-_.]+", "-", name).lower()
+    if canonical == "docsynth":
+        raise DocsynthError("docsynth: that is docsynth itself, not a plugin; to remove it run: "
+                            f"{sys.executable} -m pip uninstall docsynth")
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        raise DocsynthError(f"{name}: not installed; 'docsynth plugins list' shows the installed plugins") from None
+    if not any(ep.group == plugins.GROUP for ep in dist.entry_points):
+        raise DocsynthError(f"{name}: not a docsynth plugin (it has no 'docsynth' entry points); "
+                            "use pip uninstall to remove other packages")
 
 
 # ---------------------------------------------------------------------------------------------

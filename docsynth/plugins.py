@@ -71,7 +71,12 @@ class Host:
             keys = {ep.name, dist} - {None}
             if allow is not None and not keys & allow:
                 continue
-            if keys & deny or ep.name in self.infos:
+            if keys & deny:
+                continue
+            if ep.name in self.infos:  # built-ins load first, so the built-in keeps its name
+                first = self.infos[ep.name]
+                first.errors.append(f"another plugin named {ep.name!r} (distribution {dist}) was not loaded; "
+                                    f"this one ({first.distribution}) is used")
                 continue
             info = PluginInfo(ep.name, dist, ep.dist.version if ep.dist else None, ep.value)
             self.infos[ep.name] = info
@@ -99,9 +104,10 @@ class Host:
             info.hooks, info.provides = [], {}
         for hook_name, kind in HOOK_KINDS.items():
             caller = getattr(self.pm.hook, hook_name)
-            # Call each implementation on its own, in registration order, so one broken
-            # plugin cannot hide the others and every object is traced to its plugin.
-            for impl in reversed(caller.get_hookimpls()):
+            # Call each implementation on its own, in registration order (pluggy lists them so;
+            # it *calls* them in reverse), so built-ins register first, one broken plugin cannot
+            # hide the others and every object is traced to its plugin.
+            for impl in caller.get_hookimpls():
                 info = self._info(impl.plugin_name)
                 info.hooks.append(hook_name)
                 try:
@@ -125,9 +131,14 @@ class Host:
                 missing = [a for a in _protocol_attrs(protocol) if not hasattr(obj, a)]
                 raise TypeError(f"{kind} {name!r} lacks {', '.join(missing)}")
             if name in self.registry[kind]:
-                other = self.owner[(kind, name)]
-                info.errors.append(f"{kind} {name!r} already provided by plugin {other!r}; ignored")
-                return
+                other = self._info(self.owner[(kind, name)])
+                # A built-in always keeps its name, so an installed package cannot silently
+                # change what `compositor: realistic` means; otherwise the first one stays.
+                if not (_is_builtin(info) and not _is_builtin(other)):
+                    info.errors.append(_clash(kind, name, keep=other, drop=info))
+                    return
+                other.errors.append(_clash(kind, name, keep=info, drop=other))
+                other.provides[kind].remove(name)
             self.registry[kind][name] = obj
             self.owner[(kind, name)] = info.name
             info.provides.setdefault(kind, []).append(name)
@@ -155,13 +166,35 @@ class Host:
         return sorted(self.infos.values(), key=lambda i: i.name)
 
     def add_commands(self, cli: Any) -> None:
+        """Let plugins add commands to ``cli``. A plugin may only add: a command whose name is
+        taken (a built-in's or an earlier plugin's) is dropped with a warning, and the commands
+        registered before it are put back if the plugin removed or replaced them."""
+        owners: dict[str, str] = {}  # command name -> plugin that added it
         for impl in self.pm.hook.register_commands.get_hookimpls():
+            info = self._info(impl.plugin_name)
+            before_cmds, before_groups = list(cli.registered_commands), list(cli.registered_groups)
+            taken = {_command_name(c) for c in before_cmds + before_groups} - {None}
             try:
                 impl.function(cli=cli)
             except Exception as exc:
-                self._info(impl.plugin_name).errors.append(
-                    f"register_commands failed: {type(exc).__name__}: {exc}"
-                )
+                info.errors.append(f"register_commands failed: {type(exc).__name__}: {exc}")
+            for attr, before in (("registered_commands", before_cmds), ("registered_groups", before_groups)):
+                now = getattr(cli, attr)
+                if any(a is not b for a, b in zip(now, before)) or len(now) < len(before):
+                    info.errors.append("register_commands changed existing commands; they were restored")
+                added = [c for c in now if not any(c is b for b in before)]
+                kept = []
+                for command in added:
+                    name = _command_name(command)
+                    if name in taken:
+                        owner = f"plugin {owners[name]!r}" if name in owners else "docsynth"
+                        info.errors.append(f"command {name!r} is already provided by {owner}; this plugin's "
+                                           f"{name!r} was not added")
+                        continue
+                    taken.add(name)
+                    owners[name] = info.name
+                    kept.append(command)
+                setattr(cli, attr, before + kept)
 
     def report_errors(self) -> None:
         """Print each plugin problem once on stderr."""
@@ -179,6 +212,32 @@ def _env_list(var: str) -> set[str] | None:
     if raw is None:
         return None
     return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _is_builtin(info: PluginInfo) -> bool:
+    return info.distribution == "docsynth"
+
+
+def _clash(kind: str, name: str, keep: PluginInfo, drop: PluginInfo) -> str:
+    """One warning naming both plugins and their distributions."""
+    which = "the built-in" if _is_builtin(keep) else "the first one"
+    return (f"{kind} {name!r} is provided by both plugin {keep.name!r} (distribution {keep.distribution}) "
+            f"and plugin {drop.name!r} (distribution {drop.distribution}); {which}, from "
+            f"{keep.name!r}, is used")
+
+
+def _command_name(info: Any) -> str | None:
+    """The name Typer will give a registered command or sub-app (None when it cannot tell)."""
+    from typer.main import get_command_name
+
+    name = getattr(info, "name", None)
+    if not isinstance(name, str):  # a sub-app: its own name, else its callback's
+        sub = getattr(info, "typer_instance", None)
+        name = getattr(getattr(sub, "info", None), "name", None)
+    if isinstance(name, str):
+        return name
+    callback = getattr(info, "callback", None)
+    return get_command_name(callback.__name__) if callable(callback) else None
 
 
 def _builtin_first(ep: md.EntryPoint) -> tuple[int, str]:
