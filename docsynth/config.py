@@ -150,6 +150,9 @@ SCHEMA: dict[str, Any] = {
         "aux_weight": F(float, 0.4, "weight of the auxiliary head's loss"),
         "corner_weight": F(float, 1.0, "weight of the corner-heatmap loss (corner models)"),
         "corner_sigma": F(float, 1.5, "Gaussian sigma of corner targets, in heatmap cells"),
+        "corner_order": F(str, "fixed", "corner channels: fixed (TL = smallest x + y) or cyclic (any "
+                                        "clockwise start: no label flip near 45 degrees)",
+                          choices=("fixed", "cyclic")),
         "amp": F(bool, True, "mixed precision (CUDA only)"),
         "channels_last": F(bool, False, "channels-last memory format"),
         "bn_momentum": F((float, None), None, "override every BatchNorm's momentum (torchvision's MobileNetV3 "

@@ -43,13 +43,22 @@ def corner_targets(corners: torch.Tensor, h: int, w: int, sigma: float) -> torch
 
 
 def corner_loss(logits: torch.Tensor, corners: torch.Tensor, has_corners: torch.Tensor,
-                sigma: float) -> torch.Tensor:
+                sigma: float, order: str = "fixed") -> torch.Tensor:
+    """``order="cyclic"``: the loss is the smallest over the four clockwise rotations of the
+    labels, so channel k means "the k-th corner clockwise from any start". The labels' own
+    start (TL = smallest x + y) flips between two corners as a page turns past 45 degrees; a
+    fixed-order target there asks the net for a discontinuity it cannot see in the image.
+    Decoding orders the four points geometrically afterwards."""
     has = has_corners.bool()
     if not bool(has.any()):
         return logits.sum() * 0  # keeps the graph (DDP wants every parameter used)
     logits = logits[has].float()
     target = corner_targets(corners[has], logits.shape[-2], logits.shape[-1], sigma)
-    return F.binary_cross_entropy_with_logits(logits, target, weight=1 + _PEAK_WEIGHT * target)
+    if order != "cyclic":
+        return F.binary_cross_entropy_with_logits(logits, target, weight=1 + _PEAK_WEIGHT * target)
+    per = [F.binary_cross_entropy_with_logits(logits, t, weight=1 + _PEAK_WEIGHT * t, reduction="none").mean(dim=(1, 2, 3))
+           for t in (torch.roll(target, shift, dims=1) for shift in range(4))]
+    return torch.stack(per, dim=1).min(dim=1).values.mean()
 
 
 def total_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
@@ -62,6 +71,6 @@ def total_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
         loss = loss + train_cfg["aux_weight"] * parts["aux"]
     if "corners" in outputs:
         parts["corners"] = corner_loss(outputs["corners"], batch["corners"], batch["has_corners"],
-                                       train_cfg["corner_sigma"])
+                                       train_cfg["corner_sigma"], train_cfg.get("corner_order", "fixed"))
         loss = loss + train_cfg["corner_weight"] * parts["corners"]
     return loss, {k: float(v.detach()) for k, v in parts.items()}

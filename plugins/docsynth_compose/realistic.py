@@ -36,14 +36,20 @@ from docsynth.kinds import Page, Sample
 from docsynth_compose.reference import finish
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS, camera_quad
+from docsynth_compose.steps.geometric import Squash
+from docsynth_compose.steps.hold import draw_palm, hold_geometry, thumb
 from docsynth_compose.steps.paper import random_curl, random_fold
 from docsynth_compose.steps.paste import composite, warp_page
-from docsynth_compose.steps.scene import Clutter
+from docsynth_compose.steps.scene import Clutter, cut_mask, draw_obj
+from docsynth_compose.steps.special_pages import make_card, make_receipt
+from docsynth_compose.steps.surfaces import desk_surface
 
 SMALL_PAGE_CLUTTER = Clutter(count=[3, 6], size=[0.06, 0.22])
+_SQUASH = Squash()
 
 REALISTIC_PIPELINE: list[Any] = [
     {"step": "clutter", "p": 0.25},
+    {"step": "props", "p": 0.3},
     {"step": "distractors", "p": 0.3},
     {"step": "occlusion", "p": 0.1},
     {"step": "hand", "p": 0.12},
@@ -65,6 +71,15 @@ DEFAULTS: dict[str, Any] = {
     "bg_zoom": [1.0, 2.0],  # background magnification before the random crop
     "bg_saturation": [0.3, 1.0],  # tables and floors are mostly muted; scales background saturation
     "light_surface_p": 0.08,
+    "desk_p": 0.3,  # a rendered light desk (white, cream, pink-white, grey, light wood, glass)
+    "card_p": 0.05,  # the document is a plastic ID-1 card (rounded corners)...
+    "receipt_p": 0.05,  # ...or a long thermal receipt, torn, usually on a light desk
+    "held_p": 0.06,  # a hand holds the page: palm behind, thumb over a corner
+    "card_held_p": 0.5,  # the same for cards
+    "close_p": 0.2,  # a close-up: the page covers ``close_area`` of the frame
+    "close_area": [0.35, 0.85],
+    "underlay_p": 0.08,  # other sheets right under the page, offset by a few px to a few %
+    "squash_p": 0.05,  # the frame stored with another aspect ratio (e.g. squashed to a square)
     "negative_p": 0.04,
     "truncate_p": 0.1,
     "small_p": 0.1,  # page at 8-20% of the frame in a cluttered scene
@@ -112,11 +127,24 @@ class RealisticCompositor:
         o = self.options(options)
         pipeline = self.pipeline(o)
         out_w, out_h = self._size(o, rng)
-        bg = self._background(background, out_w, out_h, o, rng)
         cases: set[str] = set()
-        if rng.random() < o["light_surface_p"]:
-            bg = _light_surface(bg, rng)
-            cases.add("light_surface")
+        # what is being photographed: a sheet from the pool, a plastic card or a receipt
+        r = rng.random()
+        if r < o["card_p"]:
+            page = make_card(rng)
+            cases.add("card")
+        elif r < o["card_p"] + o["receipt_p"]:
+            page = make_receipt(rng)
+            cases.add("receipt")
+        desk_p = max(o["desk_p"], 0.7) if "receipt" in cases else o["desk_p"]
+        if rng.random() < desk_p:
+            bg = desk_surface(rng, out_w, out_h)
+            cases.add("light_desk")
+        else:
+            bg = self._background(background, out_w, out_h, o, rng)
+            if rng.random() < o["light_surface_p"]:
+                bg = _light_surface(bg, rng)
+                cases.add("light_surface")
         if rng.random() < o["negative_p"]:
             sample = Sample(image=bg, mask=np.zeros((out_h, out_w), np.uint8), corners=None,
                             flags={"negative"}, extra={"cases": sorted(cases)})
@@ -127,16 +155,24 @@ class RealisticCompositor:
         cam = o["camera"] or {}
         truncate = rng.random() < o["truncate_p"]
         small = rng.random() < o["small_p"]
+        close = not small and rng.random() < o["close_p"]
         area = float(rng.uniform(*o["small_area"])) if small else None
-        quad = camera_quad(rng, pw, ph, out_w, out_h, cam, truncate=truncate, area=area)
+        if close:
+            area = float(rng.uniform(*o["close_area"]))
+            cases.add("close_up")
+        src_w, src_h = np.ptp(src[:, 0]), np.ptp(src[:, 1])
+        quad = camera_quad(rng, src_w, src_h, out_w, out_h, cam, truncate=truncate, area=area)
         h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
 
         warp = None
         r = rng.random()
-        if r < o["curl_p"]:
+        curl_p = max(o["curl_p"], 0.5) if "receipt" in cases else o["curl_p"]
+        if "card" in cases:
+            pass  # plastic does not curl or fold
+        elif r < curl_p:
             warp = random_curl(rng, pw, ph)
             cases.add("curl")
-        elif r < o["curl_p"] + o["fold_p"]:
+        elif r < curl_p + o["fold_p"]:
             warp = random_fold(rng, pw, ph)
             cases.add("fold")
 
@@ -146,16 +182,33 @@ class RealisticCompositor:
             image, under = self._stacked(page, image, quad, rng, o)
             instances += under
             cases.add("stacked")
+        elif rng.random() < o["underlay_p"]:
+            image, under = self._stacked(page, image, quad, rng, o, tight=True)
+            instances += under
+            cases.add("underlay")
         if rng.random() < o["multi_p"]:
             image, others = self._others(page, image, quad, rng, o)
             instances += others
             if others:
                 cases.add("multi")
+        hold = None
+        if rng.random() < (o["card_held_p"] if "card" in cases else o["held_p"]):
+            hold = hold_geometry(quad, rng)
+            image = draw_palm(image, quad, hold, rng)  # behind the page
 
         image, mask = self._paste(page, image, h_edge, warp, rng, o)
         corners = apply_homography(h_edge, src) if warp is None else \
             apply_homography(h_edge, warp.forward(src))
         flags = {"approximate"} if warp is not None else set()
+        if hold is not None:
+            obj = thumb(image.shape[:2], quad, hold, rng)
+            if obj is not None:
+                draw_obj(image, obj)
+                before = cv2.countNonZero(mask)
+                cut_mask(mask, obj)
+                if cv2.countNonZero(mask) < before:
+                    flags.add("occluded")
+            cases.add("hand_hold")
         if small:
             cases.add("small")
         extra: dict[str, Any] = {"cases": sorted(cases)}
@@ -165,6 +218,9 @@ class RealisticCompositor:
         if small:  # a small page comes with a busy table
             sample = SMALL_PAGE_CLUTTER.run(sample, rng)
         sample = pipeline(sample, rng)
+        if rng.random() < o["squash_p"]:
+            sample = _SQUASH.run(sample, rng)
+            sample.extra["cases"] = sorted(set(sample.extra["cases"]) | {"squashed"})
         return finish(sample)
 
     # ------------------------------------------------------------------------------------------
@@ -239,18 +295,26 @@ class RealisticCompositor:
             mask = cv2.flip(mask, 1)
         return Page(image=img, mask=mask, corners=None)
 
-    def _stacked(self, page: Page, image: np.ndarray, quad: np.ndarray, rng, o):
-        """1-2 sheets under the target, offset and turned a little so they stick out."""
+    def _stacked(self, page: Page, image: np.ndarray, quad: np.ndarray, rng, o, tight: bool = False):
+        """1-2 sheets under the target, offset and turned a little so they stick out
+        (``tight``: by only a few pixels to a few percent, as in a pile of paper)."""
         out_h, out_w = image.shape[:2]
         ph, pw = page.image.shape[:2]
         instances = []
         centre = quad.mean(axis=0)
         size = np.sqrt(max(1.0, quad_area(quad)))
         for _ in range(int(rng.integers(1, 3))):
-            theta = np.radians(rng.normal(0, 8))
+            if tight:
+                theta = np.radians(rng.normal(0, 1.5))
+                ang = rng.uniform(0, 2 * np.pi)
+                shift = np.array([np.cos(ang), np.sin(ang)]) * size * float(np.exp(rng.uniform(np.log(0.004), np.log(0.05))))
+                grow = rng.uniform(0.99, 1.03)
+            else:
+                theta = np.radians(rng.normal(0, 8))
+                shift = rng.uniform(-0.25, 0.25, 2) * size
+                grow = rng.uniform(0.95, 1.1)
             rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-            shift = rng.uniform(-0.25, 0.25, 2) * size
-            under = (quad - centre) @ rot.T * rng.uniform(0.95, 1.1) + centre + shift
+            under = (quad - centre) @ rot.T * grow + centre + shift
             sheet = self._sheet(page, rng)
             h_edge = cv2.getPerspectiveTransform(page_corners(pw, ph).astype(np.float32),
                                                  under.astype(np.float32)).astype(np.float64)

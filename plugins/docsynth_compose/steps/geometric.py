@@ -262,3 +262,32 @@ def mask_outside_quad(sample: Sample) -> bool:
     quad = quad_mask(sample.corners, sample.mask.shape[:2])
     extra = cv2.countNonZero(cv2.subtract(sample.mask, cv2.dilate(quad, np.ones((5, 5), np.uint8))))
     return extra > 0.005 * max(1, cv2.countNonZero(quad))
+
+
+@register_step
+class Squash(Step):
+    """Store the frame with another aspect ratio: one axis is resampled by a factor drawn from
+    ``factor`` (e.g. a 3:4 photo squashed to a square by an app or a camera mode). Image
+    (area/linear), mask (nearest, 0/255 kept) and corners (scaled by the exact size ratio, so
+    they stay on the page edges) change together; the frame size changes."""
+
+    name = "squash"
+    defaults = {"factor": [0.6, 1.0], "square_p": 0.5}
+
+    def get_params(self, rng, sample):
+        h, w = sample.image.shape[:2]
+        if rng.random() < self.square_p:  # to a square: the long side shrinks to the short one
+            nw, nh = (min(w, h), min(w, h))
+        else:
+            f = uniform(rng, self.factor)
+            nw, nh = (max(2, round(w * f)), h) if rng.random() < 0.5 else (w, max(2, round(h * f)))
+        return {"size": (int(nw), int(nh)), "scale": (nw / w, nh / h)}
+
+    def apply(self, image, size, **params):
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+    def apply_to_mask(self, mask, size, **params):
+        return cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+
+    def apply_to_keypoints(self, corners, scale, **params):
+        return np.asarray(corners, np.float64) * np.asarray(scale, np.float64)
