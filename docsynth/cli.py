@@ -17,7 +17,7 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from docsynth import __version__, config as config_mod, plugins
+from docsynth import __version__, config as config_mod, outputs, plugins
 from docsynth.errors import DocsynthError
 from docsynth.progress import progress_bar
 
@@ -39,6 +39,23 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("docsynth: interrupted; rerun the same command to resume", err=True)
             raise typer.Exit(130) from None
+        except OSError as exc:  # full disk, permissions, a path under a file: name the path
+            typer.echo(f"docsynth: error: {os_error_line(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an operating-system error: the path, what happened, what to do."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    hint = {errno.ENOSPC: "free some space, then rerun the same command (finished work is kept)",
+            errno.EDQUOT: "free some space, then rerun the same command (finished work is kept)",
+            errno.EACCES: "check the permissions or choose another path",
+            errno.EROFS: "choose a writable path",
+            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno, "")
+    return f"{where}{what}" + (f"; {hint}" if hint else "")
 
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -108,6 +125,9 @@ def generate(
     })
     if address is not None and cfg["generate"]["executor"] == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
+    gen = cfg["generate"]
+    outputs.check_folder(gen["out"])
+    outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
     with progress_bar("generate") as bar:
         summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start)
     human = (f"wrote {summary['written']} samples ({summary['resumed']} already done, "

@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write one self-contained HTML page about a run: config, samples, statistics, curves,
         evaluation, worst cases and timings."""
+        from docsynth import outputs
         from docsynth.report import write_report
 
+        outputs.check_file(out if out is not None else run_dir / "report.html")
         path = write_report(run_dir, out, force=force)
         emit({"report": str(path)}, as_json, f"report: {path}")

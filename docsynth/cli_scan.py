@@ -24,6 +24,37 @@ def split_model_arg(args: list[Path], what: str) -> tuple[Optional[Path], list[P
     return None, list(args)
 
 
+def check_scan_output(inputs: list[Path], out: Path, force: bool) -> None:
+    """Before any photo is read: ``--out`` can be written, is not a photo folder, and no page
+    would replace a photo (never) or a file an earlier scan did not write (only with --force)."""
+    import json
+
+    from docsynth import outputs
+    from docsynth.scan import collect_photos
+
+    photos = collect_photos(inputs)
+    outputs.check_folder(out)
+    outputs.refuse_overlap(out, [i for i in inputs if i.is_dir()], holding=False)
+    try:  # pages an earlier scan wrote into --out may be replaced by a new scan
+        earlier = [r["page"] for r in json.loads((out / "scan.json").read_text())["results"] if r.get("page")]
+    except (OSError, ValueError, KeyError, TypeError):
+        earlier = []
+    pages = [out / f"{name}.jpg" for _, name in photos]
+    outputs.refuse_replacing(pages, inputs=[p for p, _ in photos], ours=earlier, force=force)
+
+
+def check_report_output(folder: Path, out: Path, force: bool) -> None:
+    """Before scoring: the report folder can be written and is not the photo folder (worst.png
+    would become a photo there), and files an earlier evaluation did not write stay."""
+    from docsynth import outputs
+
+    outputs.check_folder(out)
+    outputs.refuse_overlap(out, [folder], holding=False)
+    files = [out / "per_image.csv", out / "worst.png"]
+    outputs.refuse_replacing(files, inputs=[folder], ours=files if (out / "results.json").is_file() else [],
+                             force=force)
+
+
 def register(app: typer.Typer) -> None:
     from docsynth.cli import ConfigOpt, JsonOpt, emit, load_config
     from docsynth.progress import progress_bar
@@ -45,6 +76,7 @@ def register(app: typer.Typer) -> None:
         from docsynth.scan import Scanner, load_backend, scan_photos
 
         checkpoint, inputs = split_model_arg(args, "photos or folders")
+        check_scan_output(inputs, out, force)
         cfg = load_config(config, {"scan.postprocessor": post})["scan"]
         if checkpoint is None and cfg["checkpoint"]:
             checkpoint = Path(cfg["checkpoint"])
@@ -90,6 +122,7 @@ def register(app: typer.Typer) -> None:
         if checkpoint is None and ec["checkpoint"]:
             checkpoint = Path(ec["checkpoint"])
         report_dir = Path(ec["out"])
+        check_report_output(folder, report_dir, force)
         with progress_bar("evaluate") as bar:
             report = ev.run_evaluation(folder, checkpoint, post=ec["postprocessor"],
                                        post_options=ec["postprocessor_options"], baseline=ec["baseline"],
@@ -101,17 +134,51 @@ def register(app: typer.Typer) -> None:
     @app.command("export-model")
     def export_cmd(
         checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) to export."),
-        fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
-        out: Path = typer.Option(..., "--out", "-o", help="File to write (.onnx / .ts)."),
-        atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's outputs."),
+        fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, torchscript, tflite or coreml."),
+        out: Path = typer.Option(..., "--out", "-o", help="File to write (.onnx / .ts / .tflite / .mlpackage)."),
+        precision: str = typer.Option("fp32", "--precision", "-p",
+                                      help="fp32, fp16 (onnx, coreml) or int8 (onnx, static, calibrated on composites)."),
+        real: Optional[Path] = typer.Option(None, "--real", help="Also check agreement on these photos "
+                                                                 "(a folder with corners.csv)."),
+        check: int = typer.Option(16, "--check", help="Composites in the agreement check."),
+        calibration: int = typer.Option(64, "--calibration", help="Composites that calibrate int8 ranges."),
+        post: str = typer.Option("refine", "--post", help="Post-processor used by the agreement check."),
+        atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's raw outputs (fp32)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """Export a model to ONNX or TorchScript; the export is checked against PyTorch first."""
+        """Export a model (ONNX fp32/fp16/int8, TorchScript, TFLite, Core ML), verified against the original."""
+        from docsynth import outputs
         from docsynth.export_model import export_model
 
-        summary = export_model(checkpoint, fmt, out, force=force, atol=atol)
-        human = (f"wrote {summary['out']} ({summary['format']}, outputs {', '.join(summary['outputs'])}, "
-                 f"{summary['bytes'] / 1e6:.1f} MB); matches PyTorch within {summary['max_abs_diff']:.2g}")
-        emit(summary, as_json, human)
+        if fmt == "coreml":  # an .mlpackage is a folder
+            outputs.check_folder(out)
+        else:
+            outputs.check_file(out)
+        outputs.refuse_replacing([out], inputs=[checkpoint] + ([real] if real else []), force=force)
+        summary = export_model(checkpoint, fmt, out, force=force, atol=atol, precision=precision, real=real,
+                               check=check, calibration=calibration, post=post,
+                               progress=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
+        emit(summary, as_json, format_export(summary))
 
+
+def format_export(summary: dict[str, Any]) -> str:
+    """The human summary of an export: size, latency, agreement per photo set."""
+    lines = [f"wrote {summary['out']} ({summary['format']} {summary['precision']}, outputs "
+             f"{', '.join(summary['outputs'])}): {summary['bytes'] / 1e6:.2f} MB "
+             f"(checkpoint {summary['bytes_original'] / 1e6:.2f} MB)"]
+    if "agreement" not in summary:
+        lines.append(f"verified: {summary['verified']}")
+        return "\n".join(lines)
+    lines.append(f"latency on one core: {summary['latency_ms']:.1f} ms (PyTorch {summary['latency_ms_original']:.1f} ms); "
+                 f"largest raw-output difference {summary['max_abs_diff']:.2g}")
+    tol = summary["tolerance"]
+    for name, a in summary["agreement"].items():
+        jac = ("" if a["jaccard_diff"] is None else
+               f"; mean Jaccard {a['mean_jaccard_export']:.4f} vs {a['mean_jaccard_original']:.4f} "
+               f"(difference {a['jaccard_diff']:+.4f})")
+        lines.append(f"agreement on {a['photos']} {name} photos ({summary['post']}): corners within "
+                     f"{a['max_corner_px']:.3f} px{jac}")
+    lines.append("tolerance: " + (f"corners {tol['corner_px']} px, " if tol["corner_px"] is not None else "")
+                 + f"mean Jaccard {tol['jaccard']}")
+    return "\n".join(lines)

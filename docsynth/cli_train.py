@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Split a generated dataset into train/ and valid/ without leaking pages between them."""
-        from docsynth import split as split_mod
+        from docsynth import outputs, split as split_mod
 
         if check:
             report = split_mod.summarise(dataset)
@@ -57,6 +57,8 @@ def register(app: typer.Typer) -> None:
         sp = cfg["split"]
         if valid_fraction is not None:
             sp["valid_per_group"] = None  # an explicit fraction means leak-free mode
+        outputs.check_folder(sp["out"])
+        outputs.refuse_overlap(sp["out"], [dataset])  # --force clears train/ and valid/ there
         with progress_bar("split") as bar:
             summary = split_mod.split(
                 dataset, sp["out"], seed=sp["seed"] if sp["seed"] is not None else cfg["seed"],
@@ -90,6 +92,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Train a page-segmentation (and corner) model; resumable, torchrun-aware."""
+        from docsynth import outputs
         from docsynth.train.loop import train
 
         overrides: dict[str, Any] = {
@@ -101,6 +104,9 @@ def register(app: typer.Typer) -> None:
         }
         # A resumed run continues with the config saved in its last.pt.
         cfg = None if resume is not None else load_config(config, overrides)
+        run_dir = resume if resume is not None else Path(cfg["train"]["out"])
+        outputs.check_folder(run_dir, "--resume" if resume is not None else "--out")
+        outputs.refuse_overlap(run_dir, [data])
         summary = train(cfg, data=None if data is None else str(data), resume=resume, force=force,
                         overrides={k: v for k, v in overrides.items() if v is not None})
         if summary is None:  # not rank 0 under torchrun

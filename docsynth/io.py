@@ -40,11 +40,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not exc.filename:  # a failed write names no file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
 
 

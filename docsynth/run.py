@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 
 
 from docsynth import config as config_mod
-from docsynth import plugins
+from docsynth import outputs, plugins
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_text
 
@@ -274,6 +274,10 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
         if name in order and name not in active:
             problems.append(f"--force {name}: outside the stages --from/--until select ({', '.join(active)})")
 
+    try:  # before any stage: a run folder under a file or in a read-only place
+        outputs.check_folder(cfg["run"]["dir"], "run.dir")
+    except DocsynthError as exc:
+        add("run.dir", str(exc))
     host_names = {kind: set(plugins.names(kind)) for kind in set(PLUGIN_KEYS.values()) | {"source"}}
     for name in order:
         stage = stages[name]

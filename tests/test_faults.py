@@ -113,12 +113,149 @@ def test_plugin_cannot_replace_a_builtin_compositor_or_command(tmp_path):
 
 
 def test_plugins_uninstall_refuses_docsynth_and_unknown_names(tmp_path):
-    itself = run_docsynth("plugins", "uninstall", "docsynth", cwd=tmp_path)
+    # A stand-in pip shadows the real one, so that a regression cannot uninstall anything.
+    fake = tmp_path / "fake" / "pip"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("print('PIP CALLED')\n")
+    env = {"PYTHONPATH": str(fake.parent)}
+    itself = run_docsynth("plugins", "uninstall", "docsynth", cwd=tmp_path, env=env)
     fails(itself, "docsynth", "pip uninstall")
-    import importlib.metadata as md
-
-    assert md.distribution("docsynth")  # still installed
-    unknown = run_docsynth("plugins", "uninstall", "no-such-plugin-xyz", cwd=tmp_path)
+    unknown = run_docsynth("plugins", "uninstall", "no-such-plugin-xyz", cwd=tmp_path, env=env)
     fails(unknown, "no-such-plugin-xyz", "not installed")
-    not_plugin = run_docsynth("plugins", "uninstall", "pyyaml", cwd=tmp_path)
+    not_plugin = run_docsynth("plugins", "uninstall", "pyyaml", cwd=tmp_path, env=env)
     fails(not_plugin, "pyyaml", "not a docsynth plugin")
+    assert "PIP CALLED" not in itself.stdout + unknown.stdout + not_plugin.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs never replace inputs, nor files docsynth did not write (without --force)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """A tiny generated dataset (4 samples), shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("data")
+    made = run_docsynth("generate", "--count", "4", "--out", "ds", "--json", cwd=root)
+    assert made.returncode == 0, made.stderr
+    return root / "ds"
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    png(folder / "a.jpg", 80, 60)
+    png(folder / "b.png", 80, 60, value=90)
+    return folder
+
+
+def test_scan_into_the_photo_folder_is_refused(tmp_path, photos):
+    before = snapshot(photos)
+    fails(run_docsynth("scan", "photos", "--out", "photos", cwd=tmp_path), "photos", "input")
+    fails(run_docsynth("scan", "photos", "--out", "photos", "--force", cwd=tmp_path), "input")
+    # A single photo scanned into its own folder: the page would be photos/a.jpg itself.
+    fails(run_docsynth("scan", "photos/a.jpg", "--out", "photos", "--force", cwd=tmp_path),
+          "photos/a.jpg", "replace an input")
+    assert snapshot(photos) == before
+
+
+def test_scan_keeps_a_users_file_in_out_without_force(tmp_path, photos):
+    mine = png(tmp_path / "out" / "a.jpg", 10, 10)
+    before = mine.read_bytes()
+    fails(run_docsynth("scan", "photos", "--out", "out", cwd=tmp_path), "out/a.jpg", "--force")
+    assert mine.read_bytes() == before and not (tmp_path / "out" / "corners.csv").exists()
+
+
+def test_stats_plot_never_replaces_a_file_without_force(tmp_path, dataset):
+    mine = tmp_path / "existing.png"
+    mine.write_bytes(b"my picture")
+    fails(run_docsynth("stats", str(dataset), "--plot", "existing.png", cwd=tmp_path), "existing.png", "--force")
+    assert mine.read_bytes() == b"my picture"
+    image = dataset / "images" / "0000000.jpg"
+    before = image.read_bytes()
+    fails(run_docsynth("stats", str(dataset), "--plot", str(image), "--force", cwd=tmp_path), "replace an input")
+    assert image.read_bytes() == before
+    done = run_docsynth("stats", str(dataset), "--plot", "existing.png", "--force", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert mine.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preview_and_export_never_touch_the_dataset(tmp_path, dataset):
+    before = snapshot(dataset)
+    image = dataset / "images" / "0000001.jpg"
+    fails(run_docsynth("preview", str(dataset), "--out", str(image), "--force", cwd=tmp_path), "replace an input")
+    # --force clears an export folder: never one that holds the dataset.
+    fails(run_docsynth("export", str(dataset), "--format", "coco", "--out", str(dataset.parent), "--force",
+                       cwd=tmp_path), "holds the input")
+    assert snapshot(dataset) == before
+
+
+def test_generate_force_never_clears_its_own_input(tmp_path):
+    docs = tmp_path / "docs"
+    for i in range(2):
+        png(docs / "images" / f"p{i}.png", 120, 160)
+    before = snapshot(docs)
+    fails(run_docsynth("generate", "--documents", "docs", "--out", "docs", "--force", "--count", "2",
+                       cwd=tmp_path), "docs", "input")
+    assert snapshot(docs) == before
+
+
+def test_export_model_never_replaces_its_checkpoint(tmp_path):
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"weights")
+    fails(run_docsynth("export-model", "model.pt", "--out", "model.pt", "--force", cwd=tmp_path), "replace an input")
+    assert ckpt.read_bytes() == b"weights"
+
+
+# ---------------------------------------------------------------------------------------------
+# Unwritable outputs: one line naming the path, before any work
+# ---------------------------------------------------------------------------------------------
+
+PACKAGED = REPO / "docsynth" / "assets" / "docsynth-cpu.pt"
+
+UNWRITABLE = {  # command -> arguments; {D}: the dataset, {B}: a path under a regular file
+    "generate": ["generate", "--count", "2", "--out", "{B}"],
+    "scan": ["scan", "photos", "--out", "{B}"],
+    "split": ["split", "{D}", "--out", "{B}"],
+    "train": ["train", "{D}", "--out", "{B}", "--epochs", "1"],
+    "export": ["export", "{D}", "--format", "coco", "--out", "{B}"],
+    "preview": ["preview", "{D}", "--out", "{B}.png"],
+    "evaluate": ["evaluate", "photos", "--out", "{B}"],
+    "export-model": ["export-model", str(PACKAGED), "--out", "{B}.onnx"],
+    "report": ["report", "photos", "--out", "{B}.html"],
+    "stats": ["stats", "{D}", "--plot", "{B}.png"],
+    "run": ["run", "bad.yaml"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(UNWRITABLE))
+def test_output_under_a_regular_file_is_one_line(tmp_path, dataset, photos, command):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    (tmp_path / "bad.yaml").write_text("run:\n  dir: blocker/run\n")
+    args = [a.replace("{D}", str(dataset)).replace("{B}", "blocker/out") for a in UNWRITABLE[command]]
+    started = time.monotonic()
+    line = fails(run_docsynth(*args, cwd=tmp_path), "blocker")
+    assert "is a file" in line or "not a folder" in line
+    assert time.monotonic() - started < 30  # refused up front, not after the work
+    assert (tmp_path / "blocker").read_text() == "a file, not a folder"
+
+
+def _small_disk(limit: int):
+    """A file-size limit stands in for a full disk (CPython ignores SIGXFSZ, so writes past it
+    fail with an OSError, in the workers too)."""
+    import resource
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_disk_full_during_generate_is_one_line(tmp_path):
+    env = {**os.environ, "DOCSYNTH_LOAD_PLUGINS": "docsynth"}
+    result = subprocess.run([sys.executable, "-m", "docsynth", "generate", "--count", "8", "--workers", "2",
+                             "--out", "ds"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120, preexec_fn=_small_disk(3000))
+    line = fails(result, "ds/", code=1)
+    assert "RemoteTraceback" not in result.stderr and "File too large" in line
