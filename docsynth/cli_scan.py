@@ -76,11 +76,11 @@ def register(app: typer.Typer) -> None:
         from docsynth.scan import Scanner, load_backend, scan_photos
 
         checkpoint, inputs = split_model_arg(args, "photos or folders")
-        check_scan_output(inputs, out, force)
         cfg = load_config(config, {"scan.postprocessor": post})["scan"]
         if checkpoint is None and cfg["checkpoint"]:
             checkpoint = Path(cfg["checkpoint"])
         scanner = Scanner(load_backend(checkpoint), cfg["postprocessor"], cfg["postprocessor_options"])
+        check_scan_output(inputs, out, force)
         with progress_bar("scan") as bar:
             summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=cfg["jpeg_quality"],
                                   progress=bar.advance, on_start=bar.start)
