@@ -37,11 +37,21 @@ class _Group(TyperGroup):
                 typer.echo(f"docsynth: error: {line}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
+            _default_sigint()
             typer.echo("docsynth: interrupted; rerun the same command to resume", err=True)
             raise typer.Exit(130) from None
         except OSError as exc:  # full disk, permissions, a path under a file: name the path
             typer.echo(f"docsynth: error: {os_error_line(exc)}", err=True)
             raise typer.Exit(1) from None
+
+
+def _default_sigint() -> None:
+    """After the first Ctrl-C has been handled, another one ends the process at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def os_error_line(exc: OSError) -> str:

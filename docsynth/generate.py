@@ -162,6 +162,10 @@ def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
     """Refuse to mix configs in one folder; with ``force``, clear what docsynth wrote there."""
     claim_output(out, out / "run.yaml", fingerprint(cfg), OUR_ENTRIES, force, "made with this config")
     out.mkdir(parents=True, exist_ok=True)
+    # A worker killed mid-write (Ctrl-C, kill -9) leaves its temporary file behind.
+    for sub in ("images", "masks", "shards"):
+        for tmp in (out / sub).glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
     atomic_write_text(out / "run.yaml", yaml.safe_dump(
         {"fingerprint": fingerprint(cfg), "config": cfg}, sort_keys=False))
 

@@ -259,3 +259,89 @@ def test_disk_full_during_generate_is_one_line(tmp_path):
                             timeout=120, preexec_fn=_small_disk(3000))
     line = fails(result, "ds/", code=1)
     assert "RemoteTraceback" not in result.stderr and "File too large" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopping: Ctrl-C within a second, no worker left behind
+# ---------------------------------------------------------------------------------------------
+
+linux_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _start_long_generate(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A 2-worker generate that runs for minutes; returns once a shard is done."""
+    (tmp_path / "docsynth.yaml").write_text(
+        "generate:\n  documents_count: 2\n  backgrounds_count: 2\n  shard_size: 4\n"
+        "  compositor_options: {size: [96, 128]}\n")
+    env = {**os.environ, "DOCSYNTH_LOAD_PLUGINS": "docsynth"}
+    proc = subprocess.Popen([sys.executable, "-m", "docsynth", "generate", "--count", "6000", "--workers", "2",
+                             "--out", "ds"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # its own group, like a terminal's job
+    deadline = time.monotonic() + 90
+    while not list((tmp_path / "ds" / "shards").glob("*.jsonl")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert len(workers) == 2, workers
+    return proc, workers
+
+
+@linux_proc
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_generate_within_a_second(tmp_path, presses):
+    proc, workers = _start_long_generate(tmp_path)
+    started = time.monotonic()
+    for _ in range(presses):
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+        time.sleep(0.05)
+    try:
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    seconds = time.monotonic() - started
+    assert seconds < 3, seconds  # about 0.3-0.9 s on 2 busy cores; a hang was the bug
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines() == ["docsynth: interrupted; rerun the same command to resume"]
+    time.sleep(0.2)
+    assert not [w for w in workers if _running(w)]
+    # Finished shards are kept, each with its files.
+    shards = sorted((tmp_path / "ds" / "shards").glob("*.jsonl"))
+    assert shards
+    for shard in shards:
+        for row in (json.loads(line) for line in shard.read_text().splitlines()):
+            assert (tmp_path / "ds" / row["image"]).is_file() and (tmp_path / "ds" / row["mask"]).is_file()
+
+
+@linux_proc
+def test_workers_die_with_a_killed_generate(tmp_path):
+    proc, workers = _start_long_generate(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    deadline = time.monotonic() + 5
+    while [w for w in workers if _running(w)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [w for w in workers if _running(w)]
+    for pid in left:  # do not leave them running if the check fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left

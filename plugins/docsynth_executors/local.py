@@ -1,12 +1,49 @@
-"""The default executor: a local process pool (or the current process for one worker)."""
+"""The default executor: a local process pool (or the current process for one worker).
+
+Stopping: workers ignore Ctrl-C and die with their parent (:mod:`docsynth.workers`). On Ctrl-C
+the parent cancels the queued tasks, gives running ones ``STOP_GRACE`` seconds to finish (a
+finished shard is kept), then kills the workers; a second Ctrl-C skips the grace. Only a few
+tasks are queued at a time, so there is never a long queue to drain first.
+"""
 
 from __future__ import annotations
 
 import multiprocessing as mp
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
 from docsynth.hookspecs import hookimpl
+
+STOP_GRACE = 0.5  # seconds running tasks get to finish after the first Ctrl-C
+
+
+def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    from docsynth.workers import tie_to_parent
+
+    tie_to_parent(parent)
+    if initializer:
+        initializer(*initargs)
+
+
+def _stop(pool: ProcessPoolExecutor, pending: dict[Future, int], grace: float) -> None:
+    """Stop now: drop queued tasks, let running ones finish for ``grace`` s, kill the rest."""
+    for fut in pending:
+        fut.cancel()
+    try:
+        running = [f for f in pending if not f.done()]
+        if grace > 0 and running:
+            wait(running, timeout=grace)
+    except KeyboardInterrupt:  # a second Ctrl-C: no grace
+        pass
+    finally:
+        # The pool has no public way to kill its workers; shutdown() alone waits for them.
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            try:
+                proc.kill()
+            except (OSError, ValueError):
+                pass
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class LocalExecutor:
@@ -26,14 +63,33 @@ class LocalExecutor:
         # fork is cheapest and the generate path never imports torch; callers that hold
         # threads (training) pass start_method: spawn.
         method = options.get("start_method") or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
-                                 initializer=initializer, initargs=initargs) as pool:
-            pending = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
+                                   initializer=_start_worker, initargs=(os.getpid(), initializer, initargs))
+        todo = iter(enumerate(tasks))
+        pending: dict[Future, int] = {}
+
+        def top_up() -> None:  # two tasks per worker in flight: busy, yet quick to stop
+            for i, task in todo:
+                pending[pool.submit(fn, task)] = i
+                if len(pending) >= 2 * workers:
+                    return
+
+        try:
+            top_up()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     i = pending.pop(fut)
-                    yield i, fut.result()
+                    result = fut.result()
+                    top_up()
+                    yield i, result
+        except KeyboardInterrupt:
+            _stop(pool, pending, STOP_GRACE)
+            raise
+        except BaseException:  # a task failed, or the caller stopped reading
+            _stop(pool, pending, 0)
+            raise
+        pool.shutdown(wait=True)
 
 
 @hookimpl

@@ -1,0 +1,49 @@
+"""Worker processes that never outlive their parent and leave Ctrl-C to it.
+
+A terminal's Ctrl-C reaches every process of the foreground group. If each pool worker raised
+KeyboardInterrupt on its own, the pool could break half-way and the parent could wait forever
+on a worker that is gone; so workers ignore SIGINT and the parent stops them. And a parent
+killed with ``kill -9`` cannot stop anything, so each worker asks the kernel to kill it when
+the parent dies (Linux: ``PR_SET_PDEATHSIG``), or else polls for its parent from a thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_parent_death_signal() -> bool:
+    """Linux: SIGKILL this process when the thread that started it exits. False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="docsynth-parent-watch", daemon=True).start()
+
+
+def tie_to_parent(parent: int) -> None:
+    """Call first thing in a worker process; ``parent`` is the pid of the process that owns it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not _set_parent_death_signal():
+        _watch_parent(parent)
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
