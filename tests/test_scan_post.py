@@ -87,7 +87,7 @@ def test_no_document_instead_of_a_garbage_quad(name):
     disc = np.zeros((H, W), np.float32)
     cv2.circle(disc, (200, 150), 100, 1.0, -1)
     q = find(name, disc)
-    assert q.corners is None and "quadrilateral" in q.reason or "sides" in q.reason
+    assert q.corners is None and ("quadrilateral" in q.reason or "sides" in q.reason)
     tiny = np.zeros((H, W), np.float32)
     tiny[10:14, 10:14] = 1.0
     assert find(name, tiny).corners is None

@@ -199,7 +199,8 @@ class RealisticCompositor:
         image, mask = self._paste(page, image, h_edge, warp, rng, o)
         corners = apply_homography(h_edge, src) if warp is None else \
             apply_homography(h_edge, warp.forward(src))
-        flags = {"approximate"} if warp is not None else set()
+        # a torn receipt or a card's rounded corners: the outline is not the straight-edge quad
+        flags = {"approximate"} if warp is not None or cases & {"card", "receipt"} else set()
         if hold is not None:
             obj = thumb(image.shape[:2], quad, hold, rng)
             if obj is not None:

@@ -1,8 +1,10 @@
 """Post-processor `refine`: coarse-to-fine corners.
 
-1. Initial quad from the low-resolution prediction: the model's corner heatmaps when it has
-   them (``extra["corners"]``, each peak at least ``min_corner_score``) and they form a convex
-   quad, else the `robust` fit on the page mask.
+1. Initial quad from the low-resolution prediction, chosen among the model's corner heatmaps
+   (``extra["corners"]``, each peak at least ``min_corner_score``), the `robust` fit on the
+   page mask and, when that fails, a looser mask fit. Each must pass the plausibility checks
+   of :mod:`docsynth_scan.checks` (convex, sane angles and sides, inside the photo); the one
+   agreeing best with the page mask wins (heatmaps on near ties).
 2. Each side is refined at the photo's full resolution: at 100 positions along the predicted
    edge, an intensity profile across it (all three colour channels, over a band) is
    differentiated across 2 px; the strongest step near the predicted edge, located to a
@@ -12,8 +14,11 @@
 3. Corners are the intersections of the refined sides; a second pass with a narrower band
    polishes them. A pass that moves a corner further than its band is rejected (kept coarse).
 
-Confidence = initial confidence x (0.5 + 0.5 x mean share of edge samples on the fitted sides).
-"No document found" comes from step 1.
+Confidence = the calibrated confidence of the initial quad (mask IoU, share of its sides on
+mask edges, corner peaks; see :func:`docsynth_scan.checks.calibrated_confidence`) x (0.75 +
+0.25 x mean share of edge samples on the refined sides). A refined quad that fails the
+plausibility checks is dropped for the coarse one. "No document found" comes from step 1,
+only when no candidate is plausible.
 
 Options: ``band`` (half-width in px of the first search band; default 1.2% of the photo
 diagonal, 8-40 px), ``passes`` (2), ``min_corner_score`` (0.3), plus the `robust` options.
@@ -27,10 +32,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from docsynth.geometry import mask_iou, order_corners, quad_mask
+from docsynth.geometry import order_corners
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
-from docsynth_scan.lines import is_convex, quad_from_lines, ransac_line, refit, side_lines
+from docsynth_scan.checks import calibrated_confidence, implausible, mask_agreement
+from docsynth_scan.lines import fit_quad_to_mask, is_convex, quad_from_lines, ransac_line, refit, side_lines
 from docsynth_scan.robust import robust_quad
 
 STEP = 0.5  # profile sampling step across the edge, px (twice that in bands over 12 px)
@@ -128,25 +134,61 @@ def refine_quad(image: np.ndarray, corners: np.ndarray, band: float,
     return corners, support
 
 
-def initial_quad(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]) -> tuple[Quad, str]:
-    """The coarse quad: heatmap corners when usable, else the robust mask fit."""
+def candidates(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]):
+    """Coarse quads to choose from, as (source, corners, mean corner peak score or None, reason)."""
     corners, scores = extra.get("corners"), extra.get("corner_scores")
-    min_score = float(options.get("min_corner_score", 0.3))
-    if corners is not None and scores is not None and np.min(scores) >= min_score:
-        c = np.asarray(corners, dtype=np.float64)
-        if is_convex(c):
-            h, w = page_prob.shape
-            scale = min(1.0, 256 / max(h, w))
-            size = (max(1, round(h * scale)), max(1, round(w * scale)))
-            small = cv2.resize(page_prob, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) > 0.5
-            iou = mask_iou(quad_mask(c * scale, size), small)
-            return Quad(order_corners(c), float(np.mean(scores) * max(iou, 0.5))), "heatmaps"
-    return robust_quad(page_prob, options), "mask"
+    out = []
+    if corners is not None and scores is not None:
+        min_score = float(options.get("min_corner_score", 0.3))
+        # a weak peak makes the heatmap quad a loose candidate: used only when the mask backs it
+        weak = float(np.min(scores)) < min_score
+        out.append(("weak heatmaps" if weak else "heatmaps", np.asarray(corners, dtype=np.float64),
+                    float(np.mean(scores)), ""))
+    fit = robust_quad(page_prob, options)
+    out.append(("mask", fit.corners, None, fit.reason))
+    if fit.corners is None:  # a curled receipt or a bitten page: a looser fit, trusted less
+        loose = fit_quad_to_mask(page_prob, threshold=float(options.get("threshold", 0.5)),
+                                 min_area=float(options.get("min_area", 0.01)), min_iou=0.75)
+        out.append(("loose mask", loose.corners, None, loose.reason))
+    return out
+
+
+def initial_quad(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]) -> tuple[Quad, str]:
+    """The coarse quad: each candidate must be a plausible page (:func:`checks.implausible`);
+    among those, the one that agrees best with the page mask (:func:`checks.mask_agreement`)
+    wins, the heatmap corners when they are about as good (they keep working where an object
+    bites into the mask). None plausible: "no document found", with the first reason."""
+    h, w = page_prob.shape
+    best, reasons = None, []
+    for source, corners, score, reason in candidates(page_prob, extra, options):
+        if corners is None:
+            reasons.append(f"{source}: {reason}")
+            continue
+        why = implausible(corners, w, h)
+        if why:
+            reasons.append(f"{source}: {why}")
+            continue
+        iou, edge = mask_agreement(corners, page_prob)
+        loose = source.startswith(("loose", "weak"))
+        if loose and (edge < 0.6 or iou < 0.75):  # e.g. a square around a round blob
+            reasons.append(f"{source}: the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its sides "
+                           "on the mask's edge)")
+            continue
+        conf = calibrated_confidence(iou, edge, score)
+        if loose:
+            conf *= 0.5
+        # heatmap corners win ties: the margin keeps them unless the mask fit is clearly better
+        rank = conf + (0.1 if source == "heatmaps" else 0.0)
+        if best is None or rank > best[0]:
+            best = (rank, Quad(order_corners(np.asarray(corners, np.float64)), conf), source)
+    if best is None:
+        return Quad(None, 0.0, "; ".join(reasons) or "no page"), "none"
+    return best[1], best[2]
 
 
 class RefinePost:
     name = "refine"
-    description = "coarse-to-fine: heatmap corners or robust mask fit, sides refined on image gradients"
+    description = "coarse-to-fine: heatmap corners or robust mask fit, checked, sides refined on image gradients"
 
     def find_quad(self, page_prob: np.ndarray, image: np.ndarray, extra: dict[str, Any]) -> Quad:
         options = dict(extra.get("options") or {})
@@ -156,7 +198,9 @@ class RefinePost:
         h, w = image.shape[:2]
         band = float(options.get("band", np.clip(0.012 * np.hypot(h, w), 8, 40)))
         corners, support = refine_quad(image, coarse.corners, band, int(options.get("passes", 2)))
-        return Quad(order_corners(corners), coarse.confidence * (0.5 + 0.5 * support))
+        if implausible(corners, w, h):  # refinement locked onto something else: keep the coarse quad
+            corners, support = coarse.corners, 0.0
+        return Quad(order_corners(corners), coarse.confidence * (0.75 + 0.25 * support))
 
 
 @hookimpl

@@ -1,0 +1,154 @@
+"""Hard real-photo scenes in the `realistic` compositor: light desks, cards held by a hand,
+torn receipts, close-ups, props with volume, sheets right under the page, squashed frames.
+Each checks its effect on the image, the mask and the corners together."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from docsynth.geometry import mask_iou, quad_area, quad_mask
+from docsynth_compose.steps.geometric import Squash
+from docsynth_compose.steps.props import Props
+from docsynth_compose.steps.special_pages import ID1_ASPECT, make_card, make_receipt
+from docsynth_compose.steps.surfaces import KINDS, desk_surface
+from docsynth.kinds import Sample
+
+from test_compositors import PLAIN, compose, page
+
+FRAME = {**PLAIN, "size": [240, 320]}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_desk_surfaces_are_light_low_saturation_and_textured(kind):
+    img = desk_surface(np.random.default_rng(3), 200, 150, kind)
+    assert img.shape == (150, 200, 3) and img.dtype == np.uint8
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    assert img.mean() > 110 and np.median(hsv[..., 1]) < 90  # light, muted
+    assert img.std() > 1.0  # texture and light, not a flat fill
+    # uneven light: the two halves along some axis differ, but not wildly
+    assert abs(float(img[:, :100].mean()) - float(img[:, 100:].mean())) < 60
+
+
+def test_light_desk_scene_keeps_labels_and_page_is_close_to_desk_brightness():
+    close = 0
+    for seed in range(12):
+        s = compose("realistic", {**FRAME, "desk_p": 1.0}, seed, page(150, 200))
+        assert "light_desk" in s.extra["cases"]
+        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.99
+        desk, paper = s.image[s.mask == 0].mean(), s.image[s.mask > 0].mean()
+        close += abs(desk - paper) < 40
+    assert close >= 3  # low contrast happens often
+
+
+def test_card_is_id1_with_rounded_corners_outside_the_mask():
+    card = make_card(np.random.default_rng(0), width=428)
+    h, w = card.image.shape[:2]
+    assert abs(w / h - ID1_ASPECT) < 0.01 and card.corners is None
+    assert card.mask[0, 0] == 0 and card.mask[-1, -1] == 0  # rounded: the image corner is not card
+    assert card.mask[h // 2, 0] == 255 and card.mask[0, w // 2] == 255  # straight edges are
+    s = compose("realistic", {**FRAME, "card_p": 1.0, "card_held_p": 0.0, "camera": {"area": [0.3, 0.5]}}, 1)
+    assert "card" in s.extra["cases"]
+    quad = quad_mask(s.corners, s.mask.shape) > 0
+    assert not (s.mask[~quad]).any()  # never outside the straight-edge quad
+    assert 0.97 < (s.mask > 0).sum() / quad.sum() < 1.0  # a little is cut at the rounded corners
+
+
+def test_held_card_thumb_hides_a_corner_but_keeps_it_labelled():
+    hit = 0
+    for seed in range(8):
+        s = compose("realistic", {**FRAME, "card_p": 1.0, "card_held_p": 1.0, "camera": {"area": [0.25, 0.4]}},
+                    seed)
+        assert {"card", "hand_hold"} <= set(s.extra["cases"])
+        quad = quad_mask(s.corners, s.mask.shape) > 0
+        missing = quad & (s.mask == 0)
+        if "occluded" in s.flags:
+            hit += 1
+            # the hidden part sits at one corner: the missing pixels are near a labelled corner
+            ys, xs = np.nonzero(missing)
+            centre = np.array([xs.mean(), ys.mean()])
+            size = np.sqrt(quad_area(s.corners))
+            assert np.linalg.norm(s.corners - centre, axis=1).min() < 0.5 * size
+            # and they are skin, not card
+            b, g, r = s.image[missing].astype(int).T
+            assert np.median(r) > np.median(b)
+    assert hit >= 5
+
+
+def test_receipt_is_long_torn_and_cornered_on_its_body():
+    rec = make_receipt(np.random.default_rng(4), width=200)
+    body = rec.corners
+    length, width = np.ptp(body[:, 1]), np.ptp(body[:, 0])
+    assert 2.0 <= length / width <= 4.5
+    top = int(body[0, 1])
+    # a torn top edge: the mask row at the straight edge is neither all paper nor all empty
+    row = rec.mask[top] > 0
+    bottom = rec.mask[int(body[2, 1]) - 1] > 0
+    assert (0.05 < row.mean() < 0.98) or (0.05 < bottom.mean() < 0.98)
+    s = compose("realistic", {**FRAME, "receipt_p": 1.0, "camera": {"area": [0.2, 0.4]}}, 2)
+    assert "receipt" in s.extra["cases"]
+    quad = quad_mask(s.corners, s.mask.shape) > 0
+    assert mask_iou(s.mask, quad) > 0.85  # the body matches; the tear wanders around its edge
+
+
+def test_close_ups_cover_much_of_the_frame():
+    areas = [quad_area(compose("realistic", {**FRAME, "close_p": 1.0}, seed, page(150, 200)).corners) / (240 * 320)
+             for seed in range(8)]
+    assert min(areas) > 0.25 and np.median(areas) > 0.4
+
+
+def test_underlay_sheets_peek_out_by_a_few_percent_and_are_not_page():
+    for seed in range(6):
+        s = compose("realistic", {**FRAME, "underlay_p": 1.0, "camera": {"area": [0.3, 0.5]}}, seed, page(150, 200))
+        assert "underlay" in s.extra["cases"]
+        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.99  # only the top sheet
+        size = np.sqrt(quad_area(s.corners))
+        for inst in s.extra["instances"]:
+            shift = np.abs(np.array(inst["corners"]) - s.corners).max()
+            assert shift < 0.2 * size  # tight: a few px to a few percent (plus a small turn)
+
+
+def _scene():
+    corners = np.array([[40.0, 30.0], [160.0, 36.0], [150.0, 130.0], [45.0, 124.0]])
+    img = np.full((160, 200, 3), 90, np.uint8)
+    mask = quad_mask(corners, (160, 200))
+    img[mask > 0] = 230
+    return Sample(image=img, mask=mask, corners=corners, flags=set(), extra={})
+
+
+def test_props_have_volume_and_only_solid_ones_cut_the_mask():
+    cut = shaded = 0
+    for seed in range(12):
+        s = _scene()
+        step = Props(count=[2, 3], on_page_p=1.0)
+        params = step.get_params(np.random.default_rng(seed), s)
+        out = step.run(s, np.random.default_rng(seed))
+        assert np.array_equal(out.corners, s.corners)
+        assert not (out.mask[s.mask == 0]).any()
+        covered = np.zeros(s.mask.shape, bool)
+        for obj in params["cutting"]:
+            h, w = obj.alpha.shape
+            covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
+        assert np.array_equal((s.mask > 0) & (out.mask == 0), covered & (s.mask > 0))
+        cut += ("occluded" in out.flags)
+        for obj in params["objs"]:
+            inside = obj.colour[obj.alpha > 0.9]
+            if len(inside) > 50:
+                shaded += inside.std() > 4  # shading and highlights, not a flat fill
+    assert cut >= 4 and shaded >= 10
+
+
+def test_squash_scales_image_mask_and_corners_together():
+    s = _scene()
+    out = Squash(square_p=1.0).run(s, np.random.default_rng(0))
+    assert out.image.shape[:2] == (160, 160) and out.mask.shape == (160, 160)
+    assert np.allclose(out.corners, s.corners * [160 / 200, 1.0])
+    assert mask_iou(out.mask, quad_mask(out.corners, out.mask.shape)) > 0.97
+    assert set(np.unique(out.mask)) <= {0, 255}
+
+
+def test_squashed_frames_from_the_compositor():
+    s = compose("realistic", {**FRAME, "squash_p": 1.0}, 5, page(150, 200))
+    assert "squashed" in s.extra["cases"] and s.image.shape[:2] != (320, 240)
+    assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.97

@@ -1,0 +1,44 @@
+"""`docsynth hardcases`: a fixed, seeded synthetic benchmark, one subset per hard case."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from docsynth.evaluate import read_corners_csv, subset_of
+from docsynth.hardcases import CASES, write_hardcases
+
+
+def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):
+    out = tmp_path / "hc"
+    summary = write_hardcases(out, count=2, cases=["handcard", "receipt", "greyscale"])
+    assert summary["photos"] == 6
+    rows = read_corners_csv(out / "corners.csv")
+    assert sorted({subset_of(name) for name in rows}) == ["greyscale", "handcard", "receipt"]
+    import cv2
+
+    for name, corners in rows.items():
+        assert np.asarray(corners).shape == (4, 2)
+        image = cv2.imread(str(out / "images" / name))
+        assert image is not None
+        if name.startswith("greyscale"):
+            assert np.array_equal(image[..., 0], image[..., 1]) or np.abs(image[..., 0].astype(int) - image[..., 2]).max() <= 3
+    # case names never contain the subset separator
+    assert all("_" not in case for case in CASES)
+
+
+def test_benchmark_is_deterministic_and_guarded(tmp_path, cli):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_hardcases(a, count=1, cases=["lightdesk", "underlay"])
+    write_hardcases(b, count=1, cases=["lightdesk", "underlay"])
+    for name in ("lightdesk_000.jpg", "underlay_000.jpg"):
+        assert (a / "images" / name).read_bytes() == (b / "images" / name).read_bytes()
+    assert (a / "corners.csv").read_text() == (b / "corners.csv").read_text()
+    # other settings into the same folder: refused in one line without --force
+    r = cli("hardcases", str(a), "--count", "2", "--cases", "lightdesk")
+    assert r.exit_code != 0 and "--force" in r.stderr
+    r = cli("hardcases", str(a), "--count", "2", "--cases", "lightdesk", "--force", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["photos"] == 2
+    r = cli("hardcases", str(tmp_path / "c"), "--cases", "nonsense")
+    assert r.exit_code != 0 and "unknown case" in r.stderr
