@@ -131,6 +131,40 @@ def register(app: typer.Typer) -> None:
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
 
+    @app.command("hardcases")
+    def hardcases_cmd(
+        out: Path = typer.Argument(..., help="Folder to write (images/ + corners.csv)."),
+        count: int = typer.Option(24, "--count", "-n", help="Photos per case."),
+        seed: int = typer.Option(2026, "--seed", help="Seed of the benchmark (training never uses its indices)."),
+        cases: Optional[str] = typer.Option(None, "--cases", help="Comma-separated cases (default: all)."),
+        force: bool = typer.Option(False, "--force", help="Replace a benchmark made with other settings."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """A fixed synthetic benchmark, one set per hard case (light desk, clutter, sheets under
+        the page, card in the hand, receipt, close-up, squashed, greyscale); score it with
+        `docsynth evaluate OUT`: its subsets are the cases."""
+        from docsynth import hardcases
+
+        names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
+        for name in names or []:
+            if name not in hardcases.CASES:
+                raise DocsynthError(f"--cases: unknown case {name!r} (known: {', '.join(hardcases.CASES)})")
+        if count < 1 or count > 10000:
+            raise DocsynthError(f"--count: must be between 1 and 10000, got {count}")
+        with progress_bar("hardcases") as bar:
+            started = []
+
+            def advance(done: int, total: int) -> None:
+                if not started:
+                    bar.start(total)
+                    started.append(True)
+                bar.advance()
+
+            summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=names, force=force,
+                                                progress=advance)
+        emit(summary, as_json, f"wrote {summary['photos']} photos ({summary['per_case']} per case: "
+                               f"{', '.join(summary['cases'])}) to {out}; score them: docsynth evaluate {out}")
+
     @app.command("export-model")
     def export_cmd(
         checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) to export."),
