@@ -90,7 +90,8 @@ def register(app: typer.Typer) -> None:
                                              if r["page"] else f"no document found ({r['reason']})")
              for r in summary["results"]]
             + [f"{summary['pages']} of {summary['photos']} photos scanned into {out}; corners in "
-               f"{summary['corners_csv']}" + (f"; {len(missing)} without a page" if missing else "")])
+               f"{summary['corners_csv']}" + (f"; {len(missing)} without a page" if missing else "")
+               + (f" ({summary['skipped']} unreadable, skipped)" if summary.get("skipped") else "")])
         emit(summary, as_json, human)
 
     @app.command("evaluate")

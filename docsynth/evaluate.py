@@ -194,7 +194,24 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     subsets = sorted({r["subset"] for r in rows})
     return {**means(rows), "subsets": {s: means([r for r in rows if r["subset"] == s]) for s in subsets},
-            "images": rows}
+            "calibration": calibration(rows), "images": rows}
+
+
+WRONG_BELOW = 0.9  # a quad with Jaccard under this is a wrong answer
+CONFIDENT = 0.5  # a quad with confidence at least this is one the method vouches for
+
+
+def calibration(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Is a confident answer a right one? Among quads with confidence >= 0.5: how many, and the
+    share of them that are wrong (Jaccard < 0.9); also the share of right answers that were
+    given with low confidence (what a threshold at 0.5 would throw away)."""
+    found = [r for r in rows if r["corners"] is not None]
+    sure = [r for r in found if r["confidence"] >= CONFIDENT]
+    right = [r for r in found if r["jaccard"] >= WRONG_BELOW]
+    wrong_sure = sum(r["jaccard"] < WRONG_BELOW for r in sure)
+    return {"confident": len(sure),
+            "wrong_among_confident": (wrong_sure / len(sure)) if sure else math.nan,
+            "right_with_low_confidence": (sum(r["confidence"] < CONFIDENT for r in right) / len(right)) if right else math.nan}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,6 +376,22 @@ def format_report(report: dict[str, Any]) -> str:
         subsets = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
         lines.append(f"{name}: mean Jaccard {r['mean_jaccard']:.4f}, mean mask IoU {r['mean_mask_iou']:.4f}, "
                      f"found {r['found']}/{r['count']}; per subset: {subsets}")
+        cal = r.get("calibration")
+        if cal and cal["confident"]:
+            lines.append(f"  confidence >= {CONFIDENT}: {cal['confident']} quads, {cal['wrong_among_confident']:.1%} "
+                         f"of them wrong (Jaccard < {WRONG_BELOW}); {cal['right_with_low_confidence']:.1%} of the right "
+                         "ones had lower confidence")
+    subsets = sorted({s for m in methods for s in report["methods"][m]["subsets"]})
+    if len(subsets) > 1:  # per subset (per hard case for `docsynth hardcases` folders), worst first
+        worst = {s: min(report["methods"][m]["subsets"].get(s, {}).get("mean_jaccard", 1.0) for m in methods[:1])
+                 for s in subsets}
+        sw = max(6, max(map(len, subsets)))
+        lines += ["", f"{'subset':<{sw}}  {'n':>3}  " + "  ".join(f"{m[:16]:>16}" for m in methods)]
+        for s in sorted(subsets, key=worst.get):
+            n = max(report["methods"][m]["subsets"].get(s, {}).get("count", 0) for m in methods)
+            cells = [report["methods"][m]["subsets"].get(s) for m in methods]
+            lines.append(f"{s:<{sw}}  {n:>3}  " + "  ".join(f"{c['mean_jaccard']:16.4f}" if c else f"{'-':>16}"
+                                                           for c in cells))
     width = max(len(row["image"]) for row in report["methods"][methods[0]]["images"])
     head = f"{'image':<{width}}  " + "  ".join(f"{m[:14]:>14} J   IoU" for m in methods)
     lines += ["", head, "-" * len(head)]

@@ -256,7 +256,15 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
         on_start(len(photos))
     rows, results = [], []
     for path, name in photos:
-        image = read_photo(path)
+        try:
+            image = read_photo(path)
+        except DocsynthError as exc:  # one unreadable photo costs that photo, not the batch
+            rows.append((path.name if len(inputs) == 1 and inputs[0].is_file() else _rel(path, inputs), None))
+            results.append({"image": str(path), "page": None, "corners": None, "confidence": 0.0,
+                            "reason": f"skipped: {exc}", "size": None, "skipped": True})
+            if progress:
+                progress(1)
+            continue
         result = scanner.scan(image)
         page_file = None
         if result.page is not None:
@@ -273,6 +281,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
     atomic_write_text(csv_path, corners_csv_text(rows))
     summary = {"out": str(out), "post": scanner.post_name, "photos": len(photos),
                "pages": sum(r["page"] is not None for r in results), "corners_csv": str(csv_path),
+               "skipped": sum(bool(r.get("skipped")) for r in results),
                "results": results}
     atomic_write_text(out / "scan.json", json.dumps(summary, indent=2) + "\n")
     return summary

@@ -149,3 +149,15 @@ def test_evaluate_reports_a_missing_corners_csv(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     res = cli("evaluate", str(tmp_path / "empty"), "--baseline", "classical")
     assert res.exit_code == 2 and "corners.csv" in res.stderr and "Traceback" not in res.output
+
+
+def test_calibration_counts_wrong_answers_among_confident_ones():
+    from docsynth.evaluate import calibration
+
+    quad = [[0, 0], [1, 0], [1, 1], [0, 1]]
+    rows = [{"jaccard": j, "confidence": c, "corners": quad} for j, c in
+            [(0.95, 0.9), (0.5, 0.8), (0.97, 0.2), (0.99, 0.6)]] + [{"jaccard": 0.0, "confidence": 0.0, "corners": None}]
+    cal = calibration(rows)
+    assert cal["confident"] == 3
+    assert abs(cal["wrong_among_confident"] - 1 / 3) < 1e-9
+    assert abs(cal["right_with_low_confidence"] - 1 / 3) < 1e-9
