@@ -139,9 +139,11 @@ def generate(
     outputs.check_folder(gen["out"])
     outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
     with progress_bar("generate") as bar:
-        summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start)
+        summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start,
+                               note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
     human = (f"wrote {summary['written']} samples ({summary['resumed']} already done, "
-             f"{summary['failed']} failed) to {summary['out']} in {summary['seconds']} s")
+             f"{summary['failed']} failed) to {summary['out']} in {summary['seconds']} s"
+             + (f"; {len(summary['skipped'])} unreadable files skipped (listed above)" if summary["skipped"] else ""))
     emit(summary, as_json, human)
 
 

@@ -25,29 +25,54 @@ class Field:
     default: Any
     help: str = ""
     choices: tuple | None = None
+    low: float | None = None  # numbers: smallest allowed value...
+    high: float | None = None  # ...largest allowed value
+    above: bool = False  # ``low`` itself is not allowed (a learning rate > 0)
 
-    def describe(self) -> str:
+    def describe(self, with_range: bool = True) -> str:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
         names = [_TYPE_NAMES.get(t, getattr(t, "__name__", str(t))) for t in self.types]
-        return " or ".join(names)
+        text = " or ".join(names)
+        if not with_range:
+            return text
+        if self.low is not None and self.high is not None:
+            return f"{text} from {self.low} to {self.high}"
+        if self.low is not None:
+            return f"{text} {'>' if self.above else '>='} {self.low}"
+        return text if self.high is None else f"{text} <= {self.high}"
+
+    def in_range(self, value: Any) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return True
+        if self.low is not None and (value < self.low or (self.above and value == self.low)):
+            return False
+        return self.high is None or value <= self.high
 
 
 _TYPE_NAMES = {None: "null", int: "an integer", float: "a number", str: "a string",
                bool: "true/false", list: "a list", dict: "a mapping"}
 
 
-def F(types, default=None, help: str = "", choices=None) -> Field:
+def F(types, default=None, help: str = "", choices=None, low=None, high=None, above=False) -> Field:
     if not isinstance(types, tuple):
         types = (types,)
-    return Field(types, default, help, tuple(choices) if choices else None)
+    return Field(types, default, help, tuple(choices) if choices else None, low, high, above)
+
+
+# Shorthands for the ranges below.
+COUNT = {"low": 0}  # how many of something
+AT_LEAST_1 = {"low": 1}
+SHARE = {"low": 0, "high": 1}  # a probability or a fraction
+POSITIVE = {"low": 0, "above": True}
+QUALITY = {"low": 1, "high": 100}  # JPEG quality
 
 
 OptStr = (str, None)
 OptInt = (int, None)
 
 SCHEMA: dict[str, Any] = {
-    "seed": F(int, 42, "master seed; every sample's randomness derives from (seed, index)"),
+    "seed": F(int, 42, "master seed; every sample's randomness derives from (seed, index)", **COUNT),
     "run": {  # `docsynth run`: which stages, into which folder (one subfolder per stage)
         "dir": F(str, "runs/example", "run folder: RUN/<stage>/ per stage, RUN/report.html"),
         "stages": F(list, ["sources", "backgrounds", "generate", "split", "train", "evaluate"],
@@ -56,18 +81,18 @@ SCHEMA: dict[str, Any] = {
     },
     "sources": {
         "mix": F(dict, {"procedural": 24}, "source name -> number of documents to sample"),
-        "max_size": F(int, 640, "longest side of prepared pages"),
+        "max_size": F(int, 640, "longest side of prepared pages", **COUNT),
         "out": F(str, "data/documents", "prepared document folder"),
         "root": F(str, "data/sources", "where fetched/imported datasets live"),
         "masks": F(dict, {}, "source name -> mask strategy (default: fullpage)"),
         "options": F(dict, {}, "source name -> options for that source"),
         "image_format": F(str, "jpg", "file format of prepared pages (masks are PNG)", choices=("jpg", "png")),
-        "jpeg_quality": F(int, 95, "JPEG quality of prepared pages"),
-        "workers": F(int, 1, "worker processes for prepare (does not change the output)"),
+        "jpeg_quality": F(int, 95, "JPEG quality of prepared pages", **QUALITY),
+        "workers": F(int, 1, "worker processes for prepare (does not change the output)", **AT_LEAST_1),
     },
     "backgrounds": {
         "provider": F(str, "procedural", "background provider"),
-        "count": F(int, 24, "number of backgrounds to collect"),
+        "count": F(int, 24, "number of backgrounds to collect", **COUNT),
         "out": F(str, "data/backgrounds", "background folder"),
         "queries": F(list, [
             "desk", "office desk", "wooden desk", "table", "wooden table", "kitchen table",
@@ -76,22 +101,22 @@ SCHEMA: dict[str, Any] = {
             "concrete floor", "laminate countertop", "tablecloth", "fabric texture", "cardboard",
         ], "search queries for scraping providers (the reference's 24 surfaces)"),
         "options": F(dict, {}, "provider name -> options for that provider (e.g. api_url, token)"),
-        "per_query": F(int, 100, "images to collect per query (`scrape --limit`)"),
+        "per_query": F(int, 100, "images to collect per query (`scrape --limit`)", **AT_LEAST_1),
         "contact": F(str, "", "your e-mail or URL, sent in the User-Agent (Wikimedia blocks anonymous clients)"),
         "licences": F(list, ["cc0", "pdm", "by", "by-sa"], "licence codes to accept when scraping; 'any' accepts all"),
-        "min_width": F(int, 1280, "smallest accepted width in pixels when scraping"),
-        "min_height": F(int, 0, "smallest accepted height in pixels when scraping"),
-        "min_aspect": F(float, 1.0, "smallest accepted width/height (1.0: landscape or square)"),
-        "max_aspect": F(float, 3.0, "largest accepted width/height (no panoramas)"),
-        "max_side": F(int, 2560, "scraped images are scaled down to this longest side (0: keep)"),
-        "jpeg_quality": F(int, 92, "quality of the JPEGs scrape/normalize/import-textures write"),
-        "rate_limit": F(float, 1.0, "minimum seconds between two requests to one host"),
-        "retries": F(int, 5, "retries of a request after 429, 5xx or a network error"),
-        "backoff": F(float, 1.0, "first retry wait in seconds (doubles each retry) when no Retry-After"),
-        "max_wait": F(float, 120.0, "longest single retry wait in seconds, Retry-After included"),
-        "timeout": F(float, 30.0, "seconds before a request is given up"),
-        "dedupe_threshold": F(int, 6, "perceptual-hash bit distance at or below which images are duplicates"),
-        "dedupe_min_correlation": F(float, 0.9, "16x16 thumbnail correlation a hash match must also reach (0: off)"),
+        "min_width": F(int, 1280, "smallest accepted width in pixels when scraping", **COUNT),
+        "min_height": F(int, 0, "smallest accepted height in pixels when scraping", **COUNT),
+        "min_aspect": F(float, 1.0, "smallest accepted width/height (1.0: landscape or square)", **POSITIVE),
+        "max_aspect": F(float, 3.0, "largest accepted width/height (no panoramas)", **POSITIVE),
+        "max_side": F(int, 2560, "scraped images are scaled down to this longest side (0: keep)", **COUNT),
+        "jpeg_quality": F(int, 92, "quality of the JPEGs scrape/normalize/import-textures write", **QUALITY),
+        "rate_limit": F(float, 1.0, "minimum seconds between two requests to one host", **COUNT),
+        "retries": F(int, 5, "retries of a request after 429, 5xx or a network error", **COUNT),
+        "backoff": F(float, 1.0, "first retry wait in seconds (doubles each retry) when no Retry-After", **COUNT),
+        "max_wait": F(float, 120.0, "longest single retry wait in seconds, Retry-After included", **COUNT),
+        "timeout": F(float, 30.0, "seconds before a request is given up", **POSITIVE),
+        "dedupe_threshold": F(int, 6, "perceptual-hash bit distance at or below which images are duplicates", **COUNT),
+        "dedupe_min_correlation": F(float, 0.9, "16x16 thumbnail correlation a hash match must also reach (0: off)", **SHARE),
         "texture_size": F(list, [1280, 960], "[width, height] of backgrounds made from textures"),
         "texture_mode": F(str, "tile", "how small textures become backgrounds", choices=("tile", "upscale")),
     },
@@ -99,34 +124,34 @@ SCHEMA: dict[str, Any] = {
         "documents": F(OptStr, None, "prepared documents folder; null: use `source`"),
         "source": F(str, "procedural", "source used when `documents` is null"),
         "source_options": F(dict, {}, "options for `source`"),
-        "documents_count": F(int, 12, "documents taken from `source` when `documents` is null"),
+        "documents_count": F(int, 12, "documents taken from `source` when `documents` is null", **AT_LEAST_1),
         "mask": F(str, "fullpage", "mask strategy for pages without a mask"),
         "backgrounds": F(OptStr, None, "background folder; null: use `background_provider`"),
         "background_provider": F(str, "procedural", "provider used when `backgrounds` is null"),
         "background_options": F(dict, {}, "options for `background_provider`"),
-        "backgrounds_count": F(int, 24, "backgrounds taken from the provider when `backgrounds` is null"),
-        "per_document": F(int, 4, "composites per document (K)"),
-        "count": F(OptInt, None, "total samples; null: documents x per_document"),
+        "backgrounds_count": F(int, 24, "backgrounds taken from the provider when `backgrounds` is null", **AT_LEAST_1),
+        "per_document": F(int, 4, "composites per document (K)", **AT_LEAST_1),
+        "count": F(OptInt, None, "total samples; null: documents x per_document", **COUNT),
         "out": F(str, "data/synth", "output dataset folder"),
-        "workers": F(int, 1, "worker processes (does not change the output)"),
+        "workers": F(int, 1, "worker processes (does not change the output)", **AT_LEAST_1),
         "executor": F(str, "local", "executor plugin"),
         "executor_options": F(dict, {}, "options for the executor"),
-        "shard_size": F(int, 32, "samples per shard (unit of resume and of work)"),
+        "shard_size": F(int, 32, "samples per shard (unit of resume and of work)", **AT_LEAST_1),
         "shard_format": F(str, "files", "files: images/ + masks/; tar: WebDataset-style shards/NNNNN.tar",
                           choices=("files", "tar")),
         "image_format": F(str, "jpg", "image file format", choices=("jpg", "png")),
-        "jpeg_quality": F(int, 95, "JPEG quality of written images"),
+        "jpeg_quality": F(int, 95, "JPEG quality of written images", **QUALITY),
         "compositor": F(str, "realistic", "compositor plugin (realistic, reference, homography)"),
         "compositor_options": F(dict, {}, "options for the compositor"),
     },
     "split": {
-        "valid_fraction": F(float, 0.2, "share of groups (documents/backgrounds) that go to valid/"),
+        "valid_fraction": F(float, 0.2, "share of groups (documents/backgrounds) that go to valid/", **SHARE),
         "valid_per_group": F(OptInt, None, "reference mode: N composites of EVERY document to valid "
-                                            "(leaks pages into both splits); null: leak-free"),
+                                            "(leaks pages into both splits); null: leak-free", **AT_LEAST_1),
         "group_by": F(str, "document", "what must not cross splits",
                       choices=("document", "background", "both")),
-        "max_size": F(int, 480, "resize to this longest side (0: keep size)"),
-        "seed": F(OptInt, None, "split seed; null: the top-level seed"),
+        "max_size": F(int, 480, "resize to this longest side (0: keep size)", **COUNT),
+        "seed": F(OptInt, None, "split seed; null: the top-level seed", **COUNT),
         "out": F(str, "data/split", "split output folder"),
     },
     "train": {
@@ -134,49 +159,49 @@ SCHEMA: dict[str, Any] = {
         "backbone_options": F(dict, {}, "options for the backbone"),
         "weights": F(str, "none", "none, imagenet, coco or a weights file"),
         "out": F(str, "runs/train", "run folder"),
-        "epochs": F(int, 10, "training epochs"),
-        "steps_per_epoch": F(OptInt, None, "cap optimizer steps per epoch (null: whole dataset)"),
-        "input_size": F(int, 384, "square input side (images are squashed, not letterboxed)"),
+        "epochs": F(int, 10, "training epochs", **AT_LEAST_1),
+        "steps_per_epoch": F(OptInt, None, "cap optimizer steps per epoch (null: whole dataset)", **AT_LEAST_1),
+        "input_size": F(int, 384, "square input side (images are squashed, not letterboxed)", low=16),
         "mean": F(list, [0.4611, 0.4359, 0.3905], "RGB normalisation mean"),
         "std": F(list, [0.2193, 0.2150, 0.2109], "RGB normalisation std"),
-        "greyscale_p": F(float, 0.4, "probability of a random greyscale image"),
-        "batch_size": F(int, 64, "global batch (split across processes under torchrun)"),
-        "accumulate": F(int, 1, "micro-batches per optimizer step (batch_size is per micro-batch)"),
+        "greyscale_p": F(float, 0.4, "probability of a random greyscale image", **SHARE),
+        "batch_size": F(int, 64, "global batch (split across processes under torchrun)", **AT_LEAST_1),
+        "accumulate": F(int, 1, "micro-batches per optimizer step (batch_size is per micro-batch)", **AT_LEAST_1),
         "optimizer": F(str, "adam", "optimizer", choices=("adam", "adamw")),
-        "lr": F(float, 1e-4, "learning rate"),
-        "weight_decay": F(float, 0.0, "weight decay"),
+        "lr": F(float, 1e-4, "learning rate", **POSITIVE),
+        "weight_decay": F(float, 0.0, "weight decay", **COUNT),
         "schedule": F(str, "constant", "learning-rate schedule", choices=("constant", "cosine")),
-        "warmup_steps": F(int, 0, "linear warm-up optimizer steps"),
-        "aux_weight": F(float, 0.4, "weight of the auxiliary head's loss"),
-        "corner_weight": F(float, 1.0, "weight of the corner-heatmap loss (corner models)"),
-        "corner_sigma": F(float, 1.5, "Gaussian sigma of corner targets, in heatmap cells"),
+        "warmup_steps": F(int, 0, "linear warm-up optimizer steps", **COUNT),
+        "aux_weight": F(float, 0.4, "weight of the auxiliary head's loss", **COUNT),
+        "corner_weight": F(float, 1.0, "weight of the corner-heatmap loss (corner models)", **COUNT),
+        "corner_sigma": F(float, 1.5, "Gaussian sigma of corner targets, in heatmap cells", **POSITIVE),
         "corner_order": F(str, "fixed", "corner channels: fixed (TL = smallest x + y) or cyclic (any "
                                         "clockwise start: no label flip near 45 degrees)",
                           choices=("fixed", "cyclic")),
         "amp": F(bool, True, "mixed precision (CUDA only)"),
         "channels_last": F(bool, False, "channels-last memory format"),
         "bn_momentum": F((float, None), None, "override every BatchNorm's momentum (torchvision's MobileNetV3 "
-                                              "uses 0.01: too slow for short runs); null: the model's own"),
+                                              "uses 0.01: too slow for short runs); null: the model's own", **SHARE),
         "balanced": F(bool, False, "class-balanced sampling: even draws over page-coverage bins"),
-        "early_stopping": F(int, 0, "stop after N epochs without a better valid IoU (0: never)"),
-        "valid_fraction": F(float, 0.2, "leak-free valid share when DATA is a generated dataset"),
+        "early_stopping": F(int, 0, "stop after N epochs without a better valid IoU (0: never)", **COUNT),
+        "valid_fraction": F(float, 0.2, "leak-free valid share when DATA is a generated dataset", **SHARE),
         "online": F(bool, False, "draw fresh composites every step instead of a fixed dataset"),
         "online_options": F(dict, {"documents": None, "backgrounds": None, "compositor": None,
                                    "samples_per_epoch": 2048, "valid_samples": 256, "base": 0},
                             "online stream: documents/backgrounds folders and compositor (null: "
                             "the generate section's), samples_per_epoch, valid_samples, base"),
-        "checkpoint_minutes": F(float, 5.0, "save last.pt every N minutes of training (0: epoch ends only)"),
+        "checkpoint_minutes": F(float, 5.0, "save last.pt every N minutes of training (0: epoch ends only)", **COUNT),
         "eval_real": F(OptStr, None, "folder of real photos with corners.csv, scored each epoch"),
         "device": F(str, "auto", "compute device", choices=("auto", "cpu", "cuda", "mps")),
-        "threads": F(OptInt, None, "torch CPU threads (null: torch's default)"),
-        "workers": F(int, 2, "DataLoader worker processes (does not change the result)"),
-        "seed": F(int, 41, "training seed (data order, augmentation, initialisation)"),
+        "threads": F(OptInt, None, "torch CPU threads (null: torch's default)", **AT_LEAST_1),
+        "workers": F(int, 2, "DataLoader worker processes (does not change the result)", **COUNT),
+        "seed": F(int, 41, "training seed (data order, augmentation, initialisation)", **COUNT),
     },
     "scan": {
         "checkpoint": F(OptStr, None, "model: .pt checkpoint, .onnx or TorchScript file; null: the packaged model"),
         "postprocessor": F(str, "refine", "post-processor plugin turning the prediction into corners"),
         "postprocessor_options": F(dict, {}, "options for the post-processor"),
-        "jpeg_quality": F(int, 95, "JPEG quality of flattened pages"),
+        "jpeg_quality": F(int, 95, "JPEG quality of flattened pages", **QUALITY),
     },
     "evaluate": {
         "data": F(OptStr, None, "folder of real photos with corners.csv (e.g. ../shared/realdocs)"),
@@ -185,7 +210,7 @@ SCHEMA: dict[str, Any] = {
         "postprocessor_options": F(dict, {}, "options for the post-processor"),
         "baseline": F(OptStr, None, "also score this non-learned baseline", choices=("classical",)),
         "out": F(str, "evaluation", "report folder: results.json, per_image.csv, worst.png"),
-        "worst": F(int, 8, "worst cases on the contact sheet"),
+        "worst": F(int, 8, "worst cases on the contact sheet", **COUNT),
     },
 }
 
@@ -215,10 +240,12 @@ def _line_index(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _check_value(field: Field, value: Any) -> bool:
+def _check_value(field: Field, value: Any, with_range: bool = True) -> bool:
     if value is None:
         return None in field.types
     if field.choices and value not in field.choices:
+        return False
+    if with_range and not field.in_range(value):
         return False
     for t in field.types:
         if t is None:
@@ -258,9 +285,24 @@ def validate(data: Any, origin: str, lines: dict[tuple[str, ...], int] | None = 
             if isinstance(sub, dict):
                 walk(value, sub, key_path)
             elif not _check_value(sub, value):
+                # A value of the wrong type gets the type; one out of range gets the range too.
+                in_type = _check_value(sub, value, with_range=False)
                 problems.append(
-                    f"{where(key_path)}: '{dotted}' is {value!r}, expected {sub.describe()}"
+                    f"{where(key_path)}: '{dotted}' is {value!r}, expected {sub.describe(with_range=in_type)}"
                 )
+            elif key.endswith("_options") and isinstance(value, dict):
+                probabilities(value, key_path)
+
+    def probabilities(options: dict[str, Any], path: tuple[str, ...]) -> None:
+        # Plugins' options are free-form, but by convention 'p' and '*_p' are probabilities.
+        for key, value in options.items():
+            key_path = path + (str(key),)
+            if isinstance(value, dict):
+                probabilities(value, key_path)
+            elif (key == "p" or str(key).endswith("_p")) and not (
+                    isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
+                problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected a "
+                                "probability from 0 to 1")
 
     walk(data, schema, ())
     return problems
@@ -283,6 +325,24 @@ def merge(base: dict[str, Any], update: dict[str, Any], _path: tuple[str, ...] =
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently, so the first setting would be ignored without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key]}); keep one",
+                    key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_file(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     """Read a YAML config file: (data, key path -> line), unvalidated. DocsynthError when the
     file is missing or not YAML."""
@@ -293,7 +353,7 @@ def parse_file(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     except OSError as exc:
         raise DocsynthError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

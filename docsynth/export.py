@@ -231,8 +231,26 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
     out = Path(out)
     if out.resolve() == Path(dataset).resolve():
         raise DocsynthError(f"{out}: --out must differ from the dataset folder")
+    existed = out.is_dir()
     _prepare_out(out, force)
     if on_start:
         on_start(len(items), 0)
-    result = EXPORTERS[fmt](items, out, progress)
+    try:
+        result = EXPORTERS[fmt](items, out, progress)
+    except BaseException:
+        # Everything in ``out`` is this export's (it was empty or cleared): a half-written
+        # export would only block the rerun with "not empty".
+        _remove_contents(out, keep_folder=existed)
+        raise
     return {"format": fmt, "out": str(out), **result}
+
+
+def _remove_contents(out: Path, keep_folder: bool) -> None:
+    if not keep_folder:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from docsynth.errors import DocsynthError
 from docsynth.inputs import BackgroundPool, DocumentPool
 from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
+from docsynth.preflight import compositor_problem
 from docsynth.tarshards import ShardWriter, shard_name, tar_row
 
 # Keys of the generate section that do not change what is written.
@@ -75,13 +76,17 @@ def _init_worker(ctx: Context) -> None:
     _CTX = ctx
 
 
-def render_sample(ctx: Context, index: int) -> tuple[Sample, dict[str, Any]] | None:
-    """Make sample ``index`` in memory; None when its document cannot be read."""
+def render_sample(ctx: Context, index: int,
+                  skipped: dict[str, str] | None = None) -> tuple[Sample, dict[str, Any]] | None:
+    """Make sample ``index`` in memory; None when its document cannot be read. Each unreadable
+    document or background goes into ``skipped`` (its file -> why)."""
     gen, seed = ctx.gen, ctx.cfg["seed"]
+    skipped = {} if skipped is None else skipped
     doc_index = (index // gen["per_document"]) % len(ctx.documents)
     try:
         page = ctx.documents.load(doc_index)
-    except DocsynthError:
+    except DocsynthError as exc:
+        skipped[_where(ctx.documents.refs[doc_index])] = str(exc)
         return None
     rng = sample_rng(seed, index)
     bg_index = int(rng.integers(len(ctx.backgrounds)))
@@ -94,18 +99,30 @@ def render_sample(ctx: Context, index: int) -> tuple[Sample, dict[str, Any]] | N
             background = ctx.backgrounds.load(j)
             bg_index = j
             break
-        except DocsynthError:
+        except DocsynthError as exc:
+            skipped[_where(ctx.backgrounds.refs[j])] = str(exc)
             continue
     if background is None:
-        raise DocsynthError("no readable background images")
+        raise DocsynthError("no readable background images; check generate.backgrounds / --backgrounds")
     compositor = plugins.get("compositor", gen["compositor"])
-    sample = compositor.compose(page, background, rng, dict(gen["compositor_options"]))
+    try:
+        sample = compositor.compose(page, background, rng, dict(gen["compositor_options"]))
+    except DocsynthError:
+        raise
+    except Exception as exc:  # a plugin's bug: one line naming it, not its traceback
+        raise DocsynthError(f"compositor {gen['compositor']!r} ({plugins.host().describe('compositor', gen['compositor'])}) "
+                            f"failed on sample {index}: {type(exc).__name__}: {exc}") from None
     doc_ref, bg_ref = ctx.documents.refs[doc_index], ctx.backgrounds.refs[bg_index]
     info = {
         "document": {"source": doc_ref.source, "id": doc_ref.id},
         "background": bg_ref.id,
     }
     return sample, info
+
+
+def _where(ref: Any) -> str:
+    """A document or background as the user knows it: its file, else its id."""
+    return str(ref.path) if getattr(ref, "path", None) else f"{getattr(ref, 'source', None) or ref.provider}:{ref.id}"
 
 
 def sample_record(index: int, sample: Sample, info: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
@@ -134,10 +151,10 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     assert ctx is not None, "worker not initialised"
     shard, start, end = task
     gen = ctx.gen
-    rows, failed = [], 0
+    rows, failed, skipped = [], 0, {}
     tar = ShardWriter() if gen.get("shard_format", "files") == "tar" else None
     for index in range(start, end):
-        made = render_sample(ctx, index)
+        made = render_sample(ctx, index, skipped)
         if made is None:
             failed += 1
             continue
@@ -155,7 +172,7 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     if tar is not None:
         tar.write(ctx.out / shard_name(shard))
     write_jsonl(ctx.out / "shards" / f"{shard:05d}.jsonl", rows)
-    return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start}
+    return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start, "skipped": skipped}
 
 
 def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
@@ -184,13 +201,17 @@ def plan_for(cfg: dict[str, Any], n_documents: int) -> Plan:
 
 def generate(cfg: dict[str, Any], force: bool = False,
              progress: Callable[[int], None] | None = None,
-             on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run generation for an effective config; returns a summary dict."""
+             on_start: Callable[[int, int], None] | None = None,
+             note: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run generation for an effective config; returns a summary dict. ``note`` hears about
+    each unreadable input file, once."""
     t0 = time.perf_counter()
     gen = cfg["generate"]
     if gen["workers"] < 1:
         raise DocsynthError("generate.workers must be at least 1")
-    plugins.get("compositor", gen["compositor"])  # fail early on unknown names
+    problem = compositor_problem(gen["compositor"], gen["compositor_options"])  # before any work
+    if problem:
+        raise DocsynthError(problem)
     executor = plugins.get("executor", gen["executor"])
     documents = DocumentPool.from_config(gen, cfg["seed"])
     backgrounds = BackgroundPool.from_config(gen, cfg["seed"])
@@ -204,10 +225,15 @@ def generate(cfg: dict[str, Any], force: bool = False,
         on_start(plan.total, skipped)
     ctx = Context(cfg=cfg, out=out, documents=documents, backgrounds=backgrounds)
     written = failed = 0
+    unreadable: dict[str, str] = {}  # input file -> why it was skipped
     for _, result in executor.map(run_shard, todo, workers=gen["workers"], initializer=_init_worker,
                                   initargs=(ctx,), options=gen["executor_options"]):
         written += result["written"]
         failed += result["failed"]
+        for file, why in result.get("skipped", {}).items():
+            if file not in unreadable and note:
+                note(f"skipped {why}")
+            unreadable.setdefault(file, why)
         if progress:
             progress(result["size"])
     rows: list[dict[str, Any]] = []
@@ -228,6 +254,7 @@ def generate(cfg: dict[str, Any], force: bool = False,
         "written": written,
         "resumed": skipped,
         "failed": failed,
+        "skipped": [{"file": f, "reason": why} for f, why in sorted(unreadable.items())],
         "documents": len(documents),
         "backgrounds": len(backgrounds),
         "seconds": round(seconds, 3),

@@ -20,6 +20,15 @@ from docsynth.errors import DocsynthError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
+# Every image docsynth reads must lie within these: a 1x1 page makes a mask that cannot match
+# its corners, and a small PNG can decode to 20000x20000 (gigabytes of memory). The size is
+# read from the file's header before anything is decoded.
+MIN_SIDE = 16
+MAX_PIXELS = 100_000_000
+
+# OpenCV logs its own decoder complaints on stderr; read_image reports the file instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -78,10 +87,51 @@ def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise DocsynthError(f"{path}: cannot read ({exc.strerror})") from None
-    image = cv2.imdecode(data, flags) if data.size else None
+    if not data.size:
+        raise DocsynthError(f"{path}: empty file, not an image")
+    _check_header(path, data)
+    image = cv2.imdecode(data, flags)
     if image is None:
         raise DocsynthError(f"{path}: not a readable image")
+    _check_size(path, image.shape[1], image.shape[0])
     return image
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def _check_header(path: Path, data: np.ndarray) -> None:
+    """Refuse, before decoding, an image too large to decode and a truncated PNG (whose
+    decoder would print its own complaint)."""
+    import io as _io
+    import warnings
+
+    from PIL import Image
+
+    head = data[:8].tobytes()
+    if head == _PNG_SIGNATURE and not data[-12:].tobytes().endswith(_PNG_END):
+        raise DocsynthError(f"{path}: truncated PNG (no end marker); replace or remove the file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(_io.BytesIO(data)) as probe:
+                width, height = probe.size
+    except Image.DecompressionBombError:  # Pillow's own limit, higher than ours
+        raise DocsynthError(f"{path}: more pixels than docsynth reads ({MAX_PIXELS // 1_000_000} megapixels); "
+                            "scale it down") from None
+    except Exception:  # a format Pillow cannot parse: OpenCV decides, and size is checked after
+        return
+    _check_size(path, width, height)
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise DocsynthError(f"{path}: {width}x{height} pixels, more than docsynth reads "
+                            f"({MAX_PIXELS // 1_000_000} megapixels); scale it down")
+    if min(width, height) < MIN_SIDE:
+        raise DocsynthError(f"{path}: {width}x{height} pixels, too small (at least {MIN_SIDE} px a side); "
+                            "replace or remove it")
 
 
 def read_mask(path: str | Path) -> np.ndarray:

@@ -153,6 +153,12 @@ class Host:
             known = ", ".join(sorted(self.registry[kind])) or "none"
             raise DocsynthError(f"unknown {kind} {name!r}; known: {known}") from None
 
+    def describe(self, kind: str, name: str) -> str:
+        """Who provides ``name``: "plugin 'x', distribution y", for messages."""
+        self.collect()
+        info = self.infos.get(self.owner.get((kind, name), ""))
+        return "unknown plugin" if info is None else f"plugin {info.name!r}, distribution {info.distribution}"
+
     def names(self, kind: str) -> list[str]:
         self.collect()
         return sorted(self.registry[kind])

@@ -496,6 +496,9 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
     resume = bool(record and record.get("key") == key and record.get("status") != "complete"
                   and not force and stage_dir.is_dir())
     if stage_dir.exists() and not resume:
+        if record is None and (stage_dir / RECORD).is_file():
+            raise DocsynthError(f"{stage_dir / RECORD}: corrupt (not a stage record docsynth can read); "
+                                f"delete the folder {stage_dir} to redo the {stage.name} stage")
         if record is None and stage_dir.is_dir() and any(stage_dir.iterdir()):
             raise DocsynthError(f"{stage_dir}: not empty and not made by `docsynth run`; "
                                 f"move it away or choose another run.dir")
@@ -568,12 +571,20 @@ def _execute_generate(ctx: StageContext) -> dict[str, Any]:
 
     # force: the runner owns the folder (it was emptied for a fresh start; on a resume the
     # dataset's own fingerprint matches and finished shards are kept).
-    return generate(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start)
+    return generate(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, note=ctx.log)
 
 
 def _check_generate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    return _at_least(cfg, {"generate.per_document": 1, "generate.shard_size": 1, "generate.workers": 1,
-                           "generate.documents_count": 1, "generate.backgrounds_count": 1})
+    from docsynth.preflight import compositor_problem
+
+    problems = _at_least(cfg, {"generate.per_document": 1, "generate.shard_size": 1, "generate.workers": 1,
+                               "generate.documents_count": 1, "generate.backgrounds_count": 1})
+    name, options = _get(cfg, "generate.compositor"), _get(cfg, "generate.compositor_options")
+    if name in plugins.names("compositor") and isinstance(options, dict):  # else reported already
+        problem = compositor_problem(name, options)
+        if problem:
+            problems.append(("generate.compositor_options", problem))
+    return problems
 
 
 def _configure_split(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:

@@ -193,6 +193,26 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
                     group_by=group_by)
     if on_start:
         on_start(len(rows), 0)
+    try:
+        _write_split(dataset, out, rows, labels, max_size, progress)
+    except BaseException:
+        # A half-written split has no split.yaml and would block the rerun as "not empty":
+        # what split writes is removed again (anything by those names was cleared above).
+        for name in (*SPLITS, "split.jsonl"):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        raise
+    # split.yaml last: its presence means the split is complete.
+    atomic_write_text(marker, yaml.safe_dump({"settings": settings}, sort_keys=False))
+    return {**summarise(out), "out": str(out), "resumed": False,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: list[str | None], max_size: int,
+                 progress: Callable[[int], None] | None) -> None:
     manifests: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     record = []
     for row, label in zip(rows, labels):
@@ -205,10 +225,6 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
     for label in SPLITS:
         write_jsonl(out / label / "manifest.jsonl", manifests[label])
     write_jsonl(out / "split.jsonl", record)
-    # split.yaml last: its presence means the split is complete.
-    atomic_write_text(marker, yaml.safe_dump({"settings": settings}, sort_keys=False))
-    return {**summarise(out), "out": str(out), "resumed": False,
-            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _copy_sample(root: Path, dest: Path, row: dict[str, Any], max_size: int) -> dict[str, Any]:

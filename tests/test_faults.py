@@ -345,3 +345,183 @@ def test_workers_die_with_a_killed_generate(tmp_path):
     for pid in left:  # do not leave them running if the check fails
         os.kill(pid, signal.SIGKILL)
     assert not left
+
+
+# ---------------------------------------------------------------------------------------------
+# Config: ranges, duplicate keys and plugin options, all up front with file and line
+# ---------------------------------------------------------------------------------------------
+
+
+def test_config_ranges_and_duplicate_keys_reported_with_file_and_line(tmp_path):
+    (tmp_path / "docsynth.yaml").write_text(textwrap.dedent("""\
+        seed: -1
+        generate:
+          count: -5
+          compositor_options:
+            landscape_p: 3
+        train:
+          lr: -0.1
+    """))
+    result = run_docsynth("config", "show", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[3] for line in lines] == ["1", "3", "5", "7"], lines
+    assert all(line.startswith("docsynth: error: docsynth.yaml:") for line in lines)
+    assert "'train.lr' is -0.1, expected a number > 0" in lines[3]
+    assert "probability" in lines[2]
+    (tmp_path / "docsynth.yaml").write_text("generate:\n  workers: 2\n  workers: 3\n")
+    fails(run_docsynth("config", "show", cwd=tmp_path), "docsynth.yaml:3", "duplicate key 'workers'")
+    (tmp_path / "docsynth.yaml").unlink()
+    fails(run_docsynth("generate", "--seed", "-1", "--count", "1", cwd=tmp_path), "'seed' is -1")
+
+
+def test_bad_compositor_options_stop_run_before_the_first_stage(tmp_path):
+    (tmp_path / "docsynth.yaml").write_text(textwrap.dedent("""\
+        run:
+          dir: r
+          stages: [sources, backgrounds, generate]
+        generate:
+          compositor_options: {size: [192]}
+    """))
+    fails(run_docsynth("run", cwd=tmp_path), "docsynth.yaml:5", "compositor 'realistic'", "size")
+    assert not (tmp_path / "r" / "sources").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad images: every skipped file named, sizes bounded, scan goes on
+# ---------------------------------------------------------------------------------------------
+
+
+def _bomb_png(path: Path, side: int = 20000) -> Path:
+    """A tiny PNG whose header says side x side pixels (it would take gigabytes to decode)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_generate_names_every_unreadable_page_and_background(tmp_path):
+    docs, bgs = tmp_path / "docs", tmp_path / "bgs"
+    png(docs / "good.png", 120, 160)
+    good = (docs / "good.png").read_bytes()
+    (docs / "truncated.png").write_bytes(good[: len(good) // 2])
+    png(docs / "tiny.png", 1, 1)
+    _bomb_png(docs / "bomb.png")
+    png(bgs / "wood.png", 200, 150, value=120)
+    (bgs / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    started = time.monotonic()
+    result = run_docsynth("generate", "--documents", "docs", "--backgrounds", "bgs", "--per-document", "2",
+                          "--out", "ds", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    assert "Traceback" not in result.stderr
+    assert all(line.startswith("docsynth:") for line in result.stderr.splitlines()), result.stderr  # no libpng noise
+    summary = json.loads(result.stdout)
+    skipped = {Path(s["file"]).name: s["reason"] for s in summary["skipped"]}
+    assert set(skipped) >= {"truncated.png", "tiny.png", "bomb.png"}, skipped
+    assert "too small" in skipped["tiny.png"] and "megapixels" in skipped["bomb.png"]
+    for name in skipped:
+        assert sum(name in line for line in result.stderr.splitlines()) == 1  # named once, on stderr
+    if "broken.jpg" not in skipped:  # only when a sample drew it: then it must be named too
+        assert "broken.jpg" not in result.stderr
+    assert summary["samples"] == 2
+
+
+def test_scan_skips_an_unreadable_photo_and_goes_on(tmp_path, photos):
+    (photos / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    _bomb_png(photos / "d.png")
+    result = run_docsynth("scan", "photos", "--out", "out", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["photos"] == 4 and summary["skipped"] == 2
+    reasons = {Path(r["image"]).name: r["reason"] for r in summary["results"]}
+    assert "c.png" in reasons["c.png"] and "megapixels" in reasons["d.png"]
+    rows = (tmp_path / "out" / "corners.csv").read_text().splitlines()
+    assert len(rows) == 5  # header + every photo, the skipped ones with empty corners
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures that must not leave a mess: plugin bugs, partial outputs, corrupt records
+# ---------------------------------------------------------------------------------------------
+
+RAISER = '''
+from docsynth.hookspecs import hookimpl
+
+
+class Raiser:
+    name = "raiser"
+    description = "fails on real pages"
+
+    def compose(self, page, background, rng, options):
+        if page.image.shape[0] > 300:  # the small up-front sample passes, real pages do not
+            raise RuntimeError("plugin bug")
+        from docsynth_compose.homography import HomographyCompositor
+        return HomographyCompositor().compose(page, background, rng, options)
+
+
+class Broken:
+    name = "broken"
+    description = "always fails"
+
+    def compose(self, page, background, rng, options):
+        raise KeyError("size")
+
+
+@hookimpl
+def register_compositors(register):
+    register(Raiser())
+    register(Broken())
+'''
+
+
+def test_a_failing_plugin_compositor_is_one_line_naming_it(tmp_path):
+    import importlib
+
+    if not hasattr(importlib.import_module("docsynth_compose.homography"), "HomographyCompositor"):
+        pytest.skip("homography compositor class renamed")
+    site = _site_with(tmp_path, "raiser-plugin", "raiser", RAISER)
+    env = {"PYTHONPATH": str(site), "DOCSYNTH_LOAD_PLUGINS": "docsynth,raiser-plugin"}
+    up_front = run_docsynth("generate", "--compositor", "broken", "--count", "4", "--out", "a", cwd=tmp_path, env=env)
+    fails(up_front, "compositor 'broken'", "raiser-plugin", "KeyError")
+    assert not (tmp_path / "a").exists()
+    later = run_docsynth("generate", "--compositor", "raiser", "--count", "4", "--workers", "2", "--out", "b",
+                         cwd=tmp_path, env=env)
+    fails(later, "compositor 'raiser'", "raiser-plugin", "failed on sample", "plugin bug")
+
+
+def _damaged_copy(dataset: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(dataset, dest)
+    (dest / "images" / "0000003.jpg").rename(dest / "moved.jpg")
+    return dest
+
+
+def test_failed_export_and_split_leave_nothing_that_blocks_the_rerun(tmp_path, dataset):
+    ds = _damaged_copy(dataset, tmp_path / "ds")
+    fails(run_docsynth("export", "ds", "--format", "reference", "--out", "ex", cwd=tmp_path), "0000003.jpg")
+    assert not (tmp_path / "ex").exists()
+    fails(run_docsynth("split", "ds", "--out", "sp", "--valid-fraction", "0.5", cwd=tmp_path), "0000003.jpg")
+    assert not [p for p in (tmp_path / "sp").rglob("*") if p.is_file()]
+    (ds / "moved.jpg").rename(ds / "images" / "0000003.jpg")
+    assert run_docsynth("export", "ds", "--format", "reference", "--out", "ex", cwd=tmp_path).returncode == 0
+    assert run_docsynth("split", "ds", "--out", "sp", "--valid-fraction", "0.5", cwd=tmp_path).returncode == 0
+
+
+def test_a_corrupt_stage_record_is_called_corrupt(tmp_path):
+    (tmp_path / "docsynth.yaml").write_text(textwrap.dedent("""\
+        run: {dir: r, stages: [generate], report: false}
+        generate: {documents_count: 2, backgrounds_count: 2, per_document: 1}
+    """))
+    stage = tmp_path / "r" / "generate"
+    stage.mkdir(parents=True)
+    (stage / ".stage.json").write_text('{"stage": "generate", "key": ')
+    (stage / "run.yaml").write_text("partial")
+    fails(run_docsynth("run", cwd=tmp_path), ".stage.json", "corrupt", "delete")
