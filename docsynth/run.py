@@ -274,6 +274,12 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
         if name in order and name not in active:
             problems.append(f"--force {name}: outside the stages --from/--until select ({', '.join(active)})")
 
+    torch_stages = [name for name in order if name in TORCH_STAGES]
+    if torch_stages and not _importable("torch"):  # say so now, not after the first stages ran
+        which = ("stage " if len(torch_stages) == 1 else "stages ") + " and ".join(map(repr, torch_stages))
+        add("run.stages", f"{which} {'needs' if len(torch_stages) == 1 else 'need'} PyTorch, which is not installed: "
+            "pip install torch==2.14.1 torchvision==0.29.1 (see README), or remove "
+            f"{'it' if len(torch_stages) == 1 else 'them'} from run.stages")
     try:  # before any stage: a run folder under a file or in a read-only place
         outputs.check_folder(cfg["run"]["dir"], "run.dir")
     except DocsynthError as exc:
@@ -311,6 +317,16 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
             add("generate.background_provider", f"'generate.background_provider' is "
                 f"{_get(cfg, 'generate.background_provider')!r}: no background plugin by that name")
     return sorted(problems, key=_line_order)
+
+
+TORCH_STAGES = ("train", "evaluate")  # train makes a .pt, evaluate scores it
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 def _line_order(problem: str) -> tuple[int, int]:

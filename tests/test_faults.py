@@ -525,3 +525,28 @@ def test_a_corrupt_stage_record_is_called_corrupt(tmp_path):
     (stage / ".stage.json").write_text('{"stage": "generate", "key": ')
     (stage / "run.yaml").write_text("partial")
     fails(run_docsynth("run", cwd=tmp_path), ".stage.json", "corrupt", "delete")
+
+
+NO_TORCH = '''
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class NoTorch(MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in ("torch", "torchvision"):
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+
+
+sys.meta_path.insert(0, NoTorch())
+'''
+
+
+def test_run_without_torch_says_so_before_the_first_stage(tmp_path):
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(NO_TORCH)  # as if torch were not installed
+    (tmp_path / "docsynth.yaml").write_text("run: {dir: r}\n")
+    result = run_docsynth("run", cwd=tmp_path, env={"PYTHONPATH": str(hide)})
+    fails(result, "stages 'train' and 'evaluate' need PyTorch", "pip install torch")
+    assert not (tmp_path / "r").exists()
