@@ -36,6 +36,16 @@ class _Group(TyperGroup):
             for line in str(exc).splitlines() or ["error"]:
                 typer.echo(f"docsynth: error: {line}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except ModuleNotFoundError as exc:
+            # The base install scans without torch; a command that trains or reads a .pt says
+            # what to install instead of a traceback.
+            if (exc.name or "").split(".")[0] not in ("torch", "torchvision"):
+                raise
+            from docsynth.scan import TRAIN_EXTRA
+
+            typer.echo(f"docsynth: error: this command needs PyTorch ({exc.name} is not installed): "
+                       f"{TRAIN_EXTRA}", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             _default_sigint()
             typer.echo("docsynth: interrupted; rerun the same command to resume", err=True)

@@ -176,23 +176,32 @@ def register(app: typer.Typer) -> None:
         real: Optional[Path] = typer.Option(None, "--real", help="Also check agreement on these photos "
                                                                  "(a folder with corners.csv)."),
         check: int = typer.Option(16, "--check", help="Composites in the agreement check."),
-        calibration: int = typer.Option(64, "--calibration", help="Composites that calibrate int8 ranges."),
+        calibration: int = typer.Option(128, "--calibration", help="Composites that calibrate int8 ranges."),
         post: str = typer.Option("refine", "--post", help="Post-processor used by the agreement check."),
+        max_corner_px: Optional[float] = typer.Option(None, "--max-corner-px",
+                                                      help="Override the precision's corner tolerance (px)."),
+        max_jaccard_diff: Optional[float] = typer.Option(None, "--max-jaccard-diff",
+                                                         help="Override the precision's mean-Jaccard tolerance."),
         atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's raw outputs (fp32)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Export a model (ONNX fp32/fp16/int8, TorchScript, TFLite, Core ML), verified against the original."""
         from docsynth import outputs
-        from docsynth.export_model import export_model
+        from docsynth.export_model import TOLERANCES, Tolerance, export_model
 
         if fmt == "coreml":  # an .mlpackage is a folder
             outputs.check_folder(out)
         else:
             outputs.check_file(out)
         outputs.refuse_replacing([out], inputs=[checkpoint] + ([real] if real else []), force=force)
+        tolerance = None
+        if max_corner_px is not None or max_jaccard_diff is not None:
+            default = TOLERANCES.get(precision, TOLERANCES["fp32"])["real"]
+            tolerance = Tolerance(default.corner_px if max_corner_px is None else max_corner_px,
+                                  default.jaccard if max_jaccard_diff is None else max_jaccard_diff)
         summary = export_model(checkpoint, fmt, out, force=force, atol=atol, precision=precision, real=real,
-                               check=check, calibration=calibration, post=post,
+                               check=check, calibration=calibration, post=post, tolerance=tolerance,
                                progress=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
         emit(summary, as_json, format_export(summary))
 
@@ -207,13 +216,14 @@ def format_export(summary: dict[str, Any]) -> str:
         return "\n".join(lines)
     lines.append(f"latency on one core: {summary['latency_ms']:.1f} ms (PyTorch {summary['latency_ms_original']:.1f} ms); "
                  f"largest raw-output difference {summary['max_abs_diff']:.2g}")
-    tol = summary["tolerance"]
     for name, a in summary["agreement"].items():
+        tol = summary["tolerance"][name]
         jac = ("" if a["jaccard_diff"] is None else
                f"; mean Jaccard {a['mean_jaccard_export']:.4f} vs {a['mean_jaccard_original']:.4f} "
                f"(difference {a['jaccard_diff']:+.4f})")
-        lines.append(f"agreement on {a['photos']} {name} photos ({summary['post']}): corners within "
-                     f"{a['max_corner_px']:.3f} px{jac}")
-    lines.append("tolerance: " + (f"corners {tol['corner_px']} px, " if tol["corner_px"] is not None else "")
-                 + f"mean Jaccard {tol['jaccard']}")
+        differs = f"; a page found by only one of them in {len(a['found_differs'])}" if a["found_differs"] else ""
+        lines.append(f"agreement on {a['photos']} {'composites' if name == 'composites' else 'real photos'} "
+                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{differs}{jac}; "
+                     "tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
+                     + f"Jaccard {tol['jaccard']}")
     return "\n".join(lines)

@@ -2,7 +2,10 @@
 
 A :class:`Scanner` joins a backend (a PyTorch checkpoint, an ONNX file or a TorchScript file,
 all decoded by :func:`docsynth.models.prediction_from_outputs`) with a post-processor plugin.
-With no checkpoint it uses the model shipped in the package, ``docsynth/assets/docsynth-cpu.pt``.
+With no checkpoint it uses the model shipped in the package: ``docsynth/assets/docsynth-cpu.onnx``
+run with ONNX Runtime, so that scanning needs no torch. That file is exported from
+``docsynth-cpu.pt`` (whose SHA-256 it records); when the two no longer belong together, the
+checkpoint wins where torch is installed, and a note says how to re-export.
 
 Photos are read upright (EXIF orientation applied) in BGR order, and the model contract's
 preprocessing turns them into RGB, so a BGR photo is never fed to an RGB model. Corners are in
@@ -11,7 +14,9 @@ pixel-edge coordinates of the upright photo.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -30,13 +35,45 @@ PACKAGED_MODEL = ASSETS / "docsynth-cpu.pt"
 ONNX_META_KEY = "docsynth"  # metadata_props key holding the checkpoint meta as JSON
 TORCHSCRIPT_META = "docsynth.json"  # extra file in a TorchScript archive
 MAX_PAGE_SIDE = 8000  # a flattened page larger than this is a wrong quad, not a page
+# How to rebuild the packaged ONNX after docsynth-cpu.pt changes (docs/scan.md, recipes/cpu/export.sh).
+REEXPORT = ("docsynth export-model docsynth/assets/docsynth-cpu.pt --format onnx "
+            "--out docsynth/assets/docsynth-cpu.onnx --force")
+TRAIN_EXTRA = ("pip install torch==2.14.1 torchvision==0.29.1 && pip install 'docsynth[train]' "
+               "(see README: the torch pin avoids a multi-GB build)")
+
+
+def packaged_onnx() -> Path:
+    """The packaged ONNX export; derived from PACKAGED_MODEL at call time so that moving the
+    packaged checkpoint (tests do) moves both."""
+    return PACKAGED_MODEL.with_suffix(".onnx")
+
+
+def packaged_model_available() -> bool:
+    return PACKAGED_MODEL.is_file() or packaged_onnx().is_file()
 
 
 def packaged_model_path() -> Path:
-    if not PACKAGED_MODEL.is_file():
-        raise DocsynthError(f"no packaged model is installed ({PACKAGED_MODEL} is missing); "
+    if not packaged_model_available():
+        raise DocsynthError(f"no packaged model is installed ({packaged_onnx()} and {PACKAGED_MODEL} are missing); "
                             "pass a checkpoint: docsynth scan CHECKPOINT PHOTOS --out DIR")
-    return PACKAGED_MODEL
+    return packaged_onnx() if packaged_onnx().is_file() else PACKAGED_MODEL
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def torch_missing_error(what: str) -> DocsynthError:
+    return DocsynthError(f"{what} needs PyTorch, which is not installed: {TRAIN_EXTRA}")
+
+
+def _note(message: str) -> None:
+    # Progress and notes go to stderr; scan's results stay alone on stdout.
+    print(f"docsynth: note: {message}", file=sys.stderr)
 
 
 def read_photo(path: str | Path) -> np.ndarray:
@@ -94,15 +131,20 @@ class OnnxBackend:
         if ONNX_META_KEY not in props:
             raise DocsynthError(f"{path}: ONNX model lacks docsynth metadata; export it with "
                                 "docsynth export-model")
+        self.path = Path(path)
         self.meta = json.loads(props[ONNX_META_KEY])
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw outputs (batch axis kept) for a preprocessed 1 x 3 x H x W input."""
+        return dict(zip(self.output_names, self.session.run(None, {self.input_name: x})))
+
     def predict(self, image: np.ndarray):
         from docsynth.models import prediction_from_outputs, preprocess
 
-        outs = self.session.run(None, {self.input_name: preprocess(image, self.meta)})
-        return prediction_from_outputs({k: v[0] for k, v in zip(self.output_names, outs)},
+        outs = self.run(preprocess(image, self.meta))
+        return prediction_from_outputs({k: v[0].astype(np.float32) for k, v in outs.items()},
                                        image.shape[1], image.shape[0])
 
 
@@ -114,15 +156,51 @@ def is_torchscript(path: Path) -> bool:
         return False
 
 
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _packaged_backend(threads: int):
+    """The packaged model: its ONNX export, unless that was exported from another checkpoint
+    than the packaged one (the .pt was replaced and not re-exported); then the checkpoint,
+    where torch can run it."""
+    onnx_path, pt_path = packaged_onnx(), PACKAGED_MODEL
+    if not onnx_path.is_file():
+        return None
+    backend = OnnxBackend(onnx_path, threads)
+    source = backend.meta.get("source_sha256")
+    if pt_path.is_file() and source != file_sha256(pt_path):
+        if _torch_importable():
+            _note(f"{onnx_path.name} was not exported from the packaged {pt_path.name}; scanning with "
+                  f"{pt_path.name} (PyTorch). Re-export it: {REEXPORT}")
+            return None
+        _note(f"{onnx_path.name} was not exported from the packaged {pt_path.name}, which needs PyTorch; "
+              f"scanning with {onnx_path.name}. Re-export it: {REEXPORT}")
+    return backend
+
+
 def load_backend(path: str | Path | None, threads: int = 0):
     """A backend for a checkpoint (.pt), an ONNX file (.onnx) or a TorchScript file; None = the
-    packaged model."""
-    path = packaged_model_path() if path is None else Path(path)
+    packaged model (its ONNX export, see :func:`_packaged_backend`)."""
+    if path is None:
+        packaged_model_path()  # one clear line when neither packaged file is installed
+        backend = _packaged_backend(threads)
+        if backend is not None:
+            return backend
+        path = PACKAGED_MODEL
+    path = Path(path)
     if not path.is_file():
         raise DocsynthError(f"{path}: model file not found")
     if path.suffix.lower() == ".onnx":
         return OnnxBackend(path, threads)
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise torch_missing_error(f"{path}: a PyTorch model") from None
 
     from docsynth.models import load_model
 

@@ -67,8 +67,10 @@ def test_export_refuses_to_overwrite_and_bad_formats(cli, tmp_path):
     res = cli("export-model", str(ckpt), "--out", "m.onnx")
     assert res.exit_code == 2 and "--force" in res.stderr
     assert (tmp_path / "m.onnx").read_text() == "mine"
-    res = cli("export-model", str(ckpt), "--format", "tflite", "--out", "m.tflite")
-    assert res.exit_code == 2 and "onnx, torchscript" in res.stderr
+    res = cli("export-model", str(ckpt), "--format", "keras", "--out", "m.keras")
+    assert res.exit_code == 2 and "onnx, torchscript, tflite, coreml" in res.stderr
+    res = cli("export-model", str(ckpt), "--format", "torchscript", "--precision", "int8", "--out", "m.ts")
+    assert res.exit_code == 2 and "torchscript exports support fp32" in res.stderr
     res = cli("export-model", "nothing.pt", "--out", "x.onnx")
     assert res.exit_code == 2 and "nothing.pt: checkpoint not found" in res.stderr
 
@@ -82,7 +84,8 @@ def test_export_check_catches_a_mismatch(tmp_path, monkeypatch):
     real = em._export_onnx
 
     def skewed(*args, **kwargs):
-        return [{k: v + 0.01 for k, v in out.items()} for out in real(*args, **kwargs)]
+        run = real(*args, **kwargs)
+        return lambda x: {k: v + 0.01 for k, v in run(x).items()}
 
     monkeypatch.setattr(em, "_export_onnx", skewed)
     with pytest.raises(DocsynthError, match="differs from PyTorch"):
