@@ -39,12 +39,11 @@ def register(app: typer.Typer) -> None:
         if check:
             report = split_mod.summarise(dataset)
             leaks = len(report["leaked_documents"]) + len(report["leaked_backgrounds"])
-            human = (f"{dataset}: train {report['train']}, valid {report['valid']}; "
-                     + ("no document or background in both splits" if not leaks else
-                        f"LEAKS: {len(report['leaked_documents'])} documents "
-                        f"({', '.join(report['leaked_documents'][:5])}) and "
-                        f"{len(report['leaked_backgrounds'])} backgrounds "
-                        f"({', '.join(report['leaked_backgrounds'][:5])}) are in both splits"))
+            examples = (report["leaked_documents"] + report["leaked_backgrounds"])[:5]
+            human = (f"{dataset}: train {report['train']}, valid {report['valid']}. "
+                     + (f"LEAKS: {len(report['leaked_documents'])} documents and {len(report['leaked_backgrounds'])} "
+                        f"backgrounds (e.g. {', '.join(examples)}). " if leaks else "")
+                     + split_mod.describe_sharing(report))
             emit({**report, "leaks": leaks}, as_json, human)
             if leaks:
                 raise typer.Exit(1)

@@ -55,10 +55,22 @@ def render_tile(item: Item, tile: int) -> np.ndarray:
             cv2.putText(small, str(k), (cx, cy), cv2.FONT_HERSHEY_SIMPLEX, 0.4, WHITE, 1, cv2.LINE_AA)
     out = np.full((tile, tile, 3), 24, np.uint8)
     out[:small.shape[0], :small.shape[1]] = small
-    label = " ".join([item.id] + item.flags + item.cases)
-    cv2.putText(out, label[:48], (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, label[:48], (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (120, 255, 255), 1, cv2.LINE_AA)
-    return out
+    # The label goes in a bar under the picture: drawn over it, it hid the top-left corner's
+    # number and ran into the next tile.
+    return caption(out, " ".join([item.id] + item.flags + item.cases))
+
+
+def caption(tile: np.ndarray, text: str) -> np.ndarray:
+    """The tile with one line of text under it (shortened with '..' to fit its width)."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    width = tile.shape[1] - 4
+    if cv2.getTextSize(text, font, scale, 1)[0][0] > width:
+        while len(text) > 1 and cv2.getTextSize(text + "..", font, scale, 1)[0][0] > width:
+            text = text[:-1]
+        text += ".."
+    bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, text, (2, 13), font, scale, (40, 40, 40), 1, cv2.LINE_AA)
+    return np.vstack([tile, bar])
 
 
 def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns: int = 8, tile: int = 240,
@@ -75,7 +87,7 @@ def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns
         raise DocsynthError(f"{dataset}: no samples to show")
     tiles = [render_tile(item, tile) for item in items]
     while len(tiles) % columns:
-        tiles.append(np.full((tile, tile, 3), 24, np.uint8))
+        tiles.append(np.full_like(tiles[0], 24))
     gap = 2
     rows = [np.hstack([np.pad(t, ((0, gap), (0, gap), (0, 0))) for t in tiles[i:i + columns]])
             for i in range(0, len(tiles), columns)]

@@ -173,7 +173,8 @@ def fit_height(image: np.ndarray, height: int = TILE) -> tuple[np.ndarray, float
 
 def draw_quad(image: np.ndarray, corners: Any, colour: tuple[int, int, int], scale: float = 1.0,
               numbers: bool = True, thickness: int = 2) -> None:
-    """Outline a TL,TR,BR,BL quad (edge coordinates) and number its corners 1-4 in place."""
+    """Outline a TL,TR,BR,BL quad (edge coordinates) and number its corners 0-3 in place, as
+    everywhere in docsynth (0 = top-left, clockwise)."""
     pts = np.asarray(corners, dtype=np.float64).reshape(4, 2) * scale
     shift = 4
     fixed = np.round(pts * (1 << shift)).astype(np.int32)
@@ -183,25 +184,15 @@ def draw_quad(image: np.ndarray, corners: Any, colour: tuple[int, int, int], sca
     for k, (x, y) in enumerate(pts):
         centre = (int(round(x)), int(round(y)))
         cv2.circle(image, centre, 8, colour, -1, cv2.LINE_AA)
-        cv2.putText(image, str(k + 1), (centre[0] - 4, centre[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+        cv2.putText(image, str(k), (centre[0] - 4, centre[1] + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
                     (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def caption(tile: np.ndarray, text: str) -> np.ndarray:
-    """The tile with a line of text under it (shortened with '..' to fit)."""
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
-    width = tile.shape[1] - 4
-    if cv2.getTextSize(text, font, scale, 1)[0][0] > width:
-        while len(text) > 1 and cv2.getTextSize(text + "..", font, scale, 1)[0][0] > width:
-            text = text[:-1]
-        text += ".."
-    bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text, (2, 13), font, scale, (40, 40, 40), 1, cv2.LINE_AA)
-    return np.vstack([tile, bar])
+from docsynth.preview import caption  # noqa: E402  (tiles are captioned the same everywhere)
 
 
 def svg_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str = "epoch",
-              width: int = 460, height: int = 260) -> str:
+              width: int = 460, height: int = 260, whole_x: bool | None = None) -> str:
     """A line chart as inline SVG (no script, no fonts to fetch)."""
     series = {k: [(float(x), float(y)) for x, y in v if _finite(x) and _finite(y)] for k, v in series.items()}
     series = {k: v for k, v in series.items() if v}
@@ -234,7 +225,8 @@ def svg_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: 
     for t in _ticks(y0, y1):
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{left - 4}" y="{py(t) + 4:.1f}" font-size="10" text-anchor="end">{t:.3g}</text>')
-    for t in _ticks(x0, x1):
+    whole_x = xlabel == "epoch" if whole_x is None else whole_x  # no epoch 1.5 on the axis
+    for t in _ticks(x0, x1, whole=whole_x):
         parts.append(f'<text x="{px(t):.1f}" y="{top + ph + 14}" font-size="10" text-anchor="middle">{t:.3g}</text>')
     parts.append(f'<text x="{left + pw / 2}" y="{height - 6}" font-size="11" text-anchor="middle">{esc(xlabel)}</text>')
     for k, (name, points) in enumerate(sorted(series.items())):
@@ -255,13 +247,15 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+def _ticks(lo: float, hi: float, n: int = 5, whole: bool = False) -> list[float]:
     span = hi - lo
     step = 10 ** math.floor(math.log10(span / n)) if span > 0 else 1
     for m in (1, 2, 5, 10):
         if span / (step * m) <= n:
             step *= m
             break
+    if whole:
+        step = max(1, round(step))
     start = math.ceil(lo / step) * step
     return [start + i * step for i in range(int((hi - start) / step) + 1)]
 
@@ -453,10 +447,10 @@ def section_split(run: RunFolder) -> str:
         if isinstance(s.get(key), dict):
             rows.append([key, s[key].get("train"), s[key].get("valid")])
     out = table(["", "train", "valid"], rows)
-    leaks = len(s.get("leaked_documents") or []) + len(s.get("leaked_backgrounds") or [])
-    out += (f"<p>{len(s.get('leaked_documents') or [])} documents and {len(s.get('leaked_backgrounds') or [])} "
-            "backgrounds appear in both splits" + (" (reference mode leaks pages on purpose)." if leaks else ": no leak.")
-            + (f" {s['dropped']} samples dropped." if s.get("dropped") else "") + "</p>")
+    from docsynth.split import describe_sharing
+
+    out += (f"<p>{esc(describe_sharing(s))}" + (f" {s['dropped']} samples dropped." if s.get("dropped") else "")
+            + "</p>")
     if not (folder / "split.yaml").is_file():
         out += missing("split.yaml is missing from the split folder.")
     return out
@@ -576,7 +570,7 @@ def section_worst(run: RunFolder, count: int = 8) -> str:
             scores.append(f"{name[:14]} {other.get('jaccard', 0):.3f}")
         tiles.append(caption(caption(tile, row["image"]), "  ".join(scores)))
     if tiles:
-        legend = ("Green: true quad; red: " + esc(names[0]) + " (corners numbered 1 = top-left)"
+        legend = ("Green: true quad; red: " + esc(names[0]) + " (corners numbered 0 = top-left, clockwise)"
                   + (f"; blue: {esc(names[1])}" if len(names) > 1 else "") + ".")
         return f"<p>{legend}</p>" + f'<div class="sheet">{img(grid(tiles, 4), "worst cases")}</div>'
     sheet = run.stage_dir("evaluate") / "worst.png"

@@ -286,3 +286,23 @@ def summarise(out: str | Path) -> dict[str, Any]:
             "documents": {s: len(docs[s]) for s in SPLITS}, "backgrounds": {s: len(bgs[s]) for s in SPLITS},
             "leaked_documents": shared_docs, "leaked_backgrounds": shared_bgs if separate_bgs else [],
             "shared_backgrounds": shared_bgs}
+
+
+def describe_sharing(summary: dict[str, Any]) -> str:
+    """What the split keeps apart and what the two splits share, in words (report, --check)."""
+    def counted(kind: str, shared: list[str]) -> tuple[int, int]:
+        sizes = summary.get(kind) or {}
+        return len(shared), sizes.get("train", 0) + sizes.get("valid", 0) - len(shared)
+
+    docs, doc_total = counted("documents", summary.get("leaked_documents") or [])
+    bgs, bg_total = counted("backgrounds", summary.get("shared_backgrounds") or [])
+    group_by = summary.get("group_by")
+    text = f"Grouped by {group_by}: " if group_by else ""
+    text += (f"{docs} of {doc_total} documents are in both splits"
+             + (": a leak, valid/ scores pages the model trained on. " if docs else " (no leak). "))
+    text += f"{bgs} of {bg_total} backgrounds are in both splits"
+    if not bgs:
+        return text + "."
+    if summary.get("leaked_backgrounds"):
+        return text + ": a leak, since this split keeps backgrounds apart."
+    return text + " (allowed: this split keeps documents apart, not backgrounds)."

@@ -550,3 +550,30 @@ def test_run_without_torch_says_so_before_the_first_stage(tmp_path):
     result = run_docsynth("run", cwd=tmp_path, env={"PYTHONPATH": str(hide)})
     fails(result, "stages 'train' and 'evaluate' need PyTorch", "pip install torch")
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# What a newcomer sees: the report and split --check say what they mean
+# ---------------------------------------------------------------------------------------------
+
+
+def test_split_check_says_what_is_grouped_and_what_is_shared(tmp_path, dataset):
+    assert run_docsynth("split", str(dataset), "--out", "sp", "--valid-fraction", "0.5", cwd=tmp_path).returncode == 0
+    check = run_docsynth("split", "sp", "--check", "--json", cwd=tmp_path)
+    report = json.loads(check.stdout)
+    human = run_docsynth("split", "sp", "--check", cwd=tmp_path).stdout
+    shared = len(report["shared_backgrounds"])
+    assert "Grouped by document" in human and "(no leak)" in human
+    if shared:  # the old wording said "0 backgrounds appear in both splits: no leak" here
+        assert f"{shared} of " in human and "backgrounds are in both splits (allowed" in human
+
+
+def test_report_tiles_number_corners_from_zero_and_epochs_are_whole():
+    from docsynth.preview import caption
+    from docsynth.report import _ticks, svg_chart
+
+    assert all(float(t).is_integer() for t in _ticks(1, 2, whole=True))
+    chart = svg_chart("loss", {"loss": [(1, 0.5), (2, 0.4)]})
+    assert ">1.5<" not in chart and ">1<" in chart and ">2<" in chart
+    tile = caption(np.zeros((40, 60, 3), np.uint8), "a very long caption that cannot fit")
+    assert tile.shape == (58, 60, 3) and (tile[:40] == 0).all()  # under the picture, not over it
