@@ -146,6 +146,13 @@ def generate(
     if address is not None and cfg["generate"]["executor"] == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
     gen = cfg["generate"]
+    written_for = load_config(config)["generate"]["compositor"]
+    if compositor is not None and compositor != written_for and gen["compositor_options"]:
+        # Options belong to the compositor they were written for (the shipped docsynth.yaml's
+        # are realistic's): --compositor X runs X with its own defaults.
+        typer.echo(f"docsynth: note: generate.compositor_options are for {written_for!r}; --compositor "
+                   f"{compositor} runs with its defaults", err=True)
+        gen["compositor_options"] = {}
     outputs.check_folder(gen["out"])
     outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
     with progress_bar("generate") as bar:

@@ -577,3 +577,22 @@ def test_report_tiles_number_corners_from_zero_and_epochs_are_whole():
     assert ">1.5<" not in chart and ">1<" in chart and ">2<" in chart
     tile = caption(np.zeros((40, 60, 3), np.uint8), "a very long caption that cannot fit")
     assert tile.shape == (58, 60, 3) and (tile[:40] == 0).all()  # under the picture, not over it
+
+
+def test_compositor_flag_does_not_inherit_another_compositors_options(tmp_path):
+    (tmp_path / "docsynth.yaml").write_text((REPO / "docsynth.yaml").read_text())  # realistic's options
+    result = run_docsynth("generate", "--compositor", "reference", "--count", "2", "--out", "ds", "--workers", "1",
+                          cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "compositor_options are for 'realistic'" in result.stderr
+
+
+def test_train_prints_a_line_per_epoch_when_stderr_is_not_a_terminal(tmp_path):
+    pytest.importorskip("torch")
+    made = run_docsynth("generate", "--count", "6", "-k", "1", "--out", "ds", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    result = run_docsynth("train", "ds", "--backbone", "compact", "--epochs", "2", "--input-size", "64",
+                          "--batch-size", "1", "--workers", "0", "--out", "tr", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    epochs = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
