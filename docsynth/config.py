@@ -168,7 +168,7 @@ SCHEMA: dict[str, Any] = {
         "batch_size": F(int, 64, "global batch (split across processes under torchrun)", **AT_LEAST_1),
         "accumulate": F(int, 1, "micro-batches per optimizer step (batch_size is per micro-batch)", **AT_LEAST_1),
         "optimizer": F(str, "adam", "optimizer", choices=("adam", "adamw")),
-        "lr": F(float, 1e-4, "learning rate", **POSITIVE),
+        "lr": F(float, 1e-4, "learning rate (0 freezes the weights)", **COUNT),
         "weight_decay": F(float, 0.0, "weight decay", **COUNT),
         "schedule": F(str, "constant", "learning-rate schedule", choices=("constant", "cosine")),
         "warmup_steps": F(int, 0, "linear warm-up optimizer steps", **COUNT),

@@ -367,7 +367,7 @@ def test_config_ranges_and_duplicate_keys_reported_with_file_and_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert [line.split(":")[3] for line in lines] == ["1", "3", "5", "7"], lines
     assert all(line.startswith("docsynth: error: docsynth.yaml:") for line in lines)
-    assert "'train.lr' is -0.1, expected a number > 0" in lines[3]
+    assert "'train.lr' is -0.1, expected a number >= 0" in lines[3]
     assert "probability" in lines[2]
     (tmp_path / "docsynth.yaml").write_text("generate:\n  workers: 2\n  workers: 3\n")
     fails(run_docsynth("config", "show", cwd=tmp_path), "docsynth.yaml:3", "duplicate key 'workers'")
