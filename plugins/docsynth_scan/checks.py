@@ -54,17 +54,20 @@ def implausible(corners: np.ndarray | None, width: int, height: int) -> str:
     return ""
 
 
-def _small(page_prob: np.ndarray) -> tuple[np.ndarray, float, float]:
+def working_map(page_prob: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The page map at the checks' working size, and the x/y scale factors to it. Linear
+    sampling is enough: the map is an upsampled model output, smooth at this scale."""
     h, w = page_prob.shape
     f = min(1.0, WORK / max(h, w))
     size = (max(1, round(w * f)), max(1, round(h * f)))
-    small = cv2.resize(page_prob, size, interpolation=cv2.INTER_AREA) if f < 1 else page_prob
+    small = cv2.resize(page_prob, size, interpolation=cv2.INTER_LINEAR) if f < 1 else page_prob
     return small.astype(np.float32), size[0] / w, size[1] / h
 
 
-def mask_agreement(corners: np.ndarray, page_prob: np.ndarray, samples: int = 32) -> tuple[float, float]:
-    """(IoU of the quad with page_prob > 0.5, share of side points that sit on a mask edge)."""
-    small, fx, fy = _small(page_prob)
+def mask_agreement(corners: np.ndarray, page_prob: np.ndarray | tuple, samples: int = 32) -> tuple[float, float]:
+    """(IoU of the quad with page_prob > 0.5, share of side points that sit on a mask edge).
+    ``page_prob`` may be a :func:`working_map` already made (several quads, one resize)."""
+    small, fx, fy = page_prob if isinstance(page_prob, tuple) else working_map(page_prob)
     sh, sw = small.shape
     c = np.asarray(corners, np.float64) * (fx, fy)
     iou = mask_iou(quad_mask(c, (sh, sw)), small > 0.5)

@@ -35,7 +35,7 @@ import numpy as np
 from docsynth.geometry import order_corners
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
-from docsynth_scan.checks import calibrated_confidence, implausible, mask_agreement
+from docsynth_scan.checks import calibrated_confidence, implausible, mask_agreement, working_map
 from docsynth_scan.lines import fit_quad_to_mask, is_convex, quad_from_lines, ransac_line, refit, side_lines
 from docsynth_scan.robust import robust_quad
 
@@ -135,22 +135,24 @@ def refine_quad(image: np.ndarray, corners: np.ndarray, band: float,
 
 
 def candidates(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]):
-    """Coarse quads to choose from, as (source, corners, mean corner peak score or None, reason)."""
+    """Coarse quads to choose from, as (source, corners, mean corner peak score or None, reason),
+    cheapest first: the mask fits are only made when asked for (a generator)."""
     corners, scores = extra.get("corners"), extra.get("corner_scores")
-    out = []
     if corners is not None and scores is not None:
         min_score = float(options.get("min_corner_score", 0.3))
         # a weak peak makes the heatmap quad a loose candidate: used only when the mask backs it
         weak = float(np.min(scores)) < min_score
-        out.append(("weak heatmaps" if weak else "heatmaps", np.asarray(corners, dtype=np.float64),
-                    float(np.mean(scores)), ""))
+        yield ("weak heatmaps" if weak else "heatmaps", np.asarray(corners, dtype=np.float64),
+               float(np.mean(scores)), "")
     fit = robust_quad(page_prob, options)
-    out.append(("mask", fit.corners, None, fit.reason))
+    yield ("mask", fit.corners, None, fit.reason)
     if fit.corners is None:  # a curled receipt or a bitten page: a looser fit, trusted less
         loose = fit_quad_to_mask(page_prob, threshold=float(options.get("threshold", 0.5)),
                                  min_area=float(options.get("min_area", 0.01)), min_iou=0.75)
-        out.append(("loose mask", loose.corners, None, loose.reason))
-    return out
+        yield ("loose mask", loose.corners, None, loose.reason)
+
+
+SURE = 0.7  # heatmap corners this well backed by the mask need no mask fit to compete with
 
 
 def initial_quad(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]) -> tuple[Quad, str]:
@@ -160,7 +162,10 @@ def initial_quad(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str
     bites into the mask). None plausible: "no document found", with the first reason."""
     h, w = page_prob.shape
     best, reasons = None, []
+    work = working_map(page_prob)
     for source, corners, score, reason in candidates(page_prob, extra, options):
+        if best is not None and best[2] == "heatmaps" and best[1].confidence >= SURE:
+            break
         if corners is None:
             reasons.append(f"{source}: {reason}")
             continue
@@ -168,7 +173,7 @@ def initial_quad(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str
         if why:
             reasons.append(f"{source}: {why}")
             continue
-        iou, edge = mask_agreement(corners, page_prob)
+        iou, edge = mask_agreement(corners, work)
         loose = source.startswith(("loose", "weak"))
         if loose and (edge < 0.6 or iou < 0.75):  # e.g. a square around a round blob
             reasons.append(f"{source}: the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its sides "
