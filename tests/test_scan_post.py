@@ -172,3 +172,29 @@ def test_classical_says_no_page_on_an_empty_photo():
 
     q = find_page(np.full((240, 320, 3), 90, np.uint8))
     assert q.corners is None and q.reason
+
+
+def test_plausibility_checks_name_what_is_wrong():
+    from docsynth_scan.checks import implausible
+
+    assert implausible(UPRIGHT, W, H) == ""
+    bowtie = UPRIGHT[[0, 2, 1, 3]]
+    assert "convex" in implausible(bowtie, W, H)
+    assert "3%" in implausible(np.array([[10, 10], [14, 10], [14, 14], [10, 14.0]]), W, H)
+    assert "far outside" in implausible(UPRIGHT + [0, -400], W, H)
+    sliver = np.array([[100, 100], [300, 100], [300, 130], [100, 260.0]])  # right side 30, left 160
+    assert "5x" in implausible(sliver, W, H)
+
+
+def test_refine_never_returns_a_crossed_quad_and_falls_back_to_the_mask():
+    prob = coverage(UPRIGHT, (H, W))
+    bowtie = UPRIGHT[[0, 2, 1, 3]]
+    q = find("refine", prob, extra={"corners": bowtie, "corner_scores": np.full(4, 0.9)})
+    from docsynth_scan.checks import implausible
+
+    assert q.corners is not None and implausible(q.corners, W, H) == ""
+    assert np.abs(order_corners(q.corners) - UPRIGHT).max() < 3  # the mask fit, not the heatmaps
+    # heatmap corners that disagree with a clear mask lose to the mask fit
+    shifted = UPRIGHT + [60, 0]
+    q = find("refine", prob, extra={"corners": shifted, "corner_scores": np.full(4, 0.9)})
+    assert np.abs(order_corners(q.corners) - UPRIGHT).max() < 3 and q.confidence >= 0.5

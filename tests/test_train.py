@@ -337,3 +337,20 @@ def test_real_eval_scores_smartdoc_jaccard_of_the_scanned_quad(tmp_path):
     assert good["real_jaccard"] > 0.9 and good["real_iou"] > 0.9
     blind = real.evaluate(Bright(False), meta, torch.device("cpu"))
     assert blind["real_jaccard"] == 0.0
+
+
+def test_cyclic_corner_order_accepts_any_clockwise_start_only():
+    import torch
+
+    from docsynth.train.losses import corner_loss, corner_targets
+
+    corners = torch.tensor([[[0.2, 0.2], [0.8, 0.25], [0.75, 0.8], [0.25, 0.75]]])
+    has = torch.tensor([True])
+    target = corner_targets(corners, 32, 32, sigma=1.5)
+    logits = torch.logit(target.clamp(1e-4, 1 - 1e-4))
+    started_elsewhere = torch.roll(logits, 1, dims=1)  # the same quad, labelled from the next corner
+    mirrored = logits[:, [0, 3, 2, 1]]  # counter-clockwise: not the same labelling
+    exact = float(corner_loss(logits, corners, has, 1.5, order="cyclic"))
+    assert abs(float(corner_loss(started_elsewhere, corners, has, 1.5, order="cyclic")) - exact) < 1e-6
+    assert float(corner_loss(started_elsewhere, corners, has, 1.5)) > exact + 0.01  # fixed order punishes it
+    assert float(corner_loss(mirrored, corners, has, 1.5, order="cyclic")) > exact + 0.01
