@@ -7,6 +7,8 @@
 # Steps: Debian PDF pages (recipes/offline/pages.sh), texture backgrounds
 # (recipes/offline/backgrounds.sh), the mixed input folders (recipes/cpu/inputs.py), then
 # `docsynth train --online`. Checkpoints every 5 minutes; rerunning continues exactly.
+# Then `python recipes/cpu/package.py RUN_DIR/last.pt --real ../shared/realdocs` writes the
+# packaged docsynth/assets/docsynth-cpu.pt and its verified ONNX twin.
 # Environment: PYTHON (default python3), DOCSYNTH (default docsynth), REAL (photos with
 # corners.csv scored after each epoch; default ../shared/realdocs when it exists).
 set -euo pipefail
