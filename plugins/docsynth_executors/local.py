@@ -43,7 +43,20 @@ def _stop(pool: ProcessPoolExecutor, pending: dict[Future, int], grace: float) -
                 proc.kill()
             except (OSError, ValueError):
                 pass
+        thread = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
         pool.shutdown(wait=False, cancel_futures=True)
+        # At exit, concurrent.futures wakes every pool's manager thread through a pipe; after
+        # the kill above that pipe may already be closed, and the write then prints an
+        # "OSError: Bad file descriptor" traceback after our one-line message. Let the thread
+        # finish and forget its wake-up pipe (private, hence guarded).
+        if thread is not None:
+            thread.join(timeout=1.0)
+            try:
+                from concurrent.futures import process as _cf_process
+
+                _cf_process._threads_wakeups.pop(thread, None)
+            except Exception:  # another Python's internals: the worst case is that traceback
+                pass
 
 
 class LocalExecutor:
