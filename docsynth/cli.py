@@ -250,17 +250,9 @@ def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> 
     emit(cfg, as_json, config_mod.dump(cfg).rstrip())
 
 
-# Each stage's commands live in their own module; a module that is absent from an install
-# (e.g. trimmed) is skipped, any other import problem surfaces.
-COMMAND_MODULES = ("cli_sources", "cli_backgrounds", "cli_compose", "cli_train", "cli_scan", "cli_run")
-for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"docsynth.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"docsynth.{_name}":
-            raise
-        continue
-    _module.register(app)
+# Each stage's commands live in their own module.
+for _name in ("cli_sources", "cli_backgrounds", "cli_compose", "cli_train", "cli_scan", "cli_run"):
+    importlib.import_module(f"docsynth.{_name}").register(app)
 
 plugins.host().add_commands(app)
 

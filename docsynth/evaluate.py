@@ -14,8 +14,7 @@ maps keep ratios of areas, so every rectangle gives the same Jaccard index.
 Beside it, ``mask_iou`` is the IoU of the predicted page region (the model's mask when there is
 one, else the predicted quad) and the ground-truth quad, in image pixels, clipped to the photo.
 
-Training imports :func:`jaccard_smartdoc`, :func:`evaluate_predictions` and
-:func:`evaluate_model` for its real-photo metrics.
+Training imports :func:`jaccard_smartdoc` for its real-photo metrics.
 """
 
 from __future__ import annotations
@@ -305,16 +304,6 @@ def classical_method(image: np.ndarray) -> tuple[Any, None]:
     from docsynth.classical import find_page
 
     return find_page(image), None
-
-
-def evaluate_model(model: Any, meta: dict[str, Any], folder: str | Path, post: str = "refine",
-                   post_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Score an in-memory PyTorch model (eval mode) on a folder of photos with corners.csv;
-    what training calls for its real-photo metrics."""
-    from docsynth.scan import Scanner, TorchBackend
-
-    scanner = Scanner(TorchBackend(model, meta), post=post, post_options=post_options)
-    return evaluate_method(scanner.method, ground_truth(folder))
 
 
 def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: str = "refine",

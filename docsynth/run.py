@@ -88,7 +88,6 @@ class Stage:
     reads: tuple[tuple[str, ...], ...] = ()
     required: tuple[int, ...] = ()  # indexes of slots that must be filled
     ignore: frozenset[str] = frozenset()  # dotted keys that do not change the output
-    module: str | None = None  # the module the stage needs; absent -> reported before starting
     check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None  # -> [(dotted key, problem)]
     own_progress: bool = False  # the stage draws its own progress bar
     help: str = ""
@@ -287,10 +286,6 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
     host_names = {kind: set(plugins.names(kind)) for kind in set(PLUGIN_KEYS.values()) | {"source"}}
     for name in order:
         stage = stages[name]
-        if stage.module and importlib.util.find_spec(stage.module) is None:
-            add("run.stages", f"stage {name!r} needs {stage.module}, which this install lacks; "
-                f"remove {name!r} from run.stages or install the complete docsynth")
-            continue
         filled = stage_inputs(stage, order)
         for index in stage.required:
             slot = stage.reads[index]
@@ -821,10 +816,10 @@ def _generate_ignore() -> frozenset[str]:
 def builtin_stages() -> dict[str, Stage]:
     stages = [
         Stage("sources", ("seed", "sources"), _execute_sources, _configure_sources, "documents.jsonl",
-              ignore=frozenset({"sources.workers"}), module="docsynth.prepare", check=_check_sources,
+              ignore=frozenset({"sources.workers"}), check=_check_sources,
               help="prepare a seeded mix of document pages"),
         Stage("backgrounds", ("seed", "backgrounds"), _execute_backgrounds, _configure_backgrounds,
-              "backgrounds.jsonl", module="docsynth.backgrounds",
+              "backgrounds.jsonl",
               ignore=frozenset(f"backgrounds.{k}" for k in ("contact", "rate_limit", "retries", "backoff",
                                                             "max_wait", "timeout")),
               help="collect, normalise and dedupe background photos"),
@@ -832,15 +827,15 @@ def builtin_stages() -> dict[str, Stage]:
               reads=(("sources",), ("backgrounds",)), ignore=_generate_ignore(), check=_check_generate,
               help="composite documents onto backgrounds"),
         Stage("split", ("seed", "split"), _execute_split, _configure_split, "split.yaml",
-              reads=(("generate",),), required=(0,), module="docsynth.split", check=_check_split,
+              reads=(("generate",),), required=(0,), check=_check_split,
               help="train/ and valid/ without leaking pages"),
         Stage("train", ("train",), _execute_train, _configure_train, "best.pt",
-              reads=(("split", "generate"), ("sources",), ("backgrounds",)), module="docsynth.train.loop",
+              reads=(("split", "generate"), ("sources",), ("backgrounds",)),
               check=_check_train, own_progress=True,
               ignore=frozenset(f"train.{k}" for k in ("workers", "threads", "checkpoint_minutes")),
               help="train the page model"),
         Stage("evaluate", ("evaluate",), _execute_evaluate, _configure_evaluate, "results.json",
-              reads=(("train",), ("split",)), required=(0,), module="docsynth.evaluate", check=_check_evaluate,
+              reads=(("train",), ("split",)), required=(0,), check=_check_evaluate,
               ignore=frozenset({"evaluate.out"}), help="score the model and the baseline on real photos"),
     ]
     return {s.name: s for s in stages}

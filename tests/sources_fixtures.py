@@ -156,7 +156,7 @@ def docvqa_archives(folder: Path) -> tuple[Path, Path]:
 
     images, qas = {}, {}
     for split, names in DOCVQA.items():
-        for i, name in enumerate(names):
+        for name in names:
             images[f"documents/{name}.png"] = page_png(200, 260, seed=zlib.crc32(name.encode()) % 1000)
         qfile = {"train": "train_v1.0_withQT.json", "val": "val_v1.0_withQT.json", "test": "test_v1.0.json"}[split]
         data = [{"questionId": 100 + i, "question": "What is the date?", "image": f"documents/{n}.png",

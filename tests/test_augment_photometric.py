@@ -3,7 +3,6 @@ never touches mask or corners."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 

@@ -315,7 +315,7 @@ def commons_catalogue(server: FakeServer, query: str, n: int, seed0: int) -> Non
     for i in range(n):
         name = f"c-{seed0 + i}.jpg"
         url = server.add_image(name, kind_for(i), seed0 + i, size=(320, 200))
-        thumb = server.add_image(f"c-{seed0 + i}-thumb.jpg", kind_for(i), seed0 + i, size=(160, 100))
+        server.add_image(f"c-{seed0 + i}-thumb.jpg", kind_for(i), seed0 + i, size=(160, 100))
         lic = [("cc-by-sa-4.0", "CC BY-SA 4.0"), ("cc-by-4.0", "CC BY 4.0"), ("pd", "Public domain"),
                ("cc0", "CC0"), ("cc-by-nc-2.0", "CC BY-NC 2.0")][i % 5]
         pages.append({"pageid": seed0 + i, "ns": 6, "title": f"File:{query} {i}.jpg", "imageinfo": [{

@@ -32,7 +32,7 @@ def _heavy_modules_after(args: list[str], cwd) -> str:
     code = CHECK_NO_TORCH.format(args=args)
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                          env={**__import__("os").environ, "DOCSYNTH_LOAD_PLUGINS": "docsynth"}, timeout=300)
-    line = [l for l in out.stdout.splitlines() if l.startswith("HEAVY=")]
+    line = [s for s in out.stdout.splitlines() if s.startswith("HEAVY=")]
     assert line, out.stderr
     return line[0][len("HEAVY="):]
 

@@ -26,39 +26,6 @@ def small_cfg(seed: int = 5) -> dict:
     return cfg
 
 
-def batches(ds: OnlineDataset, workers: int, n: int) -> list[dict]:
-    loader = torch.utils.data.DataLoader(ds, batch_size=ds.chunk, num_workers=workers)
-    out = []
-    for batch in loader:
-        out.append(batch)
-        if len(out) == n:
-            break
-    return out
-
-
-def same(a: list[dict], b: list[dict]) -> bool:
-    return len(a) == len(b) and all(torch.equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
-
-
-def test_stream_is_identical_for_any_worker_count():
-    cfg = small_cfg()
-    ref = batches(OnlineDataset(cfg, SIZE, chunk=3, length=12), 0, 4)
-    assert len(ref) == 4
-    assert same(ref, batches(OnlineDataset(cfg, SIZE, chunk=3, length=12), 1, 4))
-    assert same(ref, batches(OnlineDataset(cfg, SIZE, chunk=3, length=12), 2, 4))
-    # and every image differs: no index is repeated within the run
-    images = torch.cat([b["image"] for b in ref]).flatten(1)
-    assert len({tuple(row.tolist()) for row in images}) == 12
-
-
-def test_resume_continues_the_same_stream():
-    cfg = small_cfg()
-    full = batches(OnlineDataset(cfg, SIZE, chunk=2, length=10), 0, 5)
-    resumed = batches(OnlineDataset(cfg, SIZE, chunk=2, length=10).resume(6), 2, 5)
-    assert len(resumed) == 2  # positions 6..9 of a 10-long run
-    assert same(full[3:], resumed)
-
-
 def test_items_match_generate_and_the_contract():
     cfg = small_cfg(seed=9)
     ds = OnlineDataset(cfg, SIZE, base=100)
@@ -120,5 +87,5 @@ def test_bad_arguments_are_reported():
     cfg = small_cfg()
     with pytest.raises(DocsynthError, match="input_size"):
         OnlineDataset(cfg)
-    with pytest.raises(DocsynthError, match="chunk"):
-        OnlineDataset(cfg, SIZE, chunk=0)
+    with pytest.raises(DocsynthError, match="base"):
+        OnlineDataset(cfg, SIZE, base=-1)

@@ -113,7 +113,7 @@ def test_prepare_is_deterministic_and_worker_independent(fixtures):
     a = prepare(_cfg(mix=mix, out="a"))
     b = prepare(_cfg(mix=mix, out="b", workers=2))
     rows_a, rows_b = read_jsonl("a/documents.jsonl"), read_jsonl("b/documents.jsonl")
-    assert rows_a == rows_b and a["documents"] == 7
+    assert rows_a == rows_b and a["documents"] == b["documents"] == 7
     for row in rows_a:
         assert Path("a", row["image"]).read_bytes() == Path("b", row["image"]).read_bytes()
         assert Path("a", row["mask"]).read_bytes() == Path("b", row["mask"]).read_bytes()

@@ -172,7 +172,7 @@ def test_cli_reports_problems_on_stderr_without_traceback(cli):
     result = cli("run")
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
-    errors = [l for l in result.stderr.splitlines() if l.startswith("docsynth: error:")]
+    errors = [s for s in result.stderr.splitlines() if s.startswith("docsynth: error:")]
     assert len(errors) == 2 and "pipeline order" in result.stderr and "train.epochs" in result.stderr
     assert not Path("runs/c").exists()
 

@@ -88,17 +88,6 @@ def test_evaluate_model_next_to_the_classical_baseline(cli, tmp_path):
     assert "synth_a.jpg" in human.stdout
 
 
-def test_evaluate_model_is_importable_for_training(tmp_path):
-    from docsynth.evaluate import evaluate_model
-    from docsynth.models import load_model
-
-    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
-    write_photo_folder(tmp_path / "photos")
-    model, meta = load_model(ckpt)
-    result = evaluate_model(model, meta, tmp_path / "photos", post="robust")
-    assert result["count"] == 3 and result["mean_jaccard"] > 0.95
-
-
 def test_packaged_model_is_the_default(cli, tmp_path, monkeypatch):
     import docsynth.scan
 

@@ -1,6 +1,6 @@
 """Fixed training data: a split folder or a generated dataset, as tensors of the training contract.
 
-Every item is a dict (see notes/train-contract.md): "image" float32 3 x S x S (RGB, normalised,
+Every item is a dict (the training contract, as :mod:`docsynth.models` documents it): "image" float32 3 x S x S (RGB, normalised,
 squashed to S x S), "mask" int64 S x S (1 = page), "corners" float32 4 x 2 normalised to the
 image (zeros when absent), "has_corners" bool.
 
@@ -28,8 +28,10 @@ from docsynth.io import read_image, read_mask
 from docsynth.kinds import Sample
 
 
-def augment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, index])))
+def augment_rng(seed: int, *key: int) -> np.random.Generator:
+    """Randomness for train-time augmentation: ``(epoch, index)`` for a fixed dataset's sample,
+    ``(index, 1)`` for an online one (:meth:`docsynth.train.online.OnlineDataset.composite`)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, *key])))
 
 
 def greyscale(image_bgr: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
@@ -50,14 +52,17 @@ def online_augment(p: float):
     return functools.partial(greyscale_sample, p=p)
 
 
-def to_tensors(image_bgr: np.ndarray, mask: np.ndarray, corners: np.ndarray | None, size: int,
-               mean, std) -> dict[str, torch.Tensor]:
-    """Convert one sample at any size to the training contract at ``size`` x ``size``."""
+def to_tensors(image_bgr: np.ndarray, mask: np.ndarray, corners: np.ndarray | None,
+               size: int | tuple[int, int], mean, std) -> dict[str, torch.Tensor]:
+    """Convert one sample at any size (BGR uint8, mask 0/255, pixel corners) to the training
+    contract at ``size`` (S, or (height, width)); the only conversion, fixed and online."""
     h, w = mask.shape[:2]
-    small = cv2.resize(image_bgr, (size, size), interpolation=cv2.INTER_AREA)
+    out_h, out_w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    small = cv2.resize(image_bgr, (out_w, out_h), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
     rgb = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    small_mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA) >= 128
+    # Area-average then threshold: the small mask is the majority label of each cell.
+    small_mask = cv2.resize(mask, (out_w, out_h), interpolation=cv2.INTER_AREA) >= 128
     has = corners is not None
     norm = np.asarray(corners, np.float32) / np.array([w, h], np.float32) if has else np.zeros((4, 2), np.float32)
     return {"image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))),
@@ -131,9 +136,9 @@ def open_fixed(data: str | Path, train_cfg: dict[str, Any], split_cfg: dict[str,
         rows = split_mod.read_dataset(data)
         group_by = split_cfg.get("group_by", "document")
         labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg["valid_fraction"], group_by=group_by)
-        train = FolderDataset(data, [r for r, l in zip(rows, labels) if l == "train"],
+        train = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "train"],
                               greyscale_p=train_cfg["greyscale_p"], **kw)
-        valid = FolderDataset(data, [r for r, l in zip(rows, labels) if l == "valid"], **kw)
+        valid = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "valid"], **kw)
     if len(train) == 0:
         raise DocsynthError(f"{data}: no training samples")
     if len(valid) == 0:

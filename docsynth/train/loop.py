@@ -24,7 +24,6 @@ import copy
 import math
 import os
 import random
-import shutil
 import signal
 import time
 from contextlib import contextmanager, nullcontext

@@ -10,7 +10,6 @@ because the page edges are no longer straight.
 
 from __future__ import annotations
 
-from typing import Any
 
 import cv2
 import numpy as np

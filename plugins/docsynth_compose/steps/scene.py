@@ -183,12 +183,6 @@ class _Objects(Step):
         return out
 
 
-def _capsule(a: np.ndarray, b: np.ndarray, thickness: int):
-    def draw(layer, off):
-        cv2.line(layer, tuple(_pts(a - off)), tuple(_pts(b - off)), 1.0, thickness, cv2.LINE_AA, _SHIFT)
-    return draw
-
-
 @register_step
 class Hand(_Objects):
     """A hand holding the page at one edge: a thumb or 1-4 fingers reach over the edge from a
