@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
         check_scan_output(inputs, out, force)
         with progress_bar("scan") as bar:
             summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=cfg["jpeg_quality"],
-                                  progress=bar.advance, on_start=bar.start)
+                                  progress=bar.advance, on_start=bar.start,
+                                  warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
         missing = [r for r in summary["results"] if r["page"] is None]
         human = "\n".join(
             [f"{Path(r['image']).name}: " + (f"page -> {r['page']} (confidence {r['confidence']:.2f})"
@@ -128,7 +129,8 @@ def register(app: typer.Typer) -> None:
             report = ev.run_evaluation(folder, checkpoint, post=ec["postprocessor"],
                                        post_options=ec["postprocessor_options"], baseline=ec["baseline"],
                                        out=report_dir, worst=ec["worst"], force=force, progress=bar,
-                                       note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
+                                       note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True),
+                                       warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
 

@@ -285,12 +285,32 @@ Method = Callable[[np.ndarray], tuple[Any, "np.ndarray | None"]]
 
 
 def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
-                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                    progress: Callable[[int], None] | None = None,
+                    skipped: dict[Path, str] | None = None,
+                    warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Score ``method`` on ``items``. With a ``skipped`` dict, an unreadable photo is recorded
+    there (path -> one-line reason, ``warn`` told once) and left out instead of stopping the
+    evaluation; photos already in it are left out without being read again, so every method
+    is scored on the same photos. Without it, an unreadable photo raises DocsynthError."""
     from docsynth.scan import read_photo
 
     records = []
     for path, gt in items:
-        image = read_photo(path)
+        if skipped is not None and path in skipped:
+            if progress:
+                progress(1)
+            continue
+        try:
+            image = read_photo(path)
+        except DocsynthError as exc:
+            if skipped is None:
+                raise
+            skipped[path] = str(exc).strip().splitlines()[0]
+            if warn:
+                warn(f"{skipped[path]}; skipped, the other photos are scored")
+            if progress:
+                progress(1)
+            continue
         quad, mask = method(image)
         records.append({"image": path.name, "gt": gt, "pred": quad.corners,
                         "size": (image.shape[1], image.shape[0]), "mask": mask,
@@ -310,7 +330,7 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
                    post_options: dict[str, Any] | None = None, baseline: str | None = None,
                    out: str | Path | None = None, worst: int = 8, force: bool = False,
                    progress: Any = None, note: Callable[[str], None] | None = None,
-                   remark: str = "") -> dict[str, Any]:
+                   remark: str = "", warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """What `docsynth evaluate` does (and the `evaluate` stage of `docsynth run` can call).
 
     Scores the model (``checkpoint``; None = the packaged model) and the optional baseline on
@@ -318,7 +338,9 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
     and without a packaged model, a baseline is scored alone (``note`` says so); with no
     baseline either, the missing model is an error. ``progress``: an object with ``start(total)``
     and ``advance(n)``, like :class:`docsynth.progress.Bar`. ``remark`` is stored in the report
-    (e.g. that the photos are synthetic)."""
+    (e.g. that the photos are synthetic). A photo that cannot be read is skipped: ``warn`` gets
+    one line naming it, and the report lists it under ``skipped``; when no photo can be read,
+    DocsynthError."""
     from docsynth.scan import PACKAGED_MODEL, Scanner, load_backend
 
     if out is not None and (Path(out) / "results.json").exists() and not force:
@@ -344,8 +366,14 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
         report["note"] = remark
     if progress:
         progress.start(len(items) * len(methods))
+    skipped: dict[Path, str] = {}
     for name, method in methods.items():
-        report["methods"][name] = evaluate_method(method, items, progress=progress.advance if progress else None)
+        report["methods"][name] = evaluate_method(method, items, progress=progress.advance if progress else None,
+                                                  skipped=skipped, warn=warn)
+    report["skipped"] = [{"image": path.name, "path": str(path), "reason": reason} for path, reason in skipped.items()]
+    if len(skipped) == len(items):
+        raise DocsynthError(f"{Path(folder) / 'corners.csv'}: none of its {len(items)} photos could be read "
+                            f"(first: {next(iter(skipped.values()))}); replace or remove them")
     if out is not None:
         report["files"] = write_report(out, report, folder, worst)
     return report
@@ -392,6 +420,10 @@ def format_report(report: dict[str, Any]) -> str:
             cells.append(f"{r['jaccard']:16.4f} {r['mask_iou']:.3f}")
         note = f"  ({row['reason']})" if row["reason"] else ""
         lines.append(f"{row['image']:<{width}}  " + "  ".join(cells) + note)
+    skipped = report.get("skipped") or []
+    if skipped:
+        lines += ["", f"skipped {len(skipped)} unreadable photo{'s' if len(skipped) > 1 else ''}, not scored: "
+                  + ", ".join(s["image"] for s in skipped)]
     return "\n".join(lines)
 
 

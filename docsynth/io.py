@@ -112,6 +112,8 @@ def _check_header(path: Path, data: np.ndarray) -> None:
     head = data[:8].tobytes()
     if head == _PNG_SIGNATURE and not data[-12:].tobytes().endswith(_PNG_END):
         raise DocsynthError(f"{path}: truncated PNG (no end marker); replace or remove the file")
+    if head[:3] == b"\xff\xd8\xff" and _jpeg_truncated(data.tobytes()):
+        raise DocsynthError(f"{path}: truncated JPEG (no end marker after the image data); replace or remove the file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -123,6 +125,33 @@ def _check_header(path: Path, data: np.ndarray) -> None:
     except Exception:  # a format Pillow cannot parse: OpenCV decides, and size is checked after
         return
     _check_size(path, width, height)
+
+
+def _jpeg_truncated(raw: bytes) -> bool:
+    """True when a JPEG stops inside its image data (a cut download or copy): no end-of-image
+    marker follows the main image's first scan. OpenCV would decode such a file with a grey
+    bottom and only a libjpeg complaint on stderr. The header segments are walked by their
+    lengths, so a thumbnail in the EXIF block (which has its own end marker) does not count;
+    a file whose structure is not understood is left to the decoder."""
+    pos, n = 2, len(raw)
+    while True:
+        while pos < n and raw[pos] == 0xFF and pos + 1 < n and raw[pos + 1] == 0xFF:
+            pos += 1  # fill bytes
+        if pos + 1 >= n:
+            return True  # ended among the header segments: no image data at all
+        if raw[pos] != 0xFF:
+            return False  # not the structure we expect; let the decoder decide
+        marker = raw[pos + 1]
+        if marker == 0xDA:  # start of scan: the image data follows
+            return raw.find(b"\xff\xd9", pos) == -1
+        if marker == 0xD9:
+            return False  # end of image before any scan: the decoder reports it
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if pos + 3 >= n:
+            return True
+        pos += 2 + ((raw[pos + 2] << 8) | raw[pos + 3])
 
 
 def _check_size(path: Path, width: int, height: int) -> None:

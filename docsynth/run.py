@@ -750,7 +750,7 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
     report = ev.run_evaluation(data, section["checkpoint"], post=section["postprocessor"],
                                post_options=section["postprocessor_options"], baseline=section.get("baseline"),
                                out=ctx.out, worst=section["worst"], force=True, progress=_StageBar(ctx),
-                               remark=note)
+                               remark=note, warn=lambda msg: ctx.log(f"warning: {msg}"))
     results = report["methods"]
     items = next(iter(results.values()))["count"] if results else 0
     return {"data": data, "photos": items, "synthetic": bool(note),

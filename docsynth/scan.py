@@ -319,9 +319,11 @@ def collect_photos(inputs: list[Path]) -> list[tuple[Path, str]]:
 
 def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = False,
                 jpeg_quality: int = 95, progress: Callable[[int], None] | None = None,
-                on_start: Callable[[int], None] | None = None) -> dict[str, Any]:
+                on_start: Callable[[int], None] | None = None,
+                warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Scan photos into ``out``: one flattened ``<name>.jpg`` per page found, ``corners.csv``
-    (pixels of the upright photo; empty corners where no page was found) and ``scan.json``."""
+    (pixels of the upright photo; empty corners where no page was found) and ``scan.json``.
+    An unreadable photo is skipped (``warn`` gets one line naming it) and the rest scanned."""
     from docsynth.evaluate import corners_csv_text
     from docsynth.io import atomic_write_text, write_image
 
@@ -337,6 +339,8 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
         try:
             image = read_photo(path)
         except DocsynthError as exc:  # one unreadable photo costs that photo, not the batch
+            if warn:
+                warn(f"{str(exc).strip().splitlines()[0]}; skipped, the other photos are scanned")
             rows.append((path.name if len(inputs) == 1 and inputs[0].is_file() else _rel(path, inputs), None))
             results.append({"image": str(path), "page": None, "corners": None, "confidence": 0.0,
                             "reason": f"skipped: {exc}", "size": None, "skipped": True})

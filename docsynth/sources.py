@@ -75,10 +75,19 @@ def describe(cfg: dict[str, Any], entry: str, count: bool = True) -> dict[str, A
         "present": False, "documents": None, "note": "",
     }
     root = Path(info["root"])
-    if count and not root.exists() and "root" not in (cfg["sources"]["options"].get(entry) or {}) \
-            and name != "procedural":
-        how = {"download": f"docsynth sources fetch {entry}", "manual": f"docsynth sources fetch {entry} (manual)"}
-        info["note"] = "not here; " + how.get(info["fetch"], f"set sources.options.{entry}.root")
+    if count and not root.exists() and "root" not in (cfg["sources"]["options"].get(entry) or {}):
+        # No data folder. A source that makes its own pages (procedural, a plugin's renderer)
+        # lists documents anyway: it is ready. One that needs files says how to get them.
+        try:
+            refs = [] if downloads or info["fetch"] == "manual" else source.list_documents(entry_options(cfg, entry))
+        except DocsynthError:
+            refs = []
+        if refs:
+            info.update(present=True, documents=len(refs), note="ready; needs no data (makes its own pages)")
+        else:
+            how = {"download": f"docsynth sources fetch {entry}",
+                   "manual": f"docsynth sources fetch {entry} (manual)"}
+            info["note"] = "not here; " + how.get(info["fetch"], f"set sources.options.{entry}.root")
     elif count:
         try:
             refs = source.list_documents(entry_options(cfg, entry))

@@ -443,8 +443,45 @@ def test_scan_skips_an_unreadable_photo_and_goes_on(tmp_path, photos):
     assert summary["photos"] == 4 and summary["skipped"] == 2
     reasons = {Path(r["image"]).name: r["reason"] for r in summary["results"]}
     assert "c.png" in reasons["c.png"] and "megapixels" in reasons["d.png"]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("docsynth: warning:")]
+    assert len(warnings) == 2 and any("c.png" in w for w in warnings) and any("d.png" in w for w in warnings)
     rows = (tmp_path / "out" / "corners.csv").read_text().splitlines()
     assert len(rows) == 5  # header + every photo, the skipped ones with empty corners
+
+
+def test_evaluate_skips_unreadable_photos_names_them_and_scores_the_rest(tmp_path, photos):
+    """A text file named x.jpg and a cut-off JPEG among annotated photos: one warning line each,
+    listed under "skipped" in --json, and the readable photos are scored by every method."""
+    import cv2
+
+    whole = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8))[1].tobytes()
+    (photos / "cut.jpg").write_bytes(whole[: len(whole) // 2])  # a download that stopped half-way
+    (photos / "x.jpg").write_text("this is not a photo\n")
+    quad = "10,10,70,10,70,50,10,50"
+    (photos / "corners.csv").write_text("image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\n"
+                                        + "".join(f"{n},{quad}\n" for n in ("a.jpg", "b.png", "cut.jpg", "x.jpg")))
+    before = snapshot(photos)
+    result = run_docsynth("evaluate", "photos", "--baseline", "classical", "--out", "report", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("docsynth: warning:")]
+    assert len(warnings) == 2, result.stderr  # one line per file, not one per method
+    assert any("x.jpg" in w and "not a readable image" in w for w in warnings), warnings
+    assert any("cut.jpg" in w and "truncated JPEG" in w for w in warnings), warnings
+    report = json.loads(result.stdout)
+    assert sorted(s["image"] for s in report["skipped"]) == ["cut.jpg", "x.jpg"]
+    assert set(report["methods"]) == {"model:refine", "classical"}
+    for method in report["methods"].values():
+        assert method["count"] == 2 and {r["image"] for r in method["images"]} == {"a.jpg", "b.png"}
+    assert json.loads((tmp_path / "report" / "results.json").read_text())["skipped"] == report["skipped"]
+    assert snapshot(photos) == before
+    # nothing readable at all: one line, non-zero exit, no report
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.jpg").write_text("not a photo")
+    (tmp_path / "bad" / "corners.csv").write_text(f"image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\nx.jpg,{quad}\n")
+    fails(run_docsynth("evaluate", "bad", "--baseline", "classical", "--out", "r2", cwd=tmp_path),
+          "none of its 1 photos could be read", "x.jpg")
+    assert not (tmp_path / "r2" / "results.json").exists()
 
 
 # ---------------------------------------------------------------------------------------------

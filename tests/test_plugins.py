@@ -93,6 +93,10 @@ def test_third_party_plugin_discovered_and_used(tmp_path):
     info = {p["name"]: p for p in json.loads(listed.stdout)}["example-ruled"]
     assert info["distribution"] == "docsynth-example-source"
     assert info["provides"] == {"source": ["ruled"]}
+    # A plugin source that makes its own pages needs no data: `sources list` says it is ready.
+    sources = run_docsynth("sources", "list", "--json", cwd=tmp_path, env=env)
+    ruled = {i["name"]: i for i in json.loads(sources.stdout)}["ruled"]
+    assert ruled["present"] and ruled["documents"] == 4 and ruled["note"].startswith("ready"), ruled
     (tmp_path / "docsynth.yaml").write_text(
         "generate:\n  source: ruled\n  documents_count: 2\n  per_document: 2\n  backgrounds_count: 2\n"
         "  out: ds\n  compositor: homography\n")

@@ -38,6 +38,8 @@ def test_list_shows_every_source_with_licence_and_how_to_get_it(cli):
         assert infos[gated]["fetch"] == "manual"
         assert not infos[gated]["present"]
     assert infos["procedural"]["present"] and infos["procedural"]["documents"] == 24
+    assert infos["procedural"]["note"].startswith("ready") and "not here" not in infos["procedural"]["note"]
+    assert infos["funsd"]["note"] == "not here; docsynth sources fetch funsd" and not infos["funsd"]["present"]
     assert "spdocvqa_images.tar.gz" in infos["docvqa"]["expected_archives"]
     assert infos["smartdoc-qa"]["mask"] == "threshold" and infos["docvqa"]["mask"] == "fullpage"
 
