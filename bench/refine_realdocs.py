@@ -40,10 +40,11 @@ def main() -> None:
     from scan_fixtures import coverage
 
     from docsynth import plugins
-    from docsynth.evaluate import ground_truth, jaccard_smartdoc, subset_of
+    from docsynth.evaluate import jaccard_smartdoc, subset_of
+    from docsynth.formats.corners import read_folder
     from docsynth.scan import read_photo
 
-    items = [(p, gt, read_photo(p)) for p, gt in ground_truth(args.data)]
+    items = [(p, gt, read_photo(p)) for p, gt in read_folder(args.data)]
     posts = ["reference", "robust", "refine"]
     print(f"{len(items)} photos, model resolution {args.size}, {args.seeds} offsets per photo")
     print(f"{'max error px':>12} {'post':>10} {'mean J':>8} " + " ".join(f"{s:>10}" for s in

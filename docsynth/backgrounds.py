@@ -8,7 +8,8 @@ subfolders that no provider lists: ``duplicates/`` (dedupe), ``originals/`` (nor
 ``rejected/`` (normalize). ``rejected.jsonl`` remembers downloads that can never become
 backgrounds, so a resumed scrape does not fetch them again.
 
-Scraping is provider-agnostic: a provider's ``search(query, options, client)`` yields
+Scraping is provider-agnostic: a provider's ``search(query, options, client)`` (the
+:class:`docsynth.kinds.ScrapingProvider` protocol) yields
 :class:`Candidate` records page by page; this module filters, downloads (through the polite
 client), normalises and records them.
 """
@@ -22,7 +23,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes, atomic_write_text, read_image, read_jsonl, write_jsonl
@@ -224,15 +225,6 @@ class Candidate:
     width: int | None = None  # as the API reports them (before download); None: unknown
     height: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class ScrapingProvider(Protocol):
-    """What ``backgrounds scrape`` needs beyond the BackgroundProvider protocol."""
-
-    name: str
-
-    def search(self, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
-        """Yield candidates for ``query`` page by page, in a stable order, until the end."""
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any, Optional
 import typer
 
 from docsynth.errors import DocsynthError
+from docsynth.kinds import can_scrape
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -69,8 +70,8 @@ def register(app: typer.Typer) -> None:
         section = cfg["backgrounds"]
         name = provider or section["provider"]
         plugin = plugins.get("background", name)
-        if not callable(getattr(plugin, "search", None)):
-            scrapers = [n for n, p in plugins.host().all("background").items() if callable(getattr(p, "search", None))]
+        if not can_scrape(plugin):
+            scrapers = [n for n, p in plugins.host().all("background").items() if can_scrape(p)]
             raise DocsynthError(f"background provider {name!r} cannot scrape; use --provider with one of: "
                                 f"{', '.join(scrapers) or 'none installed'}")
         queries = list(query or section["queries"])
@@ -207,7 +208,7 @@ def register(app: typer.Typer) -> None:
     def list_cmd(as_json: bool = JsonOpt) -> None:
         """Background providers: what they give, their licence policy, whether they can scrape."""
         rows = [{"name": name, "description": p.description, "licence": p.licence,
-                 "scrape": callable(getattr(p, "search", None))}
+                 "scrape": can_scrape(p)}
                 for name, p in plugins.host().all("background").items()]
         if as_json:
             emit(rows, True)

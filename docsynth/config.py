@@ -370,6 +370,28 @@ def read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def lookup(cfg: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    """The value at a dotted key (``"generate.out"``), or ``default`` where the path ends."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set each dotted key of ``overrides`` in ``cfg`` (in place, missing mappings made);
+    returns ``cfg``. The one applier: CLI flags, ``docsynth run``'s stage wiring, resumes."""
+    for dotted, value in overrides.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return cfg
+
+
 def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
          cwd: Path | None = None) -> dict[str, Any]:
     """Effective config: defaults <- file (explicit, or ./docsynth.yaml if present) <- overrides.
@@ -384,14 +406,7 @@ def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None
         candidate = Path(DEFAULT_FILE) if cwd is None else cwd / DEFAULT_FILE
         if candidate.is_file():
             cfg = merge(cfg, read_file(candidate))
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
+    apply_overrides(cfg, {k: v for k, v in (overrides or {}).items() if v is not None})
     problems = validate(cfg, "command line")
     if problems:
         raise DocsynthError("\n".join(problems))

@@ -29,48 +29,12 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
-from docsynth.geometry import mask_iou, quad_mask
-
-CORNER_COLUMNS = ("image", "tl_x", "tl_y", "tr_x", "tr_y", "br_x", "br_y", "bl_x", "bl_y")
+from docsynth.formats import corners as corners_csv
+from docsynth.geometry import cross, is_simple_quad, mask_iou, polygon_area, quad_mask
 
 # ---------------------------------------------------------------------------------------------
 # Polygons
 # ---------------------------------------------------------------------------------------------
-
-
-def polygon_area(poly: np.ndarray) -> float:
-    """Signed area (shoelace); positive when the vertices run clockwise on screen (y down)."""
-    p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
-    if len(p) < 3:
-        return 0.0
-    x, y = p[:, 0], p[:, 1]
-    return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
-
-
-def segments_cross(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
-    """True when the closed segments p1p2 and q1q2 share a point."""
-    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
-    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
-    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
-        return True
-
-    def on(a, b, c):  # c on segment ab, given collinear
-        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
-
-    return ((d1 == 0 and on(q1, q2, p1)) or (d2 == 0 and on(q1, q2, p2))
-            or (d3 == 0 and on(p1, p2, q1)) or (d4 == 0 and on(p1, p2, q2)))
-
-
-def is_simple_quad(quad: np.ndarray) -> bool:
-    """A proper quadrilateral: finite, non-zero area, opposite sides do not meet."""
-    q = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-    if q.shape != (4, 2) or not np.isfinite(q).all() or abs(polygon_area(q)) < 1e-9:
-        return False
-    return not (segments_cross(q[0], q[1], q[2], q[3]) or segments_cross(q[1], q[2], q[3], q[0]))
 
 
 def clip_polygon(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
@@ -88,7 +52,7 @@ def clip_polygon(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
             break
         for i, cur in enumerate(pts):
             prev = pts[i - 1]
-            cur_in, prev_in = _cross(a, b, cur) >= 0, _cross(a, b, prev) >= 0
+            cur_in, prev_in = cross(a, b, cur) >= 0, cross(a, b, prev) >= 0
             if cur_in != prev_in:
                 out.append(_line_cross(prev, cur, a, b))
             if cur_in:
@@ -98,7 +62,7 @@ def clip_polygon(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
 
 def _line_cross(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Where segment pq crosses the infinite line ab."""
-    dp, dq = _cross(a, b, p), _cross(a, b, q)
+    dp, dq = cross(a, b, p), cross(a, b, q)
     t = dp / (dp - dq)
     return p + t * (q - p)
 
@@ -218,68 +182,6 @@ def calibration(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_corners_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """``image,tl_x,...,bl_y`` -> {image: 4x2 corners}; rows with empty corners are skipped."""
-    path = Path(path)
-    if not path.is_file():
-        raise DocsynthError(f"{path}: not found; the folder needs a corners.csv "
-                            f"({','.join(CORNER_COLUMNS)})")
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.reader(_io.StringIO(text))
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != CORNER_COLUMNS:
-        raise DocsynthError(f"{path}:1: header must be {','.join(CORNER_COLUMNS)}")
-    out: dict[str, np.ndarray] = {}
-    for line, row in enumerate(reader, 2):
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(CORNER_COLUMNS):
-            raise DocsynthError(f"{path}:{line}: expected {len(CORNER_COLUMNS)} fields, got {len(row)}")
-        if not any(cell.strip() for cell in row[1:]):
-            continue  # no page in this photo (scan writes such rows)
-        try:
-            corners = np.array([float(v) for v in row[1:]], dtype=np.float64).reshape(4, 2)
-        except ValueError:
-            raise DocsynthError(f"{path}:{line}: corner values must be numbers") from None
-        if not is_simple_quad(corners):
-            raise DocsynthError(f"{path}:{line}: corners of {row[0]} do not form a quadrilateral; "
-                                "order them TL, TR, BR, BL")
-        out[row[0].strip()] = corners
-    return out
-
-
-def corners_csv_text(rows: Iterable[tuple[str, np.ndarray | None]]) -> str:
-    """The text of a corners.csv; a row with None corners has empty fields."""
-    buf = _io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CORNER_COLUMNS)
-    for name, corners in rows:
-        values = [""] * 8 if corners is None else [f"{v:.2f}" for v in np.asarray(corners).reshape(8)]
-        writer.writerow([name, *values])
-    return buf.getvalue()
-
-
-def ground_truth(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
-    """(image path, corners) for each row of ``folder/corners.csv``, looked up in ``folder`` or
-    ``folder/images``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DocsynthError(f"{folder}: not a folder; pass a folder with images and corners.csv")
-    table = read_corners_csv(folder / "corners.csv")
-    if not table:
-        raise DocsynthError(f"{folder / 'corners.csv'}: no annotated images")
-    items = []
-    for name, corners in table.items():
-        for candidate in (folder / name, folder / "images" / name):
-            if candidate.is_file():
-                items.append((candidate, corners))
-                break
-        else:
-            raise DocsynthError(f"{folder / 'corners.csv'}: image {name} not found in {folder} "
-                                f"or {folder / 'images'}")
-    return items
-
-
 # A method: BGR photo -> (Quad, predicted page mask or None)
 Method = Callable[[np.ndarray], tuple[Any, "np.ndarray | None"]]
 
@@ -348,7 +250,7 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
                             "to replace it or choose another --out")
     if baseline not in (None, "classical"):
         raise DocsynthError(f"--baseline {baseline!r}: the only baseline is 'classical'")
-    items = ground_truth(folder)
+    items = corners_csv.read_folder(folder)
     methods: dict[str, Method] = {}
     if checkpoint is None and not PACKAGED_MODEL.is_file() and baseline:
         if note:
@@ -449,7 +351,7 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
 
     methods = list(report["methods"])
     rows = sorted(report["methods"][methods[0]]["images"], key=lambda r: r["jaccard"])[:worst]
-    paths = {p.name: (p, gt) for p, gt in ground_truth(folder)}
+    paths = {p.name: (p, gt) for p, gt in corners_csv.read_folder(folder)}
     tiles = []
     for row in rows:
         path, gt = paths[row["image"]]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,56 +25,11 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
-from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_jsonl, read_mask
+from docsynth.formats.manifest import Item, read_items
+from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_mask
 
 FORMATS = ("coco", "yolo-seg", "reference")
 KEYPOINTS = ["tl", "tr", "br", "bl"]
-
-
-@dataclass
-class Item:
-    """One labelled image of a dataset (a generated sample or a photo with corners)."""
-
-    id: str
-    image: Path
-    mask: Path | None
-    corners: np.ndarray | None
-    width: int | None = None
-    height: int | None = None
-    flags: list[str] = field(default_factory=list)
-    document: str = ""
-    instances: list[dict[str, Any]] = field(default_factory=list)
-    cases: list[str] = field(default_factory=list)
-
-
-def read_dataset(folder: str | Path) -> list[Item]:
-    """The items of a generated dataset (``manifest.jsonl``) or of a folder of photos with
-    ``corners.csv`` (in the folder or its ``images/``)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DocsynthError(f"{folder}: not a folder; pass a generated dataset or a folder with corners.csv")
-    manifest = folder / "manifest.jsonl"
-    if manifest.is_file():
-        items = []
-        for n, row in enumerate(read_jsonl(manifest), 1):
-            try:
-                corners = None if row.get("corners") is None else np.asarray(row["corners"], np.float64).reshape(4, 2)
-                doc = row.get("document") or {}
-                items.append(Item(id=str(row["id"]), image=folder / row["image"],
-                                  mask=folder / row["mask"] if row.get("mask") else None, corners=corners,
-                                  width=row.get("width"), height=row.get("height"), flags=list(row.get("flags", [])),
-                                  document=f"{doc.get('source', '')}/{doc.get('id', '')}",
-                                  instances=list(row.get("instances", [])), cases=list(row.get("cases", []))))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise DocsynthError(f"{manifest}:{n}: malformed row ({exc}); regenerate the dataset") from None
-        return items
-    if (folder / "corners.csv").is_file():
-        from docsynth.evaluate import ground_truth
-
-        return [Item(id=path.stem, image=path, mask=None, corners=corners, document=path.stem)
-                for path, corners in ground_truth(folder)]
-    raise DocsynthError(f"{folder}: no manifest.jsonl or corners.csv; pass a dataset made by 'docsynth generate' "
-                        "or a folder of photos with corners.csv")
 
 
 def _prepare_out(out: Path, force: bool) -> None:
@@ -227,7 +181,7 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
            on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     if fmt not in EXPORTERS:
         raise DocsynthError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
-    items = read_dataset(dataset)
+    items = read_items(dataset)
     out = Path(out)
     if out.resolve() == Path(dataset).resolve():
         raise DocsynthError(f"{out}: --out must differ from the dataset folder")

@@ -115,10 +115,10 @@ def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.nda
 
 
 def real_photos(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    from docsynth.evaluate import ground_truth
+    from docsynth.formats import corners as corners_csv
     from docsynth.scan import read_photo
 
-    return [(path.name, read_photo(path), gt) for path, gt in ground_truth(folder)]
+    return [(path.name, read_photo(path), gt) for path, gt in corners_csv.read_folder(folder)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +176,8 @@ def one_core_latency_ms(run: Callable[[np.ndarray], Any], x: np.ndarray, repeats
 def agreement(original: Any, exported: Any, items: list[tuple[str, np.ndarray, np.ndarray | None]],
               post: str, post_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Scan ``items`` with both backends through the same post-processor and compare."""
-    from docsynth.evaluate import is_simple_quad, jaccard_smartdoc
+    from docsynth.evaluate import jaccard_smartdoc
+    from docsynth.geometry import is_simple_quad
     from docsynth.scan import Scanner
 
     a_scan, b_scan = Scanner(original, post, post_options), Scanner(exported, post, post_options)

@@ -72,3 +72,44 @@ def is_inside(corners: np.ndarray, width: int, height: int) -> bool:
     c = np.asarray(corners)
     return bool((c[:, 0] >= 0).all() and (c[:, 0] <= width).all()
                 and (c[:, 1] >= 0).all() and (c[:, 1] <= height).all())
+
+
+# ---------------------------------------------------------------------------------------------
+# Polygons
+# ---------------------------------------------------------------------------------------------
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Signed area (shoelace); positive when the vertices run clockwise on screen (y down)."""
+    p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    if len(p) < 3:
+        return 0.0
+    x, y = p[:, 0], p[:, 1]
+    return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """The z component of (a - o) x (b - o): positive when o, a, b turn clockwise on screen."""
+    return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
+
+
+def segments_cross(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
+    """True when the closed segments p1p2 and q1q2 share a point."""
+    d1, d2 = cross(q1, q2, p1), cross(q1, q2, p2)
+    d3, d4 = cross(p1, p2, q1), cross(p1, p2, q2)
+    if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and 0 not in (d1, d2, d3, d4):
+        return True
+
+    def on(a, b, c):  # c on segment ab, given collinear
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    return ((d1 == 0 and on(q1, q2, p1)) or (d2 == 0 and on(q1, q2, p2))
+            or (d3 == 0 and on(p1, p2, q1)) or (d4 == 0 and on(p1, p2, q2)))
+
+
+def is_simple_quad(quad: np.ndarray) -> bool:
+    """A proper quadrilateral: finite, non-zero area, opposite sides do not meet."""
+    q = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    if q.shape != (4, 2) or not np.isfinite(q).all() or abs(polygon_area(q)) < 1e-9:
+        return False
+    return not (segments_cross(q[0], q[1], q[2], q[3]) or segments_cross(q[1], q[2], q[3], q[0]))

@@ -68,7 +68,7 @@ def case_config(case: str, seed: int) -> dict[str, Any]:
 def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: list[str] | None = None,
                     force: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write ``count`` photos per case into ``out`` (images/ + corners.csv); returns a summary."""
-    from docsynth.evaluate import corners_csv_text
+    from docsynth.formats import corners as corners_csv
     from docsynth.generate import Context, render_sample
     from docsynth.inputs import BackgroundPool, DocumentPool
     from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes
@@ -103,6 +103,6 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
             done += 1
             if progress:
                 progress(done, total)
-    atomic_write_text(out / "corners.csv", corners_csv_text(rows))
+    corners_csv.write(out / corners_csv.FILENAME, rows)
     atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint}, sort_keys=True))
     return {"out": str(out), "cases": names, "per_case": count, "photos": len(rows), "seed": seed}

@@ -198,24 +198,25 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def claim_output(out: Path, record: Path, fingerprint: Any, entries: Iterable[str], force: bool,
-                 what: str) -> None:
+                 what: str, key: str = "fingerprint") -> bool:
     """Make ``out`` ready for a job whose settings are ``fingerprint``.
 
-    A non-empty folder is only reused when ``record`` (a YAML file with a ``fingerprint`` key,
+    A non-empty folder is only reused when ``record`` (a YAML file with a ``key`` entry,
     written by the job) matches, so a rerun resumes. Otherwise it is refused, or with ``force``
-    the job's own ``entries`` are removed (nothing else the user keeps there)."""
+    the job's own ``entries`` are removed (nothing else the user keeps there). Returns True
+    when the folder holds the job's earlier output with these settings."""
     import yaml
 
     if out.exists() and not out.is_dir():
         raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
     if not (out.is_dir() and any(out.iterdir())):
-        return
+        return False
     try:
-        same = yaml.safe_load(record.read_text()).get("fingerprint") == fingerprint
+        same = yaml.safe_load(record.read_text()).get(key) == fingerprint
     except (OSError, yaml.YAMLError, AttributeError):
         same = False
     if same:
-        return
+        return True
     if not force:
         raise DocsynthError(f"{out}: not empty and not {what}; use --force to replace what docsynth wrote "
                             "there, or choose another --out")
@@ -225,3 +226,4 @@ def claim_output(out: Path, record: Path, fingerprint: Any, entries: Iterable[st
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+    return False

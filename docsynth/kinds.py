@@ -104,6 +104,25 @@ class BackgroundProvider(Protocol):
 
 
 @runtime_checkable
+class ScrapingProvider(Protocol):
+    """A background provider that can also search an image API or a list of URLs: what
+    ``docsynth backgrounds scrape`` needs. Not a kind of its own: a provider registered with
+    ``register_backgrounds`` that has ``search`` is one (see :func:`can_scrape`)."""
+
+    name: str
+
+    def search(self, query: str, options: dict[str, Any], client: Any) -> Iterator[Any]:
+        """Yield :class:`docsynth.backgrounds.Candidate` records for ``query`` page by page, in a
+        stable order, until the end; every request goes through ``client``
+        (:class:`docsynth.backgrounds_http.PoliteClient`)."""
+
+
+def can_scrape(provider: Any) -> bool:
+    """Whether a background provider is also a :class:`ScrapingProvider`."""
+    return isinstance(provider, ScrapingProvider) and callable(provider.search)
+
+
+@runtime_checkable
 class MaskStrategy(Protocol):
     """Turns a page (and its annotation, if any) into a page mask and corners."""
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
-from docsynth.export import Item, read_dataset
+from docsynth.formats.manifest import Item, read_items
 from docsynth.io import read_image, read_mask, write_image
 
 GREEN, RED, CYAN, WHITE = (60, 220, 60), (40, 40, 235), (230, 200, 40), (255, 255, 255)
@@ -82,7 +82,7 @@ def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns
         raise DocsynthError(f"{out}: exists; use --force to overwrite it")
     if count < 1 or columns < 1 or tile < 32:
         raise DocsynthError("--count and --columns must be at least 1, --tile at least 32")
-    items = _pick(read_dataset(dataset), count, seed)
+    items = _pick(read_items(dataset), count, seed)
     if not items:
         raise DocsynthError(f"{dataset}: no samples to show")
     tiles = [render_tile(item, tile) for item in items]

@@ -23,9 +23,9 @@ import yaml
 from docsynth import __version__
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_text, read_image, read_jsonl
+from docsynth.run import RECORD, STAGE_ORDER
 
 GENERATOR = "docsynth report"
-STAGE_ORDER = ("sources", "backgrounds", "generate", "split", "train", "evaluate")
 TILE = 220  # height of a contact-sheet tile, pixels
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -48,7 +48,7 @@ class RunFolder:
                 self.config = yaml.safe_load((self.root / "run.yaml").read_text(encoding="utf-8")) or {}
             except yaml.YAMLError:
                 self.config = {}
-        self.records = {name: _read_json(self.root / name / ".stage.json") for name in STAGE_ORDER}
+        self.records = {name: _read_json(self.root / name / RECORD) for name in STAGE_ORDER}
         if not self.config and not any(self.records.values()):
             raise DocsynthError(f"{self.root}: no run.yaml and no stage folders; not a `docsynth run` folder")
         self.last_run = _read_json(self.root / "last_run.json")
@@ -353,10 +353,10 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     for r in rows:
         for f in r.get("flags") or []:
             flags[f] = flags.get(f, 0) + 1
-    from docsynth.export import read_dataset
+    from docsynth.formats.manifest import read_items
     from docsynth.preview import render_tile
 
-    tiles = [render_tile(item, TILE) for item in _spread(read_dataset(folder), count)]
+    tiles = [render_tile(item, TILE) for item in _spread(read_items(folder), count)]
     out = (f"<p>{len(rows)} samples from {fmt_value(summary.get('documents'))} documents and "
            f"{fmt_value(summary.get('backgrounds'))} backgrounds"
            + (f", {fmt_value(summary.get('samples_per_second'))} samples/s" if summary.get("samples_per_second") else "")
@@ -581,7 +581,7 @@ def section_worst(run: RunFolder, count: int = 8) -> str:
 
 def _ground_truth(run: RunFolder, data: dict[str, Any]) -> dict[str, tuple[Path, Any]]:
     """photo name -> (path, true corners), from the folder the evaluation scored."""
-    from docsynth.evaluate import ground_truth
+    from docsynth.formats import corners as corners_csv
 
     record = run.records.get("evaluate") or {}
     folder = data.get("data") or (record.get("summary") or {}).get("data")
@@ -591,7 +591,7 @@ def _ground_truth(run: RunFolder, data: dict[str, Any]) -> dict[str, tuple[Path,
     if not folder.is_absolute() and not folder.is_dir():
         folder = run.root / folder
     try:
-        return {p.name: (p, gt) for p, gt in ground_truth(folder)}
+        return {p.name: (p, gt) for p, gt in corners_csv.read_folder(folder)}
     except DocsynthError:
         return {}
 

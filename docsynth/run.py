@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator
 
 
 from docsynth import config as config_mod
+from docsynth.config import lookup
 from docsynth import outputs, plugins
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_text
@@ -91,17 +92,6 @@ class Stage:
     check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None  # -> [(dotted key, problem)]
     own_progress: bool = False  # the stage draws its own progress bar
     help: str = ""
-
-
-def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(cfg)
-    for dotted, value in overrides.items():
-        node = out
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
 
 
 def stage_inputs(stage: Stage, selected: list[str]) -> dict[str, str]:
@@ -232,15 +222,6 @@ PLUGIN_KEYS = {  # dotted key -> plugin kind whose names it takes
 }
 
 
-def _get(cfg: dict[str, Any], dotted: str, default: Any = None) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
 def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None = None,
           until: str | None = None, force: list[str] | None = None) -> list[str]:
     """Every problem that can be found before a stage starts, one line each."""
@@ -298,19 +279,19 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
         section = dotted.split(".")[0]
         if not _section_used(section, order):
             continue
-        value = _get(cfg, dotted)
+        value = lookup(cfg, dotted)
         if isinstance(value, str) and value not in host_names[kind]:
             add(dotted, f"'{dotted}' is {value!r}: no {kind} plugin by that name "
                 f"(known: {', '.join(sorted(host_names[kind])) or 'none'})")
     if "generate" in order:
-        if "sources" not in order and _get(cfg, "generate.documents") is None \
-                and _get(cfg, "generate.source") not in host_names["source"]:
-            add("generate.source", f"'generate.source' is {_get(cfg, 'generate.source')!r}: no source plugin "
+        if "sources" not in order and lookup(cfg, "generate.documents") is None \
+                and lookup(cfg, "generate.source") not in host_names["source"]:
+            add("generate.source", f"'generate.source' is {lookup(cfg, 'generate.source')!r}: no source plugin "
                 f"by that name (known: {', '.join(sorted(host_names['source']))})")
-        if "backgrounds" not in order and _get(cfg, "generate.backgrounds") is None \
-                and _get(cfg, "generate.background_provider") not in host_names["background"]:
+        if "backgrounds" not in order and lookup(cfg, "generate.backgrounds") is None \
+                and lookup(cfg, "generate.background_provider") not in host_names["background"]:
             add("generate.background_provider", f"'generate.background_provider' is "
-                f"{_get(cfg, 'generate.background_provider')!r}: no background plugin by that name")
+                f"{lookup(cfg, 'generate.background_provider')!r}: no background plugin by that name")
     return sorted(problems, key=_line_order)
 
 
@@ -338,14 +319,14 @@ def _section_used(section: str, order: list[str]) -> bool:
 def _at_least(cfg: dict[str, Any], keys: dict[str, int]) -> list[tuple[str, str]]:
     out = []
     for dotted, low in keys.items():
-        value = _get(cfg, dotted)
+        value = lookup(cfg, dotted)
         if isinstance(value, int) and not isinstance(value, bool) and value < low:
             out.append((dotted, f"'{dotted}' is {value}, must be at least {low}"))
     return out
 
 
 def _existing_folder(cfg: dict[str, Any], dotted: str, what: str) -> list[tuple[str, str]]:
-    value = _get(cfg, dotted)
+    value = lookup(cfg, dotted)
     if isinstance(value, str) and value and not Path(value).is_dir():
         return [(dotted, f"'{dotted}' is {value!r}: {what} folder not found")]
     return []
@@ -494,7 +475,7 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
             raise DocsynthError(f"{folder}: stage {up!r} has no complete output; rerun without --from/--until")
         upstream_ids[up] = record["output_id"]
     overrides = stage.configure(cfg, stage_dir, inputs)
-    stage_cfg = apply_overrides(cfg, overrides)
+    stage_cfg = config_mod.apply_overrides(copy.deepcopy(cfg), overrides)
     key = stage_key(stage, stage_cfg, set(overrides), upstream_ids)
     record = read_record(stage_dir)
 
@@ -590,7 +571,7 @@ def _check_generate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
 
     problems = _at_least(cfg, {"generate.per_document": 1, "generate.shard_size": 1, "generate.workers": 1,
                                "generate.documents_count": 1, "generate.backgrounds_count": 1})
-    name, options = _get(cfg, "generate.compositor"), _get(cfg, "generate.compositor_options")
+    name, options = lookup(cfg, "generate.compositor"), lookup(cfg, "generate.compositor_options")
     if name in plugins.names("compositor") and isinstance(options, dict):  # else reported already
         problem = compositor_problem(name, options)
         if problem:
@@ -613,8 +594,8 @@ def _execute_split(ctx: StageContext) -> dict[str, Any]:
 
 
 def _check_split(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    fraction = _get(cfg, "split.valid_fraction")
-    if isinstance(fraction, (int, float)) and not 0 < fraction < 1 and _get(cfg, "split.valid_per_group") is None:
+    fraction = lookup(cfg, "split.valid_fraction")
+    if isinstance(fraction, (int, float)) and not 0 < fraction < 1 and lookup(cfg, "split.valid_per_group") is None:
         return [("split.valid_fraction", f"'split.valid_fraction' is {fraction}, must be between 0 and 1")]
     return []
 
@@ -634,7 +615,7 @@ def _check_sources(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     from docsynth.sources import describe
 
     problems = []
-    mix = _get(cfg, "sources.mix") or {}
+    mix = lookup(cfg, "sources.mix") or {}
     if not mix:
         problems.append(("sources.mix", "'sources.mix' is empty; name at least one source, e.g. procedural: 24"))
     for entry in mix:
@@ -718,8 +699,8 @@ def _execute_train(ctx: StageContext) -> dict[str, Any]:
 def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     problems = _at_least(cfg, {"train.epochs": 1, "train.batch_size": 1, "train.input_size": 16,
                                "train.accumulate": 1})
-    stages = _get(cfg, "run.stages") or []
-    if not _get(cfg, "train.online") and "split" not in stages and "generate" not in stages:
+    stages = lookup(cfg, "run.stages") or []
+    if not lookup(cfg, "train.online") and "split" not in stages and "generate" not in stages:
         problems.append(("run.stages", "stage 'train' reads the output of split or generate (or set "
                          "train.online: true); add one of them to run.stages"))
     problems += _existing_folder(cfg, "train.eval_real", "real photos")
@@ -776,7 +757,7 @@ class _StageBar:
 def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
     """A corners.csv folder of validation composites (those with a page), for runs without
     real photos."""
-    from docsynth.evaluate import corners_csv_text
+    from docsynth.formats import corners as corners_csv
     from docsynth.io import read_jsonl
 
     source = ctx.inputs.get("split")
@@ -794,13 +775,13 @@ def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
         target = out / Path(r["image"]).name
         if not target.is_file():
             shutil.copyfile(folder / r["image"], target)
-    atomic_write_text(out / "corners.csv", corners_csv_text((Path(r["image"]).name, r["corners"]) for r in rows))
+    corners_csv.write(out / corners_csv.FILENAME, [(Path(r["image"]).name, r["corners"]) for r in rows])
     return out
 
 
 def _check_evaluate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     problems = _existing_folder(cfg, "evaluate.data", "photos")
-    data = _get(cfg, "evaluate.data")
+    data = lookup(cfg, "evaluate.data")
     if isinstance(data, str) and Path(data).is_dir() and not (Path(data) / "corners.csv").is_file():
         problems.append(("evaluate.data", f"'evaluate.data' is {data!r}: it has no corners.csv "
                          "(image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y)"))

@@ -324,7 +324,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
     """Scan photos into ``out``: one flattened ``<name>.jpg`` per page found, ``corners.csv``
     (pixels of the upright photo; empty corners where no page was found) and ``scan.json``.
     An unreadable photo is skipped (``warn`` gets one line naming it) and the rest scanned."""
-    from docsynth.evaluate import corners_csv_text
+    from docsynth.formats import corners as corners_csv
     from docsynth.io import atomic_write_text, write_image
 
     photos = collect_photos(inputs)
@@ -360,7 +360,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                         "size": [image.shape[1], image.shape[0]]})
         if progress:
             progress(1)
-    atomic_write_text(csv_path, corners_csv_text(rows))
+    corners_csv.write(csv_path, rows)
     summary = {"out": str(out), "post": scanner.post_name, "photos": len(photos),
                "pages": sum(r["page"] is not None for r in results), "corners_csv": str(csv_path),
                "skipped": sum(bool(r.get("skipped")) for r in results),

@@ -28,48 +28,10 @@ import numpy as np
 import yaml
 
 from docsynth.errors import DocsynthError
-from docsynth.io import atomic_write_text, list_images, read_image, read_jsonl, read_mask, write_image, write_jsonl
+from docsynth.formats.manifest import read_file_rows
+from docsynth.io import atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image, write_jsonl
 
 SPLITS = ("train", "valid")
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading a dataset
-# ---------------------------------------------------------------------------------------------
-
-
-def read_dataset(root: str | Path) -> list[dict[str, Any]]:
-    """Rows of a generated dataset: its manifest.jsonl, or images/ + masks/ paired by name
-    (then every image is its own group, since nothing says which document it shows)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DocsynthError(f"{root}: dataset folder not found")
-    manifest = root / "manifest.jsonl"
-    if manifest.is_file():
-        rows = read_jsonl(manifest)
-        for n, row in enumerate(rows, 1):
-            if "image" not in row or "mask" not in row:
-                raise DocsynthError(f"{manifest}:{n}: row lacks 'image' or 'mask'")
-            if row.get("tar"):
-                raise DocsynthError(f"{root}: a dataset in tar shards (generate --shard-format tar) is for "
-                                    "streaming; split and train read image files: regenerate with "
-                                    "--shard-format files")
-        return rows
-    images, masks = root / "images", root / "masks"
-    if not images.is_dir() or not masks.is_dir():
-        raise DocsynthError(f"{root}: neither manifest.jsonl nor images/ + masks/; "
-                            "pass a folder made by `docsynth generate`")
-    by_stem = {p.relative_to(masks).with_suffix("").as_posix(): p for p in list_images(masks)}
-    rows = []
-    for image in list_images(images):
-        stem = image.relative_to(images).with_suffix("").as_posix()
-        if stem not in by_stem:
-            raise DocsynthError(f"{image}: no mask with the same name in {masks}")
-        rows.append({"id": stem, "image": image.relative_to(root).as_posix(),
-                     "mask": by_stem[stem].relative_to(root).as_posix()})
-    if not rows:
-        raise DocsynthError(f"{images}: no images")
-    return rows
 
 
 def document_key(row: dict[str, Any]) -> str:
@@ -168,27 +130,15 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
           on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     dataset, out = Path(dataset), Path(out)
-    rows = read_dataset(dataset)
+    rows = read_file_rows(dataset)
     opts = {"seed": seed, "valid_fraction": valid_fraction, "valid_per_group": valid_per_group,
             "group_by": group_by, "max_size": max_size}
     settings = _settings(dataset, opts)
     marker = out / "split.yaml"
-    if out.exists() and not out.is_dir():
-        raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        same = marker.is_file() and (out / "split.jsonl").is_file() and \
-            (yaml.safe_load(marker.read_text()) or {}).get("settings") == settings
-        if same:  # already made with these settings: nothing to redo
-            return {**summarise(out), "out": str(out), "resumed": True, "seconds": 0.0}
-        if not force:
-            raise DocsynthError(f"{out}: not empty and not a split of {dataset} with these options; "
-                                "use --force to replace it or choose another --out")
-        for name in (*SPLITS, "split.jsonl", "split.yaml"):
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    if claim_output(out, marker, settings, (*SPLITS, "split.jsonl", "split.yaml"), force,
+                    f"a split of {dataset} with these options", key="settings"):
+        # split.yaml is written last, so the split is complete: nothing to redo
+        return {**summarise(out), "out": str(out), "resumed": True, "seconds": 0.0}
     labels = assign(rows, seed=seed, valid_fraction=valid_fraction, valid_per_group=valid_per_group,
                     group_by=group_by)
     if on_start:
@@ -267,7 +217,7 @@ def summarise(out: str | Path) -> dict[str, Any]:
     for label in SPLITS:
         if not (out / label).is_dir():
             raise DocsynthError(f"{out}: no {label}/ folder; pass a folder made by `docsynth split`")
-        rows[label] = read_dataset(out / label)
+        rows[label] = read_file_rows(out / label)
     docs = {s: {document_key(r) for r in rows[s]} for s in SPLITS}
     bgs = {s: {background_key(r) for r in rows[s]} for s in SPLITS}
     shared_docs = sorted(docs["train"] & docs["valid"])

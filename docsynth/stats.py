@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
-from docsynth.export import Item, read_dataset
+from docsynth.formats.manifest import Item, read_items
 from docsynth.geometry import quad_area, quad_mask
 from docsynth.io import read_image, write_image
 
@@ -75,7 +75,7 @@ def image_stats(image: np.ndarray, corners: np.ndarray) -> dict[str, float]:
 def collect(folder: str | Path, limit: int | None = None, seed: int = 0,
             progress: Callable[[int], None] | None = None) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Per-statistic values over a dataset's images with a page (a seeded subset of ``limit``)."""
-    items: list[Item] = read_dataset(folder)
+    items: list[Item] = read_items(folder)
     counts = {"images": len(items), "negatives": sum(1 for i in items if i.corners is None)}
     items = [i for i in items if i.corners is not None]
     if limit is not None and len(items) > limit:

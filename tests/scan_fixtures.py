@@ -124,7 +124,7 @@ PHOTO_QUADS = {  # name -> (size (w, h), corners)
 
 def write_photo_folder(folder: Path) -> dict[str, np.ndarray]:
     """Photos + corners.csv; returns the true corners by name."""
-    from docsynth.evaluate import corners_csv_text
+    from docsynth.formats import corners as corners_csv
 
     folder.mkdir(parents=True, exist_ok=True)
     truth = {}
@@ -133,5 +133,5 @@ def write_photo_folder(folder: Path) -> dict[str, np.ndarray]:
         params = [cv2.IMWRITE_JPEG_QUALITY, 95] if name.endswith(".jpg") else []
         cv2.imwrite(str(folder / name), synthetic_photo(c, size, seed=k), params)
         truth[name] = c
-    (folder / "corners.csv").write_text(corners_csv_text(truth.items()))
+    (folder / "corners.csv").write_text(corners_csv.text(truth.items()))
     return truth

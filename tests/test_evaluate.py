@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from docsynth.errors import DocsynthError
-from docsynth.evaluate import (clip_polygon, evaluate_predictions, image_mask_iou, is_simple_quad,
-                               jaccard_smartdoc, polygon_area, read_corners_csv, subset_of)
+from docsynth.evaluate import clip_polygon, evaluate_predictions, image_mask_iou, jaccard_smartdoc, subset_of
+from docsynth.formats.corners import read_table
+from docsynth.geometry import is_simple_quad, polygon_area
 from docsynth.geometry import apply_homography
 
 from scan_fixtures import write_photo_folder
@@ -113,13 +114,13 @@ def test_corners_csv_errors_name_the_line(tmp_path):
     bad = tmp_path / "corners.csv"
     bad.write_text("img,a,b\n")
     with pytest.raises(DocsynthError, match=r"corners.csv:1: header"):
-        read_corners_csv(bad)
+        read_table(bad)
     bad.write_text("image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\nx.jpg,1,2,3,4,5,6,7,oops\n")
     with pytest.raises(DocsynthError, match=r"corners.csv:2: corner values must be numbers"):
-        read_corners_csv(bad)
+        read_table(bad)
     bad.write_text("image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\nx.jpg,0,0,10,10,10,0,0,10\n")
     with pytest.raises(DocsynthError, match=r"corners.csv:2: .*TL, TR, BR, BL"):
-        read_corners_csv(bad)
+        read_table(bad)
 
 
 def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, monkeypatch):
@@ -161,3 +162,24 @@ def test_calibration_counts_wrong_answers_among_confident_ones():
     assert cal["confident"] == 3
     assert abs(cal["wrong_among_confident"] - 1 / 3) < 1e-9
     assert abs(cal["right_with_low_confidence"] - 1 / 3) < 1e-9
+
+
+def test_corners_csv_has_one_reader_that_skips_the_no_page_rows_scan_writes(tmp_path):
+    """scan writes a row with empty corner fields for a photo without a page; every reader
+    (evaluate, training's real-photo metrics, export, stats) goes through formats.corners and
+    skips that row instead of failing on it."""
+    import cv2
+
+    from docsynth.formats import corners as corners_csv
+    from docsynth.train.realeval import RealEval
+
+    quad = np.array([[10, 12], [90, 10], [92, 70], [8, 72]], np.float64)
+    for name in ("page.jpg", "empty.jpg"):
+        cv2.imwrite(str(tmp_path / name), np.full((80, 100, 3), 128, np.uint8))
+    corners_csv.write(tmp_path / "corners.csv", [("page.jpg", quad), ("empty.jpg", None)])
+    assert (tmp_path / "corners.csv").read_text().splitlines()[2] == "empty.jpg,,,,,,,,"
+    assert list(read_table(tmp_path / "corners.csv")) == ["page.jpg"]
+    items = corners_csv.read_folder(tmp_path)
+    assert [p.name for p, _ in items] == ["page.jpg"] and np.allclose(items[0][1], quad)
+    pytest.importorskip("torch")
+    assert [name for name, *_ in RealEval(tmp_path).items] == ["page.jpg"]

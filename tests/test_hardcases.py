@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 
-from docsynth.evaluate import read_corners_csv, subset_of
+from docsynth.evaluate import subset_of
+from docsynth.formats.corners import read_table
 from docsynth.hardcases import CASES, write_hardcases
 
 
@@ -14,7 +15,7 @@ def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):
     out = tmp_path / "hc"
     summary = write_hardcases(out, count=2, cases=["handcard", "receipt", "greyscale"])
     assert summary["photos"] == 6
-    rows = read_corners_csv(out / "corners.csv")
+    rows = read_table(out / "corners.csv")
     assert sorted({subset_of(name) for name in rows}) == ["greyscale", "handcard", "receipt"]
     import cv2
 

@@ -63,10 +63,11 @@ def fake_train(ctx: StageContext) -> dict:
 
 def fake_evaluate(ctx: StageContext) -> dict:
     """results.json as docsynth.evaluate writes it, from slightly-off copies of the truth."""
-    from docsynth.evaluate import evaluate_predictions, ground_truth, write_report as write_eval
+    from docsynth.evaluate import evaluate_predictions, write_report as write_eval
+    from docsynth.formats.corners import read_folder
 
     data = ctx.cfg["evaluate"]["data"]
-    items = ground_truth(data)
+    items = read_folder(data)
     methods = {}
     for name, offset in (("model", 6.0), ("classical", 2.0)):
         records = [{"image": p.name, "gt": gt, "pred": None if (name == "model" and k == 0) else gt + offset,

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset, DistributedSampler, IterableDataset
 
 from docsynth import split as split_mod
 from docsynth.errors import DocsynthError
+from docsynth.formats.manifest import read_file_rows
 from docsynth.io import read_image, read_mask
 from docsynth.kinds import Sample
 
@@ -82,7 +83,7 @@ class FolderDataset(Dataset):
 
     @classmethod
     def from_folder(cls, root: str | Path, **kw: Any) -> "FolderDataset":
-        return cls(root, split_mod.read_dataset(root), **kw)
+        return cls(root, read_file_rows(root), **kw)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -133,7 +134,7 @@ def open_fixed(data: str | Path, train_cfg: dict[str, Any], split_cfg: dict[str,
         train = FolderDataset.from_folder(data / "train", greyscale_p=train_cfg["greyscale_p"], **kw)
         valid = FolderDataset.from_folder(data / "valid", **kw)
     else:
-        rows = split_mod.read_dataset(data)
+        rows = read_file_rows(data)
         group_by = split_cfg.get("group_by", "document")
         labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg["valid_fraction"], group_by=group_by)
         train = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "train"],

@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from docsynth import plugins
+from docsynth.config import apply_overrides, lookup
 from docsynth.errors import DocsynthError
 from docsynth.io import write_jsonl
 from docsynth.models import read_checkpoint, save_checkpoint
@@ -521,15 +522,6 @@ def _no_progress():
 # ---------------------------------------------------------------------------------------------
 
 
-def _apply(cfg: dict[str, Any], overrides: dict[str, Any]) -> None:
-    for dotted, value in overrides.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-
-
 def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | Path | None = None,
           force: bool = False, overrides: dict[str, Any] | None = None,
           on_step: Callable[[Trainer], None] | None = None) -> dict[str, Any] | None:
@@ -544,7 +536,7 @@ def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | 
         ckpt = read_checkpoint(out / "last.pt")
         cfg = copy.deepcopy(ckpt["config"])
         bad = {k: v for k, v in overrides.items() if k not in RESUME_OVERRIDES and k != "train.out"
-               and _get(cfg, k) != v}
+               and lookup(cfg, k) != v}
         if bad:
             raise DocsynthError(f"--resume {out}: continues the saved config; {', '.join(sorted(bad))} "
                                 "cannot change (start a new run with --out instead)")
@@ -552,7 +544,7 @@ def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | 
                 cfg["train"]["schedule"] == "cosine":
             raise DocsynthError(f"--resume {out}: --epochs cannot change a cosine-schedule run "
                                 "(its learning rates depend on the total)")
-        _apply(cfg, {k: v for k, v in overrides.items() if k in RESUME_OVERRIDES})
+        apply_overrides(cfg, {k: v for k, v in overrides.items() if k in RESUME_OVERRIDES})
         data = data or ckpt.get("data")
     else:
         if cfg is None:
@@ -583,10 +575,3 @@ def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | 
             dist.barrier()
             dist.destroy_process_group()
     return summary if trainer.dist.main else None
-
-
-def _get(cfg: dict[str, Any], dotted: str) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node

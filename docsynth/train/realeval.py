@@ -11,51 +11,22 @@ scores hardly change, the time does).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from docsynth.errors import DocsynthError
+from docsynth.formats import corners as corners_csv
 from docsynth.geometry import mask_iou, quad_mask
 from docsynth.io import read_image
-
-COLUMNS = ["image", "tl_x", "tl_y", "tr_x", "tr_y", "br_x", "br_y", "bl_x", "bl_y"]
-
-
-def read_corners_csv(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
-    """(photo path, 4 x 2 corners) for each row; photos are looked up in the folder and images/."""
-    folder = Path(folder)
-    path = folder / "corners.csv"
-    if not path.is_file():
-        raise DocsynthError(f"{folder}: no corners.csv; --eval-real needs a folder like ../shared/realdocs")
-    out = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
-            raise DocsynthError(f"{path}: header must be {','.join(COLUMNS)}")
-        for n, row in enumerate(reader, 2):
-            try:
-                corners = np.array([float(row[c]) for c in COLUMNS[1:]]).reshape(4, 2)
-            except (TypeError, ValueError):
-                raise DocsynthError(f"{path}:{n}: corner values must be numbers") from None
-            photo = next((p for p in (folder / row["image"], folder / "images" / row["image"]) if p.is_file()), None)
-            if photo is None:
-                raise DocsynthError(f"{path}:{n}: {row['image']} not found in {folder} or {folder / 'images'}")
-            out.append((photo, corners))
-    if not out:
-        raise DocsynthError(f"{path}: no rows")
-    return out
-
 
 class RealEval:
     """Photos and their true page masks, loaded once per run."""
 
     def __init__(self, folder: str | Path, max_side: int = 1024):
         self.items: list[tuple[str, np.ndarray, np.ndarray]] = []
-        for photo, corners in read_corners_csv(folder):
+        for photo, corners in corners_csv.read_folder(folder):
             image = read_image(photo)
             h, w = image.shape[:2]
             scale = min(1.0, max_side / max(h, w))

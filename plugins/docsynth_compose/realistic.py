@@ -31,9 +31,9 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.hookspecs import hookimpl
+from docsynth.labels import finish_labels
 from docsynth.kinds import Page, Sample
 
-from docsynth_compose.reference import finish
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS, camera_quad
 from docsynth_compose.steps.geometric import Squash
@@ -148,7 +148,7 @@ class RealisticCompositor:
         if rng.random() < o["negative_p"]:
             sample = Sample(image=bg, mask=np.zeros((out_h, out_w), np.uint8), corners=None,
                             flags={"negative"}, extra={"cases": sorted(cases)})
-            return finish(pipeline(sample, rng))
+            return finish_labels(pipeline(sample, rng))
 
         ph, pw = page.image.shape[:2]
         src = page.corners if page.corners is not None else page_corners(pw, ph)
@@ -222,7 +222,7 @@ class RealisticCompositor:
         if rng.random() < o["squash_p"]:
             sample = _SQUASH.run(sample, rng)
             sample.extra["cases"] = sorted(set(sample.extra["cases"]) | {"squashed"})
-        return finish(sample)
+        return finish_labels(sample)
 
     # ------------------------------------------------------------------------------------------
     @staticmethod

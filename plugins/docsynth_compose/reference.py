@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
-from docsynth.geometry import apply_homography, is_inside, order_corners, page_corners, quad_area
+from docsynth.geometry import apply_homography, page_corners
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
+from docsynth.labels import finish_labels
 
 from docsynth_compose.steps import build_pipeline
-from docsynth_compose.steps.geometric import mask_outside_quad
 from docsynth_compose.steps.paste import composite, warp_page
 
 REFERENCE_PIPELINE: list[Any] = [
@@ -105,28 +105,7 @@ class ReferenceCompositor:
         image, mask = composite(bg, warped) if warped is not None else (bg, np.zeros((out_h, out_w), np.uint8))
         sample = Sample(image=image, mask=mask, corners=dest, flags=set(), extra={})
         sample = pipeline(sample, rng)
-        return finish(sample)
-
-
-def finish(sample: Sample) -> Sample:
-    """Final labels: corners ordered TL,TR,BR,BL as they appear, truncation and approximation
-    flags, page share, JSON-friendly extra."""
-    h, w = sample.mask.shape[:2]
-    flags = set(sample.flags)
-    extra = dict(sample.extra)
-    corners = sample.corners
-    if corners is not None:
-        corners = order_corners(corners)
-        if not is_inside(corners, w, h):
-            flags.add("truncated")
-        border = sample.mask[0].any() or sample.mask[-1].any() or sample.mask[:, 0].any() or sample.mask[:, -1].any()
-        if "approximate" not in flags and border and mask_outside_quad(Sample(sample.image, sample.mask, corners)):
-            flags.add("approximate")  # e.g. a reflected border repeated part of the page
-        extra["page_area"] = round(quad_area(corners) / (w * h), 4)
-    if extra.get("instances"):
-        extra["instances"] = [{**inst, "corners": np.round(np.asarray(inst["corners"]), 3).tolist()}
-                              for inst in extra["instances"]]
-    return Sample(image=sample.image, mask=sample.mask, corners=corners, flags=flags, extra=extra)
+        return finish_labels(sample)
 
 
 @hookimpl

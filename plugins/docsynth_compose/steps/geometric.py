@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 
 from docsynth.geometry import order_corners
-from docsynth.kinds import Sample
 
 from .base import Step, register_step, uniform
 
@@ -250,17 +249,6 @@ class ElasticTransform(RemapStep):
         ix, iy = _identity(w, h)
         return {"map_x": (ix + _upsample(dx, w, h)).astype(np.float32),
                 "map_y": (iy + _upsample(dy, w, h)).astype(np.float32)}
-
-
-def mask_outside_quad(sample: Sample) -> bool:
-    """True when the mask has page pixels well outside the corner quad (e.g. a reflected border)."""
-    from docsynth.geometry import quad_mask
-
-    if sample.corners is None:
-        return bool(sample.mask.any())
-    quad = quad_mask(sample.corners, sample.mask.shape[:2])
-    extra = cv2.countNonZero(cv2.subtract(sample.mask, cv2.dilate(quad, np.ones((5, 5), np.uint8))))
-    return extra > 0.005 * max(1, cv2.countNonZero(quad))
 
 
 @register_step

@@ -1,0 +1,95 @@
+"""``corners.csv``: the page corners of a folder of photos. The one reader and the one writer.
+
+One header line ``image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y``, then one row per photo:
+its name (relative to the folder, or to the folder's ``images/``) and its four corners in photo
+pixels, TL, TR, BR, BL. A row whose corner fields are all empty is a photo without a page
+(``docsynth scan`` writes such rows); readers skip it. ``scan``, ``hardcases`` and ``run``
+write the file; ``evaluate``, training's real-photo metrics, ``export``, ``stats``, ``preview``,
+``report`` and ``export-model`` read it, all through this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from docsynth.errors import DocsynthError
+from docsynth.geometry import is_simple_quad
+
+FILENAME = "corners.csv"
+COLUMNS = ("image", "tl_x", "tl_y", "tr_x", "tr_y", "br_x", "br_y", "bl_x", "bl_y")
+
+
+def read_table(path: str | Path) -> dict[str, np.ndarray]:
+    """``image,tl_x,...,bl_y`` -> {image: 4x2 corners}; rows without a page are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DocsynthError(f"{path}: not found; the folder needs a corners.csv "
+                            f"({','.join(COLUMNS)})")
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.reader(_io.StringIO(text))
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != COLUMNS:
+        raise DocsynthError(f"{path}:1: header must be {','.join(COLUMNS)}")
+    out: dict[str, np.ndarray] = {}
+    for line, row in enumerate(reader, 2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(COLUMNS):
+            raise DocsynthError(f"{path}:{line}: expected {len(COLUMNS)} fields, got {len(row)}")
+        if not any(cell.strip() for cell in row[1:]):
+            continue  # no page in this photo (scan writes such rows)
+        try:
+            corners = np.array([float(v) for v in row[1:]], dtype=np.float64).reshape(4, 2)
+        except ValueError:
+            raise DocsynthError(f"{path}:{line}: corner values must be numbers") from None
+        if not is_simple_quad(corners):
+            raise DocsynthError(f"{path}:{line}: corners of {row[0]} do not form a quadrilateral; "
+                                "order them TL, TR, BR, BL")
+        out[row[0].strip()] = corners
+    return out
+
+
+def read_folder(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
+    """(photo path, 4x2 corners) for each photo with a page in ``folder/corners.csv``; photos
+    are looked up in ``folder`` and ``folder/images``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DocsynthError(f"{folder}: not a folder; pass a folder with images and corners.csv")
+    table = read_table(folder / FILENAME)
+    if not table:
+        raise DocsynthError(f"{folder / FILENAME}: no annotated images")
+    items = []
+    for name, corners in table.items():
+        for candidate in (folder / name, folder / "images" / name):
+            if candidate.is_file():
+                items.append((candidate, corners))
+                break
+        else:
+            raise DocsynthError(f"{folder / FILENAME}: image {name} not found in {folder} "
+                                f"or {folder / 'images'}")
+    return items
+
+
+def text(rows: Iterable[tuple[str, np.ndarray | None]]) -> str:
+    """The text of a corners.csv; a row with None corners (no page) has empty fields."""
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for name, corners in rows:
+        values = [""] * 8 if corners is None else [f"{v:.2f}" for v in np.asarray(corners).reshape(8)]
+        writer.writerow([name, *values])
+    return buf.getvalue()
+
+
+def write(path: str | Path, rows: Iterable[tuple[str, np.ndarray | None]]) -> Path:
+    """Write a corners.csv atomically; returns its path."""
+    from docsynth.io import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(path, text(rows))
+    return path
