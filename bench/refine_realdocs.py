@@ -66,7 +66,7 @@ def main() -> None:
                 extra = {"corners": coarse, "corner_scores": np.full(4, 0.9)} if args.heatmaps else {}
                 for name in posts:
                     t0 = time.process_time()
-                    quad = plugins.get("postprocessor", name).find_quad(prob, photo, extra if name == "refine" else {})
+                    quad = plugins.get("postprocessor", name).find_quad(prob, photo, {}, extra if name == "refine" else {})
                     times[name].append(time.process_time() - t0)
                     j = jaccard_smartdoc(gt, quad.corners)
                     scores[name].append(j)

@@ -104,14 +104,14 @@ def bench_one(label: str, ckpt_path: Path, photo, post_name: str, repeat: int, o
             pred = typical_prediction(photo, input_hw(backend.meta)[0], pred.corners is not None)
         extra = {"corners": pred.corners, "corner_scores": pred.corner_scores}
         model_ms = median_ms(lambda: backend.predict(photo), repeat)
-        post_ms = median_ms(lambda: post.find_quad(pred.page_prob, photo, extra), repeat)
+        post_ms = median_ms(lambda: post.find_quad(pred.page_prob, photo, {}, extra), repeat)
         row = {"model": label, "runtime": runtime, "model_ms": round(model_ms, 1),
                "post_ms": round(post_ms, 1), "total_ms": round(model_ms + post_ms, 1)}
         if trained:  # the real thing end to end
 
             def whole():
                 p = backend.predict(photo)
-                post.find_quad(p.page_prob, photo, {"corners": p.corners, "corner_scores": p.corner_scores})
+                post.find_quad(p.page_prob, photo, {}, {"corners": p.corners, "corner_scores": p.corner_scores})
 
             row["total_ms"] = round(median_ms(whole, repeat), 1)
         rows.append(row)

@@ -165,8 +165,11 @@ class PostProcessor(Protocol):
     name: str
     description: str
 
-    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, extra: dict[str, Any]) -> Quad:
-        """``page_prob``: HxW float32 in [0, 1] at the photo's size; ``image``: the BGR photo."""
+    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
+                  extra: dict[str, Any]) -> Quad:
+        """``page_prob``: HxW float32 in [0, 1] at the photo's size; ``image``: the BGR photo;
+        ``options``: ``scan.postprocessor_options``; ``extra``: ``corners`` and ``corner_scores``
+        (a corner model's decoded heatmap peaks, else None)."""
 
 
 @runtime_checkable

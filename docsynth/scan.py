@@ -246,9 +246,9 @@ class Scanner:
     def locate(self, image: np.ndarray) -> tuple[Quad, Any]:
         """(quad, prediction) for one upright BGR photo."""
         pred = self.backend.predict(image)
-        extra = {"corners": pred.corners, "corner_scores": pred.corner_scores, "options": self.post_options}
+        extra = {"corners": pred.corners, "corner_scores": pred.corner_scores}
         try:
-            quad = self.post.find_quad(pred.page_prob, image, extra)
+            quad = self.post.find_quad(pred.page_prob, image, dict(self.post_options), extra)
         except Exception as exc:  # a broken post-processor plugin costs one photo, not the run
             return Quad(None, 0.0, f"post-processor {self.post_name!r} failed: {type(exc).__name__}: {exc}"), pred
         if quad.corners is not None:

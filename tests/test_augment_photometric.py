@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from docsynth.kinds import Sample
-from docsynth_compose.steps import STEPS
+from docsynth_compose.steps import STEPS, GeometricStep
+from docsynth_compose.steps.base import vars_up_to_step
 from docsynth_compose.steps.camera import (DefocusBlur, GaussianBlur, ISONoise, JpegCompression, MotionBlur,
                                            SensorNoise, Sharpen, Vignetting, noise_patch)
 from docsynth_compose.steps.color import BrightnessContrast, ChannelShuffle, ColorJitter, RGBShift, WhiteBalance
@@ -38,9 +39,14 @@ def run(step, sample=None, seed=0, **params):
     return step.run(sample, np.random.default_rng(seed))
 
 
-PHOTOMETRIC = ["brightness_contrast", "color_jitter", "channel_shuffle", "rgb_shift", "white_balance", "iso_noise",
-               "sensor_noise", "motion_blur", "defocus", "gaussian_blur", "jpeg", "sharpen", "vignetting",
-               "random_shadow", "sun_flare", "uneven_light", "cast_shadow", "glare"]
+# Every registered step that only changes the image (no hand-kept list: a new photometric step is
+# checked as soon as it is registered).
+PHOTOMETRIC = sorted(name for name, cls in STEPS.items() if not issubclass(cls, GeometricStep)
+                     and not {"apply_to_mask", "apply_to_keypoints", "run"} & vars_up_to_step(cls))
+
+
+def test_the_photometric_steps_are_found():
+    assert len(PHOTOMETRIC) >= 18 and {"jpeg", "glare", "color_jitter"} <= set(PHOTOMETRIC)
 
 
 @pytest.mark.parametrize("name", PHOTOMETRIC)

@@ -1,7 +1,9 @@
-"""Every hook is documented, and the documented example plugin really works."""
+"""Every hook is documented with the hookspec's own signature, every plugin kind's methods with
+the protocol's, and the documented example plugin really works."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import types
 
@@ -14,11 +16,40 @@ from helpers import REPO
 DOC = REPO / "docs" / "plugins.md"
 
 
-def test_every_hook_is_documented():
+def _names(args: str) -> list[str]:
+    """``"fn, tasks, *, workers=1"`` -> ``["fn", "tasks", "workers"]``."""
+    return [a.split("=")[0].split(":")[0].strip().lstrip("*") for a in args.split(",")
+            if a.strip() and a.strip() != "*"]
+
+
+def test_every_hook_is_documented_with_its_signature():
+    """As datasette's docs test: each ``### `hook(args)` `` heading names the hookspec's arguments."""
     text = DOC.read_text()
-    documented = set(re.findall(r"^### `(register_\w+)`", text, flags=re.M))
+    documented = dict(re.findall(r"^### `(register_\w+)\(([^)]*)\)`", text, flags=re.M))
     hooks = {name for name in dir(hookspecs) if name.startswith("register_")}
-    assert hooks and hooks == documented, f"undocumented: {hooks - documented}, stale: {documented - hooks}"
+    assert hooks and hooks == set(documented), \
+        f"undocumented: {hooks - set(documented)}, stale: {set(documented) - hooks}"
+    for name in hooks:
+        spec = list(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert _names(documented[name]) == spec, f"{name}: documented ({documented[name]}), hookspec {spec}"
+
+
+def test_every_plugin_kind_method_is_documented_with_the_protocols_arguments():
+    from docsynth import kinds
+
+    text = DOC.read_text()
+    documented: dict[str, set[tuple[str, ...]]] = {}
+    for method, args in re.findall(r"`(\w+)\(([^)`]*)\)", text):
+        documented.setdefault(method, set()).add(tuple(_names(args)))
+    protocols = [*kinds.KINDS.values(), kinds.ScrapingProvider]
+    for proto in protocols:
+        for method, fn in vars(proto).items():
+            if method.startswith("_") or not callable(fn):
+                continue
+            params = tuple(p for p in inspect.signature(fn).parameters if p != "self")
+            assert method in documented, f"{proto.__name__}.{method} is not documented in {DOC.name}"
+            assert params in documented[method], \
+                f"{proto.__name__}.{method}{params}: documented as {sorted(documented[method])}"
 
 
 def test_every_hookspec_has_a_docstring():

@@ -123,7 +123,7 @@ def test_a_broken_post_processor_costs_a_photo_not_the_run(cli, tmp_path):
         name = "broken"
         description = "raises"
 
-        def find_quad(self, page_prob, image, extra):
+        def find_quad(self, page_prob, image, options, extra):
             raise RuntimeError("boom")
 
     @hookimpl

@@ -26,9 +26,10 @@ def rotated(deg: float, centre=(200, 150), half=(90, 70)) -> np.ndarray:
 TRUNCATED = np.array([[-40.2, 50.3], [250.6, 30.1], [270.4, 260.8], [20.7, 330.5]])  # TL and BL leave the frame
 
 
-def find(name: str, prob: np.ndarray, image: np.ndarray | None = None, extra: dict | None = None):
+def find(name: str, prob: np.ndarray, image: np.ndarray | None = None, extra: dict | None = None,
+         options: dict | None = None):
     image = np.zeros((*prob.shape, 3), np.uint8) if image is None else image
-    return plugins.get("postprocessor", name).find_quad(prob.astype(np.float32), image, extra or {})
+    return plugins.get("postprocessor", name).find_quad(prob.astype(np.float32), image, options or {}, extra or {})
 
 
 def corner_error(found: np.ndarray, truth: np.ndarray) -> float:
@@ -151,7 +152,7 @@ def test_refinement_keeps_the_coarse_quad_where_the_photo_has_no_edge():
 
 def test_options_reach_the_post_processor():
     prob = coverage(PAGE, (PHOTO_H, PHOTO_W))
-    assert find("robust", prob, extra={"options": {"min_area": 0.9}}).corners is None
+    assert find("robust", prob, options={"min_area": 0.9}).corners is None
 
 
 # ---------------------------------------------------------------------------------------------

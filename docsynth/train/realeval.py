@@ -60,8 +60,8 @@ class RealEval:
                 per_photo[name] = round(mask_iou(pred.page_prob > 0.5, truth), 4)
                 if pred.corners is not None:
                     corner_ious.append(mask_iou(quad_mask(pred.corners, truth.shape), truth))
-                quad = post.find_quad(pred.page_prob, image,
-                                      {"corners": pred.corners, "corner_scores": pred.corner_scores, "options": {}})
+                quad = post.find_quad(pred.page_prob, image, {},
+                                      {"corners": pred.corners, "corner_scores": pred.corner_scores})
                 jaccards.append(jaccard_smartdoc(gt, quad.corners))
         finally:
             model.train(was_training)

@@ -39,7 +39,8 @@ class ReferencePost:
     name = "reference"
     description = "reference app: 384 px argmax, Canny + dilate, largest contour, approxPolyDP 2%"
 
-    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, extra: dict[str, Any]) -> Quad:
+    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
+                  extra: dict[str, Any]) -> Quad:
         h, w = page_prob.shape
         small = cv2.resize(page_prob, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
         mask = (small > 0.5).astype(np.uint8) * 255

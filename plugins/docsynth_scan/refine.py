@@ -195,8 +195,9 @@ class RefinePost:
     name = "refine"
     description = "coarse-to-fine: heatmap corners or robust mask fit, checked, sides refined on image gradients"
 
-    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, extra: dict[str, Any]) -> Quad:
-        options = dict(extra.get("options") or {})
+    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
+                  extra: dict[str, Any]) -> Quad:
+        options = dict(options or {})
         coarse, _ = initial_quad(page_prob, extra, options)
         if coarse.corners is None:
             return coarse

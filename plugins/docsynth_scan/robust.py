@@ -6,7 +6,7 @@ border standing in for sides that run out of the frame, a confidence (region/qua
 share of the outline explained by the four sides) and "no document found" when the region is
 not a quadrilateral.
 
-Options (``scan.post_options`` / ``extra["options"]``): ``threshold`` (0.5), ``min_area``
+Options (``scan.postprocessor_options``, passed as ``options``): ``threshold`` (0.5), ``min_area``
 (0.01 of the photo), ``min_iou`` (0.85), ``min_confidence`` (0.3: below it the answer is
 "no document found").
 """
@@ -38,8 +38,9 @@ class RobustPost:
     name = "robust"
     description = "RANSAC line fit on the page outline, side intersections, confidence, no-page"
 
-    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, extra: dict[str, Any]) -> Quad:
-        return robust_quad(page_prob, dict(extra.get("options") or {}))
+    def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
+                  extra: dict[str, Any]) -> Quad:
+        return robust_quad(page_prob, dict(options or {}))
 
 
 @hookimpl

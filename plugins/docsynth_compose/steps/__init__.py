@@ -12,6 +12,6 @@ clutter), ``props`` (desk objects with volume), ``hold`` (a hand holding a card 
 """
 
 from . import camera, color, geometric, lighting, props, scene  # noqa: F401  (register the steps)
-from .base import STEPS, OneOf, Pipeline, Step, build_pipeline, build_step, register_step
+from .base import STEPS, GeometricStep, OneOf, Pipeline, Step, build_pipeline, build_step, register_step
 
-__all__ = ["STEPS", "OneOf", "Pipeline", "Step", "build_pipeline", "build_step", "register_step"]
+__all__ = ["STEPS", "GeometricStep", "OneOf", "Pipeline", "Step", "build_pipeline", "build_step", "register_step"]

@@ -4,8 +4,13 @@ A step works like an albumentations transform, written for docsynth's labels: it
 random parameters once (:meth:`Step.get_params`), then applies them to the image
 (:meth:`Step.apply`), the page mask (:meth:`Step.apply_to_mask`) and every quad of corners
 (:meth:`Step.apply_to_keypoints`: the main page and each extra instance). Using one set of
-parameters for all three is what keeps geometry from drifting. Photometric steps only
-override ``apply``. Steps whose warp is not a homography set ``approximate = True``: the mask
+parameters for all three is what keeps geometry from drifting. Photometric steps subclass
+:class:`Step` and only override ``apply``. Geometric steps subclass :class:`GeometricStep`,
+whose ``apply_to_mask`` and ``apply_to_keypoints`` raise ``NotImplementedError`` until
+overridden (as albumentations' DualTransform does), and any step that overrides
+``apply_to_mask`` must override ``apply_to_keypoints`` too (checked when the class is
+defined), so a step that moves the page can never pass its corners through unchanged.
+Steps whose warp is not a homography set ``approximate = True``: the mask
 is warped exactly, the corners by inverting the warp numerically, and the sample is flagged.
 
 Every random number comes from the ``rng`` passed in, so a sample is a pure function of the
@@ -31,6 +36,16 @@ def register_step(cls: type["Step"]) -> type["Step"]:
     return cls
 
 
+def vars_up_to_step(cls: type) -> set[str]:
+    """Names defined by ``cls`` and its bases below :class:`Step` (what a subclass overrides)."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is not cls and klass.__module__ == __name__ and klass.__name__ in ("Step", "GeometricStep"):
+            break
+        names |= set(vars(klass))
+    return names
+
+
 class Step:
     """Base class. Subclasses set ``name``, ``defaults`` (their options) and override methods."""
 
@@ -40,6 +55,13 @@ class Step:
     approximate = False  # True when the warp is not a homography (corners are estimated)
     flags: tuple[str, ...] = ()  # flags added to the sample whenever the step runs
     case: str = ""  # hard-case tag recorded in sample.extra["cases"] when the step runs
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "apply_to_mask" in cls.__dict__ and "apply_to_keypoints" not in vars_up_to_step(cls):
+            raise TypeError(f"step class {cls.__name__} ({cls.name!r}) changes the mask but not the corners: "
+                            "implement apply_to_keypoints (return the corners unchanged only when the page "
+                            "does not move, e.g. an occluder)")
 
     def __init__(self, p: float | None = None, **options: Any):
         unknown = set(options) - set(self.defaults)
@@ -100,6 +122,18 @@ class Step:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p={self.p}, {self.options})"
+
+
+class GeometricStep(Step):
+    """Base class of steps that move pixels: image, mask and corners must all be implemented."""
+
+    def apply_to_mask(self, mask: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError(f"geometric step {self.name!r} ({type(self).__name__}) does not implement "
+                                  "apply_to_mask")
+
+    def apply_to_keypoints(self, corners: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError(f"geometric step {self.name!r} ({type(self).__name__}) does not implement "
+                                  "apply_to_keypoints")
 
 
 class OneOf(Step):

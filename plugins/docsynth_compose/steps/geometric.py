@@ -16,14 +16,14 @@ import numpy as np
 
 from docsynth.geometry import order_corners
 
-from .base import Step, register_step, uniform
+from .base import GeometricStep, register_step, uniform
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT,
            "replicate": cv2.BORDER_REPLICATE}
 
 
 @register_step
-class HorizontalFlip(Step):
+class HorizontalFlip(GeometricStep):
     """Mirror left-right. Corners swap TL<->TR and BR<->BL so the quad stays clockwise with TL on
     the top-left."""
 
@@ -45,7 +45,7 @@ class HorizontalFlip(Step):
 
 
 @register_step
-class VerticalFlip(Step):
+class VerticalFlip(GeometricStep):
     """Mirror top-bottom. Corners swap TL<->BL and TR<->BR."""
 
     name = "vflip"
@@ -66,7 +66,7 @@ class VerticalFlip(Step):
 
 
 @register_step
-class Rotate(Step):
+class Rotate(GeometricStep):
     """Rotate about the image centre by up to ``limit`` degrees, keeping the size. The mask gets
     the same border mode as the image (as albumentations does), so a reflected border that shows
     a mirrored bit of page marks it as page too; compositors flag such samples ``approximate``."""
@@ -138,7 +138,7 @@ def invert_map(map_x: np.ndarray, map_y: np.ndarray, corners: np.ndarray, iterat
     return p + 0.5
 
 
-class RemapStep(Step):
+class RemapStep(GeometricStep):
     """A warp given by a backward map; subclasses build ``map_x``/``map_y`` in ``get_params``."""
 
     approximate = True
@@ -252,7 +252,7 @@ class ElasticTransform(RemapStep):
 
 
 @register_step
-class Squash(Step):
+class Squash(GeometricStep):
     """Store the frame with another aspect ratio: one axis is resampled by a factor drawn from
     ``factor`` (e.g. a 3:4 photo squashed to a square by an app or a camera mode). Image
     (area/linear), mask (nearest, 0/255 kept) and corners (scaled by the exact size ratio, so

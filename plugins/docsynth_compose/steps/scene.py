@@ -176,6 +176,9 @@ class _Objects(Step):
             cut_mask(out, obj)
         return out
 
+    def apply_to_keypoints(self, corners, **params):
+        return corners  # an occluder hides part of the page; the page itself does not move
+
     def run(self, sample: Sample, rng: np.random.Generator) -> Sample:
         out = super().run(sample, rng)
         if self.cuts and out.corners is not None and cv2.countNonZero(out.mask) < cv2.countNonZero(sample.mask):
