@@ -201,7 +201,8 @@ def register(app: typer.Typer) -> None:
         if max_corner_px is not None or max_jaccard_diff is not None:
             default = TOLERANCES.get(precision, TOLERANCES["fp32"])["real"]
             tolerance = Tolerance(default.corner_px if max_corner_px is None else max_corner_px,
-                                  default.jaccard if max_jaccard_diff is None else max_jaccard_diff)
+                                  default.jaccard if max_jaccard_diff is None else max_jaccard_diff,
+                                  two_sided=default.two_sided)
         summary = export_model(checkpoint, fmt, out, force=force, atol=atol, precision=precision, real=real,
                                check=check, calibration=calibration, post=post, tolerance=tolerance,
                                progress=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
@@ -224,8 +225,12 @@ def format_export(summary: dict[str, Any]) -> str:
                f"; mean Jaccard {a['mean_jaccard_export']:.4f} vs {a['mean_jaccard_original']:.4f} "
                f"(difference {a['jaccard_diff']:+.4f})")
         differs = f"; a page found by only one of them in {len(a['found_differs'])}" if a["found_differs"] else ""
+        median = "" if a["median_corner_px"] is None else f" (median {a['median_corner_px']:.3f})"
+        model = ("" if a["median_model_corner_px"] is None else
+                 f"; model corners median {a['median_model_corner_px']:.3f} px, max {a['max_model_corner_px']:.3f}")
         lines.append(f"agreement on {a['photos']} {'composites' if name == 'composites' else 'real photos'} "
-                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{differs}{jac}; "
+                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}; "
                      "tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
-                     + f"Jaccard {tol['jaccard']}")
+                     + (f"Jaccard within {tol['jaccard']}" if tol["two_sided"]
+                        else f"Jaccard at most {tol['jaccard']} lower"))
     return "\n".join(lines)
