@@ -102,6 +102,9 @@ def register(app: typer.Typer) -> None:
                                                          "folder of photos with corners.csv (default: evaluate.data)."),
         post: Optional[str] = typer.Option(None, "--post", help=post_help),
         baseline: Optional[str] = typer.Option(None, "--baseline", help="Also score a non-learned baseline: classical."),
+        packaged: Optional[bool] = typer.Option(None, "--packaged/--no-packaged",
+                                                help="Also score the packaged model beside CHECKPOINT "
+                                                     "(default: evaluate.packaged)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (results.json, per_image.csv, "
                                                                      "worst.png); default: evaluate.out."),
         worst: Optional[int] = typer.Option(None, "--worst", help="Worst cases on the contact sheet."),
@@ -116,6 +119,7 @@ def register(app: typer.Typer) -> None:
         if len(rest) > 1:
             raise DocsynthError(f"expected one photo folder, got {len(rest)}: {', '.join(map(str, rest))}")
         cfg = load_config(config, {"evaluate.postprocessor": post, "evaluate.baseline": baseline,
+                                   "evaluate.packaged": packaged,
                                    "evaluate.out": None if out is None else str(out), "evaluate.worst": worst})
         ec = cfg["evaluate"]
         folder = rest[0] if rest else (Path(ec["data"]) if ec["data"] else None)
@@ -130,7 +134,8 @@ def register(app: typer.Typer) -> None:
                                        post_options=ec["postprocessor_options"], baseline=ec["baseline"],
                                        out=report_dir, worst=ec["worst"], force=force, progress=bar,
                                        note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True),
-                                       warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
+                                       warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True),
+                                       packaged=ec["packaged"])
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
 
