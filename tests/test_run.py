@@ -450,3 +450,17 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
     results = json.loads((run_dir / "evaluate" / "results.json").read_text())
     assert set(results["methods"]) == {"model:refine", "classical", "packaged:refine"}
     assert "fine-tuning the packaged model" in resumed["remark"]
+
+
+def test_packaged_options_without_a_packaged_model_are_reported_before_any_stage(monkeypatch, tmp_path):
+    import docsynth.scan
+
+    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "absent" / "docsynth-cpu.pt")
+    cfg = write_config({**TINY_REAL, "train": {**TINY_REAL["train"], "weights": "packaged"}})
+    with pytest.raises(DocsynthError) as err:
+        run_mod.run(cfg, log=quiet)
+    lines = str(err.value).splitlines()
+    assert any(line.startswith("docsynth.yaml:") and "'train.weights' is 'packaged' but this install has no "
+               "packaged checkpoint" in line for line in lines), lines
+    assert any("'evaluate.packaged' is true but no packaged model is installed" in line for line in lines), lines
+    assert not Path("runs/e2e").exists()
