@@ -39,6 +39,12 @@ def register(app: typer.Typer) -> None:
         for entry in summary["stages"]:
             extra = f" in {entry['seconds']:.1f} s" if entry.get("seconds") is not None else ""
             lines.append(f"{entry['stage']:<12} {entry['action']}{extra}")
+        evaluated = next((e for e in summary["stages"] if e["stage"] == "evaluate" and e.get("summary")), None)
+        if evaluated and isinstance(evaluated["summary"].get("mean_jaccard"), dict):
+            scores = ", ".join(f"{name} {value:.4f}" for name, value in evaluated["summary"]["mean_jaccard"].items())
+            lines.append(f"mean Jaccard: {scores}")
+        if summary.get("remark"):
+            lines.append(summary["remark"])
         lines.append(f"run folder: {summary['run']} ({summary['seconds']:.1f} s)")
         if summary.get("report"):
             lines.append(f"report: {summary['report']}")

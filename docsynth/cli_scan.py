@@ -102,6 +102,9 @@ def register(app: typer.Typer) -> None:
                                                          "folder of photos with corners.csv (default: evaluate.data)."),
         post: Optional[str] = typer.Option(None, "--post", help=post_help),
         baseline: Optional[str] = typer.Option(None, "--baseline", help="Also score a non-learned baseline: classical."),
+        packaged: Optional[bool] = typer.Option(None, "--packaged/--no-packaged",
+                                                help="Also score the packaged model beside CHECKPOINT "
+                                                     "(default: evaluate.packaged)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (results.json, per_image.csv, "
                                                                      "worst.png); default: evaluate.out."),
         worst: Optional[int] = typer.Option(None, "--worst", help="Worst cases on the contact sheet."),
@@ -116,6 +119,7 @@ def register(app: typer.Typer) -> None:
         if len(rest) > 1:
             raise DocsynthError(f"expected one photo folder, got {len(rest)}: {', '.join(map(str, rest))}")
         cfg = load_config(config, {"evaluate.postprocessor": post, "evaluate.baseline": baseline,
+                                   "evaluate.packaged": packaged,
                                    "evaluate.out": None if out is None else str(out), "evaluate.worst": worst})
         ec = cfg["evaluate"]
         folder = rest[0] if rest else (Path(ec["data"]) if ec["data"] else None)
@@ -130,7 +134,8 @@ def register(app: typer.Typer) -> None:
                                        post_options=ec["postprocessor_options"], baseline=ec["baseline"],
                                        out=report_dir, worst=ec["worst"], force=force, progress=bar,
                                        note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True),
-                                       warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
+                                       warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True),
+                                       packaged=ec["packaged"])
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
 
@@ -201,7 +206,8 @@ def register(app: typer.Typer) -> None:
         if max_corner_px is not None or max_jaccard_diff is not None:
             default = TOLERANCES.get(precision, TOLERANCES["fp32"])["real"]
             tolerance = Tolerance(default.corner_px if max_corner_px is None else max_corner_px,
-                                  default.jaccard if max_jaccard_diff is None else max_jaccard_diff)
+                                  default.jaccard if max_jaccard_diff is None else max_jaccard_diff,
+                                  two_sided=default.two_sided)
         summary = export_model(checkpoint, fmt, out, force=force, atol=atol, precision=precision, real=real,
                                check=check, calibration=calibration, post=post, tolerance=tolerance,
                                progress=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
@@ -224,8 +230,12 @@ def format_export(summary: dict[str, Any]) -> str:
                f"; mean Jaccard {a['mean_jaccard_export']:.4f} vs {a['mean_jaccard_original']:.4f} "
                f"(difference {a['jaccard_diff']:+.4f})")
         differs = f"; a page found by only one of them in {len(a['found_differs'])}" if a["found_differs"] else ""
+        median = "" if a["median_corner_px"] is None else f" (median {a['median_corner_px']:.3f})"
+        model = ("" if a["median_model_corner_px"] is None else
+                 f"; model corners median {a['median_model_corner_px']:.3f} px, max {a['max_model_corner_px']:.3f}")
         lines.append(f"agreement on {a['photos']} {'composites' if name == 'composites' else 'real photos'} "
-                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{differs}{jac}; "
+                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}; "
                      "tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
-                     + f"Jaccard {tol['jaccard']}")
+                     + (f"Jaccard within {tol['jaccard']}" if tol["two_sided"]
+                        else f"Jaccard at most {tol['jaccard']} lower"))
     return "\n".join(lines)

@@ -157,7 +157,8 @@ SCHEMA: dict[str, Any] = {
     "train": {
         "backbone": F(str, "mobilenet_v3_large", "backbone plugin"),
         "backbone_options": F(dict, {}, "options for the backbone"),
-        "weights": F(str, "none", "none, imagenet, coco or a weights file"),
+        "weights": F(str, "none", "none, imagenet, coco, packaged (fine-tune the packaged model "
+                                  "docsynth-cpu.pt; needs its backbone and backbone_options) or a weights file"),
         "out": F(str, "runs/train", "run folder"),
         "epochs": F(int, 10, "training epochs", **AT_LEAST_1),
         "steps_per_epoch": F(OptInt, None, "cap optimizer steps per epoch (null: whole dataset)", **AT_LEAST_1),
@@ -209,6 +210,8 @@ SCHEMA: dict[str, Any] = {
         "postprocessor": F(str, "refine", "post-processor plugin turning the prediction into corners"),
         "postprocessor_options": F(dict, {}, "options for the post-processor"),
         "baseline": F(OptStr, None, "also score this non-learned baseline", choices=("classical",)),
+        "packaged": F(bool, False, "also score the packaged model (what `docsynth scan` uses) beside the "
+                                   "checkpoint, on the same photos"),
         "out": F(str, "evaluation", "report folder: results.json, per_image.csv, worst.png"),
         "worst": F(int, 8, "worst cases on the contact sheet", **COUNT),
     },

@@ -232,7 +232,8 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
                    post_options: dict[str, Any] | None = None, baseline: str | None = None,
                    out: str | Path | None = None, worst: int = 8, force: bool = False,
                    progress: Any = None, note: Callable[[str], None] | None = None,
-                   remark: str = "", warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   remark: str = "", warn: Callable[[str], None] | None = None,
+                   packaged: bool = False) -> dict[str, Any]:
     """What `docsynth evaluate` does (and the `evaluate` stage of `docsynth run` can call).
 
     Scores the model (``checkpoint``; None = the packaged model) and the optional baseline on
@@ -242,14 +243,20 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
     and ``advance(n)``, like :class:`docsynth.progress.Bar`. ``remark`` is stored in the report
     (e.g. that the photos are synthetic). A photo that cannot be read is skipped: ``warn`` gets
     one line naming it, and the report lists it under ``skipped``; when no photo can be read,
-    DocsynthError."""
-    from docsynth.scan import PACKAGED_MODEL, Scanner, load_backend
+    DocsynthError. ``packaged`` also scores the packaged model (method ``packaged:<post>``,
+    after the baseline) when ``checkpoint`` is another model; the report's ``packaged`` entry
+    describes it."""
+    from docsynth.scan import PACKAGED_MODEL, Scanner, load_backend, packaged_model_available
 
     if out is not None and (Path(out) / "results.json").exists() and not force:
         raise DocsynthError(f"{Path(out) / 'results.json'}: exists from an earlier evaluation; pass --force "
                             "to replace it or choose another --out")
     if baseline not in (None, "classical"):
         raise DocsynthError(f"--baseline {baseline!r}: the only baseline is 'classical'")
+    packaged = bool(packaged and checkpoint is not None)  # without a checkpoint the model is the packaged one
+    if packaged and not packaged_model_available():
+        raise DocsynthError(f"evaluate.packaged: no packaged model is installed ({PACKAGED_MODEL.with_suffix('.onnx')} "
+                            f"and {PACKAGED_MODEL} are missing); set evaluate.packaged: false")
     items = corners_csv.read_folder(folder)
     methods: dict[str, Method] = {}
     if checkpoint is None and not PACKAGED_MODEL.is_file() and baseline:
@@ -260,12 +267,18 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
         methods[f"model:{post}"] = Scanner(load_backend(checkpoint), post, post_options).method
     if baseline == "classical":
         methods["classical"] = classical_method
+    if packaged:
+        from docsynth import packaged as packaged_mod
+
+        methods[f"packaged:{post}"] = Scanner(load_backend(None), post, post_options).method
     report: dict[str, Any] = {"data": str(folder), "checkpoint": None if checkpoint is None else str(checkpoint),
                               "postprocessor": post if f"model:{post}" in methods else None,
                               "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame",
                               "methods": {}}
     if remark:
         report["note"] = remark
+    if packaged:
+        report["packaged"] = packaged_mod.facts()
     if progress:
         progress.start(len(items) * len(methods))
     skipped: dict[Path, str] = {}

@@ -508,6 +508,72 @@ def _evaluation(run: RunFolder) -> dict[str, Any] | None:
     return data
 
 
+def _method(methods: dict[str, Any], prefix: str) -> str | None:
+    return next((name for name in methods if name.startswith(prefix)), None)
+
+
+def _plural(n: Any, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def evaluation_remark(run: RunFolder) -> str:
+    """One sentence on what the run's own model scores and why, beside the packaged model (or
+    the classical baseline when the packaged model was not scored); "" when there is nothing
+    to compare. `docsynth run` prints it too."""
+    data = _evaluation(run)
+    if data is None or not run.complete("evaluate"):
+        return ""
+    methods = data["methods"]
+    own, packaged = _method(methods, "model:"), _method(methods, "packaged:")
+    if own is None or not _finite(methods[own].get("mean_jaccard")):
+        return ""
+    score = methods[own]["mean_jaccard"]
+    summary = lambda stage: (run.records.get(stage) or {}).get("summary") or {}  # noqa: E731
+    tr, sp, gen, src = summary("train"), summary("split"), summary("generate"), summary("sources")
+    cfg_train = run.config.get("train") or {}
+    fine_tuned = cfg_train.get("weights") == "packaged"
+    parts = []
+    epochs, steps = tr.get("epochs_done"), tr.get("steps")
+    if epochs is not None:
+        parts.append(_plural(epochs, "epoch") + (f" ({_plural(steps, 'step')})" if steps is not None else "")
+                     + (" of fine-tuning the packaged model" if fine_tuned else
+                        f" of the {tr['backbone']} model from scratch" if tr.get("backbone") else ""))
+    samples = sp.get("train") if sp.get("train") is not None else (gen.get("samples") if not cfg_train.get("online")
+                                                                    else None)
+    pages = src.get("documents") if src.get("documents") is not None else gen.get("documents")
+    if samples is not None:
+        parts.append(f"on {samples} composites" + (f" of {_plural(pages, 'page')}" if pages is not None else ""))
+    elif pages is not None:
+        parts.append(f"on composites of {_plural(pages, 'page')}")
+    seconds = tr.get("train_wall_seconds")
+    if _finite(seconds):
+        parts.append(f"{seconds:.0f} s of training" if seconds < 120 else f"{seconds / 60:.0f} minutes of training")
+    how = " ".join(parts[:-1]) + ", " + parts[-1] if len(parts) > 1 and _finite(seconds) else " ".join(parts)
+    if packaged is not None and _finite(methods[packaged].get("mean_jaccard")):
+        other = methods[packaged]["mean_jaccard"]
+        p = data.get("packaged") or {}
+        made = []
+        if p.get("epochs"):
+            made.append(_plural(p["epochs"], "epoch")
+                        + (f" of {p['samples_per_epoch']} fresh composites" if p.get("samples_per_epoch") else ""))
+        if _finite(p.get("train_wall_seconds")):
+            made.append(f"about {p['train_wall_seconds'] / 60:.0f} minutes on a 2-core CPU")
+        about = f" ({', '.join(made)})" if made else ""
+        if other > score:
+            return (f"The run's own model scores {score:.3f} because it is a quick example: {how or 'a short run'}; "
+                    f"the packaged model{about} scores {other:.3f} on the same photos, which is what longer "
+                    "training on docsynth's composites gives (raise train.epochs, see recipes/cpu/, or fine-tune "
+                    "from the packaged model with train.weights: packaged).")
+        return (f"The run's own model ({how or 'this run'}) scores {score:.3f} and the packaged "
+                f"model{about} {other:.3f} on the same photos.")
+    classical = methods.get("classical") or {}
+    if _finite(classical.get("mean_jaccard")) and classical["mean_jaccard"] > score:
+        return (f"The run's own model scores {score:.3f}, below the classical baseline's "
+                f"{classical['mean_jaccard']:.3f}, because it is a quick example: {how or 'a short run'}; set "
+                "evaluate.packaged: true to score the packaged model, trained the same way for longer, beside it.")
+    return ""
+
+
 def section_evaluation(run: RunFolder) -> str:
     data = _evaluation(run)
     if data is None or not run.complete("evaluate"):
@@ -529,6 +595,12 @@ def section_evaluation(run: RunFolder) -> str:
         out += f'<p class="missing">{esc(data["note"])}</p>'
     out += table(["method", "photos", "page found", "mean Jaccard", "mean mask IoU",
                   *[f"Jaccard: {s}" for s in subsets]], rows)
+    remark = evaluation_remark(run)
+    if remark:
+        out += f'<p class="remark"><strong>{esc(remark)}</strong></p>'
+    if data.get("skipped"):
+        out += missing(f"{len(data['skipped'])} photos could not be read and were not scored: "
+                       + ", ".join(f"{s.get('image')} ({s.get('reason')})" for s in data["skipped"]))
     names = list(methods)
     per_image = {n: {r["image"]: r for r in methods[n].get("images") or []} for n in names}
     first = sorted(methods[names[0]].get("images") or [], key=lambda r: r.get("jaccard", 0))
@@ -613,7 +685,7 @@ SECTIONS: list[tuple[str, str, Callable[[RunFolder], str]]] = [
     ("statistics", "Real vs synthetic statistics", section_statistics),
     ("split", "Split", section_split),
     ("training", "Training curves", section_training),
-    ("evaluation", "Evaluation: model and classical baseline", section_evaluation),
+    ("evaluation", "Evaluation", section_evaluation),
     ("worst", "Worst photos", section_worst),
 ]
 

@@ -439,9 +439,12 @@ def run(config_path: str | Path | None = None, *, start: str | None = None, unti
         want_report = cfg["run"].get("report", True) if report is None else report
         if want_report and not isinstance(failure, KeyboardInterrupt):
             try:
-                from docsynth.report import write_report
+                from docsynth.report import RunFolder, evaluation_remark, write_report
 
                 summary["report"] = str(write_report(run_dir))
+                remark = evaluation_remark(RunFolder(run_dir)) if "evaluate" in active else ""
+                if remark:
+                    summary["remark"] = remark
             except Exception as exc:  # a report problem must not hide the run's outcome
                 log(f"docsynth: warning: could not write the report: {_one_line(exc)}")
         if failure is not None:
@@ -704,6 +707,12 @@ def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:
         problems.append(("run.stages", "stage 'train' reads the output of split or generate (or set "
                          "train.online: true); add one of them to run.stages"))
     problems += _existing_folder(cfg, "train.eval_real", "real photos")
+    if lookup(cfg, "train.weights") == "packaged":
+        from docsynth.packaged import weights_problem
+
+        problem = weights_problem(cfg["train"])
+        if problem:
+            problems.append(("train.weights", problem))
     return problems
 
 
@@ -731,7 +740,8 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
     report = ev.run_evaluation(data, section["checkpoint"], post=section["postprocessor"],
                                post_options=section["postprocessor_options"], baseline=section.get("baseline"),
                                out=ctx.out, worst=section["worst"], force=True, progress=_StageBar(ctx),
-                               remark=note, warn=lambda msg: ctx.log(f"warning: {msg}"))
+                               remark=note, warn=lambda msg: ctx.log(f"warning: {msg}"),
+                               packaged=section["packaged"])
     results = report["methods"]
     items = next(iter(results.values()))["count"] if results else 0
     return {"data": data, "photos": items, "synthetic": bool(note),
@@ -785,6 +795,12 @@ def _check_evaluate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     if isinstance(data, str) and Path(data).is_dir() and not (Path(data) / "corners.csv").is_file():
         problems.append(("evaluate.data", f"'evaluate.data' is {data!r}: it has no corners.csv "
                          "(image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y)"))
+    if lookup(cfg, "evaluate.packaged") is True:
+        from docsynth.scan import PACKAGED_MODEL, packaged_model_available
+
+        if not packaged_model_available():
+            problems.append(("evaluate.packaged", f"'evaluate.packaged' is true but no packaged model is installed "
+                             f"({PACKAGED_MODEL.with_suffix('.onnx')} and {PACKAGED_MODEL} are missing); set it to false"))
     return problems + _at_least(cfg, {"evaluate.worst": 0})
 
 

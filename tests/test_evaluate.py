@@ -146,6 +146,34 @@ def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, 
     assert none.exit_code == 2 and "no packaged model" in none.stderr
 
 
+def test_evaluate_packaged_scores_the_packaged_model_beside_a_checkpoint(cli, tmp_path, monkeypatch):
+    import docsynth.scan
+
+    write_photo_folder(tmp_path / "photos")
+    model = str(docsynth.scan.packaged_onnx())  # any model file; here the packaged one's ONNX twin
+    res = cli("evaluate", model, "photos", "--packaged", "--out", "rep", "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert list(report["methods"]) == ["model:refine", "packaged:refine"]
+    assert report["methods"]["packaged:refine"]["mean_jaccard"] == report["methods"]["model:refine"]["mean_jaccard"]
+    assert report["packaged"]["model"] == model
+    # from docsynth.yaml; without a checkpoint the model is the packaged one, scored once
+    (tmp_path / "docsynth.yaml").write_text("evaluate:\n  packaged: true\n  out: rep2\n")
+    once = json.loads(cli("evaluate", "photos", "--json").stdout)
+    assert list(once["methods"]) == ["model:refine"] and "packaged" not in once
+    off = json.loads(cli("evaluate", model, "photos", "--no-packaged", "--out", "rep3", "--json").stdout)
+    assert list(off["methods"]) == ["model:refine"]
+    (tmp_path / "docsynth.yaml").write_text("evaluate:\n  packaged: maybe\n")
+    bad = cli("evaluate", model, "photos", "--out", "rep4")
+    assert bad.exit_code == 2 and "docsynth.yaml:2: 'evaluate.packaged' is 'maybe', expected true/false" in bad.stderr
+    # asked for, but not installed: one line before anything is scored
+    (tmp_path / "docsynth.yaml").unlink()
+    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "absent.pt")
+    missing = cli("evaluate", model, "photos", "--packaged", "--out", "rep5")
+    assert missing.exit_code == 2 and "evaluate.packaged: no packaged model is installed" in missing.stderr
+    assert not (tmp_path / "rep5" / "results.json").exists()
+
+
 def test_evaluate_reports_a_missing_corners_csv(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     res = cli("evaluate", str(tmp_path / "empty"), "--baseline", "classical")

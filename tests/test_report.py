@@ -324,3 +324,38 @@ def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     assert "http://127.0.0.1:9/x.png" in bad_urls
     assert non_blank(blank_image) < 0.01
 
+
+
+def _scored_run(root: Path, scores: dict[str, float], train_cfg: dict | None = None) -> Path:
+    """A run folder as the report reads it: config, train and evaluate records, results.json."""
+    (root / "train").mkdir(parents=True)
+    (root / "evaluate").mkdir()
+    (root / "run.yaml").write_text(yaml.safe_dump({"run": {"stages": ["generate", "split", "train", "evaluate"]},
+                                                   "train": train_cfg or {"weights": "none"}}))
+    (root / "train" / ".stage.json").write_text(json.dumps({"status": "complete", "summary": {
+        "backbone": "compact", "epochs_done": 1, "steps": 3, "train_wall_seconds": 150.0}}))
+    (root / "evaluate" / ".stage.json").write_text(json.dumps({"status": "complete", "summary": {}}))
+    methods = {name: {"count": 2, "found": 2, "mean_jaccard": value, "mean_mask_iou": value, "images": []}
+               for name, value in scores.items()}
+    (root / "evaluate" / "results.json").write_text(json.dumps({"methods": methods, "packaged": {"epochs": 36}}))
+    return root
+
+
+def test_evaluation_remark_says_why_the_runs_model_scores_as_it_does(tmp_path):
+    from docsynth.report import RunFolder, evaluation_remark
+
+    def remark(name, scores, train_cfg=None):
+        return evaluation_remark(RunFolder(_scored_run(tmp_path / name, scores, train_cfg)))
+
+    low = remark("low", {"model:refine": 0.3, "classical": 0.6, "packaged:refine": 0.9})
+    assert low == ("The run's own model scores 0.300 because it is a quick example: 1 epoch (3 steps) of the "
+                   "compact model from scratch, 2 minutes of training; the packaged model (36 epochs) scores 0.900 "
+                   "on the same photos, which is what longer training on docsynth's composites gives (raise "
+                   "train.epochs, see recipes/cpu/, or fine-tune from the packaged model with train.weights: packaged).")
+    better = remark("better", {"model:refine": 0.95, "packaged:refine": 0.9}, {"weights": "packaged"})
+    assert better == ("The run's own model (1 epoch (3 steps) of fine-tuning the packaged model, 2 minutes of "
+                      "training) scores 0.950 and the packaged model (36 epochs) 0.900 on the same photos.")
+    no_packaged = remark("baseline", {"model:refine": 0.3, "classical": 0.6})
+    assert "below the classical baseline's 0.600" in no_packaged and "evaluate.packaged: true" in no_packaged
+    assert remark("fine", {"model:refine": 0.7, "classical": 0.6}) == ""
+    assert "evaluate.packaged: true" in build_report(tmp_path / "baseline")

@@ -296,7 +296,7 @@ TINY_REAL = {
     "split": {"max_size": 48, "valid_fraction": 0.25},
     "train": {"backbone": "compact", "epochs": 1, "input_size": 32, "batch_size": 4, "workers": 0,
               "steps_per_epoch": 2, "lr": 0.002},
-    "evaluate": {"baseline": "classical", "worst": 2},
+    "evaluate": {"baseline": "classical", "worst": 2, "packaged": True},
 }
 
 
@@ -313,9 +313,23 @@ def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_
                           ("evaluate", "results.json")):
         assert (run_dir / stage / output).is_file(), stage
     results = json.loads((run_dir / "evaluate" / "results.json").read_text())
-    assert set(results["methods"]) == {"model:refine", "classical"} and "held-out synthetic" in results["note"]
+    assert list(results["methods"]) == ["model:refine", "classical", "packaged:refine"]
+    assert "held-out synthetic" in results["note"]
+    scores = {name: m["mean_jaccard"] for name, m in results["methods"].items()}
+    assert all(m["count"] == results["methods"]["classical"]["count"] for m in results["methods"].values())
+    assert results["packaged"]["backbone"] == "compact_corners" and results["packaged"]["epochs"] > 2
     page = (run_dir / "report.html").read_text()
     assert "did not" not in page and "not part of this run" not in page  # every stage has its section
+    # One sentence, in the report and in the run's summary: why the 2-step model is far below
+    # the packaged one (what it was trained on, for how long) and what the packaged one scores.
+    assert scores["packaged:refine"] > scores["model:refine"]
+    remark = first["remark"]
+    assert remark.startswith(f"The run's own model scores {scores['model:refine']:.3f} because it is a quick example")
+    assert "1 epoch (2 steps) of the compact model from scratch on " in remark and "composites of 4 pages" in remark
+    assert "the packaged model (36 epochs" in remark and f"scores {scores['packaged:refine']:.3f}" in remark
+    assert remark.count(". ") == 0 and remark.endswith(".")  # one sentence
+    import html
+    assert html.escape(remark) in page
 
     # train.epochs 1 -> 2, interrupted during epoch 2 (as Ctrl-C does: last.pt saved, run returns)
     real_train = loop.train
@@ -386,3 +400,67 @@ def test_sources_mix_may_name_an_alias_of_a_source(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     rows = (tmp_path / "r" / "sources" / "documents.jsonl").read_text().splitlines()
     assert len(rows) == 2
+
+
+def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resumes(monkeypatch, cli):
+    """train.weights: packaged in a run: a backbone other than the packaged model's is one line
+    with file and line before any stage; with its architecture, training starts from its
+    weights (lr 0 keeps them), is interrupted, resumes from last.pt, and evaluate scores it
+    beside the packaged model."""
+    torch = pytest.importorskip("torch")
+    from docsynth.train import loop
+
+    tiny = {**TINY_REAL, "run": {"dir": "runs/ft", "report": True,
+                                 "stages": ["generate", "split", "train", "evaluate"]},
+            "train": {**TINY_REAL["train"], "weights": "packaged", "epochs": 2}}
+    cfg = write_config(tiny)
+    refused = cli("run")
+    assert refused.exit_code == 2 and "Traceback" not in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "docsynth.yaml:" in errors[0] and "'train.weights' is 'packaged'" in errors[0]
+    assert "train.backbone: compact_corners" in errors[0] and not Path("runs/ft").exists()
+
+    tiny["train"].update(backbone="compact_corners", backbone_options={"width": 1.25, "decoder": 40}, lr=0.0)
+    write_config(tiny)
+    real_train = loop.train
+
+    def stop_in_epoch_two(*args, **kwargs):
+        def on_step(trainer):
+            if trainer.state.epoch == 1:
+                trainer._stop = True
+        return real_train(*args, **kwargs, on_step=on_step)
+
+    monkeypatch.setattr(loop, "train", stop_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_mod.run(cfg, log=quiet)
+    monkeypatch.setattr(loop, "train", real_train)
+    resumed = run_mod.run(cfg, log=quiet)
+    assert actions(resumed)["train"] == "resumed" and actions(resumed)["evaluate"] == "ran"
+    run_dir = Path("runs/ft")
+    assert len((run_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 2
+    from docsynth.scan import PACKAGED_MODEL
+
+    packaged = torch.load(PACKAGED_MODEL, map_location="cpu", weights_only=False)["model"]
+    trained = torch.load(run_dir / "train" / "best.pt", map_location="cpu", weights_only=False)
+    assert trained["config"]["train"]["weights"] == "packaged"
+    params = {name for name, _ in loop.plugins.get("backbone", "compact_corners").build(
+        2, "none", {"width": 1.25, "decoder": 40}).named_parameters()}
+    for name in params:  # lr 0: the weights are the packaged model's (BatchNorm statistics move)
+        assert torch.equal(trained["model"][name].float(), packaged[name].float()), name
+    results = json.loads((run_dir / "evaluate" / "results.json").read_text())
+    assert set(results["methods"]) == {"model:refine", "classical", "packaged:refine"}
+    assert "fine-tuning the packaged model" in resumed["remark"]
+
+
+def test_packaged_options_without_a_packaged_model_are_reported_before_any_stage(monkeypatch, tmp_path):
+    import docsynth.scan
+
+    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "absent" / "docsynth-cpu.pt")
+    cfg = write_config({**TINY_REAL, "train": {**TINY_REAL["train"], "weights": "packaged"}})
+    with pytest.raises(DocsynthError) as err:
+        run_mod.run(cfg, log=quiet)
+    lines = str(err.value).splitlines()
+    assert any(line.startswith("docsynth.yaml:") and "'train.weights' is 'packaged' but this install has no "
+               "packaged checkpoint" in line for line in lines), lines
+    assert any("'evaluate.packaged' is true but no packaged model is installed" in line for line in lines), lines
+    assert not Path("runs/e2e").exists()

@@ -354,3 +354,41 @@ def test_cyclic_corner_order_accepts_any_clockwise_start_only():
     assert abs(float(corner_loss(started_elsewhere, corners, has, 1.5, order="cyclic")) - exact) < 1e-6
     assert float(corner_loss(started_elsewhere, corners, has, 1.5)) > exact + 0.01  # fixed order punishes it
     assert float(corner_loss(mirrored, corners, has, 1.5, order="cyclic")) > exact + 0.01
+
+
+PACKAGED_ARCH = {"backbone": "compact_corners", "backbone_options": {"width": 1.25, "decoder": 40}}
+
+
+def test_packaged_weights_fine_tune_resume_exactly_and_refuse_another_architecture(tmp_path, cli):
+    """train.weights: packaged starts from docsynth-cpu.pt (lr 0 keeps its weights), an
+    interrupted fine-tune resumes to the same weights as an uninterrupted one, and another
+    backbone or other backbone options are refused in one line before anything is written."""
+    from docsynth.scan import PACKAGED_MODEL
+    from docsynth.train.loop import train
+
+    make_dataset(tmp_path / "ds", documents=4, per_document=3)  # 9 training images: 2 steps of 4
+    packaged = _state(PACKAGED_MODEL)["model"]
+    frozen = train(_cfg(out="frozen", weights="packaged", lr=0.0, epochs=1, **PACKAGED_ARCH), data="ds")
+    assert frozen["steps"] == 2
+    params = dict(plugins.get("backbone", "compact_corners").build(2, "none", PACKAGED_ARCH["backbone_options"])
+                  .named_parameters())
+    model = _state(tmp_path / "frozen" / "best.pt")["model"]
+    assert all(torch.equal(model[k].float(), packaged[k].float()) for k in params)
+
+    common = dict(weights="packaged", schedule="cosine", epochs=2, lr=0.002, **PACKAGED_ARCH)
+    ref = train(_cfg(out="a", **common), data="ds")
+    first = train(_cfg(out="b", checkpoint_minutes=0.0, **common), data="ds", on_step=_stop_at(1, "sigint"))
+    assert first["interrupted"] and first["steps"] == 1
+    done = train(None, resume="b")
+    assert done["steps"] == ref["steps"] == 4 and not done["interrupted"]
+    a, b = _state(tmp_path / "a" / "last.pt")["model"], _state(tmp_path / "b" / "last.pt")["model"]
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    assert not all(torch.equal(a[k].float(), packaged[k].float()) for k in params)  # it did learn
+
+    for flags, needle in ((["--backbone", "compact"], "train.backbone is 'compact'"),
+                          (["--backbone", "compact_corners"], "backbone_options {} build another")):
+        result = cli("train", "ds", "--weights", "packaged", "--out", "c", "--input-size", "64", *flags)
+        assert result.exit_code == 2 and "Traceback" not in result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and needle in lines[0] and "backbone_options: {decoder: 40, width: 1.25}" in lines[0]
+        assert not (tmp_path / "c" / "last.pt").exists()

@@ -185,6 +185,10 @@ class Trainer:
         np.random.seed(self.seed % 2**32)
         random.seed(self.seed)
         weights = "none" if ckpt is not None else t["weights"]
+        if weights == "packaged":  # fine-tune the packaged model (its architecture checked in train())
+            from docsynth.packaged import checkpoint_path
+
+            weights = str(checkpoint_path())
         model = self.backbone.build(2, weights, dict(t["backbone_options"]))
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
@@ -549,6 +553,12 @@ def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | 
     else:
         if cfg is None:
             raise ValueError("train() needs a config for a new run")
+        if cfg["train"]["weights"] == "packaged":  # before any file is touched
+            from docsynth.packaged import weights_problem
+
+            problem = weights_problem(cfg["train"])
+            if problem:
+                raise DocsynthError(problem)
         out = Path(cfg["train"]["out"])
         if out.exists() and not out.is_dir():
             raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
