@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from docsynth.backgrounds_dedupe import group_duplicates, near_pairs
+from docsynth.backgrounds.dedupe import group_duplicates, near_pairs
 
 
 def synthetic_hashes(n: int, seed: int = 0, planted: float = 0.1, max_flips: int = 6) -> np.ndarray:

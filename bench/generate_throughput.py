@@ -106,7 +106,7 @@ def config(pages: Path, bgs: Path, out: Path, preset: str, count: int) -> dict:
 
 def in_process(pages: Path, bgs: Path, root: Path, preset: str, count: int) -> tuple[float, float]:
     """(wall, CPU) ms per sample of generate (pools built from the folders)."""
-    from docsynth.generate import generate
+    from docsynth.generate.shards import generate
 
     out = root / f"gen-{preset}"
     shutil.rmtree(out, ignore_errors=True)

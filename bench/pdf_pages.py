@@ -17,7 +17,7 @@ import time
 
 from docsynth import config as config_mod
 from docsynth import plugins
-from docsynth.prepare import prepare
+from docsynth.sources.prepare import prepare
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 A trained model's page mask is simulated from the ground truth of each real photo: every
 corner is moved by a random offset of up to ``--error`` pixels (the size of a low-resolution
 model's mistakes), the moved quad is rasterised at the model's resolution (``--size``, default
-256: what the model sees) and upsampled to the photo, as :func:`docsynth.models.predict` does.
+256: what the model sees) and upsampled to the photo, as :func:`docsynth.scan.model_contract.predict` does.
 The post-processors then turn that map into corners, and the SmartDoc Jaccard index against the
 annotation says how close they got. `reference` and `robust` only see the map; `refine` also
 looks at the photo's own edges, so it is the only one that can undo the simulated error.
@@ -40,9 +40,9 @@ def main() -> None:
     from scan_fixtures import coverage
 
     from docsynth import plugins
-    from docsynth.evaluate import jaccard_smartdoc, subset_of
+    from docsynth.evaluate.command import jaccard_smartdoc, subset_of
     from docsynth.formats.corners import read_folder
-    from docsynth.scan import read_photo
+    from docsynth.scan.scanner import read_photo
 
     items = [(p, gt, read_photo(p)) for p, gt in read_folder(args.data)]
     posts = ["reference", "robust", "refine"]

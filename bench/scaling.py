@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from docsynth import config
-from docsynth.generate import generate
+from docsynth.generate.shards import generate
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -4,7 +4,7 @@ For each backbone plugin (untrained weights: the timing does not depend on them)
 checkpoint, one photo goes through the whole scan path and each part is timed separately:
 
 - ``model``: preprocessing (resize, RGB, normalise) + forward + decoding to photo-size
-  probabilities (+ corners), i.e. :func:`docsynth.models.predict` or the ONNX backend;
+  probabilities (+ corners), i.e. :func:`docsynth.scan.model_contract.predict` or the ONNX backend;
 - ``post``: the post-processor (``--post``, default refine) on a typical prediction: for
   untrained backbones, the bench photo's page as a trained model at that input size would
   predict it (see :func:`typical_prediction`); for ``--checkpoint``, the model's own;
@@ -54,7 +54,7 @@ BENCH_QUAD = np.array([[420.3, 260.1], [1230.7, 310.8], [1190.2, 1020.4], [380.6
 
 
 def photo_for_bench(path: str | None):
-    from docsynth.scan import read_photo
+    from docsynth.scan.scanner import read_photo
 
     if path:
         return read_photo(path)
@@ -70,7 +70,7 @@ def typical_prediction(photo, size: int, with_corners: bool):
     weights predict noise, on which post-processing would time its "no page" exit instead."""
     import cv2
 
-    from docsynth.models import Prediction
+    from docsynth.scan.model_contract import Prediction
 
     h, w = photo.shape[:2]
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -86,9 +86,9 @@ def typical_prediction(photo, size: int, with_corners: bool):
 def bench_one(label: str, ckpt_path: Path, photo, post_name: str, repeat: int, onnx: bool,
               trained: bool) -> list[dict]:
     from docsynth import plugins
-    from docsynth.export_model import export_model
-    from docsynth.models import input_hw
-    from docsynth.scan import OnnxBackend, load_backend
+    from docsynth.scan.export_model import export_model
+    from docsynth.scan.model_contract import input_hw
+    from docsynth.scan.scanner import OnnxBackend, load_backend
 
     post = plugins.get("postprocessor", post_name)
     rows = []
@@ -143,8 +143,8 @@ def main() -> None:
     torch.set_num_interop_threads(1)
     cv2.setNumThreads(1)
     from docsynth import plugins
-    from docsynth.classical import find_page
-    from docsynth.models import REFERENCE_MEAN, REFERENCE_STD, save_checkpoint
+    from docsynth.scan.classical import find_page
+    from docsynth.scan.model_contract import REFERENCE_MEAN, REFERENCE_STD, save_checkpoint
 
     photo = photo_for_bench(args.photo)
     print(f"photo {photo.shape[1]}x{photo.shape[0]}, post-processor {args.post}, one thread, "

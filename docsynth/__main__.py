@@ -1,3 +1,3 @@
-from docsynth.cli import main
+from docsynth.cli.app import main
 
 main()

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-# Before anything imports docsynth.cli: only the built-in distribution's entry points load.
+# Before anything imports docsynth.cli.app: only the built-in distribution's entry points load.
 os.environ["DOCSYNTH_LOAD_PLUGINS"] = "docsynth"
 os.environ.pop("DOCSYNTH_DISABLE_PLUGINS", None)
 
@@ -28,7 +28,7 @@ def cli():
     """Run the CLI in-process: ``cli("generate", "--json")`` -> result with exit_code, stdout, stderr."""
     from typer.testing import CliRunner
 
-    from docsynth.cli import app
+    from docsynth.cli.app import app
 
     runner = CliRunner()
 

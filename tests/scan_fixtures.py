@@ -105,7 +105,7 @@ def register_tiny(with_corners: bool = False) -> None:
 
 def tiny_checkpoint(path: Path, with_corners: bool = False, input_size: int = 96) -> Path:
     from docsynth import plugins
-    from docsynth.models import save_checkpoint
+    from docsynth.scan.model_contract import save_checkpoint
 
     register_tiny(with_corners)
     name = "tiny_corners" if with_corners else "tiny"

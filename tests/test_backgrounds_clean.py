@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from docsynth import plugins
-from docsynth.backgrounds import BackgroundIndex, licence_code, normalize_folder, write_credits
-from docsynth.backgrounds_dedupe import dedupe_folder, group_duplicates, near_pairs
-from docsynth.backgrounds_normalize import Rejected, normalize_bytes
-from docsynth.backgrounds_textures import TextureSettings, render_texture
+from docsynth.backgrounds.folder import BackgroundIndex, licence_code, normalize_folder, write_credits
+from docsynth.backgrounds.dedupe import dedupe_folder, group_duplicates, near_pairs
+from docsynth.backgrounds.normalize import Rejected, normalize_bytes
+from docsynth.backgrounds.textures import TextureSettings, render_texture
 
 
 def picture(seed: int, w: int = 240, h: int = 160) -> np.ndarray:

@@ -18,7 +18,7 @@ def test_version_and_module_entry(tmp_path):
 
 CHECK_NO_TORCH = """
 import sys
-from docsynth.cli import main
+from docsynth.cli.app import main
 try:
     main({args!r})
 except SystemExit as exc:

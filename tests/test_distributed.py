@@ -72,7 +72,7 @@ LAUNCHER = textwrap.dedent('''
 
     import tiny_nobn
     from docsynth import plugins
-    from docsynth.cli import main
+    from docsynth.cli.app import main
 
     plugins.host().add(tiny_nobn, "tiny-nobn")
     sys.argv[0] = "docsynth"

@@ -1,4 +1,4 @@
-"""docsynth.download: resumable, verified downloads and archive extraction that cannot escape."""
+"""docsynth.sources.download: resumable, verified downloads and archive extraction that cannot escape."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from docsynth.download import Download, download, extract
+from docsynth.sources.download import Download, download, extract
 from docsynth.errors import DocsynthError
 from sources_fixtures import FileServer, make_tar, make_zip
 

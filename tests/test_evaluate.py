@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from docsynth.errors import DocsynthError
-from docsynth.evaluate import clip_polygon, evaluate_predictions, image_mask_iou, jaccard_smartdoc, subset_of
+from docsynth.evaluate.command import clip_polygon, evaluate_predictions, image_mask_iou, jaccard_smartdoc, subset_of
 from docsynth.formats.corners import read_table
 from docsynth.geometry import is_simple_quad, polygon_area
 from docsynth.geometry import apply_homography
@@ -124,9 +124,9 @@ def test_corners_csv_errors_name_the_line(tmp_path):
 
 
 def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, monkeypatch):
-    import docsynth.scan
+    import docsynth.scan.scanner
 
-    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "absent.pt")
+    monkeypatch.setattr(docsynth.scan.scanner, "PACKAGED_MODEL", tmp_path / "absent.pt")
     write_photo_folder(tmp_path / "photos")
     res = cli("evaluate", str(tmp_path / "photos"), "--baseline", "classical", "--out", "rep", "--json")
     assert res.exit_code == 0, res.output
@@ -147,10 +147,10 @@ def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, 
 
 
 def test_evaluate_packaged_scores_the_packaged_model_beside_a_checkpoint(cli, tmp_path, monkeypatch):
-    import docsynth.scan
+    import docsynth.scan.scanner
 
     write_photo_folder(tmp_path / "photos")
-    model = str(docsynth.scan.packaged_onnx())  # any model file; here the packaged one's ONNX twin
+    model = str(docsynth.scan.scanner.packaged_onnx())  # any model file; here the packaged one's ONNX twin
     res = cli("evaluate", model, "photos", "--packaged", "--out", "rep", "--json")
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
@@ -168,7 +168,7 @@ def test_evaluate_packaged_scores_the_packaged_model_beside_a_checkpoint(cli, tm
     assert bad.exit_code == 2 and "docsynth.yaml:2: 'evaluate.packaged' is 'maybe', expected true/false" in bad.stderr
     # asked for, but not installed: one line before anything is scored
     (tmp_path / "docsynth.yaml").unlink()
-    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "absent.pt")
+    monkeypatch.setattr(docsynth.scan.scanner, "PACKAGED_MODEL", tmp_path / "absent.pt")
     missing = cli("evaluate", model, "photos", "--packaged", "--out", "rep5")
     assert missing.exit_code == 2 and "evaluate.packaged: no packaged model is installed" in missing.stderr
     assert not (tmp_path / "rep5" / "results.json").exists()
@@ -181,7 +181,7 @@ def test_evaluate_reports_a_missing_corners_csv(cli, tmp_path):
 
 
 def test_calibration_counts_wrong_answers_among_confident_ones():
-    from docsynth.evaluate import calibration
+    from docsynth.evaluate.command import calibration
 
     quad = [[0, 0], [1, 0], [1, 1], [0, 1]]
     rows = [{"jaccard": j, "confidence": c, "corners": quad} for j, c in

@@ -15,8 +15,8 @@ PAGE = np.array([[60.5, 40.2], [250.1, 52.3], [240.7, 200.6], [50.2, 190.4]])
 def test_onnx_export_matches_pytorch_and_names_outputs(cli, tmp_path):
     import onnxruntime as ort
 
-    from docsynth.models import load_model, predict, preprocess
-    from docsynth.scan import load_backend
+    from docsynth.scan.model_contract import load_model, predict, preprocess
+    from docsynth.scan.scanner import load_backend
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
     res = cli("export-model", str(ckpt), "--format", "onnx", "--out", "m.onnx", "--json")
@@ -46,8 +46,8 @@ def test_onnx_export_matches_pytorch_and_names_outputs(cli, tmp_path):
 
 
 def test_torchscript_export_loads_as_a_scan_backend(cli, tmp_path):
-    from docsynth.models import load_model, predict
-    from docsynth.scan import TorchScriptBackend, load_backend
+    from docsynth.scan.model_contract import load_model, predict
+    from docsynth.scan.scanner import TorchScriptBackend, load_backend
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
     res = cli("export-model", str(ckpt), "--format", "torchscript", "--out", "m.ts", "--json")
@@ -77,7 +77,7 @@ def test_export_refuses_to_overwrite_and_bad_formats(cli, tmp_path):
 
 def test_export_check_catches_a_mismatch(tmp_path, monkeypatch):
     """If the exported graph computed something else, the file is not written."""
-    import docsynth.export_model as em
+    import docsynth.scan.export_model as em
     from docsynth.errors import DocsynthError
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")

@@ -499,7 +499,7 @@ class Raiser:
     def compose(self, page, background, rng, options):
         if page.image.shape[0] > 300:  # the small up-front sample passes, real pages do not
             raise RuntimeError("plugin bug")
-        from docsynth_compose.homography import HomographyCompositor
+        from docsynth_compose.compositor_homography import HomographyCompositor
         return HomographyCompositor().compose(page, background, rng, options)
 
 
@@ -521,7 +521,7 @@ def register_compositors(register):
 def test_a_failing_plugin_compositor_is_one_line_naming_it(tmp_path):
     import importlib
 
-    if not hasattr(importlib.import_module("docsynth_compose.homography"), "HomographyCompositor"):
+    if not hasattr(importlib.import_module("docsynth_compose.compositor_homography"), "HomographyCompositor"):
         pytest.skip("homography compositor class renamed")
     site = _site_with(tmp_path, "raiser-plugin", "raiser", RAISER)
     env = {"PYTHONPATH": str(site), "DOCSYNTH_LOAD_PLUGINS": "docsynth,raiser-plugin"}
@@ -606,8 +606,8 @@ def test_split_check_says_what_is_grouped_and_what_is_shared(tmp_path, dataset):
 
 
 def test_report_tiles_number_corners_from_zero_and_epochs_are_whole():
-    from docsynth.preview import caption
-    from docsynth.report import _ticks, svg_chart
+    from docsynth.dataset.preview import caption
+    from docsynth.report.page import _ticks, svg_chart
 
     assert all(float(t).is_integer() for t in _ticks(1, 2, whole=True))
     chart = svg_chart("loss", {"loss": [(1, 0.5), (2, 0.4)]})

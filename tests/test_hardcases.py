@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from docsynth.evaluate import subset_of
+from docsynth.evaluate.command import subset_of
 from docsynth.formats.corners import read_table
-from docsynth.hardcases import CASES, write_hardcases
+from docsynth.evaluate.hardcases import CASES, write_hardcases
 
 
 def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from docsynth import plugins  # noqa: E402
 from docsynth.errors import DocsynthError  # noqa: E402
-from docsynth.models import decode_corners, load_model, predict, save_checkpoint  # noqa: E402
+from docsynth.scan.model_contract import decode_corners, load_model, predict, save_checkpoint  # noqa: E402
 
 SMALL = {"width": 0.5, "decoder": 16}
 

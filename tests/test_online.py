@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from docsynth import config  # noqa: E402
 from docsynth.errors import DocsynthError  # noqa: E402
-from docsynth.generate import Context, render_sample  # noqa: E402
+from docsynth.generate.shards import Context, render_sample  # noqa: E402
 from docsynth.train.online import OnlineDataset, to_item  # noqa: E402
 
 SIZE = 32

@@ -15,7 +15,7 @@ from docsynth import config as config_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
 from docsynth.io import read_jsonl
-from docsynth.prepare import prepare
+from docsynth.sources.prepare import prepare
 
 
 def _page(kind: str, w: int = 300, h: int = 420) -> Image.Image:

@@ -136,7 +136,7 @@ def test_plugin_can_add_a_command():
     import typer
     from typer.testing import CliRunner
 
-    from docsynth.cli import _Group
+    from docsynth.cli.app import _Group
 
     extra = types.ModuleType("hello_plugin")
 

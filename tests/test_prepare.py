@@ -16,8 +16,8 @@ from docsynth.errors import DocsynthError
 from docsynth.geometry import quad_mask
 from docsynth.io import read_jsonl
 from docsynth.kinds import Page
-from docsynth.prepare import parse_mix, prepare
-from docsynth.sources import import_data
+from docsynth.sources.prepare import parse_mix, prepare
+from docsynth.sources.store import import_data
 from sources_fixtures import docvqa_archives, funsd_zip, iam_archives, kaggle_archive, page_png, smartdoc_photo
 
 PHOTO_QUAD = [[110, 40], [300, 55], [290, 270], [95, 255]]  # where smartdoc_photo(0) puts the page

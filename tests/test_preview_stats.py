@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from docsynth.stats import image_stats, ks_distance
+from docsynth.dataset.stats import image_stats, ks_distance
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from docsynth import config, plugins
 from docsynth.errors import DocsynthError
-from docsynth.generate import generate
+from docsynth.generate.shards import generate
 
 from helpers import tree_bytes
 

@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import yaml
 
-from docsynth import run as run_mod
+from docsynth.run import engine as run_mod
 from docsynth.errors import DocsynthError
-from docsynth.report import build_report, write_report
-from docsynth.run import Stage, StageContext
+from docsynth.report.page import build_report, write_report
+from docsynth.run.engine import Stage, StageContext
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
@@ -62,8 +62,8 @@ def fake_train(ctx: StageContext) -> dict:
 
 
 def fake_evaluate(ctx: StageContext) -> dict:
-    """results.json as docsynth.evaluate writes it, from slightly-off copies of the truth."""
-    from docsynth.evaluate import evaluate_predictions, write_report as write_eval
+    """results.json as docsynth.evaluate.command writes it, from slightly-off copies of the truth."""
+    from docsynth.evaluate.command import evaluate_predictions, write_report as write_eval
     from docsynth.formats.corners import read_folder
 
     data = ctx.cfg["evaluate"]["data"]
@@ -342,7 +342,7 @@ def _scored_run(root: Path, scores: dict[str, float], train_cfg: dict | None = N
 
 
 def test_evaluation_remark_says_why_the_runs_model_scores_as_it_does(tmp_path):
-    from docsynth.report import RunFolder, evaluation_remark
+    from docsynth.report.page import RunFolder, evaluation_remark
 
     def remark(name, scores, train_cfg=None):
         return evaluation_remark(RunFolder(_scored_run(tmp_path / name, scores, train_cfg)))

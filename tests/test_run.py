@@ -2,7 +2,7 @@
 config problems reported before anything starts.
 
 The real generate and split stages run on tiny images; train and evaluate are replaced by fast
-stand-ins built with the same :class:`docsynth.run.Stage` machinery (their real versions are
+stand-ins built with the same :class:`docsynth.run.engine.Stage` machinery (their real versions are
 exercised by the end-to-end test at the bottom when torch-based stages are installed)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from docsynth import run as run_mod
+from docsynth.run import engine as run_mod
 from docsynth.errors import DocsynthError
-from docsynth.run import Stage, StageContext
+from docsynth.run.engine import Stage, StageContext
 
 BASE = {
     "seed": 7,
@@ -438,7 +438,7 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
     assert actions(resumed)["train"] == "resumed" and actions(resumed)["evaluate"] == "ran"
     run_dir = Path("runs/ft")
     assert len((run_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 2
-    from docsynth.scan import PACKAGED_MODEL
+    from docsynth.scan.scanner import PACKAGED_MODEL
 
     packaged = torch.load(PACKAGED_MODEL, map_location="cpu", weights_only=False)["model"]
     trained = torch.load(run_dir / "train" / "best.pt", map_location="cpu", weights_only=False)
@@ -453,9 +453,9 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
 
 
 def test_packaged_options_without_a_packaged_model_are_reported_before_any_stage(monkeypatch, tmp_path):
-    import docsynth.scan
+    import docsynth.scan.scanner
 
-    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "absent" / "docsynth-cpu.pt")
+    monkeypatch.setattr(docsynth.scan.scanner, "PACKAGED_MODEL", tmp_path / "absent" / "docsynth-cpu.pt")
     cfg = write_config({**TINY_REAL, "train": {**TINY_REAL["train"], "weights": "packaged"}})
     with pytest.raises(DocsynthError) as err:
         run_mod.run(cfg, log=quiet)

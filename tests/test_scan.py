@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from docsynth.geometry import order_corners
-from docsynth.scan import flatten, page_size
+from docsynth.scan.scanner import flatten, page_size
 
 from scan_fixtures import PHOTO_QUADS, synthetic_photo, tiny_checkpoint, write_photo_folder
 
@@ -89,10 +89,10 @@ def test_evaluate_model_next_to_the_classical_baseline(cli, tmp_path):
 
 
 def test_packaged_model_is_the_default(cli, tmp_path, monkeypatch):
-    import docsynth.scan
+    import docsynth.scan.scanner
 
     write_photo_folder(tmp_path / "photos")
-    monkeypatch.setattr(docsynth.scan, "PACKAGED_MODEL", tmp_path / "assets" / "docsynth-cpu.pt")
+    monkeypatch.setattr(docsynth.scan.scanner, "PACKAGED_MODEL", tmp_path / "assets" / "docsynth-cpu.pt")
     missing = cli("scan", str(tmp_path / "photos"), "--out", "o")
     assert missing.exit_code == 2
     assert "no packaged model is installed" in missing.stderr and "pass a checkpoint" in missing.stderr

@@ -33,7 +33,7 @@ def test_packaged_onnx_scans_like_the_packaged_checkpoint_on_realdocs():
     """The shipped .onnx is an export of the shipped .pt (it records the .pt's SHA-256), and
     scanning with it gives the same corners within 0.05 px on every real photo."""
     from docsynth.formats.corners import read_folder
-    from docsynth.scan import PACKAGED_MODEL, OnnxBackend, Scanner, TorchBackend, file_sha256, load_backend, read_photo
+    from docsynth.scan.scanner import PACKAGED_MODEL, OnnxBackend, Scanner, TorchBackend, file_sha256, load_backend, read_photo
 
     onnx_backend = load_backend(None)
     assert isinstance(onnx_backend, OnnxBackend), "the packaged ONNX is stale; re-export it (docs/scan.md)"
@@ -88,7 +88,7 @@ def test_scan_and_evaluate_work_where_torch_cannot_be_imported(tmp_path):
 def test_scanning_with_the_packaged_onnx_never_imports_torch(tmp_path):
     """Even where torch is installed, scanning with the packaged model leaves it unimported."""
     write_photo_folder(tmp_path / "photos")
-    code = ("import sys\nfrom docsynth.cli import main\n"
+    code = ("import sys\nfrom docsynth.cli.app import main\n"
             "try:\n    main(['scan', 'photos', '--out', 'o'])\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "print('TORCH=' + str('torch' in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
@@ -99,7 +99,7 @@ def test_scanning_with_the_packaged_onnx_never_imports_torch(tmp_path):
 def test_a_stale_packaged_onnx_gives_way_to_the_checkpoint(cli, tmp_path, monkeypatch, capsys):
     """When docsynth-cpu.pt is replaced and not re-exported, the .pt wins (torch is here) and a
     note gives the re-export command; once re-exported, the ONNX is used again."""
-    import docsynth.scan as scan
+    import docsynth.scan.scanner as scan
 
     assets = tmp_path / "assets"
     assets.mkdir()
@@ -136,7 +136,7 @@ def _onnx_meta(path: Path) -> dict:
 def test_onnx_export_is_deterministic_fixed_shape_and_records_its_source(cli, tmp_path):
     import onnx
 
-    from docsynth.scan import file_sha256
+    from docsynth.scan.scanner import file_sha256
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
     for name in ("a.onnx", "b.onnx"):
@@ -184,7 +184,7 @@ def test_reduced_precision_exports_scan(cli, tmp_path, precision):
 
 
 def test_an_export_that_disagrees_fails_in_one_line_and_writes_nothing(cli, tmp_path, monkeypatch):
-    import docsynth.export_model as em
+    import docsynth.scan.export_model as em
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
     write_photo_folder(tmp_path / "photos")
@@ -218,8 +218,8 @@ def test_int8_export_of_the_packaged_model_meets_the_goals(cli, tmp_path):
     Jaccard on realdocs no more than 0.005 below the original's, no slower than fp32 on one
     core. A gain is allowed (refine's jumps make int8 score +0.005 on these 31 photos, all of it
     from one photo, see TOLERANCES), but the model's own corners must stay close."""
-    from docsynth.export_model import one_core_latency_ms, onnx_runner
-    from docsynth.scan import PACKAGED_MODEL, packaged_onnx
+    from docsynth.scan.export_model import one_core_latency_ms, onnx_runner
+    from docsynth.scan.scanner import PACKAGED_MODEL, packaged_onnx
 
     res = cli("export-model", str(PACKAGED_MODEL), "--precision", "int8", "--out", "int8.onnx",
               "--real", str(REALDOCS), "--check", "4", "--json")
@@ -239,7 +239,7 @@ def test_int8_export_of_the_packaged_model_meets_the_goals(cli, tmp_path):
 
 def test_jaccard_tolerance_is_two_sided_for_fp32_and_bounds_only_a_loss_below():
     from docsynth.errors import DocsynthError
-    from docsynth.export_model import TOLERANCES, _enforce
+    from docsynth.scan.export_model import TOLERANCES, _enforce
 
     def check(precision, diff):
         a = {"found_differs": [], "max_corner_px": 0.0, "worst": None, "jaccard_diff": diff,
@@ -266,10 +266,10 @@ def test_jaccard_tolerance_is_two_sided_for_fp32_and_bounds_only_a_loss_below():
 def test_mobile_reference_matches_the_scanner(tmp_path):
     import cv2
 
-    from docsynth import mobile
-    from docsynth.export_model import draw_composites
-    from docsynth.models import preprocess
-    from docsynth.scan import load_backend
+    from docsynth.scan import mobile
+    from docsynth.scan.export_model import draw_composites
+    from docsynth.scan.model_contract import preprocess
+    from docsynth.scan.scanner import load_backend
 
     backend = load_backend(None)
     meta = backend.meta
@@ -296,7 +296,7 @@ def test_mobile_reference_matches_the_scanner(tmp_path):
 
 
 def test_area_weights_average_exactly():
-    from docsynth.mobile import area_weights
+    from docsynth.scan.mobile import area_weights
 
     w = area_weights(10, 4)  # 2.5 source pixels per cell
     np.testing.assert_allclose(w.sum(axis=1), 1.0)

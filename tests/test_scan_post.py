@@ -57,7 +57,7 @@ def test_robust_recovers_corners_outside_the_frame():
 def test_reference_handles_corners_outside_with_a_min_area_rectangle():
     q = find("reference", coverage(TRUNCATED, (H, W)))
     assert q.corners is not None
-    from docsynth.evaluate import jaccard_smartdoc
+    from docsynth.evaluate.command import jaccard_smartdoc
 
     assert jaccard_smartdoc(TRUNCATED, q.corners) > 0.6  # a box, not the page, but near it
 
@@ -161,7 +161,7 @@ def test_options_reach_the_post_processor():
 
 
 def test_classical_finds_a_bright_page_on_a_dark_table():
-    from docsynth.classical import find_page
+    from docsynth.scan.classical import find_page
 
     photo = synthetic_photo(PAGE, (PHOTO_W, PHOTO_H), seed=7)
     q = find_page(photo)
@@ -169,7 +169,7 @@ def test_classical_finds_a_bright_page_on_a_dark_table():
 
 
 def test_classical_says_no_page_on_an_empty_photo():
-    from docsynth.classical import find_page
+    from docsynth.scan.classical import find_page
 
     q = find_page(np.full((240, 320, 3), 90, np.uint8))
     assert q.corners is None and q.reason

@@ -141,7 +141,7 @@ def test_funsd_fetch_from_local_server_skips_junk(cli, tmp_path, monkeypatch):
     # the real pins: the official URL and the sha256 doctr uses
     assert source.downloads[0].url == "https://guillaumejaume.github.io/FUNSD/dataset.zip"
     assert source.downloads[0].sha256.startswith("c31735649e4f")
-    from docsynth.download import Download
+    from docsynth.sources.download import Download
 
     with FileServer({"/FUNSD/dataset.zip": data}) as srv:
         monkeypatch.setattr(type(source), "downloads",
@@ -162,7 +162,7 @@ def test_funsd_fetch_from_local_server_skips_junk(cli, tmp_path, monkeypatch):
 
 def test_fetch_rejects_a_wrong_checksum(cli, tmp_path, monkeypatch):
     source = plugins.get("source", "funsd")
-    from docsynth.download import Download
+    from docsynth.sources.download import Download
 
     with FileServer({"/dataset.zip": funsd_zip(tmp_path).read_bytes()}) as srv:
         monkeypatch.setattr(type(source), "downloads", [Download(srv.url("/dataset.zip"), "dataset.zip", "ab" * 32)])
@@ -175,7 +175,7 @@ def test_smartdoc_fetch_resumes_after_an_interruption(cli, tmp_path, monkeypatch
     data = smartdoc_zip(tmp_path).read_bytes()
     source = plugins.get("source", "smartdoc-qa")
     assert source.downloads[0].size == 13_659_581_479 and source.downloads[0].md5
-    from docsynth.download import Download
+    from docsynth.sources.download import Download
 
     with FileServer({"/records/5293201/files/Dataset%20SmartDoc-QA.zip": data}) as srv:
         url = srv.url("/records/5293201/files/Dataset%20SmartDoc-QA.zip") + "?download=1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from docsynth import split as split_mod
+from docsynth.dataset import split as split_mod
 from docsynth.io import read_jsonl, read_mask
 from train_data import make_dataset
 

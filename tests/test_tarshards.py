@@ -11,11 +11,11 @@ import pytest
 
 from docsynth import config
 from docsynth.errors import DocsynthError
-from docsynth.generate import generate
+from docsynth.generate.shards import generate
 
 from helpers import tree_bytes
 from docsynth.io import read_image, read_jsonl, read_mask
-from docsynth.tarshards import iter_samples, list_shards
+from docsynth.formats.tarshards import iter_samples, list_shards
 
 # 14 samples in shards of 4: the last shard is short, on purpose.
 TINY = {

@@ -81,7 +81,7 @@ def test_a_training_step_lowers_the_loss_on_a_fixed_batch():
 
 
 def test_corner_targets_peak_where_the_corners_are():
-    from docsynth.models import decode_corners
+    from docsynth.scan.model_contract import decode_corners
     from docsynth.train.losses import corner_loss, corner_targets
 
     corners = torch.tensor([[[0.2, 0.25], [0.8, 0.2], [0.75, 0.9], [0.1, 0.7]]])
@@ -109,7 +109,7 @@ def test_iou_metric_is_mean_over_both_classes_of_the_argmax():
 
 
 def test_train_writes_metrics_curves_and_loadable_checkpoints(tmp_path):
-    from docsynth.models import load_model, predict
+    from docsynth.scan.model_contract import load_model, predict
     from docsynth.train.loop import train
 
     make_dataset(tmp_path / "ds", documents=5, per_document=3)
@@ -290,7 +290,7 @@ def test_online_training_resumes_exactly_whatever_the_worker_count(tmp_path):
 def test_split_folder_with_accumulation_balance_channels_last_and_early_stopping(tmp_path):
     """A split folder as DATA; 2 micro-batches per step; balanced sampling; lr 0 so the
     validation IoU never improves and early stopping ends the run after 1 + 1 epochs."""
-    from docsynth.split import split
+    from docsynth.dataset.split import split
     from docsynth.train.loop import train
 
     make_dataset(tmp_path / "ds", documents=5, per_document=4)
@@ -315,7 +315,7 @@ def test_real_eval_scores_smartdoc_jaccard_of_the_scanned_quad(tmp_path):
     model that sees no page scores 0."""
     import torch
 
-    from docsynth.models import REFERENCE_MEAN, REFERENCE_STD
+    from docsynth.scan.model_contract import REFERENCE_MEAN, REFERENCE_STD
     from docsynth.train.realeval import RealEval
 
     class Bright(torch.nn.Module):
@@ -363,7 +363,7 @@ def test_packaged_weights_fine_tune_resume_exactly_and_refuse_another_architectu
     """train.weights: packaged starts from docsynth-cpu.pt (lr 0 keeps its weights), an
     interrupted fine-tune resumes to the same weights as an uninterrupted one, and another
     backbone or other backbone options are refused in one line before anything is written."""
-    from docsynth.scan import PACKAGED_MODEL
+    from docsynth.scan.scanner import PACKAGED_MODEL
     from docsynth.train.loop import train
 
     make_dataset(tmp_path / "ds", documents=4, per_document=3)  # 9 training images: 2 steps of 4

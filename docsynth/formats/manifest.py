@@ -1,6 +1,6 @@
 """``manifest.jsonl``: one row per generated sample. The one reader.
 
-``docsynth generate`` writes it (see :mod:`docsynth.generate`): id, image, mask, document,
+``docsynth generate`` writes it (see :mod:`docsynth.generate.shards`): id, image, mask, document,
 background, seed, corners ``[[x, y] x 4]`` (TL, TR, BR, BL in image pixels, or null for a
 negative), width, height, flags, preset, cases, and more instances' corners; ``split`` writes
 one per split. Three views of a dataset folder read it here:

@@ -1,6 +1,6 @@
 """Fixed training data: a split folder or a generated dataset, as tensors of the training contract.
 
-Every item is a dict (the training contract, as :mod:`docsynth.models` documents it): "image" float32 3 x S x S (RGB, normalised,
+Every item is a dict (the training contract, as :mod:`docsynth.scan.model_contract` documents it): "image" float32 3 x S x S (RGB, normalised,
 squashed to S x S), "mask" int64 S x S (1 = page), "corners" float32 4 x 2 normalised to the
 image (zeros when absent), "has_corners" bool.
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, IterableDataset
 
-from docsynth import split as split_mod
+from docsynth.dataset import split as split_mod
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
 from docsynth.io import read_image, read_mask

@@ -39,7 +39,7 @@ from docsynth import plugins
 from docsynth.config import apply_overrides, lookup
 from docsynth.errors import DocsynthError
 from docsynth.io import write_jsonl
-from docsynth.models import read_checkpoint, save_checkpoint
+from docsynth.scan.model_contract import read_checkpoint, save_checkpoint
 from docsynth.progress import progress_bar
 from docsynth.train import data as data_mod
 from docsynth.train.curves import write_curves
@@ -186,7 +186,7 @@ class Trainer:
         random.seed(self.seed)
         weights = "none" if ckpt is not None else t["weights"]
         if weights == "packaged":  # fine-tune the packaged model (its architecture checked in train())
-            from docsynth.packaged import checkpoint_path
+            from docsynth.scan.packaged import checkpoint_path
 
             weights = str(checkpoint_path())
         model = self.backbone.build(2, weights, dict(t["backbone_options"]))
@@ -554,7 +554,7 @@ def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | 
         if cfg is None:
             raise ValueError("train() needs a config for a new run")
         if cfg["train"]["weights"] == "packaged":  # before any file is touched
-            from docsynth.packaged import weights_problem
+            from docsynth.scan.packaged import weights_problem
 
             problem = weights_problem(cfg["train"])
             if problem:

@@ -1,4 +1,4 @@
-"""Training losses (see notes in docsynth.models for the output contract).
+"""Training losses (see notes in docsynth.scan.model_contract for the output contract).
 
 - mask: the reference recipe's BCE on a per-class sigmoid plus (1 - soft IoU), both over the
   two channels of ``"out"``; ``"aux"`` adds the same loss times ``aux_weight``.
@@ -33,7 +33,7 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def corner_targets(corners: torch.Tensor, h: int, w: int, sigma: float) -> torch.Tensor:
     """N x 4 x 2 normalised corners -> N x 4 x h x w Gaussians (peak 1 at the corner).
 
-    Cell (i, j) stands for the point ((j + .5) / w, (i + .5) / h), as in docsynth.models."""
+    Cell (i, j) stands for the point ((j + .5) / w, (i + .5) / h), as in docsynth.scan.model_contract."""
     ys = torch.arange(h, device=corners.device, dtype=torch.float32) + 0.5
     xs = torch.arange(w, device=corners.device, dtype=torch.float32) + 0.5
     cx = corners[..., 0].float()[..., None, None] * w  # N x 4 x 1 x 1, in cells

@@ -20,10 +20,10 @@ from typing import Any, Callable
 import numpy as np
 
 from docsynth.errors import DocsynthError
-from docsynth.generate import Context, render_sample
-from docsynth.inputs import BackgroundPool, DocumentPool
+from docsynth.generate.shards import Context, render_sample
+from docsynth.generate.pools import BackgroundPool, DocumentPool
 from docsynth.kinds import Sample
-from docsynth.models import REFERENCE_MEAN, REFERENCE_STD
+from docsynth.scan.model_contract import REFERENCE_MEAN, REFERENCE_STD
 
 # A sample whose document cannot be read is replaced by the sample at index + k * _RETRY_STRIDE
 # (k = 1, 2, ...): deterministic, and far outside any index a run reaches.

@@ -40,8 +40,8 @@ class RealEval:
         import torch
 
         from docsynth import plugins
-        from docsynth.evaluate import jaccard_smartdoc
-        from docsynth.models import predict, prediction_from_outputs, preprocess
+        from docsynth.evaluate.command import jaccard_smartdoc
+        from docsynth.scan.model_contract import predict, prediction_from_outputs, preprocess
 
         post = plugins.get("postprocessor", "refine")
         was_training = model.training

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from docsynth.backgrounds import folder_backgrounds
+from docsynth.backgrounds.folder import folder_backgrounds
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.io import read_image

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docsynth.backgrounds import Candidate, ScrapedBackgrounds, licence_code
+from docsynth.backgrounds.folder import Candidate, ScrapedBackgrounds, licence_code
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from docsynth.backgrounds_http import PoliteClient
+    from docsynth.backgrounds.http import PoliteClient
 
 API_URL = "https://api.openverse.org/v1/"
 MAX_PAGES = 20  # Openverse answers 400 beyond page 20 whatever the key

@@ -15,12 +15,12 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docsynth.backgrounds import Candidate, ScrapedBackgrounds, licence_code
+from docsynth.backgrounds.folder import Candidate, ScrapedBackgrounds, licence_code
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from docsynth.backgrounds_http import PoliteClient
+    from docsynth.backgrounds.http import PoliteClient
 
 
 def read_url_list(path: Path) -> list[dict[str, str]]:

@@ -17,12 +17,12 @@ import html
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docsynth.backgrounds import Candidate, ScrapedBackgrounds, licence_code
+from docsynth.backgrounds.folder import Candidate, ScrapedBackgrounds, licence_code
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from docsynth.backgrounds_http import PoliteClient, Response
+    from docsynth.backgrounds.http import PoliteClient, Response
 
 API_URL = "https://commons.wikimedia.org/w/api.php"
 IMAGE_MIME = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff"}
@@ -45,7 +45,7 @@ def first_link(text: str | None) -> str | None:
 
 
 def _maxlag(data: Any, response: Response) -> float | None:
-    from docsynth.backgrounds_http import parse_retry_after
+    from docsynth.backgrounds.http import parse_retry_after
 
     if isinstance(data, dict) and (data.get("error") or {}).get("code") == "maxlag":
         return parse_retry_after(response.headers.get("retry-after")) or 5.0

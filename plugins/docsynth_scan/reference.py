@@ -4,7 +4,7 @@ As the reference scanner did it: the page map resized to 384x384, argmax (probab
 padded by half its size on every side, Canny + 5x5 elliptic dilation, the largest contour,
 ``approxPolyDP`` at 2% of its perimeter, back to photo pixels; when a corner falls outside the
 photo, the minimum-area rectangle around the points replaces them (the reference then padded
-the photo so the warp could reach them; :func:`docsynth.scan.flatten` fills outside pixels with
+the photo so the warp could reach them; :func:`docsynth.scan.scanner.flatten` fills outside pixels with
 black instead, the same result). Points are ordered TL, TR, BR, BL by the reference's rule
 (min/max of x+y and y-x). It has no notion of "no page": any contour gives a quad.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from docsynth.download import Download
+from docsynth.sources.download import Download
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from docsynth.download import Download
+from docsynth.sources.download import Download
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 

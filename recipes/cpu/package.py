@@ -23,7 +23,7 @@ ASSETS = Path(__file__).resolve().parents[2] / "docsynth" / "assets"
 def main() -> None:
     import torch
 
-    from docsynth.export_model import export_model
+    from docsynth.scan.export_model import export_model
     from docsynth.io import atomic_write_bytes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,0 +1,1 @@
+"""Background folders: records and licences, scraping, HTTP, normalising, dedupe, textures, credits."""

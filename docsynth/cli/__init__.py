@@ -1,0 +1,1 @@
+"""The command line: the Typer app (``app``: generate, plugins, config) and one module per command group."""

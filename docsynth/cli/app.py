@@ -1,0 +1,261 @@
+"""The `docsynth` command line.
+
+Results go to stdout (``--json`` for machines), progress and problems to stderr. A
+:class:`DocsynthError` becomes one line on stderr and a non-zero exit, never a traceback.
+Heavy modules (torch) are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from docsynth import __version__, config as config_mod, outputs, plugins
+from docsynth.errors import DocsynthError
+from docsynth.progress import progress_bar
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./docsynth.yaml if present).",
+                         exists=False, dir_okay=False)
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+class _Group(TyperGroup):
+    """Turns DocsynthError (raised anywhere below) into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DocsynthError as exc:
+            for line in str(exc).splitlines() or ["error"]:
+                typer.echo(f"docsynth: error: {line}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except ModuleNotFoundError as exc:
+            # The base install scans without torch; a command that trains or reads a .pt says
+            # what to install instead of a traceback.
+            if (exc.name or "").split(".")[0] not in ("torch", "torchvision"):
+                raise
+            from docsynth.scan.scanner import TRAIN_EXTRA
+
+            typer.echo(f"docsynth: error: this command needs PyTorch ({exc.name} is not installed): "
+                       f"{TRAIN_EXTRA}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            _default_sigint()
+            typer.echo("docsynth: interrupted; rerun the same command to resume", err=True)
+            raise typer.Exit(130) from None
+        except OSError as exc:  # full disk, permissions, a path under a file: name the path
+            typer.echo(f"docsynth: error: {os_error_line(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+
+def _default_sigint() -> None:
+    """After the first Ctrl-C has been handled, another one ends the process at once."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an operating-system error: the path, what happened, what to do."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    hint = {errno.ENOSPC: "free some space, then rerun the same command (finished work is kept)",
+            errno.EDQUOT: "free some space, then rerun the same command (finished work is kept)",
+            errno.EACCES: "check the permissions or choose another path",
+            errno.EROFS: "choose a writable path",
+            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno, "")
+    return f"{where}{what}" + (f"; {hint}" if hint else "")
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Synthetic training data and models for document scanners.")
+plugins_app = typer.Typer(cls=_Group, no_args_is_help=True, help="List, install and remove plugins.")
+config_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Inspect the effective run config.")
+app.add_typer(plugins_app, name="plugins")
+app.add_typer(config_app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"docsynth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                        help="Show the version and exit.")) -> None:
+    plugins.host().report_errors()
+
+
+def emit(result: Any, as_json: bool, human: str | None = None) -> None:
+    """Print a command's result on stdout."""
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        typer.echo(human if human is not None else json.dumps(result, indent=2, default=str))
+
+
+def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    return config_mod.load(path, overrides)
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
+# ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+def generate(
+    documents: Optional[Path] = typer.Option(None, help="Prepared documents folder or any folder of page images."),
+    backgrounds: Optional[Path] = typer.Option(None, help="Folder of background images."),
+    per_document: Optional[int] = typer.Option(None, "--per-document", "-k", help="Composites per document."),
+    count: Optional[int] = typer.Option(None, help="Total samples (default: documents x per-document)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output dataset folder."),
+    seed: Optional[int] = typer.Option(None, help="Master seed."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes."),
+    image_format: Optional[str] = typer.Option(None, "--image-format", help="jpg or png."),
+    compositor: Optional[str] = typer.Option(None, help="Compositor plugin."),
+    executor: Optional[str] = typer.Option(None, help="Executor plugin (local, ray, ...)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
+    shard_format: Optional[str] = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
+    force: bool = typer.Option(False, "--force", help="Replace a dataset made with another config."),
+    config: Optional[Path] = ConfigOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
+    from docsynth.generate.shards import generate as run_generate
+
+    cfg = load_config(config, {
+        "seed": seed, "generate.documents": _s(documents), "generate.backgrounds": _s(backgrounds),
+        "generate.per_document": per_document, "generate.count": count, "generate.out": _s(out),
+        "generate.workers": workers, "generate.image_format": image_format,
+        "generate.compositor": compositor, "generate.executor": executor,
+        "generate.executor_options.address": address, "generate.shard_format": shard_format,
+    })
+    if address is not None and cfg["generate"]["executor"] == "local":
+        raise DocsynthError("--address: names a Ray cluster; add --executor ray")
+    gen = cfg["generate"]
+    written_for = load_config(config)["generate"]["compositor"]
+    if compositor is not None and compositor != written_for and gen["compositor_options"]:
+        # Options belong to the compositor they were written for (the shipped docsynth.yaml's
+        # are realistic's): --compositor X runs X with its own defaults.
+        typer.echo(f"docsynth: note: generate.compositor_options are for {written_for!r}; --compositor "
+                   f"{compositor} runs with its defaults", err=True)
+        gen["compositor_options"] = {}
+    outputs.check_folder(gen["out"])
+    outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
+    with progress_bar("generate") as bar:
+        summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start,
+                               note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
+    human = (f"wrote {summary['written']} samples ({summary['resumed']} already done, "
+             f"{summary['failed']} failed) to {summary['out']} in {summary['seconds']} s"
+             + (f"; {len(summary['skipped'])} unreadable files skipped (listed above)" if summary["skipped"] else ""))
+    emit(summary, as_json, human)
+
+
+def _s(path: Optional[Path]) -> Optional[str]:
+    return None if path is None else str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# plugins
+# ---------------------------------------------------------------------------------------------
+
+
+@plugins_app.command("list")
+def plugins_list(as_json: bool = JsonOpt) -> None:
+    """Every loaded plugin: version, hooks, what it provides, errors."""
+    infos = [p.as_dict() for p in plugins.host().plugins()]
+    if as_json:
+        emit(infos, True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("plugin", "version", "provides", "errors")
+    for info in infos:
+        provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info["provides"].items())
+        if "register_commands" in info["hooks"]:
+            provides = (provides + "; " if provides else "") + "commands"
+        table.add_row(info["name"], info["version"] or "", provides, "\n".join(info["errors"]))
+    Console().print(table)
+
+
+def _pip(args: list[str]) -> None:
+    try:
+        import pip  # noqa: F401
+    except ImportError:
+        raise DocsynthError("pip is not available in this Python environment (a uv venv?); "
+                            "install plugins with your package manager, e.g. 'uv pip install PKG'") from None
+    code = subprocess.call([sys.executable, "-m", "pip", *args])
+    if code:
+        raise DocsynthError(f"pip {args[0]} failed with exit code {code}", exit_code=code)
+
+
+@plugins_app.command("install")
+def plugins_install(packages: list[str] = typer.Argument(..., help="Packages (pip requirement specs or paths)."),
+                    editable: bool = typer.Option(False, "-e", "--editable", help="Editable install.")) -> None:
+    """Install plugin packages with this interpreter's pip."""
+    args = ["install"] + (["-e"] if editable else []) + packages
+    _pip(args)
+
+
+@plugins_app.command("uninstall")
+def plugins_uninstall(packages: list[str] = typer.Argument(..., help="Distribution names.")) -> None:
+    """Uninstall plugin packages with this interpreter's pip."""
+    for name in packages:
+        _check_plugin_distribution(name)
+    _pip(["uninstall", "-y", *packages])
+
+
+def _check_plugin_distribution(name: str) -> None:
+    """Only installed distributions that provide docsynth plugins may be removed here, and
+    never docsynth itself (pip -y would remove it without asking)."""
+    import importlib.metadata as md
+    import re
+
+    canonical = re.sub(r"[-_.]+", "-", name).lower()
+    if canonical == "docsynth":
+        raise DocsynthError("docsynth: that is docsynth itself, not a plugin; to remove it run: "
+                            f"{sys.executable} -m pip uninstall docsynth")
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        raise DocsynthError(f"{name}: not installed; 'docsynth plugins list' shows the installed plugins") from None
+    if not any(ep.group == plugins.GROUP for ep in dist.entry_points):
+        raise DocsynthError(f"{name}: not a docsynth plugin (it has no 'docsynth' entry points); "
+                            "use pip uninstall to remove other packages")
+
+
+# ---------------------------------------------------------------------------------------------
+# config
+# ---------------------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """Print the effective config (defaults, file, nothing else)."""
+    cfg = load_config(config)
+    emit(cfg, as_json, config_mod.dump(cfg).rstrip())
+
+
+# Each stage's commands live in their own module.
+for _name in ("sources", "backgrounds", "dataset", "train", "scan", "run"):
+    importlib.import_module(f"docsynth.cli.{_name}").register(app)
+
+plugins.host().add_commands(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    app(args=argv, prog_name="docsynth")

@@ -1,0 +1,75 @@
+"""Commands on generated datasets: `docsynth export`, `docsynth preview`, `docsynth stats`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from docsynth.cli.app import JsonOpt, emit
+    from docsynth.progress import progress_bar
+
+    @app.command("export")
+    def export_cmd(
+        dataset: Path = typer.Argument(..., help="Dataset folder made by 'docsynth generate'."),
+        fmt: str = typer.Option(..., "--format", "-f", help="coco, yolo-seg or reference."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+        force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Write a dataset as COCO (segmentation + 4 corner keypoints), YOLO segmentation labels or
+        the reference layout (images + 3-channel masks named {doc:04}_bck_{k:02})."""
+        from docsynth import outputs
+        from docsynth.dataset.export import export
+
+        outputs.check_folder(out)
+        outputs.refuse_overlap(out, [dataset])  # --force clears --out: never where the dataset is
+        with progress_bar("export") as bar:
+            result = export(dataset, fmt, out, force=force, progress=bar.advance, on_start=bar.start)
+        emit(result, as_json, f"exported {result['images']} images as {fmt} to {result['out']}")
+
+    @app.command("preview")
+    def preview_cmd(
+        dataset: Path = typer.Argument(..., help="Generated dataset, or a folder of photos with corners.csv."),
+        out: Path = typer.Option(..., "--out", "-o", help="Contact sheet file (.png or .jpg)."),
+        count: int = typer.Option(48, "--count", "-n", help="Samples on the sheet (a seeded random subset)."),
+        columns: int = typer.Option(8, help="Tiles per row."),
+        tile: int = typer.Option(240, help="Tile size in pixels."),
+        seed: int = typer.Option(0, help="Seed of the subset."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing sheet."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """A contact sheet: each sample with its mask outline, corner quad and numbered corners
+        (0 = top-left, clockwise), other instances and the sample's flags."""
+        from docsynth import outputs
+        from docsynth.dataset.preview import contact_sheet
+
+        outputs.check_file(out)
+        outputs.refuse_replacing([out], inputs=[dataset], force=force)
+        result = contact_sheet(dataset, out, count=count, columns=columns, tile=tile, seed=seed, force=force)
+        emit(result, as_json, f"wrote {result['out']} ({result['samples']} samples)")
+
+    @app.command("stats")
+    def stats_cmd(
+        folder: Path = typer.Argument(..., help="Generated dataset, or a folder of photos with corners.csv."),
+        real: Optional[Path] = typer.Option(None, "--real", help="Real photos with corners.csv to compare with."),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Write histograms to this .png."),
+        limit: int = typer.Option(500, "--limit", help="Measure at most this many samples of FOLDER."),
+        seed: int = typer.Option(0, help="Seed of the subset."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Page area, corner angles, rotation, brightness, contrast, saturation and sharpness of a
+        dataset, side by side with real photos (medians, 10-90% ranges, KS distance)."""
+        from docsynth import outputs
+        from docsynth.dataset.stats import format_table, run_stats
+
+        if plot is not None:
+            outputs.check_file(plot, "--plot")
+            outputs.refuse_replacing([plot], inputs=[folder, real] if real else [folder], force=force, flag="--plot")
+        with progress_bar("stats") as bar:
+            result = run_stats(folder, real=real, plot_to=plot, limit=limit, seed=seed, progress=bar.advance)
+        emit(result, as_json, format_table(result))

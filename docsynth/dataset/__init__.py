@@ -1,0 +1,1 @@
+"""Working with a generated dataset: split, export, preview, stats."""

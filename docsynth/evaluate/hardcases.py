@@ -1,0 +1,108 @@
+"""`docsynth hardcases`: a fixed, seeded benchmark of synthetic photos, one set per hard case.
+
+Real photos are few, so an error on them is hard to attribute: was it the light desk, the
+hand, the receipt? Each case here is the `realistic` compositor with that one difficulty
+forced on (``CASES``), drawn from procedural pages and surfaces with a seed that training
+never uses. The output is an ordinary photo folder (``images/<case>_NNN.jpg`` +
+``corners.csv``), so ``docsynth evaluate DIR`` scores it and its per-subset table is the
+per-case table (the subset of a photo is its name up to the first ``_``: case names have none).
+
+The folder depends only on (``seed``, ``count``, the cases), like ``generate``'s output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+import yaml
+
+from docsynth import config as config_mod
+from docsynth.errors import DocsynthError
+
+# Base of the sample indices: far beyond any index a training stream or dataset reaches, so the
+# benchmark's composites are never training composites even with the same seed.
+INDEX_BASE = 1 << 42
+SEED = 2026
+RECORD = "hardcases.yaml"  # what made the folder (a rerun with the same settings may reuse it)
+SIZES = [[480, 640], [640, 480], [720, 405], [540, 720]]
+
+# case -> compositor options forcing it (on top of the realistic defaults). Every case keeps a
+# page in the frame (no negatives) and fully inside it (no truncation), so each photo has four
+# ground-truth corners the SmartDoc protocol can score.
+_ALWAYS = {"negative_p": 0.0, "truncate_p": 0.0, "sizes": SIZES}
+_BUSY = [{"step": "props", "p": 1.0, "count": [2, 4], "on_page_p": 0.6},
+         {"step": "clutter", "p": 1.0}, {"step": "distractors", "p": 1.0, "kinds": ["cable", "pen"]},
+         {"step": "uneven_light", "p": 0.75}, {"step": "white_balance", "p": 0.85},
+         {"step": "sensor_noise", "p": 0.6}, {"step": "jpeg", "p": 0.3, "quality": [45, 90]}]
+CASES: dict[str, dict[str, Any]] = {
+    "lightdesk": {"desk_p": 1.0, "card_p": 0.0, "receipt_p": 0.0},
+    "clutter": {"pipeline": _BUSY, "desk_p": 0.5, "card_p": 0.0, "receipt_p": 0.0},
+    "underlay": {"underlay_p": 1.0, "stacked_p": 0.0, "card_p": 0.0, "receipt_p": 0.0},
+    "handcard": {"card_p": 1.0, "receipt_p": 0.0, "card_held_p": 1.0},
+    "receipt": {"card_p": 0.0, "receipt_p": 1.0},
+    "closeup": {"close_p": 1.0, "small_p": 0.0, "card_p": 0.0, "receipt_p": 0.0},
+    "squashed": {"squash_p": 1.0},
+    "greyscale": {},  # any scene, stored as a greyscale photo (see GREYSCALE)
+}
+GREYSCALE = {"greyscale"}
+
+
+def case_config(case: str, seed: int) -> dict[str, Any]:
+    """The effective config that draws the composites of ``case``."""
+    if case not in CASES:
+        raise DocsynthError(f"unknown hard case {case!r} (known: {', '.join(CASES)})")
+    cfg = config_mod.defaults()
+    cfg["seed"] = int(seed)
+    gen = cfg["generate"]
+    gen.update({"source": "procedural", "documents_count": 64, "background_provider": "procedural",
+                "backgrounds_count": 48, "per_document": 1, "compositor": "realistic",
+                "compositor_options": {**_ALWAYS, **CASES[case]}})
+    gen["source_options"] = {"long_side": 800}
+    gen["background_options"] = {"size": [800, 600]}
+    return cfg
+
+
+def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: list[str] | None = None,
+                    force: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write ``count`` photos per case into ``out`` (images/ + corners.csv); returns a summary."""
+    from docsynth.formats import corners as corners_csv
+    from docsynth.generate.shards import Context, render_sample
+    from docsynth.generate.pools import BackgroundPool, DocumentPool
+    from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes
+
+    names = list(CASES) if not cases else list(cases)
+    for case in names:
+        case_config(case, seed)  # unknown names fail before any work
+    if count < 1:
+        raise DocsynthError(f"--count must be at least 1, got {count}")
+    out = Path(out)
+    fingerprint = {"seed": int(seed), "count": int(count), "cases": {c: CASES[c] for c in names}}
+    claim_output(out, out / RECORD, fingerprint, ("images", "corners.csv", RECORD), force, "a hard-case benchmark")
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rows, done, total = [], 0, count * len(names)
+    for case in names:
+        offset = INDEX_BASE + list(CASES).index(case) * (1 << 24)  # each case its own composites
+        cfg = case_config(case, seed)
+        gen = cfg["generate"]
+        ctx = Context(cfg=cfg, out=out, documents=DocumentPool.from_config(gen, cfg["seed"]),
+                      backgrounds=BackgroundPool.from_config(gen, cfg["seed"]))
+        for i in range(count):
+            made = render_sample(ctx, offset + i)
+            if made is None:  # procedural pages always render; a plugin source might not
+                raise DocsynthError(f"hard case {case}: sample {i} could not be made")
+            sample = made[0]
+            image = sample.image
+            if case in GREYSCALE:
+                image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            name = f"{case}_{i:03d}.jpg"
+            atomic_write_bytes(out / "images" / name, encode_image(image, ".jpg", 92))
+            rows.append((name, np.asarray(sample.corners, np.float64)))
+            done += 1
+            if progress:
+                progress(done, total)
+    corners_csv.write(out / corners_csv.FILENAME, rows)
+    atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint}, sort_keys=True))
+    return {"out": str(out), "cases": names, "per_case": count, "photos": len(rows), "seed": seed}

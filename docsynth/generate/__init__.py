@@ -1,0 +1,1 @@
+"""``docsynth generate``: input pools, sharded sample generation, label finishing, option preflight."""

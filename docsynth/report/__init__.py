@@ -1,0 +1,1 @@
+"""``docsynth report``: one self-contained HTML page for a run folder."""

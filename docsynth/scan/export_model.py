@@ -1,0 +1,650 @@
+"""Export a checkpoint for other runtimes, and check every export against the original.
+
+Formats and precisions:
+
+- ``onnx`` (``fp32``, ``fp16``, ``int8``), run with ONNX Runtime. ``fp16`` stores weights and
+  activations in half precision (inputs and outputs stay float32). ``int8`` is ONNX Runtime's
+  static quantization (QDQ, per-channel weights), calibrated on composites docsynth draws
+  itself: the ``realistic`` compositor on procedural pages and backgrounds, seeded, offline.
+- ``torchscript`` (``fp32``).
+- ``tflite`` (``fp32``) through LiteRT's PyTorch converter (``litert-torch``), run with the
+  LiteRT interpreter; an optional extra (``pip install 'docsynth[tflite]'``).
+- ``coreml`` (``fp32``, ``fp16``) through ``coremltools``, an ML program (``.mlpackage``
+  folder); an optional extra (``pip install 'docsynth[coreml]'``). Core ML runs only on Apple
+  systems, so elsewhere the package is checked structurally (it loads, its input and outputs
+  have the expected names and fixed shapes).
+
+Every graph takes ``image`` (1 x 3 x H x W, preprocessed as in :mod:`docsynth.scan.model_contract`) and
+returns the model's raw inference outputs under their dict keys: ``out`` (page logits) and,
+for corner models, ``corners`` (heatmap logits); ``aux`` is a training-only head and is
+dropped. Decoding (softmax, peak finding) stays outside the graph and shapes are fixed (batch
+1), so mobile runtimes and NPUs accept it; :mod:`docsynth.scan.mobile` is the NumPy reference of
+the pre- and post-processing an app does around it. The checkpoint's meta (backbone, input
+size, mean, std), the precision and the SHA-256 of the source checkpoint travel inside the file
+(ONNX metadata ``docsynth``, TorchScript extra file ``docsynth.json``, Core ML user metadata),
+so ``docsynth scan model.onnx PHOTOS`` needs nothing else.
+
+Verification, before the file is put in place: the raw outputs of fp32 ONNX and TorchScript
+must match PyTorch within ``atol``; then the export and the original scan the same photos
+(a fixed set of composites, and ``real`` photos with a corners.csv when given) through the
+same post-processor, and the export must agree within the precision's tolerance
+(:data:`TOLERANCES`): the largest distance between their corners (fp32), and the difference of
+their mean SmartDoc Jaccard against the ground truth (both ways for fp32; for fp16 and int8 only
+a loss fails, see the note above :data:`TOLERANCES`). Size and one-core latency are reported
+with it, and so are the median corner distance and the distance of the model's own corners
+(heatmap peaks, before post-processing), which show how far the weights themselves moved.
+
+ONNX uses PyTorch's TorchScript-based exporter (``dynamo=False``): the newer exporter needs the
+``onnxscript`` package, which the project does not depend on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from docsynth.errors import DocsynthError
+
+META_KEYS = ("backbone", "backbone_options", "num_classes", "input_size", "mean", "std")
+FORMATS = ("onnx", "torchscript", "tflite", "coreml")
+PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "torchscript": ("fp32",), "tflite": ("fp32",),
+              "coreml": ("fp32", "fp16")}
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "tflite": ".tflite", "coreml": ".mlpackage"}
+# Composites for calibration and for the check come from different seeds, so the check never
+# scores an int8 model on the very images its ranges were fitted to.
+CALIBRATION_SEED = 18
+CHECK_SEED = 81
+EXTRAS = {"tflite": "pip install 'docsynth[tflite]' (litert-torch)",
+          "coreml": "pip install 'docsynth[coreml]' (coremltools)"}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    corner_px: float | None  # largest corner distance between export and original (None: not checked)
+    jaccard: float  # largest loss of mean Jaccard: mean(original) - mean(export) on a photo set
+    two_sided: bool = False  # also bound a gain: |mean(export) - mean(original)| <= jaccard
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"corner_px": self.corner_px, "jaccard": self.jaccard, "two_sided": self.two_sided}
+
+    def describe(self) -> str:
+        px = f"{self.corner_px} px, " if self.corner_px is not None else ""
+        return px + (f"Jaccard within {self.jaccard}" if self.two_sided else f"Jaccard at most {self.jaccard} lower")
+
+
+# Why these numbers. fp32 graphs compute the same function up to float rounding, so on real
+# photos corners agree to a small fraction of a pixel (the packaged ONNX must stay within
+# 0.05 px of the .pt), and the mean Jaccard may move by float noise only, either way.
+# Elsewhere only a loss of mean Jaccard is bounded, because the scan is not continuous
+# everywhere: where a heatmap is flat (an untrained model, a photo without a page) float
+# rounding alone can move its peak by a cell, and `refine` can pick another edge 10-150 px
+# away when the model's corners move by a hundredth of a pixel. Such jumps go either way, so
+# on a few dozen photos they make a reduced-precision export score better as often as worse;
+# a gain is not a defect of the export, a loss beyond the tolerance is. int8 is held to the
+# issue's 0.005 on real photos, fp16 to 0.002, and both more loosely on the composites, which
+# are harder (one photo of 16 that only one of them finds moves the mean by 0.06).
+# Measured for the packaged model (v2) on ../shared/realdocs, mean Jaccard export - original:
+# int8 +0.0051 (0.9802 vs 0.9752), all of it from one photo whose model corners moved 0.3 px
+# while refine's moved 152 px (0.832 -> 0.990), +0.0000 without it; fp16 +0.0029, all from one
+# photo (model corners 0.01 px apart, refined 78 px). The model's own corners (heatmap peaks,
+# before post-processing) moved by a median 0.2 px (int8) and 0.003 px (fp16).
+TOLERANCES = {
+    "fp32": {"composites": Tolerance(None, 0.001, two_sided=True), "real": Tolerance(0.05, 0.001, two_sided=True)},
+    "fp16": {"composites": Tolerance(None, 0.01), "real": Tolerance(None, 0.002)},
+    "int8": {"composites": Tolerance(None, 0.02), "real": Tolerance(None, 0.005)},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: composites docsynth draws itself
+# ---------------------------------------------------------------------------------------------
+
+
+def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """``count`` composites of the default recipe (``realistic`` compositor, procedural pages and
+    backgrounds) as (name, BGR photo, 4x2 corners or None): offline, and the same for a seed."""
+    from docsynth import config
+    from docsynth.generate.shards import Context, render_sample
+    from docsynth.generate.pools import BackgroundPool, DocumentPool
+
+    cfg = config.defaults()
+    cfg["seed"] = seed
+    gen = cfg["generate"]
+    ctx = Context(cfg=cfg, out=Path("."), documents=DocumentPool.from_config(gen, seed),
+                  backgrounds=BackgroundPool.from_config(gen, seed))
+    out = []
+    index = 0
+    while len(out) < count:
+        made = render_sample(ctx, index)
+        index += 1
+        if made is None:  # an unreadable page; procedural pages always render, but stay safe
+            continue
+        sample = made[0]
+        corners = None if sample.corners is None else np.asarray(sample.corners, np.float64)
+        out.append((f"composite_{seed}_{index - 1:04d}", sample.image, corners))
+    return out
+
+
+def real_photos(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    from docsynth.formats import corners as corners_csv
+    from docsynth.scan.scanner import read_photo
+
+    return [(path.name, read_photo(path), gt) for path, gt in corners_csv.read_folder(folder)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running exports
+# ---------------------------------------------------------------------------------------------
+
+
+class TorchRunner:
+    """The original: the PyTorch model, as a raw-output runner and a scan backend."""
+
+    def __init__(self, model: Any, meta: dict[str, Any]):
+        self.model, self.meta = model, meta
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(x))
+        return {k: v.float().numpy() for k, v in out.items() if k != "aux"}
+
+    def predict(self, image: np.ndarray):
+        from docsynth.scan.model_contract import predict
+
+        return predict(self.model, self.meta, image)
+
+
+class RawBackend:
+    """A scan backend around any ``run(x) -> {name: array}`` (TFLite, TorchScript, ...)."""
+
+    def __init__(self, run: Callable[[np.ndarray], dict[str, np.ndarray]], meta: dict[str, Any]):
+        self.run, self.meta = run, meta
+
+    def predict(self, image: np.ndarray):
+        from docsynth.scan.model_contract import prediction_from_outputs, preprocess
+
+        out = self.run(preprocess(image, self.meta))
+        return prediction_from_outputs({k: np.asarray(v[0], np.float32) for k, v in out.items()},
+                                       image.shape[1], image.shape[0])
+
+
+def one_core_latency_ms(run: Callable[[np.ndarray], Any], x: np.ndarray, repeats: int = 15) -> float:
+    """Median CPU time of the calling thread per call: the runners compute on that one thread
+    (ONNX Runtime and torch are set to one thread), and CPU time stays meaningful on a machine
+    that other jobs share, where wall time would not."""
+    for _ in range(3):
+        run(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.thread_time()
+        run(x)
+        times.append(time.thread_time() - t0)
+    return 1000 * statistics.median(times)
+
+
+def _corner_distance(a: Any, b: Any) -> float:
+    """The largest distance between corresponding corners of two 4x2 quads, in pixels."""
+    return float(np.hypot(*(np.asarray(a, np.float64) - np.asarray(b, np.float64)).T).max())
+
+
+def agreement(original: Any, exported: Any, items: list[tuple[str, np.ndarray, np.ndarray | None]],
+              post: str, post_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Scan ``items`` with both backends through the same post-processor and compare."""
+    from docsynth.evaluate.command import jaccard_smartdoc
+    from docsynth.geometry import is_simple_quad
+    from docsynth.scan.scanner import Scanner
+
+    a_scan, b_scan = Scanner(original, post, post_options), Scanner(exported, post, post_options)
+    worst_px, worst_name, found_differs = 0.0, None, []
+    ja, jb, dists, model_dists = [], [], [], []
+    for name, image, gt in items:
+        qa, pa = a_scan.locate(image)
+        qb, pb = b_scan.locate(image)
+        if pa.corners is not None and pb.corners is not None:
+            model_dists.append(_corner_distance(pa.corners, pb.corners))
+        if (qa.corners is None) != (qb.corners is None):
+            found_differs.append(name)
+        elif qa.corners is not None:
+            d = _corner_distance(qa.corners, qb.corners)
+            dists.append(d)
+            if d > worst_px:
+                worst_px, worst_name = d, name
+        if gt is not None and is_simple_quad(gt):
+            ja.append(jaccard_smartdoc(gt, qa.corners))
+            jb.append(jaccard_smartdoc(gt, qb.corners))
+    mean_a = float(np.mean(ja)) if ja else None
+    mean_b = float(np.mean(jb)) if jb else None
+    return {"photos": len(items), "max_corner_px": worst_px, "worst": worst_name,
+            "median_corner_px": float(np.median(dists)) if dists else None,
+            # the model's own corners (heatmap peaks, before the post-processor): None without a corner head
+            "median_model_corner_px": float(np.median(model_dists)) if model_dists else None,
+            "max_model_corner_px": float(np.max(model_dists)) if model_dists else None,
+            "found_differs": found_differs, "scored": len(ja), "mean_jaccard_original": mean_a,
+            "mean_jaccard_export": mean_b,
+            "jaccard_diff": None if mean_a is None else mean_b - mean_a,
+            "max_photo_jaccard_diff": float(np.abs(np.subtract(jb, ja)).max()) if ja else None}
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+
+
+def _load_original(checkpoint: Path) -> tuple[Any, dict[str, Any]]:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from docsynth.scan.scanner import torch_missing_error
+
+        raise torch_missing_error(f"{checkpoint}: exporting a PyTorch checkpoint") from None
+    from docsynth.scan.model_contract import load_model
+
+    if checkpoint.suffix.lower() not in (".pt", ".pth"):
+        raise DocsynthError(f"{checkpoint}: export-model reads a docsynth checkpoint (.pt); "
+                            "an exported file cannot be exported again")
+    return load_model(checkpoint)
+
+
+def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool = False,
+                 atol: float = 1e-3, opset: int = 17, precision: str = "fp32",
+                 real: str | Path | None = None, check: int = 16, calibration: int = 128,
+                 post: str = "refine", post_options: dict[str, Any] | None = None,
+                 tolerance: Tolerance | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Write ``out`` (``fmt`` at ``precision``), verified; returns the summary printed by the CLI.
+
+    ``check``: composites in the agreement check; ``calibration``: composites for int8
+    calibration; ``real``: a folder of photos with corners.csv, also checked when given."""
+    from docsynth.scan.model_contract import input_hw, preprocess
+    from docsynth.scan.scanner import file_sha256
+
+    say = progress or (lambda msg: None)
+    if fmt not in FORMATS:
+        raise DocsynthError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS[fmt]:
+        raise DocsynthError(f"--precision {precision!r}: {fmt} exports support {', '.join(PRECISIONS[fmt])}")
+    if check < 1 or calibration < 1:
+        raise DocsynthError("--check and --calibration need at least one composite")
+    checkpoint, out = Path(checkpoint), Path(out)
+    if out.exists() and not force:
+        raise DocsynthError(f"{out}: exists; pass --force to replace it")
+    if fmt in EXTRAS:
+        _require_extra(fmt)
+    real_items = real_photos(real) if real is not None else []  # bad folder: fail before the work
+    model, ckpt = _load_original(checkpoint)
+    meta = {k: ckpt[k] for k in META_KEYS if k in ckpt}
+    file_meta = {**meta, "precision": precision, "source_sha256": file_sha256(checkpoint)}
+    h, w = input_hw(meta)
+    original = TorchRunner(model, meta)
+    # raw-output check inputs: a fixed-seed random photo (preprocessed like any photo) and a
+    # random tensor, as before composites existed; they catch a wrong graph in milliseconds
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (h + 37, w + 53, 3), dtype=np.uint8)
+    inputs = [preprocess(photo, meta), rng.standard_normal((1, 3, h, w)).astype(np.float32)]
+    keys = _inference_keys(model, inputs[0])
+    expected = [original.run(x) for x in inputs]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_file = Path(tmp) / f"model{SUFFIXES[fmt]}"
+        say(f"exporting {fmt} {precision}")
+        calib = None
+        if fmt == "onnx" and precision == "int8":
+            say(f"drawing {calibration} calibration composites (seed {CALIBRATION_SEED})")
+            calib = [preprocess(img, meta) for _, img, _ in draw_composites(calibration, CALIBRATION_SEED)]
+        if fmt == "onnx":
+            runner = _export_onnx(model, keys, inputs[0], tmp_file, file_meta, opset, precision, calib)
+        elif fmt == "torchscript":
+            runner = _export_torchscript(model, keys, inputs[0], tmp_file, file_meta)
+        elif fmt == "tflite":
+            runner = _export_tflite(model, keys, inputs[0], tmp_file)
+        else:
+            runner = _export_coreml(model, keys, inputs[0], tmp_file, file_meta, precision)
+        summary: dict[str, Any] = {"out": str(out), "format": fmt, "precision": precision, "outputs": keys,
+                                   "input_size": [h, w], "source": str(checkpoint)}
+        if runner is None:  # Core ML off Apple systems: structure only, checked in _export_coreml
+            summary["verified"] = "structure only (Core ML runs on Apple systems only)"
+        else:
+            diff = max(float(np.abs(runner(x)[k] - e[k]).max()) for x, e in zip(inputs, expected) for k in keys)
+            summary["max_abs_diff"] = diff
+            if precision == "fp32" and not diff <= atol:
+                raise DocsynthError(f"{checkpoint}: exported {fmt} model differs from PyTorch by {diff:.2g} "
+                                    f"(> {atol}); not written")
+            say(f"checking agreement on {check} composites (seed {CHECK_SEED})"
+                + (f" and {len(real_items)} photos of {real}" if real_items else ""))
+            tols = {name: tolerance or t for name, t in TOLERANCES[precision].items()}
+            exported = RawBackend(runner, meta)
+            sets = {"composites": draw_composites(check, CHECK_SEED)}
+            if real_items:
+                sets["real"] = real_items
+            summary["agreement"] = {name: agreement(original, exported, items, post, post_options)
+                                    for name, items in sets.items()}
+            summary["tolerance"] = {name: tols[name].as_dict() for name in sets}
+            summary["post"] = post
+            _enforce(summary["agreement"], tols, out, fmt, precision)
+            with _one_thread():
+                summary["latency_ms"] = one_core_latency_ms(runner, inputs[0])
+                summary["latency_ms_original"] = one_core_latency_ms(original.run, inputs[0])
+        summary["bytes"] = _size(tmp_file)
+        summary["bytes_original"] = _size(checkpoint)
+        _put_in_place(tmp_file, out, force)
+    return summary
+
+
+def _enforce(agreements: dict[str, dict[str, Any]], tols: dict[str, Tolerance], out: Path, fmt: str,
+             precision: str) -> None:
+    """One line naming the first check that failed; nothing is written then."""
+    for name, a in agreements.items():
+        tol = tols[name]
+        what = f"{out}: the {fmt} {precision} export disagrees with the original on the {name}" + (
+            " photos" if name == "real" else "")
+        # where only the mean Jaccard is bounded, a page one of them missed already counts in it
+        if a["found_differs"] and tol.corner_px is not None:
+            raise DocsynthError(f"{what}: a page is found by one and not the other in "
+                                f"{a['found_differs'][0]}; not written", exit_code=1)
+        if tol.corner_px is not None and a["max_corner_px"] > tol.corner_px:
+            raise DocsynthError(f"{what}: corners {a['max_corner_px']:.3f} px apart in {a['worst']} "
+                                f"(tolerance {tol.corner_px} px); not written", exit_code=1)
+        diff = a["jaccard_diff"]
+        if diff is not None and (diff < -tol.jaccard or (tol.two_sided and diff > tol.jaccard)):
+            raise DocsynthError(f"{what}: mean Jaccard {a['mean_jaccard_export']:.4f} against "
+                                f"{a['mean_jaccard_original']:.4f} (tolerance: {tol.describe()}); not written",
+                                exit_code=1)
+
+
+class _one_thread:
+    """Latency on one core: torch and (per session) ONNX Runtime compute on one thread."""
+
+    def __enter__(self):
+        import torch
+
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.threads)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
+    """Files are written atomically; a folder (.mlpackage) is copied beside ``out`` under a
+    temporary name and renamed, so a reader never sees half of it."""
+    from docsynth.io import atomic_write_bytes
+
+    if tmp.is_file():
+        if out.is_dir():
+            raise DocsynthError(f"{out}: is a folder; choose a file name for --out")
+        atomic_write_bytes(out, tmp.read_bytes())
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(tmp, staging)
+    if out.exists():
+        if not force:
+            raise DocsynthError(f"{out}: exists; pass --force to replace it")
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staging.rename(out)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
+    else:
+        staging.rename(out)
+
+
+def _require_extra(fmt: str) -> None:
+    module = {"tflite": "litert_torch", "coreml": "coremltools"}[fmt]
+    try:
+        __import__(module)
+    except ImportError:
+        raise DocsynthError(f"--format {fmt} needs {module}, which is not installed: {EXTRAS[fmt]}") from None
+
+
+def _inference_keys(model: Any, x: np.ndarray) -> list[str]:
+    import torch
+
+    with torch.inference_mode():
+        out = model(torch.from_numpy(x))
+    if not isinstance(out, dict) or "out" not in out:
+        raise DocsynthError("model output is not a dict with 'out'; the backbone breaks the model contract")
+    return [k for k in out if k != "aux"]
+
+
+def _wrapper(model: Any, keys: list[str], as_dict: bool) -> Any:
+    import torch
+
+    class Exported(torch.nn.Module):
+        """The model with only its inference outputs, as a tuple (ONNX) or a dict (TorchScript)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, image):
+            out = self.model(image)
+            if as_dict:
+                return {k: out[k] for k in keys}
+            return tuple(out[k] for k in keys)
+
+    return Exported().eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX
+# ---------------------------------------------------------------------------------------------
+
+# Operators a mobile runtime or NPU may lack, or that need shapes at run time.
+FORBIDDEN_ONNX_OPS = {"Einsum", "Loop", "If", "Scan", "NonZero", "NonMaxSuppression"}
+
+
+def _export_onnx(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], opset: int,
+                 precision: str = "fp32", calib: list[np.ndarray] | None = None):
+    """Write ``path``; returns a runner ``x -> {key: output}`` on ONNX Runtime."""
+    import onnx
+    import torch
+
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise DocsynthError("ONNX export needs onnxruntime for its check; pip install onnxruntime") from None
+    fp32 = path.with_name("fp32.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation
+        # no dynamic_axes: every shape is fixed (batch 1), as mobile runtimes and NPUs want
+        torch.onnx.export(_wrapper(model, keys, as_dict=False), (torch.from_numpy(x0),), str(fp32), dynamo=False,
+                          input_names=["image"], output_names=keys, opset_version=opset)
+    proto = onnx.load(str(fp32))
+    check_onnx_graph(proto, fp32)
+    if precision == "fp16":
+        proto = _to_fp16(proto)
+    elif precision == "int8":
+        proto = _quantize_int8(fp32, path.with_name("int8.onnx"), calib or [])
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "docsynth", json.dumps(meta, sort_keys=True)
+    proto.producer_name, proto.producer_version = "docsynth", ""  # bytes independent of versions
+    onnx.save(proto, str(path))
+    return onnx_runner(path)
+
+
+def onnx_runner(path: Path, threads: int = 1) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    from docsynth.scan.scanner import OnnxBackend
+
+    backend = OnnxBackend(path, threads)
+    return lambda x: {k: v.astype(np.float32) for k, v in backend.run(x).items()}
+
+
+def check_onnx_graph(proto: Any, path: Path) -> None:
+    """Fixed shapes and no operator that mobile runtimes lack, or the export is refused."""
+    ops = {n.op_type for n in proto.graph.node}
+    bad = sorted(ops & FORBIDDEN_ONNX_OPS)
+    if bad:
+        raise DocsynthError(f"{path.name}: the exported graph uses {', '.join(bad)}, which mobile runtimes "
+                            "do not run; the backbone must avoid it")
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if not dims or any(not d.HasField("dim_value") for d in dims):
+            raise DocsynthError(f"{path.name}: {value.name} has a dynamic shape; the backbone must "
+                                "produce fixed shapes")
+
+
+def _to_fp16(proto: Any) -> Any:
+    """Half-precision weights and activations; the graph's input and outputs stay float32 so
+    callers feed and read the same arrays at every precision."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # warns about values clamped to the fp16 range
+        return convert_float_to_float16(proto, keep_io_types=True)
+
+
+class _Calibration:
+    """ONNX Runtime's calibration reader over preprocessed composites."""
+
+    def __init__(self, inputs: list[np.ndarray]):
+        self.inputs = iter(inputs)
+
+    def get_next(self):
+        x = next(self.inputs, None)
+        return None if x is None else {"image": x}
+
+    def rewind(self):  # newer ONNX Runtime versions call it; one pass is all we need
+        pass
+
+
+def _quantize_int8(fp32: Path, path: Path, calib: list[np.ndarray]) -> Any:
+    """Static int8 quantization: QDQ format (what mobile runtimes and NPUs read), int8 weights
+    per output channel, uint8 activations with min-max ranges from the calibration composites.
+
+    The first layer (the one reading the image) stays in float: quantizing the packaged model's
+    first convolution alone moved heatmap corners by 2 px (median, at 192 px) and flipped peaks
+    on a tenth of the photos, while every other layer alone moved them by hundredths of a pixel.
+    It is the cheapest layer (3 input channels), so keeping it costs neither size nor time."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not calib:
+        raise DocsynthError("int8 export needs calibration composites (--calibration N)")
+    pre = path.with_name("pre.onnx")
+    # folds constants and fuses Conv+BN first, so one quantized Conv stands where three ops were
+    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    graph = onnx.load(str(pre)).graph
+    first = [n.name for n in graph.node if any(i.name in n.input for i in graph.input)][:1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_static(str(pre), str(path), _Calibration(calib), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=first)
+    proto = onnx.load(str(path))
+    if not any(n.op_type == "QuantizeLinear" for n in proto.graph.node):
+        raise DocsynthError("int8 export: no layer of this model could be quantized (only its first layer, "
+                            "kept in float, has weights); export fp16 instead")
+    return proto
+
+
+# ---------------------------------------------------------------------------------------------
+# TorchScript, TFLite, Core ML
+# ---------------------------------------------------------------------------------------------
+
+
+def _export_torchscript(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any]):
+    import torch
+
+    from docsynth.scan.scanner import TORCHSCRIPT_META
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit announces its deprecation
+        traced = torch.jit.trace(_wrapper(model, keys, as_dict=True), torch.from_numpy(x0), strict=False)
+        torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_META: json.dumps(meta, sort_keys=True)})
+        loaded = torch.jit.load(str(path), map_location="cpu")
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            return {k: v.float().numpy() for k, v in loaded(torch.from_numpy(x)).items()}
+
+    return run
+
+
+def _export_tflite(model, keys, x0: np.ndarray, path: Path):
+    """LiteRT's converter traces the model with torch.export and lowers it to TFLite; the
+    LiteRT interpreter then runs the file for the check."""
+    import litert_torch
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        edge = litert_torch.convert(_wrapper(model, keys, as_dict=False), (torch.from_numpy(x0),))
+        edge.export(str(path))
+    return tflite_runner(path, keys)
+
+
+def tflite_runner(path: Path, keys: list[str]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """Run a .tflite file with the LiteRT interpreter on one thread; outputs in the order of
+    ``keys`` (the converter keeps the order of the model's output tuple)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    runner = interp.get_signature_runner()
+    in_name = next(iter(interp.get_signature_list()["serving_default"]["inputs"]))
+    out_names = interp.get_signature_list()["serving_default"]["outputs"]
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        res = runner(**{in_name: x})
+        # signature outputs are named output_0, output_1, ...: sort numerically to restore order
+        ordered = [res[n] for n in sorted(out_names, key=lambda n: int(n.rsplit("_", 1)[-1]))]
+        return {k: np.asarray(v, np.float32) for k, v in zip(keys, ordered)}
+
+    return run
+
+
+def _export_coreml(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], precision: str):
+    """An ML program from the traced model. Core ML runs only on Apple systems: elsewhere the
+    saved package is reloaded and its interface checked, and the runner is None."""
+    import platform
+
+    import coremltools as ct
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(_wrapper(model, keys, as_dict=False), torch.from_numpy(x0), strict=False)
+        mlmodel = ct.convert(traced, inputs=[ct.TensorType(name="image", shape=x0.shape)],
+                             outputs=[ct.TensorType(name=k) for k in keys], convert_to="mlprogram",
+                             compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+                             minimum_deployment_target=ct.target.iOS15)
+    mlmodel.user_defined_metadata["docsynth"] = json.dumps(meta, sort_keys=True)
+    mlmodel.save(str(path))
+    spec = ct.utils.load_spec(str(path))
+    names_in = [i.name for i in spec.description.input]
+    names_out = [o.name for o in spec.description.output]
+    if names_in != ["image"] or names_out != keys:
+        raise DocsynthError(f"{path.name}: Core ML model has inputs {names_in} and outputs {names_out}, "
+                            f"expected ['image'] and {keys}; not written")
+    shape = list(spec.description.input[0].type.multiArrayType.shape)
+    if shape != list(x0.shape):
+        raise DocsynthError(f"{path.name}: Core ML input shape {shape}, expected {list(x0.shape)}; not written")
+    if platform.system() != "Darwin":
+        return None
+    loaded = ct.models.MLModel(str(path))
+    return lambda x: {k: np.asarray(v, np.float32) for k, v in loaded.predict({"image": x}).items()}

@@ -1,0 +1,1 @@
+"""Document sources: the store of fetched datasets, downloads, and ``prepare`` (a seeded mix of pages)."""

@@ -1,0 +1,358 @@
+"""Compositor `realistic` (the default): pages as a phone camera sees them.
+
+One sample, in order (each part has a probability/option in ``generate.compositor_options``):
+
+1. frame: output size (``size``, ``landscape_p`` or a list of ``sizes``), background cropped
+   to it at a random zoom; sometimes a light surface (white page on a light table);
+2. page pose from a camera model (3D rotation + focal length -> homography, page area drawn
+   log-uniformly from ``camera.area``), sometimes over a border (``truncate_p``: truncated),
+   sometimes small in a cluttered frame (``small_p``);
+3. paper shape: curl or fold (``curl_p``, ``fold_p``), a smooth warp of the page plane with
+   matching shading; a soft contact shadow on the table; paper colour;
+4. more sheets: sheets stacked under the page (``stacked_p``; they are NOT page in the mask)
+   or other documents elsewhere (``multi_p``); their corners go to ``extra["instances"]``;
+5. negatives (``negative_p``): no page at all, empty mask, corners None;
+6. the step pipeline (``pipeline``/``steps``): clutter, distractors, occluders, hands, light,
+   shadows, white balance, blur, noise, JPEG.
+
+``extra["cases"]`` lists the hard cases present (curl, fold, stacked, multi, small,
+light_surface, hand, occlusion, distractor, clutter, shadow, blur) for curricula.
+The compositor is pure: everything random comes from ``rng``; it keeps no state that changes
+results, so DataLoader workers can call ``compose`` directly for online training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from docsynth.errors import DocsynthError
+from docsynth.geometry import apply_homography, page_corners, quad_area
+from docsynth.hookspecs import hookimpl
+from docsynth.generate.labels import finish_labels
+from docsynth.kinds import Page, Sample
+
+from docsynth_compose.steps import build_pipeline
+from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS, camera_quad
+from docsynth_compose.steps.geometric import Squash
+from docsynth_compose.steps.hold import draw_palm, hold_geometry, thumb
+from docsynth_compose.steps.paper import random_curl, random_fold
+from docsynth_compose.steps.paste import composite, warp_page
+from docsynth_compose.steps.scene import Clutter, cut_mask, draw_obj
+from docsynth_compose.steps.special_pages import make_card, make_receipt
+from docsynth_compose.steps.surfaces import desk_surface
+
+SMALL_PAGE_CLUTTER = Clutter(count=[3, 6], size=[0.06, 0.22])
+_SQUASH = Squash()
+
+REALISTIC_PIPELINE: list[Any] = [
+    {"step": "clutter", "p": 0.25},
+    {"step": "props", "p": 0.3},
+    {"step": "distractors", "p": 0.3},
+    {"step": "occlusion", "p": 0.1},
+    {"step": "hand", "p": 0.12},
+    {"step": "uneven_light", "p": 0.75},
+    {"step": "cast_shadow", "p": 0.25},
+    {"step": "glare", "p": 0.15},
+    {"step": "vignetting", "p": 0.35},
+    {"step": "white_balance", "p": 0.85},
+    {"one_of": [{"step": "motion_blur", "blur_limit": 9}, "defocus", "gaussian_blur"], "p": 0.45},
+    {"step": "sensor_noise", "p": 0.6},
+    {"step": "sharpen", "p": 0.1},
+    {"step": "jpeg", "p": 0.3, "quality": [45, 90]},
+]
+
+DEFAULTS: dict[str, Any] = {
+    "size": [480, 640],  # [width, height]; landscape_p swaps them
+    "landscape_p": 0.4,
+    "sizes": None,  # a list of [width, height] to choose from instead (e.g. [[480, 640], [640, 360]])
+    "bg_zoom": [1.0, 2.0],  # background magnification before the random crop
+    "bg_saturation": [0.3, 1.0],  # tables and floors are mostly muted; scales background saturation
+    "light_surface_p": 0.08,
+    "desk_p": 0.3,  # a rendered light desk (white, cream, pink-white, grey, light wood, glass)
+    "card_p": 0.05,  # the document is a plastic ID-1 card (rounded corners)...
+    "receipt_p": 0.05,  # ...or a long thermal receipt, torn, usually on a light desk
+    "held_p": 0.06,  # a hand holds the page: palm behind, thumb over a corner
+    "card_held_p": 0.5,  # the same for cards
+    "close_p": 0.2,  # a close-up: the page covers ``close_area`` of the frame
+    "close_area": [0.35, 0.85],
+    "underlay_p": 0.08,  # other sheets right under the page, offset by a few px to a few %
+    "squash_p": 0.05,  # the frame stored with another aspect ratio (e.g. squashed to a square)
+    "negative_p": 0.04,
+    "truncate_p": 0.1,
+    "small_p": 0.1,  # page at 8-20% of the frame in a cluttered scene
+    "small_area": [0.06, 0.2],
+    "curl_p": 0.18,
+    "fold_p": 0.1,
+    "stacked_p": 0.1,
+    "multi_p": 0.04,
+    "page_shadow": [0.1, 0.45],  # strength of the contact shadow under the sheet
+    "paper_tint": 0.06,  # max deviation of the paper colour from neutral, per channel
+    "page_exposure": [0.62, 0.95],  # paper is rarely exposed as pure white in photos
+    "camera": {},
+    "pipeline": None,
+    "steps": {},
+}
+
+
+class RealisticCompositor:
+    name = "realistic"
+    description = "camera model, curl/fold, stacked sheets, hands, distractors, uneven light, sensor effects"
+
+    def __init__(self):
+        self._pipelines: dict[str, Any] = {}
+
+    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(options) - set(DEFAULTS)
+        if unknown:
+            raise DocsynthError(f"generate.compositor_options: unknown option(s) {', '.join(sorted(unknown))} "
+                                f"for compositor 'realistic' (known: {', '.join(sorted(DEFAULTS))})")
+        bad = set(options.get("camera") or {}) - set(CAMERA_DEFAULTS)
+        if bad:
+            raise DocsynthError(f"generate.compositor_options.camera: unknown option(s) {', '.join(sorted(bad))} "
+                                f"(known: {', '.join(sorted(CAMERA_DEFAULTS))})")
+        return {**DEFAULTS, **options}
+
+    def pipeline(self, o: dict[str, Any]):
+        key = repr((o["pipeline"], o["steps"]))
+        if key not in self._pipelines:  # built once per distinct options
+            self._pipelines[key] = build_pipeline(REALISTIC_PIPELINE if o["pipeline"] is None else o["pipeline"], o["steps"] or {})
+        return self._pipelines[key]
+
+    # ------------------------------------------------------------------------------------------
+    def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
+                options: dict[str, Any]) -> Sample:
+        o = self.options(options)
+        pipeline = self.pipeline(o)
+        out_w, out_h = self._size(o, rng)
+        cases: set[str] = set()
+        # what is being photographed: a sheet from the pool, a plastic card or a receipt
+        r = rng.random()
+        if r < o["card_p"]:
+            page = make_card(rng)
+            cases.add("card")
+        elif r < o["card_p"] + o["receipt_p"]:
+            page = make_receipt(rng)
+            cases.add("receipt")
+        desk_p = max(o["desk_p"], 0.7) if "receipt" in cases else o["desk_p"]
+        if rng.random() < desk_p:
+            bg = desk_surface(rng, out_w, out_h)
+            cases.add("light_desk")
+        else:
+            bg = self._background(background, out_w, out_h, o, rng)
+            if rng.random() < o["light_surface_p"]:
+                bg = _light_surface(bg, rng)
+                cases.add("light_surface")
+        if rng.random() < o["negative_p"]:
+            sample = Sample(image=bg, mask=np.zeros((out_h, out_w), np.uint8), corners=None,
+                            flags={"negative"}, extra={"cases": sorted(cases)})
+            return finish_labels(pipeline(sample, rng))
+
+        ph, pw = page.image.shape[:2]
+        src = page.corners if page.corners is not None else page_corners(pw, ph)
+        cam = o["camera"] or {}
+        truncate = rng.random() < o["truncate_p"]
+        small = rng.random() < o["small_p"]
+        close = not small and rng.random() < o["close_p"]
+        area = float(rng.uniform(*o["small_area"])) if small else None
+        if close:
+            area = float(rng.uniform(*o["close_area"]))
+            cases.add("close_up")
+        src_w, src_h = np.ptp(src[:, 0]), np.ptp(src[:, 1])
+        quad = camera_quad(rng, src_w, src_h, out_w, out_h, cam, truncate=truncate, area=area)
+        h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
+
+        warp = None
+        r = rng.random()
+        curl_p = max(o["curl_p"], 0.5) if "receipt" in cases else o["curl_p"]
+        if "card" in cases:
+            pass  # plastic does not curl or fold
+        elif r < curl_p:
+            warp = random_curl(rng, pw, ph)
+            cases.add("curl")
+        elif r < curl_p + o["fold_p"]:
+            warp = random_fold(rng, pw, ph)
+            cases.add("fold")
+
+        instances: list[dict[str, Any]] = []
+        image = bg
+        if rng.random() < o["stacked_p"]:
+            image, under = self._stacked(page, image, quad, rng, o)
+            instances += under
+            cases.add("stacked")
+        elif rng.random() < o["underlay_p"]:
+            image, under = self._stacked(page, image, quad, rng, o, tight=True)
+            instances += under
+            cases.add("underlay")
+        if rng.random() < o["multi_p"]:
+            image, others = self._others(page, image, quad, rng, o)
+            instances += others
+            if others:
+                cases.add("multi")
+        hold = None
+        if rng.random() < (o["card_held_p"] if "card" in cases else o["held_p"]):
+            hold = hold_geometry(quad, rng)
+            image = draw_palm(image, quad, hold, rng)  # behind the page
+
+        image, mask = self._paste(page, image, h_edge, warp, rng, o)
+        corners = apply_homography(h_edge, src) if warp is None else \
+            apply_homography(h_edge, warp.forward(src))
+        # a torn receipt or a card's rounded corners: the outline is not the straight-edge quad
+        flags = {"approximate"} if warp is not None or cases & {"card", "receipt"} else set()
+        if hold is not None:
+            obj = thumb(image.shape[:2], quad, hold, rng)
+            if obj is not None:
+                draw_obj(image, obj)
+                before = cv2.countNonZero(mask)
+                cut_mask(mask, obj)
+                if cv2.countNonZero(mask) < before:
+                    flags.add("occluded")
+            cases.add("hand_hold")
+        if small:
+            cases.add("small")
+        extra: dict[str, Any] = {"cases": sorted(cases)}
+        if instances:
+            extra["instances"] = instances
+        sample = Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra)
+        if small:  # a small page comes with a busy table
+            sample = SMALL_PAGE_CLUTTER.run(sample, rng)
+        sample = pipeline(sample, rng)
+        if rng.random() < o["squash_p"]:
+            sample = _SQUASH.run(sample, rng)
+            sample.extra["cases"] = sorted(set(sample.extra["cases"]) | {"squashed"})
+        return finish_labels(sample)
+
+    # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _size(o: dict[str, Any], rng: np.random.Generator) -> tuple[int, int]:
+        if o["sizes"]:
+            w, h = o["sizes"][int(rng.integers(len(o["sizes"])))]
+            return int(w), int(h)
+        w, h = (int(v) for v in o["size"])
+        if rng.random() < o["landscape_p"]:
+            w, h = h, w
+        return w, h
+
+    @staticmethod
+    def _background(background: np.ndarray, out_w: int, out_h: int, o: dict[str, Any],
+                    rng: np.random.Generator) -> np.ndarray:
+        """A random window of the background, magnified by ``bg_zoom`` beyond covering the
+        frame, resized once (only the window is touched)."""
+        bh, bw = background.shape[:2]
+        zoom = float(rng.uniform(*o["bg_zoom"]))
+        scale = max(out_w / bw, out_h / bh) * zoom
+        win_w, win_h = min(bw, max(2, round(out_w / scale))), min(bh, max(2, round(out_h / scale)))
+        x0, y0 = int(rng.integers(0, bw - win_w + 1)), int(rng.integers(0, bh - win_h + 1))
+        window = background[y0:y0 + win_h, x0:x0 + win_w]
+        inter = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR  # area averaging only where linear aliases
+        bg = cv2.resize(window, (out_w, out_h), interpolation=inter)
+        sat = float(rng.uniform(*o["bg_saturation"]))
+        if sat < 0.99:
+            grey = cv2.cvtColor(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            bg = cv2.addWeighted(bg, sat, grey, 1 - sat, 0)
+        return bg
+
+    @staticmethod
+    def _page_look(rng: np.random.Generator, o: dict[str, Any]) -> np.ndarray:
+        """Paper colour under this light: exposure times a small random tint (BGR gains)."""
+        exposure = rng.uniform(*o["page_exposure"])
+        tint = 1 + rng.uniform(-o["paper_tint"], o["paper_tint"], 3)
+        tint[0] -= abs(tint[0] - 1) * 0.5 if rng.random() < 0.5 else 0  # paper leans warm more often
+        return (exposure * tint).astype(np.float32)
+
+    def _paste(self, page: Page, image: np.ndarray, h_edge: np.ndarray, warp, rng, o) -> tuple[np.ndarray, np.ndarray]:
+        out_h, out_w = image.shape[:2]
+        tint = self._page_look(rng, o)
+        size = np.sqrt(max(1.0, quad_area(apply_homography(h_edge, page_corners(*page.image.shape[1::-1])))))
+        lift = 2.5 if warp is not None and warp.kind == "curl" else 1.0
+        ang = rng.uniform(0, 2 * np.pi)
+        dist = rng.uniform(0.002, 0.012) * size * lift
+        shadow = (np.cos(ang) * dist, np.sin(ang) * dist, rng.uniform(0.004, 0.015) * size * lift,
+                  rng.uniform(*o["page_shadow"]))
+        warped = warp_page(page, h_edge, out_w, out_h, warp)
+        if warped is None:
+            return image, np.zeros((out_h, out_w), np.uint8)
+        page_scale = size / np.sqrt(page.image.shape[0] * page.image.shape[1])
+        return composite(image, warped, tint=tint, shadow=shadow, warp=warp, page_scale=page_scale)
+
+    def _sheet(self, page: Page, rng: np.random.Generator) -> Page:
+        """Another sheet made from the page: turned, mirrored or blank-ish (we only have one page)."""
+        k = int(rng.integers(3))
+        img = page.image
+        if k == 0:
+            img = cv2.rotate(img, cv2.ROTATE_180)
+        elif k == 1:
+            img = cv2.flip(img, 1)
+        else:  # a plain sheet with the page's paper colour
+            colour = np.median(img.reshape(-1, 3)[:: max(1, img.size // 3000)], axis=0)
+            img = np.empty_like(img)
+            img[:] = colour.astype(np.uint8)
+        mask = page.mask if page.mask is not None else np.full(img.shape[:2], 255, np.uint8)
+        if k == 0:
+            mask = cv2.rotate(mask, cv2.ROTATE_180)
+        elif k == 1:
+            mask = cv2.flip(mask, 1)
+        return Page(image=img, mask=mask, corners=None)
+
+    def _stacked(self, page: Page, image: np.ndarray, quad: np.ndarray, rng, o, tight: bool = False):
+        """1-2 sheets under the target, offset and turned a little so they stick out
+        (``tight``: by only a few pixels to a few percent, as in a pile of paper)."""
+        out_h, out_w = image.shape[:2]
+        ph, pw = page.image.shape[:2]
+        instances = []
+        centre = quad.mean(axis=0)
+        size = np.sqrt(max(1.0, quad_area(quad)))
+        for _ in range(int(rng.integers(1, 3))):
+            if tight:
+                theta = np.radians(rng.normal(0, 1.5))
+                ang = rng.uniform(0, 2 * np.pi)
+                shift = np.array([np.cos(ang), np.sin(ang)]) * size * float(np.exp(rng.uniform(np.log(0.004), np.log(0.05))))
+                grow = rng.uniform(0.99, 1.03)
+            else:
+                theta = np.radians(rng.normal(0, 8))
+                shift = rng.uniform(-0.25, 0.25, 2) * size
+                grow = rng.uniform(0.95, 1.1)
+            rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+            under = (quad - centre) @ rot.T * grow + centre + shift
+            sheet = self._sheet(page, rng)
+            h_edge = cv2.getPerspectiveTransform(page_corners(pw, ph).astype(np.float32),
+                                                 under.astype(np.float32)).astype(np.float64)
+            image, _ = self._paste(sheet, image, h_edge, None, rng, o)
+            instances.append({"corners": under, "role": "under", "flags": ["occluded"]})
+        return image, instances
+
+    def _others(self, page: Page, image: np.ndarray, quad: np.ndarray, rng, o):
+        """Another, smaller document elsewhere on the table (not the target)."""
+        out_h, out_w = image.shape[:2]
+        ph, pw = page.image.shape[:2]
+        area = quad_area(quad) / (out_w * out_h) * rng.uniform(0.25, 0.6)
+        lo, hi = quad.min(axis=0), quad.max(axis=0)
+        for _ in range(6):
+            other = camera_quad(rng, pw, ph, out_w, out_h, o["camera"] or {}, area=max(area, 0.01))
+            olo, ohi = other.min(axis=0), other.max(axis=0)
+            if (olo > hi).any() or (ohi < lo).any():  # bounding boxes apart: no overlap
+                sheet = self._sheet(page, rng)
+                h_edge = cv2.getPerspectiveTransform(page_corners(pw, ph).astype(np.float32),
+                                                     other.astype(np.float32)).astype(np.float64)
+                image, _ = self._paste(sheet, image, h_edge, None, rng, o)
+                return image, [{"corners": other, "role": "other", "flags": []}]
+        return image, []
+
+
+def _light_surface(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Wash the background towards a light, low-contrast surface (white desk, bed sheet)."""
+    level = rng.uniform(175, 235)
+    colour = level * (1 + rng.uniform(-0.05, 0.05, 3))
+    keep = rng.uniform(0.1, 0.35)  # how much of the original texture survives
+    grey = cv2.cvtColor(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    # out = colour + keep * (grey - mean(grey)), per channel, in one affine colour transform
+    mean = float(cv2.mean(grey)[0])
+    m = np.hstack([np.eye(3) * keep, (colour - keep * mean)[:, None]]).astype(np.float32)
+    return cv2.transform(grey, m)
+
+
+@hookimpl
+def register_compositors(register):
+    register(RealisticCompositor())
