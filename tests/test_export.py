@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -106,3 +107,82 @@ def test_export_refuses_to_overwrite_and_bad_input(cli, dataset, tmp_path):
     assert r.exit_code != 0 and "Traceback" not in r.stderr
     r = cli("export", str(dataset), "--format", "coco", "--out", "busy", "--force")
     assert r.exit_code == 0 and not (tmp_path / "busy" / "keep.txt").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet: one row per sample, read back with Hugging Face datasets and pyarrow
+# ---------------------------------------------------------------------------------------------
+
+
+def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeypatch):
+    """Every value round-trips: the image and mask files' bytes, corners, flags, provenance;
+    datasets loads it offline, with image and mask as its Image feature."""
+    pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'docsynth[parquet]')")
+    pytest.importorskip("datasets", reason="Hugging Face datasets not installed (the dev extra has it)")
+    import pyarrow.parquet as pq
+
+    r = cli("export", str(dataset), "--format", "parquet", "--out", "out/data.parquet", "--json")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    path = tmp_path / "out" / "data.parquet"
+    assert summary["images"] == 10 and summary["bytes"] == path.stat().st_size
+    assert sorted(p.name for p in path.parent.iterdir()) == ["data.parquet"]  # no temporary left
+    rows = read_jsonl(dataset / "manifest.jsonl")
+
+    table = pq.read_table(path).to_pylist()
+    assert [t["id"] for t in table] == [r["id"] for r in rows]
+    for t, row in zip(table, rows):
+        assert t["image"] == {"bytes": (dataset / row["image"]).read_bytes(), "path": row["image"]}
+        assert t["mask"] == {"bytes": (dataset / row["mask"]).read_bytes(), "path": row["mask"]}
+        assert t["corners"] == row["corners"] and t["flags"] == row["flags"] and t["cases"] == row["cases"]
+        assert (t["width"], t["height"]) == (row["width"], row["height"])
+        assert t["document"] == f"{row['document']['source']}/{row['document']['id']}"
+        assert t["background"] == row["background"] and t["seed"] == row["seed"] and t["preset"] == row["preset"]
+        assert json.loads(t["provenance"]) == row
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
+    ds = datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == len(rows)
+    assert type(ds.features["image"]).__name__ == "Image" and type(ds.features["mask"]).__name__ == "Image"
+    decoded = ds[1]
+    truth = read_mask(dataset / rows[1]["mask"])
+    assert np.array_equal(np.asarray(decoded["mask"].convert("L")), truth)  # PNG: lossless
+    assert decoded["image"].size == (rows[1]["width"], rows[1]["height"])
+    raw = ds.cast_column("image", datasets.Image(decode=False)).cast_column("mask", datasets.Image(decode=False))
+    for got, row in zip(raw, rows):
+        assert got["image"]["bytes"] == (dataset / row["image"]).read_bytes()
+        assert got["mask"]["bytes"] == (dataset / row["mask"]).read_bytes()
+        assert got["corners"] == row["corners"] and got["flags"] == row["flags"]
+        assert json.loads(got["provenance"]) == row
+
+
+def test_parquet_refuses_to_overwrite_and_reports_bad_input_in_one_line(cli, dataset, tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'docsynth[parquet]')")
+    assert cli("export", str(dataset), "--format", "parquet", "--out", "d.parquet").exit_code == 0
+    before = (tmp_path / "d.parquet").read_bytes()
+    r = cli("export", str(dataset), "--format", "parquet", "--out", "d.parquet")
+    assert r.exit_code == 2 and "d.parquet: exists; pass --force" in r.stderr
+    assert cli("export", str(dataset), "--format", "parquet", "--out", "d.parquet", "--force").exit_code == 0
+    assert (tmp_path / "d.parquet").read_bytes() == before  # deterministic
+    r = cli("export", str(dataset), "--format", "parquet", "--out", str(dataset / "manifest.jsonl"), "--force")
+    assert r.exit_code == 2 and "would replace an input file" in r.stderr
+    r = cli("export", str(dataset), "--format", "parquet", "--out", str(tmp_path))
+    assert r.exit_code == 2 and "is a folder" in r.stderr
+
+    # an image missing from the dataset: one line naming it, nothing written, no temporary left
+    first = read_jsonl(dataset / "manifest.jsonl")[0]
+    (dataset / first["image"]).unlink()
+    r = cli("export", str(dataset), "--format", "parquet", "--out", "new.parquet")
+    assert r.exit_code == 2 and first["image"].split("/")[-1] in r.stderr and "regenerate" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+    assert not list(tmp_path.glob("*new.parquet*"))
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if pyarrow were not installed
+    r = cli("export", str(dataset), "--format", "parquet", "--out", "x.parquet")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "pip install 'docsynth[parquet]'" in r.stderr and not (tmp_path / "x.parquet").exists()

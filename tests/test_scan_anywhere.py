@@ -259,6 +259,113 @@ def test_jaccard_tolerance_is_two_sided_for_fp32_and_bounds_only_a_loss_below():
 
 
 # ---------------------------------------------------------------------------------------------
+# TFLite (optional extra) and Core ML (structure only off Apple systems)
+# ---------------------------------------------------------------------------------------------
+
+
+def _importable(*modules: str) -> bool:
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in modules)
+    except ModuleNotFoundError:
+        return False
+
+
+needs_litert = pytest.mark.skipif(not _importable("litert_torch", "ai_edge_litert"),
+                                  reason="litert-torch / ai-edge-litert not installed (pip install 'docsynth[tflite]')")
+
+
+@needs_litert
+def test_tflite_export_runs_with_the_litert_interpreter(cli, tmp_path, capfd):
+    """A real conversion of a tiny corner model: the LiteRT interpreter runs the file, its raw
+    outputs match PyTorch, corners agree within 1 px (the issue's goal) and the converter's
+    chatter stays off stdout, so --json can be parsed."""
+    from docsynth.scan.export_model import tflite_runner
+    from docsynth.scan.model_contract import load_model, preprocess
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
+    write_photo_folder(tmp_path / "photos")
+    res = cli("export-model", str(ckpt), "--format", "tflite", "--out", "m.tflite", "--check", "2",
+              "--real", "photos", "--max-corner-px", "1", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    leaked = capfd.readouterr()
+    assert "LiteRT" not in leaked.out and "XNNPACK" not in leaked.out + leaked.err, leaked
+    assert summary["format"] == "tflite" and summary["max_abs_diff"] <= 1e-3
+    assert summary["agreement"]["real"]["max_corner_px"] <= 1.0
+    assert summary["agreement"]["real"]["scored"] == 3
+    path = tmp_path / "m.tflite"
+    assert summary["bytes"] == path.stat().st_size and path.read_bytes()[4:8] == b"TFL3"
+    model, meta = load_model(ckpt)
+    run = tflite_runner(path, summary["outputs"])
+    x = preprocess(np.full((120, 130, 3), 90, np.uint8), meta)
+    out = run(x)
+    import torch
+
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x))
+    for key in ("out", "corners"):
+        assert out[key].shape == tuple(ref[key].shape)
+        np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-3)
+
+
+@pytest.mark.skipif(not _importable("coremltools"), reason="coremltools not installed (pip install 'docsynth[coreml]')")
+def test_coreml_export_is_a_structurally_valid_mlpackage(cli, tmp_path):
+    """Core ML cannot run on Linux: the .mlpackage is checked for its structure, and the check
+    itself rejects a package whose interface is not the model's."""
+    import coremltools as ct
+
+    from docsynth.errors import DocsynthError
+    from docsynth.scan.export_model import check_coreml_spec
+    from docsynth.scan.scanner import file_sha256
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
+    res = cli("export-model", str(ckpt), "--format", "coreml", "--precision", "fp16", "--out", "m.mlpackage",
+              "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["verified"].startswith("structure only") and summary["precision"] == "fp16"
+    pkg = tmp_path / "m.mlpackage"
+    manifest = json.loads((pkg / "Manifest.json").read_text())
+    assert len(manifest["itemInfoEntries"]) == 2  # the model spec and its weights
+    weights = pkg / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
+    assert weights.stat().st_size > 0 and all(p.stat().st_mode & 0o044 for p in pkg.rglob("*") if p.is_file())
+    spec = ct.utils.load_spec(str(pkg))
+    assert spec.WhichOneof("Type") == "mlProgram"
+    assert [i.name for i in spec.description.input] == ["image"]
+    assert {o.name: list(o.type.multiArrayType.shape) for o in spec.description.output} == {
+        "out": [1, 2, 96, 96], "corners": [1, 4, 48, 48]}
+    meta = json.loads(spec.description.metadata.userDefined["docsynth"])
+    assert meta["source_sha256"] == file_sha256(ckpt) and meta["input_size"] == 96
+    main = spec.mlProgram.functions["main"]
+    ops = main.block_specializations[main.opset].operations
+    fp16_consts = [op for op in ops if op.type == "const"
+                   and op.outputs[0].type.tensorType.dataType == ct.proto.MIL_pb2.DataType.Value("FLOAT16")]
+    assert fp16_consts, "fp16 weights"
+    shapes = {"out": [1, 2, 96, 96], "corners": [1, 4, 48, 48]}
+    check_coreml_spec(spec, pkg, ["out", "corners"], [1, 3, 96, 96], shapes)
+    with pytest.raises(DocsynthError, match="corners has shape"):
+        check_coreml_spec(spec, pkg, ["out", "corners"], [1, 3, 96, 96], {**shapes, "corners": [1, 4, 96, 96]})
+    with pytest.raises(DocsynthError, match="expected \\['image'\\] and \\['out'\\]"):
+        check_coreml_spec(spec, pkg, ["out"], [1, 3, 96, 96], shapes)
+    again = cli("export-model", str(ckpt), "--format", "coreml", "--out", "m.mlpackage")
+    assert again.exit_code == 2 and "--force" in again.stderr
+
+
+def test_optional_formats_say_how_to_install_them(cli, tmp_path, monkeypatch):
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    for fmt, module, extra in (("tflite", "litert_torch", "pip install 'docsynth[tflite]'"),
+                               ("coreml", "coremltools", "pip install 'docsynth[coreml]'")):
+        monkeypatch.setitem(sys.modules, module, None)  # what a missing package looks like to import
+        res = cli("export-model", str(ckpt), "--format", fmt, "--out", f"m{fmt}")
+        assert res.exit_code == 2, res.output
+        assert len(res.stderr.strip().splitlines()) == 1 and extra in res.stderr, res.stderr
+        assert f"--format {fmt} needs {module}" in res.stderr
+        assert not (tmp_path / f"m{fmt}").exists()
+
+
+# ---------------------------------------------------------------------------------------------
 # The NumPy reference of what an app does around the model
 # ---------------------------------------------------------------------------------------------
 

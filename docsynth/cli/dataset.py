@@ -15,18 +15,24 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         dataset: Path = typer.Argument(..., help="Dataset folder made by 'docsynth generate'."),
-        fmt: str = typer.Option(..., "--format", "-f", help="coco, yolo-seg or reference."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-        force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
+        fmt: str = typer.Option(..., "--format", "-f", help="coco, yolo-seg, reference or parquet."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder (parquet: output file)."),
+        force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder (parquet: the file)."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """Write a dataset as COCO (segmentation + 4 corner keypoints), YOLO segmentation labels or
-        the reference layout (images + 3-channel masks named {doc:04}_bck_{k:02})."""
+        """Write a dataset as COCO (segmentation + 4 corner keypoints), YOLO segmentation labels,
+        the reference layout (images + 3-channel masks named {doc:04}_bck_{k:02}) or one Parquet
+        file (a row per sample: image and mask bytes, corners, flags, provenance)."""
         from docsynth import outputs
-        from docsynth.dataset.export import export
+        from docsynth.dataset.export import export, require_pyarrow
 
-        outputs.check_folder(out)
-        outputs.refuse_overlap(out, [dataset])  # --force clears --out: never where the dataset is
+        if fmt == "parquet":
+            require_pyarrow()
+            outputs.check_file(out)
+            outputs.refuse_replacing([out], inputs=[dataset], force=force)  # never an input, even with --force
+        else:
+            outputs.check_folder(out)
+            outputs.refuse_overlap(out, [dataset])  # --force clears --out: never where the dataset is
         with progress_bar("export") as bar:
             result = export(dataset, fmt, out, force=force, progress=bar.advance, on_start=bar.start)
         emit(result, as_json, f"exported {result['images']} images as {fmt} to {result['out']}")

@@ -8,9 +8,14 @@
 - ``reference``: the reference pipeline's layout, ``images/{doc:04}_bck_{k:02}.<ext>`` and
   ``masks/{doc:04}_bck_{k:02}.png`` (3-channel, 0/255), ``doc`` numbering documents in manifest
   order and ``k`` the composites of each document, for existing training code.
+- ``parquet``: one file (``--out data.parquet``), one row per sample (:data:`PARQUET_COLUMNS`):
+  the image and mask files' bytes, corners, flags and provenance, readable by pyarrow, pandas
+  and Hugging Face ``datasets`` (``image`` and ``mask`` load as its ``Image`` feature). Needs
+  pyarrow (``pip install 'docsynth[parquet]'``).
 
 Images are hard-linked when the file system allows, copied otherwise. An output folder that is
-not empty is refused unless ``force``; every file is written atomically.
+not empty is refused unless ``force``; every file is written atomically (the parquet file under
+a temporary name, renamed when complete; an existing one is replaced only with ``force``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
 from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_mask
 
-FORMATS = ("coco", "yolo-seg", "reference")
+FORMATS = ("coco", "yolo-seg", "reference", "parquet")
 KEYPOINTS = ["tl", "tr", "br", "bl"]
 
 
@@ -173,16 +178,124 @@ def export_reference(items: list[Item], out: Path, progress: Callable[[int], Non
     return {"images": len(items), "documents": len(docs), "folder": str(out)}
 
 
+# ---------------------------------------------------------------------------------------------
+# Parquet
+# ---------------------------------------------------------------------------------------------
+
+PARQUET_COLUMNS = {
+    "id": "sample id (the manifest's, or the photo's file stem)",
+    "image": "struct {bytes, path}: the image file's bytes as stored (JPEG/PNG) and its path in the dataset",
+    "mask": "struct {bytes, path}: the page mask as a PNG (0/255); drawn from the corners for photo folders",
+    "width": "image width in pixels", "height": "image height in pixels",
+    "corners": "[[x, y] x 4] TL, TR, BR, BL in image pixels (pixel-edge coordinates), null for negatives",
+    "flags": "truncated / occluded / approximate / negative",
+    "cases": "hard cases the compositor drew (realistic compositor)",
+    "document": "source/id of the page", "background": "background id",
+    "seed": "[master seed, sample index]: the sample is redrawn from these",
+    "preset": "compositor preset",
+    "provenance": "the whole manifest row as JSON (everything above and what plugins add)",
+}
+PARQUET_ROWS_PER_GROUP = 64  # a few MB of images per row group: streaming, bounded memory
+PARQUET_EXTRA = "pip install 'docsynth[parquet]' (pyarrow)"
+
+
+def require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise DocsynthError(f"--format parquet needs pyarrow, which is not installed: {PARQUET_EXTRA}") from None
+
+
+def _parquet_schema() -> Any:
+    import pyarrow as pa
+
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # Hugging Face's Image storage
+    fields = [("id", pa.string()), ("image", image), ("mask", image), ("width", pa.int32()),
+              ("height", pa.int32()), ("corners", pa.list_(pa.list_(pa.float64()))),
+              ("flags", pa.list_(pa.string())), ("cases", pa.list_(pa.string())), ("document", pa.string()),
+              ("background", pa.string()), ("seed", pa.list_(pa.int64())), ("preset", pa.string()),
+              ("provenance", pa.string())]
+    # datasets reads image/mask as its Image feature from this; other columns map from Arrow types
+    hf = {"info": {"features": {"image": {"_type": "Image"}, "mask": {"_type": "Image"}}}}
+    return pa.schema(fields, metadata={"huggingface": json.dumps(hf),
+                                       "docsynth": json.dumps({"columns": PARQUET_COLUMNS})})
+
+
+def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
+    if not item.image.is_file():
+        raise DocsynthError(f"{item.image}: image listed in the manifest is missing; regenerate the dataset")
+    w, h = _size(item)
+    if item.mask is not None and item.mask.is_file():
+        mask = {"bytes": item.mask.read_bytes(), "path": _rel(item.mask, root)}
+    else:
+        drawn = _mask_of(item)
+        mask = None if drawn is None else {"bytes": encode_image(drawn, ".png"), "path": None}
+    row = item.row
+    seed = row.get("seed")
+    return {"id": item.id, "image": {"bytes": item.image.read_bytes(), "path": _rel(item.image, root)},
+            "mask": mask, "width": w, "height": h,
+            "corners": None if item.corners is None else np.asarray(item.corners, np.float64).tolist(),
+            "flags": list(item.flags), "cases": list(item.cases), "document": item.document,
+            "background": None if row.get("background") is None else str(row["background"]),
+            "seed": [int(v) for v in seed] if isinstance(seed, list) else None,
+            "preset": row.get("preset"),
+            "provenance": json.dumps(row or {"image": _rel(item.image, root)}, sort_keys=True)}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def export_parquet(items: list[Item], out: Path, root: Path,
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Write ``out`` under a temporary name beside it, row group by row group, then rename it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _parquet_schema()
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with pq.ParquetWriter(str(tmp), schema) as writer:
+            for start in range(0, len(items), PARQUET_ROWS_PER_GROUP):
+                rows = []
+                for item in items[start:start + PARQUET_ROWS_PER_GROUP]:
+                    rows.append(_parquet_row(item, root))
+                    if progress:
+                        progress(1)
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"images": len(items), "negatives": sum(i.corners is None for i in items), "bytes": out.stat().st_size,
+            "columns": list(PARQUET_COLUMNS)}
+
+
 EXPORTERS = {"coco": export_coco, "yolo-seg": export_yolo_seg, "reference": export_reference}
 
 
 def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
            progress: Callable[[int], None] | None = None,
            on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    if fmt not in EXPORTERS:
+    if fmt not in FORMATS:
         raise DocsynthError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
-    items = read_items(dataset)
     out = Path(out)
+    if fmt == "parquet":
+        require_pyarrow()
+        if out.is_dir():
+            raise DocsynthError(f"{out}: is a folder; --format parquet writes one file, e.g. --out data.parquet")
+        if out.exists() and not force:
+            raise DocsynthError(f"{out}: exists; use --force to replace it or choose another --out")
+        items = read_items(dataset)
+        if on_start:
+            on_start(len(items), 0)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return {"format": fmt, "out": str(out), **export_parquet(items, out, Path(dataset), progress)}
+    items = read_items(dataset)
     if out.resolve() == Path(dataset).resolve():
         raise DocsynthError(f"{out}: --out must differ from the dataset folder")
     existed = out.is_dir()

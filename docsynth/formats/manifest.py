@@ -79,6 +79,7 @@ class Item:
     document: str = ""
     instances: list[dict[str, Any]] = field(default_factory=list)
     cases: list[str] = field(default_factory=list)
+    row: dict[str, Any] = field(default_factory=dict)  # the manifest row as written (provenance)
 
 
 def read_items(folder: str | Path) -> list[Item]:
@@ -98,7 +99,8 @@ def read_items(folder: str | Path) -> list[Item]:
                                   mask=folder / row["mask"] if row.get("mask") else None, corners=corners,
                                   width=row.get("width"), height=row.get("height"), flags=list(row.get("flags", [])),
                                   document=f"{doc.get('source', '')}/{doc.get('id', '')}",
-                                  instances=list(row.get("instances", [])), cases=list(row.get("cases", []))))
+                                  instances=list(row.get("instances", [])), cases=list(row.get("cases", [])),
+                                  row=row))
             except (KeyError, ValueError, TypeError) as exc:
                 raise DocsynthError(f"{manifest}:{n}: malformed row ({exc}); regenerate the dataset") from None
         return items

@@ -40,9 +40,13 @@ ONNX uses PyTorch's TorchScript-based exporter (``dynamo=False``): the newer exp
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -63,7 +67,7 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "tflite": ".tflite", "coreml"
 # scores an int8 model on the very images its ranges were fitted to.
 CALIBRATION_SEED = 18
 CHECK_SEED = 81
-EXTRAS = {"tflite": "pip install 'docsynth[tflite]' (litert-torch)",
+EXTRAS = {"tflite": "pip install 'docsynth[tflite]' (litert-torch, ai-edge-litert)",
           "coreml": "pip install 'docsynth[coreml]' (coremltools)"}
 
 
@@ -309,7 +313,8 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
         elif fmt == "tflite":
             runner = _export_tflite(model, keys, inputs[0], tmp_file)
         else:
-            runner = _export_coreml(model, keys, inputs[0], tmp_file, file_meta, precision)
+            runner = _export_coreml(model, keys, inputs[0], tmp_file, file_meta, precision,
+                                        {k: list(v.shape) for k, v in expected[0].items()})
         summary: dict[str, Any] = {"out": str(out), "format": fmt, "precision": precision, "outputs": keys,
                                    "input_size": [h, w], "source": str(checkpoint)}
         if runner is None:  # Core ML off Apple systems: structure only, checked in _export_coreml
@@ -397,6 +402,11 @@ def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
     staging = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(tmp, staging)
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in staging.rglob("*"):  # converters may write private (0600) temporary files
+        if f.is_file():
+            os.chmod(f, 0o666 & ~umask)
     if out.exists():
         if not force:
             raise DocsynthError(f"{out}: exists; pass --force to replace it")
@@ -413,11 +423,17 @@ def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
 
 
 def _require_extra(fmt: str) -> None:
-    module = {"tflite": "litert_torch", "coreml": "coremltools"}[fmt]
-    try:
-        __import__(module)
-    except ImportError:
-        raise DocsynthError(f"--format {fmt} needs {module}, which is not installed: {EXTRAS[fmt]}") from None
+    """One line saying how to install a missing optional converter; checked before any work."""
+    modules = {"tflite": ("litert_torch", "ai_edge_litert.interpreter"), "coreml": ("coremltools",)}[fmt]
+    if fmt == "tflite":
+        _quiet_litert()
+    for module in modules:
+        try:
+            with _native_chatter_muted():  # both announce missing native parts and untested versions
+                importlib.import_module(module)
+        except ImportError:
+            raise DocsynthError(f"--format {fmt} needs {module.split('.')[0]}, which is not installed: "
+                                f"{EXTRAS[fmt]}") from None
 
 
 def _inference_keys(model: Any, x: np.ndarray) -> list[str]:
@@ -586,28 +602,74 @@ def _export_torchscript(model, keys, x0: np.ndarray, path: Path, meta: dict[str,
     return run
 
 
+@contextlib.contextmanager
+def _native_chatter_muted():
+    """While LiteRT/TensorFlow load, convert and start an interpreter they print progress trees
+    and info logs from Python and native code. stdout must stay clean for ``--json``, so both
+    file descriptors 1 and 2 go to a scratch file for the duration; Python exceptions still
+    carry their message."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    yield
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _quiet_litert() -> None:
+    """Before LiteRT is imported: no progress tree from the converter, no TensorFlow info logs."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def _export_tflite(model, keys, x0: np.ndarray, path: Path):
     """LiteRT's converter traces the model with torch.export and lowers it to TFLite; the
     LiteRT interpreter then runs the file for the check."""
-    import litert_torch
-    import torch
+    _quiet_litert()
+    with _native_chatter_muted():
+        import litert_torch
+        import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        edge = litert_torch.convert(_wrapper(model, keys, as_dict=False), (torch.from_numpy(x0),))
-        edge.export(str(path))
-    return tflite_runner(path, keys)
+        try:
+            edge = litert_torch.convert(_wrapper(model, keys, as_dict=False), (torch.from_numpy(x0),))
+            edge.export(str(path))
+        except Exception as exc:  # the converter's errors are long; keep the first line
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise DocsynthError(f"litert-torch could not convert this model: {type(exc).__name__}: {first}; "
+                                "not written") from None
+        return tflite_runner(path, keys)
 
 
 def tflite_runner(path: Path, keys: list[str]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """Run a .tflite file with the LiteRT interpreter on one thread; outputs in the order of
     ``keys`` (the converter keeps the order of the model's output tuple)."""
-    from ai_edge_litert.interpreter import Interpreter
+    _quiet_litert()
+    with _native_chatter_muted():
+        from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(path), num_threads=1)
-    runner = interp.get_signature_runner()
-    in_name = next(iter(interp.get_signature_list()["serving_default"]["inputs"]))
-    out_names = interp.get_signature_list()["serving_default"]["outputs"]
+        interp = Interpreter(model_path=str(path), num_threads=1)
+        runner = interp.get_signature_runner()
+        signature = interp.get_signature_list()["serving_default"]
+        in_name = next(iter(signature["inputs"]))
+        out_names = signature["outputs"]
+        detail = interp.get_input_details()[0]
+        runner(**{in_name: np.zeros(detail["shape"], detail["dtype"])})  # the delegate announces itself here
+    if len(out_names) != len(keys):
+        raise DocsynthError(f"{path.name}: the TFLite model has {len(out_names)} outputs, expected {len(keys)} "
+                            f"({', '.join(keys)})")
 
     def run(x: np.ndarray) -> dict[str, np.ndarray]:
         res = runner(**{in_name: x})
@@ -618,33 +680,60 @@ def tflite_runner(path: Path, keys: list[str]) -> Callable[[np.ndarray], dict[st
     return run
 
 
-def _export_coreml(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], precision: str):
+def _export_coreml(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], precision: str,
+                   shapes: dict[str, list[int]]):
     """An ML program from the traced model. Core ML runs only on Apple systems: elsewhere the
-    saved package is reloaded and its interface checked, and the runner is None."""
+    saved package is checked structurally and the runner is None. The check reloads the
+    package (manifest, model spec, weights), and requires an ML program whose input is
+    ``image`` and whose outputs are ``keys``, with the fixed shapes PyTorch gives (``shapes``),
+    every weight it references inside its weight file, and the docsynth meta."""
     import platform
 
-    import coremltools as ct
-    import torch
+    with _native_chatter_muted():  # coremltools announces missing native parts and untested torch
+        import coremltools as ct
+        import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
         traced = torch.jit.trace(_wrapper(model, keys, as_dict=False), torch.from_numpy(x0), strict=False)
         mlmodel = ct.convert(traced, inputs=[ct.TensorType(name="image", shape=x0.shape)],
                              outputs=[ct.TensorType(name=k) for k in keys], convert_to="mlprogram",
                              compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
                              minimum_deployment_target=ct.target.iOS15)
-    mlmodel.user_defined_metadata["docsynth"] = json.dumps(meta, sort_keys=True)
-    mlmodel.save(str(path))
-    spec = ct.utils.load_spec(str(path))
-    names_in = [i.name for i in spec.description.input]
-    names_out = [o.name for o in spec.description.output]
-    if names_in != ["image"] or names_out != keys:
-        raise DocsynthError(f"{path.name}: Core ML model has inputs {names_in} and outputs {names_out}, "
-                            f"expected ['image'] and {keys}; not written")
-    shape = list(spec.description.input[0].type.multiArrayType.shape)
-    if shape != list(x0.shape):
-        raise DocsynthError(f"{path.name}: Core ML input shape {shape}, expected {list(x0.shape)}; not written")
+        mlmodel.user_defined_metadata["docsynth"] = json.dumps(meta, sort_keys=True)
+        mlmodel.save(str(path))
+        spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+    check_coreml_spec(spec, path, keys, list(x0.shape), shapes)
     if platform.system() != "Darwin":
         return None
     loaded = ct.models.MLModel(str(path))
     return lambda x: {k: np.asarray(v, np.float32) for k, v in loaded.predict({"image": x}).items()}
+
+
+def check_coreml_spec(spec: Any, path: Path, keys: list[str], in_shape: list[int],
+                      shapes: dict[str, list[int]]) -> None:
+    """The structural check of a saved .mlpackage (what can be checked without Core ML)."""
+    def fail(msg: str) -> None:
+        raise DocsynthError(f"{path.name}: {msg}; not written")
+
+    if spec.WhichOneof("Type") != "mlProgram":
+        fail(f"expected an ML program, got {spec.WhichOneof('Type')}")
+    names_in = [i.name for i in spec.description.input]
+    names_out = [o.name for o in spec.description.output]
+    if names_in != ["image"] or names_out != keys:
+        fail(f"Core ML model has inputs {names_in} and outputs {names_out}, expected ['image'] and {keys}")
+    got = {"image": list(spec.description.input[0].type.multiArrayType.shape)}
+    got.update({o.name: list(o.type.multiArrayType.shape) for o in spec.description.output})
+    for name, want in {"image": in_shape, **shapes}.items():
+        if got[name] != want:
+            fail(f"Core ML {name} has shape {got[name]}, expected {want}")
+    if "docsynth" not in spec.description.metadata.userDefined:
+        fail("the docsynth meta is missing from the user metadata")
+    weights = path / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
+    size = weights.stat().st_size if weights.is_file() else 0
+    main = spec.mlProgram.functions["main"]
+    ops = main.block_specializations[main.opset].operations
+    for op in ops:
+        for attr in op.attributes.values():
+            if attr.HasField("blobFileValue") and attr.blobFileValue.offset >= size:
+                fail(f"weight {op.outputs[0].name} points past the end of its weight file ({size} bytes)")
+    if not ops:
+        fail("the ML program has no operations")
