@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from docsynth.run import engine as run_mod
+from docsynth.run import stages as run_stages
 from docsynth.errors import DocsynthError
 from docsynth.report.page import build_report, write_report
 from docsynth.run.engine import Stage, StageContext
@@ -85,7 +86,7 @@ def build_run(stages_list: list[str]) -> Path:
            "split": {"max_size": 64, "valid_fraction": 0.34},
            "evaluate": {"data": str(photos), "baseline": "classical"}}
     Path("docsynth.yaml").write_text(yaml.safe_dump(cfg))
-    stages = dict(run_mod.builtin_stages())
+    stages = dict(run_stages.builtin_stages())
     keep = lambda c, o, i: {}  # noqa: E731
     stages["train"] = Stage("train", ("train",), fake_train, keep, "best.pt", reads=(("split",),), required=(0,))
     stages["evaluate"] = Stage("evaluate", ("evaluate",), fake_evaluate, keep, "results.json",

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from docsynth.run import checks as run_checks
 from docsynth.run import engine as run_mod
+from docsynth.run import stages as run_stages
 from docsynth.errors import DocsynthError
 from docsynth.run.engine import Stage, StageContext
 
@@ -54,7 +56,7 @@ class Calls:
 
 
 def stages_with(calls: Calls) -> dict[str, Stage]:
-    stages = dict(run_mod.builtin_stages())
+    stages = dict(run_stages.builtin_stages())
     no_paths = lambda cfg, out, inputs: {}  # noqa: E731
     stages["train"] = Stage("train", ("train",), calls.train, no_paths, "best.pt", reads=(("split",),), required=(0,))
     stages["evaluate"] = Stage("evaluate", ("evaluate",), calls.evaluate, no_paths, "results.json",
@@ -280,8 +282,8 @@ def test_cli_run_json_and_report(cli):
 def test_repository_example_config_is_complete_and_valid():
     """The docsynth.yaml README's quick start runs: all six stages, offline plugins, no problem."""
     example = Path(__file__).resolve().parent.parent / "docsynth.yaml"
-    loaded = run_mod.load_config(example)
-    assert run_mod.check(loaded, run_mod.STAGES) == []
+    loaded = run_checks.load_config(example)
+    assert run_checks.check(loaded, run_stages.STAGES) == []
     assert loaded.cfg["run"]["stages"] == list(run_mod.STAGE_ORDER)
     assert set(loaded.cfg["sources"]["mix"]) == {"procedural"}
     assert loaded.cfg["backgrounds"]["provider"] == "procedural"
@@ -369,7 +371,7 @@ def test_keys_an_upstream_stage_makes_irrelevant_rerun_nothing():
         (ctx.out / "manifest.jsonl").write_text("")
         return {}
 
-    builtin = run_mod.builtin_stages()
+    builtin = run_stages.builtin_stages()
     stages = {"sources": Stage("sources", ("seed", "sources"), prepare_stub, builtin["sources"].configure,
                                "documents.jsonl"),
               "generate": Stage("generate", ("seed", "generate"), generate_stub, builtin["generate"].configure,

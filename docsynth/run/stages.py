@@ -1,0 +1,321 @@
+"""The built-in stages of `docsynth run`: thin adapters from a run folder to each stage's own
+Python entry point (``configure``: the overrides that wire a stage to its folders; ``execute``:
+the call; ``check``: the stage's own config checks). :data:`STAGES` is what ``run`` walks.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+from docsynth.config import lookup
+from docsynth import plugins
+from docsynth.errors import DocsynthError
+
+from docsynth.run.checks import at_least, existing_folder
+from docsynth.run.engine import Stage, StageContext
+
+
+# ---------------------------------------------------------------------------------------------
+# The built-in stages: thin adapters from a run folder to each stage's own Python entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _unused(cfg: dict[str, Any], section: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Keys made irrelevant by an upstream stage, kept as they are: returning them as
+    overrides takes them out of the stage's key, so editing them reruns nothing."""
+    return {f"{section}.{k}": cfg[section][k] for k in keys if k in cfg[section]}
+
+
+def _configure_generate(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {"generate.out": str(out)}
+    if "sources" in inputs:
+        overrides.update(_unused(cfg, "generate", ("source", "source_options", "documents_count")))
+        overrides["generate.documents"] = str(inputs["sources"])
+    if "backgrounds" in inputs:
+        overrides.update(_unused(cfg, "generate", ("background_provider", "background_options",
+                                                   "backgrounds_count")))
+        overrides["generate.backgrounds"] = str(inputs["backgrounds"])
+    return overrides
+
+
+def _execute_generate(ctx: StageContext) -> dict[str, Any]:
+    from docsynth.generate.shards import generate
+
+    # force: the runner owns the folder (it was emptied for a fresh start; on a resume the
+    # dataset's own fingerprint matches and finished shards are kept).
+    return generate(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, note=ctx.log)
+
+
+def _check_generate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    from docsynth.generate.preflight import compositor_problem
+
+    problems = at_least(cfg, {"generate.per_document": 1, "generate.shard_size": 1, "generate.workers": 1,
+                               "generate.documents_count": 1, "generate.backgrounds_count": 1})
+    name, options = lookup(cfg, "generate.compositor"), lookup(cfg, "generate.compositor_options")
+    if name in plugins.names("compositor") and isinstance(options, dict):  # else reported already
+        problem = compositor_problem(name, options)
+        if problem:
+            problems.append(("generate.compositor_options", problem))
+    return problems
+
+
+def _configure_split(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    return {"split.out": str(out)}
+
+
+def _execute_split(ctx: StageContext) -> dict[str, Any]:
+    from docsynth.dataset.split import split
+
+    sp = ctx.cfg["split"]
+    seed = sp["seed"] if sp.get("seed") is not None else ctx.cfg["seed"]
+    return split(ctx.inputs["generate"], ctx.out, seed=seed, valid_fraction=sp["valid_fraction"],
+                 valid_per_group=sp["valid_per_group"], group_by=sp["group_by"], max_size=sp["max_size"],
+                 force=True, progress=ctx.progress, on_start=ctx.on_start)
+
+
+def _check_split(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    fraction = lookup(cfg, "split.valid_fraction")
+    if isinstance(fraction, (int, float)) and not 0 < fraction < 1 and lookup(cfg, "split.valid_per_group") is None:
+        return [("split.valid_fraction", f"'split.valid_fraction' is {fraction}, must be between 0 and 1")]
+    return []
+
+
+def _configure_sources(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    return {"sources.out": str(out)}
+
+
+def _execute_sources(ctx: StageContext) -> dict[str, Any]:
+    from docsynth.sources.prepare import prepare
+
+    return prepare(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, warn=ctx.log)
+
+
+def _check_sources(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every mix entry names a source whose data is here (procedural needs none)."""
+    from docsynth.sources.store import describe
+
+    problems = []
+    mix = lookup(cfg, "sources.mix") or {}
+    if not mix:
+        problems.append(("sources.mix", "'sources.mix' is empty; name at least one source, e.g. procedural: 24"))
+    for entry in mix:
+        try:
+            info = describe(cfg, entry, count=True)
+        except DocsynthError as exc:
+            problems.append((f"sources.mix.{entry}", str(exc).splitlines()[0]))
+            continue
+        if not info["present"]:
+            problems.append((f"sources.mix.{entry}", f"source {entry!r} has no documents here "
+                             f"({info['note'] or 'nothing found under ' + str(info['root'])})"))
+    return problems + at_least(cfg, {"sources.max_size": 16, "sources.workers": 1})
+
+
+def _configure_backgrounds(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    return {"backgrounds.out": str(out)}
+
+
+def _execute_backgrounds(ctx: StageContext) -> dict[str, Any]:
+    """Fill the folder from the provider (search-and-download for scraping providers, rendered
+    or copied images for the others), then normalise, dedupe and credit it."""
+    from docsynth.backgrounds import folder as bg
+    from docsynth.backgrounds.dedupe import dedupe_folder
+
+    section = ctx.cfg["backgrounds"]
+    name = section["provider"]
+    provider = plugins.get("background", name)
+    options = dict(section["options"].get(name) or {})
+    if callable(getattr(provider, "search", None)):
+        collected = bg.scrape(provider, list(section["queries"]), ctx.out, limit=section["per_query"],
+                              settings=bg.settings_from_config(section), client=bg.client_from_config(section),
+                              options={"licences": section["licences"], **options},
+                              on_start=ctx.on_start, progress=ctx.progress)
+    else:
+        from docsynth.backgrounds.folder import collect
+
+        collected = collect(provider, name, ctx.out, count=section["count"], seed=ctx.cfg["seed"],
+                            options=options, jpeg_quality=section["jpeg_quality"],
+                            on_start=ctx.on_start, progress=ctx.progress)
+    dedupe = dedupe_folder(ctx.out, section["dedupe_threshold"], apply=True)
+    credits = bg.write_credits(ctx.out, force=True)
+    return {"provider": name, "collected": collected, "duplicates": dedupe.get("duplicates"),
+            "images": len(bg.folder_backgrounds(ctx.out)), "credited": credits.get("credited")}
+
+
+def _configure_train(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {"train.out": str(out)}
+    if "split" in inputs:
+        overrides.update(_unused(cfg, "train", ("valid_fraction",)))  # only for unsplit datasets
+    if not cfg["train"].get("online"):
+        overrides.update(_unused(cfg, "train", ("online_options",)))
+    if cfg["train"].get("eval_real"):
+        overrides["train.eval_real"] = str(Path(cfg["train"]["eval_real"]).resolve())
+    if cfg["train"].get("online"):
+        # the online stream draws from this run's prepared pages and backgrounds when it has them
+        online = dict(cfg["train"].get("online_options") or {})
+        if "sources" in inputs and not online.get("documents"):
+            online["documents"] = str(inputs["sources"])
+        if "backgrounds" in inputs and not online.get("backgrounds"):
+            online["backgrounds"] = str(inputs["backgrounds"])
+        overrides["train.online_options"] = online
+    return overrides
+
+
+def _execute_train(ctx: StageContext) -> dict[str, Any]:
+    from docsynth.train.loop import train
+
+    if ctx.resume and (ctx.out / "last.pt").is_file():
+        # same config as the interrupted attempt: continue from last.pt exactly
+        summary = train(None, resume=ctx.out, overrides={"train.out": str(ctx.out)})
+    else:
+        data = ctx.inputs.get("split") or ctx.inputs.get("generate")
+        summary = train(ctx.cfg, data=None if data is None else str(data), force=True)
+    summary = summary or {}
+    if summary.get("interrupted"):
+        # Ctrl-C inside training saves last.pt and returns; the stage is not complete
+        raise KeyboardInterrupt(f"training stopped after epoch {summary.get('epochs_done')}; rerun to resume")
+    return summary
+
+
+def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = at_least(cfg, {"train.epochs": 1, "train.batch_size": 1, "train.input_size": 16,
+                               "train.accumulate": 1})
+    stages = lookup(cfg, "run.stages") or []
+    if not lookup(cfg, "train.online") and "split" not in stages and "generate" not in stages:
+        problems.append(("run.stages", "stage 'train' reads the output of split or generate (or set "
+                         "train.online: true); add one of them to run.stages"))
+    problems += existing_folder(cfg, "train.eval_real", "real photos")
+    if lookup(cfg, "train.weights") == "packaged":
+        from docsynth.scan.packaged import weights_problem
+
+        problem = weights_problem(cfg["train"])
+        if problem:
+            problems.append(("train.weights", problem))
+    return problems
+
+
+def _configure_evaluate(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {"evaluate.out": str(out)}
+    if "train" in inputs:
+        overrides["evaluate.checkpoint"] = str(inputs["train"] / "best.pt")
+    if cfg["evaluate"].get("data"):
+        overrides["evaluate.data"] = str(Path(cfg["evaluate"]["data"]).resolve())
+    return overrides
+
+
+def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
+    """Score the trained model (and the baseline) on real photos with corners.csv; without
+    ``evaluate.data``, on held-out synthetic composites (said so in the results)."""
+    from docsynth.evaluate import command as ev
+
+    section = ctx.cfg["evaluate"]
+    note = ""
+    data = section.get("data")
+    if not data:
+        data = str(_heldout_photos(ctx))
+        note = ("No real photos configured (evaluate.data is null): scored on held-out synthetic composites "
+                "from the validation split. Set evaluate.data to a folder of real photos with corners.csv.")
+    report = ev.run_evaluation(data, section["checkpoint"], post=section["postprocessor"],
+                               post_options=section["postprocessor_options"], baseline=section.get("baseline"),
+                               out=ctx.out, worst=section["worst"], force=True, progress=_StageBar(ctx),
+                               remark=note, warn=lambda msg: ctx.log(f"warning: {msg}"),
+                               packaged=section["packaged"])
+    results = report["methods"]
+    items = next(iter(results.values()))["count"] if results else 0
+    return {"data": data, "photos": items, "synthetic": bool(note),
+            "mean_jaccard": {name: round(r["mean_jaccard"], 4) for name, r in results.items()},
+            "mean_mask_iou": {name: round(r["mean_mask_iou"], 4) for name, r in results.items()}}
+
+
+class _StageBar:
+    """The progress object run_evaluation expects, fed to the stage's callbacks."""
+
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
+
+    def start(self, total: int) -> None:
+        if self.ctx.on_start:
+            self.ctx.on_start(total, 0)
+
+    def advance(self, n: int = 1) -> None:
+        if self.ctx.progress:
+            self.ctx.progress(n)
+
+
+def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
+    """A corners.csv folder of validation composites (those with a page), for runs without
+    real photos."""
+    from docsynth.formats import corners as corners_csv
+    from docsynth.io import read_jsonl
+
+    source = ctx.inputs.get("split")
+    folder = source / "valid" if source else None
+    if folder is None or not (folder / "manifest.jsonl").is_file():
+        raise DocsynthError("evaluate.data: null and no validation split in this run; set evaluate.data to a "
+                            "folder of real photos with corners.csv")
+    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r.get("corners") and "negative" not in (r.get("flags") or [])]
+    rows = rows[:limit]
+    if not rows:
+        raise DocsynthError(f"{folder}: no validation sample with a page to score on; set evaluate.data")
+    out = ctx.out / "heldout"
+    out.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        target = out / Path(r["image"]).name
+        if not target.is_file():
+            shutil.copyfile(folder / r["image"], target)
+    corners_csv.write(out / corners_csv.FILENAME, [(Path(r["image"]).name, r["corners"]) for r in rows])
+    return out
+
+
+def _check_evaluate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    problems = existing_folder(cfg, "evaluate.data", "photos")
+    data = lookup(cfg, "evaluate.data")
+    if isinstance(data, str) and Path(data).is_dir() and not (Path(data) / "corners.csv").is_file():
+        problems.append(("evaluate.data", f"'evaluate.data' is {data!r}: it has no corners.csv "
+                         "(image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y)"))
+    if lookup(cfg, "evaluate.packaged") is True:
+        from docsynth.scan.scanner import PACKAGED_MODEL, packaged_model_available
+
+        if not packaged_model_available():
+            problems.append(("evaluate.packaged", f"'evaluate.packaged' is true but no packaged model is installed "
+                             f"({PACKAGED_MODEL.with_suffix('.onnx')} and {PACKAGED_MODEL} are missing); set it to false"))
+    return problems + at_least(cfg, {"evaluate.worst": 0})
+
+
+def _generate_ignore() -> frozenset[str]:
+    from docsynth.generate.shards import NON_OUTPUT_KEYS
+
+    return frozenset(f"generate.{k}" for k in NON_OUTPUT_KEYS)
+
+
+def builtin_stages() -> dict[str, Stage]:
+    stages = [
+        Stage("sources", ("seed", "sources"), _execute_sources, _configure_sources, "documents.jsonl",
+              ignore=frozenset({"sources.workers"}), check=_check_sources,
+              help="prepare a seeded mix of document pages"),
+        Stage("backgrounds", ("seed", "backgrounds"), _execute_backgrounds, _configure_backgrounds,
+              "backgrounds.jsonl",
+              ignore=frozenset(f"backgrounds.{k}" for k in ("contact", "rate_limit", "retries", "backoff",
+                                                            "max_wait", "timeout")),
+              help="collect, normalise and dedupe background photos"),
+        Stage("generate", ("seed", "generate"), _execute_generate, _configure_generate, "manifest.jsonl",
+              reads=(("sources",), ("backgrounds",)), ignore=_generate_ignore(), check=_check_generate,
+              help="composite documents onto backgrounds"),
+        Stage("split", ("seed", "split"), _execute_split, _configure_split, "split.yaml",
+              reads=(("generate",),), required=(0,), check=_check_split,
+              help="train/ and valid/ without leaking pages"),
+        Stage("train", ("train",), _execute_train, _configure_train, "best.pt",
+              reads=(("split", "generate"), ("sources",), ("backgrounds",)),
+              check=_check_train, own_progress=True,
+              ignore=frozenset(f"train.{k}" for k in ("workers", "threads", "checkpoint_minutes")),
+              help="train the page model"),
+        Stage("evaluate", ("evaluate",), _execute_evaluate, _configure_evaluate, "results.json",
+              reads=(("train",), ("split",)), required=(0,), check=_check_evaluate,
+              ignore=frozenset({"evaluate.out"}), help="score the model and the baseline on real photos"),
+    ]
+    return {s.name: s for s in stages}
+
+
+STAGES: dict[str, Stage] = builtin_stages()
