@@ -343,7 +343,8 @@ def _scored_run(root: Path, scores: dict[str, float], train_cfg: dict | None = N
 
 
 def test_evaluation_remark_says_why_the_runs_model_scores_as_it_does(tmp_path):
-    from docsynth.report.page import RunFolder, evaluation_remark
+    from docsynth.report.run_folder import RunFolder
+    from docsynth.report.sections import evaluation_remark
 
     def remark(name, scores, train_cfg=None):
         return evaluation_remark(RunFolder(_scored_run(tmp_path / name, scores, train_cfg)))

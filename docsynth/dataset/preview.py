@@ -18,6 +18,7 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
 from docsynth.io import read_image, read_mask, write_image
+from docsynth.viz import caption, grid
 
 GREEN, RED, CYAN, WHITE = (60, 220, 60), (40, 40, 235), (230, 200, 40), (255, 255, 255)
 
@@ -60,19 +61,6 @@ def render_tile(item: Item, tile: int) -> np.ndarray:
     return caption(out, " ".join([item.id] + item.flags + item.cases))
 
 
-def caption(tile: np.ndarray, text: str) -> np.ndarray:
-    """The tile with one line of text under it (shortened with '..' to fit its width)."""
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
-    width = tile.shape[1] - 4
-    if cv2.getTextSize(text, font, scale, 1)[0][0] > width:
-        while len(text) > 1 and cv2.getTextSize(text + "..", font, scale, 1)[0][0] > width:
-            text = text[:-1]
-        text += ".."
-    bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text, (2, 13), font, scale, (40, 40, 40), 1, cv2.LINE_AA)
-    return np.vstack([tile, bar])
-
-
 def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns: int = 8, tile: int = 240,
                   seed: int = 0, force: bool = False) -> dict[str, Any]:
     out = Path(out)
@@ -88,9 +76,6 @@ def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns
     tiles = [render_tile(item, tile) for item in items]
     while len(tiles) % columns:
         tiles.append(np.full_like(tiles[0], 24))
-    gap = 2
-    rows = [np.hstack([np.pad(t, ((0, gap), (0, gap), (0, 0))) for t in tiles[i:i + columns]])
-            for i in range(0, len(tiles), columns)]
-    sheet = np.vstack(rows)
+    sheet = grid(tiles, columns, gap=2, background=0, edge=False, max_width=0)
     write_image(out, sheet)
     return {"out": str(out), "samples": len(items), "width": sheet.shape[1], "height": sheet.shape[0]}

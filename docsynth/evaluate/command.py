@@ -31,6 +31,7 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.formats import corners as corners_csv
 from docsynth.geometry import cross, is_simple_quad, mask_iou, polygon_area, quad_mask
+from docsynth.viz import grid
 
 # ---------------------------------------------------------------------------------------------
 # Polygons
@@ -394,16 +395,8 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
         tiles.append(canvas)
     if not tiles:
         return np.full((tile, tile, 3), 255, np.uint8)
-    while len(tiles) % columns and len(tiles) > columns:
-        tiles.append(np.full((1, tile, 3), 255, np.uint8))
-    grid = []
-    for i in range(0, len(tiles), columns):
-        row_tiles = tiles[i:i + columns]
-        height = max(t.shape[0] for t in row_tiles)  # portrait and landscape photos share a row
-        grid.append(np.hstack([np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0)), constant_values=255)
-                               for t in row_tiles]))
-    width = max(g.shape[1] for g in grid)
-    return np.vstack([np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0)), constant_values=255) for g in grid])
+    # portrait and landscape photos share a row: each row is as tall as its tallest photo
+    return grid(tiles, columns, gap=0, background=255, max_width=0)
 
 
 def write_report(out: str | Path, report: dict[str, Any], folder: str | Path, worst: int = 8) -> dict[str, str]:

@@ -266,7 +266,9 @@ def run(config_path: str | Path | None = None, *, start: str | None = None, unti
         want_report = cfg["run"].get("report", True) if report is None else report
         if want_report and not isinstance(failure, KeyboardInterrupt):
             try:
-                from docsynth.report.page import RunFolder, evaluation_remark, write_report
+                from docsynth.report.page import write_report
+                from docsynth.report.run_folder import RunFolder
+                from docsynth.report.sections import evaluation_remark
 
                 summary["report"] = str(write_report(run_dir))
                 remark = evaluation_remark(RunFolder(run_dir)) if "evaluate" in active else ""
