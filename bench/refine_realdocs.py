@@ -40,7 +40,7 @@ def main() -> None:
     from scan_fixtures import coverage
 
     from docsynth import plugins
-    from docsynth.evaluate.command import jaccard_smartdoc, subset_of
+    from docsynth.evaluate.smartdoc import jaccard_smartdoc, subset_of
     from docsynth.formats.corners import read_folder
     from docsynth.scan.scanner import read_photo
 

@@ -112,7 +112,7 @@ class ScrapingProvider(Protocol):
     name: str
 
     def search(self, query: str, options: dict[str, Any], client: Any) -> Iterator[Any]:
-        """Yield :class:`docsynth.backgrounds.folder.Candidate` records for ``query`` page by page, in a
+        """Yield :class:`docsynth.backgrounds.scrape.Candidate` records for ``query`` page by page, in a
         stable order, until the end; every request goes through ``client``
         (:class:`docsynth.backgrounds.http.PoliteClient`)."""
 

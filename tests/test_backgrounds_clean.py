@@ -13,7 +13,9 @@ import pytest
 from PIL import Image
 
 from docsynth import plugins
-from docsynth.backgrounds.folder import BackgroundIndex, licence_code, normalize_folder, write_credits
+from docsynth.backgrounds.credits import write_credits
+from docsynth.backgrounds.folder import BackgroundIndex, normalize_folder
+from docsynth.backgrounds.licences import licence_code
 from docsynth.backgrounds.dedupe import dedupe_folder, group_duplicates, near_pairs
 from docsynth.backgrounds.normalize import Rejected, normalize_bytes
 from docsynth.backgrounds.textures import TextureSettings, render_texture

@@ -24,7 +24,8 @@ import yaml
 from PIL import Image
 
 from docsynth import plugins
-from docsynth.backgrounds.folder import BackgroundIndex, ScrapeSettings, read_rejected, scrape
+from docsynth.backgrounds.folder import BackgroundIndex, read_rejected
+from docsynth.backgrounds.scrape import ScrapeSettings, scrape
 from docsynth.backgrounds.http import FetchError, PoliteClient
 
 LICENCES = ["by", "by-sa", "cc0", "pdm", "by", "by-nc"]  # one in six is not reusable (by-nc)

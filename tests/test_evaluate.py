@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from docsynth.errors import DocsynthError
-from docsynth.evaluate.command import clip_polygon, evaluate_predictions, image_mask_iou, jaccard_smartdoc, subset_of
+from docsynth.evaluate.smartdoc import clip_polygon, evaluate_predictions, image_mask_iou, jaccard_smartdoc, subset_of
 from docsynth.formats.corners import read_table
 from docsynth.geometry import is_simple_quad, polygon_area
 from docsynth.geometry import apply_homography
@@ -181,7 +181,7 @@ def test_evaluate_reports_a_missing_corners_csv(cli, tmp_path):
 
 
 def test_calibration_counts_wrong_answers_among_confident_ones():
-    from docsynth.evaluate.command import calibration
+    from docsynth.evaluate.smartdoc import calibration
 
     quad = [[0, 0], [1, 0], [1, 1], [0, 1]]
     rows = [{"jaccard": j, "confidence": c, "corners": quad} for j, c in

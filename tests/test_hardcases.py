@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from docsynth.evaluate.command import subset_of
+from docsynth.evaluate.smartdoc import subset_of
 from docsynth.formats.corners import read_table
 from docsynth.evaluate.hardcases import CASES, write_hardcases
 

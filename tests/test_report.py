@@ -64,7 +64,8 @@ def fake_train(ctx: StageContext) -> dict:
 
 def fake_evaluate(ctx: StageContext) -> dict:
     """results.json as docsynth.evaluate.command writes it, from slightly-off copies of the truth."""
-    from docsynth.evaluate.command import evaluate_predictions, write_report as write_eval
+    from docsynth.evaluate.command import write_evaluation as write_eval
+    from docsynth.evaluate.smartdoc import evaluate_predictions
     from docsynth.formats.corners import read_folder
 
     data = ctx.cfg["evaluate"]["data"]

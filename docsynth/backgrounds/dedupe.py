@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from docsynth.backgrounds.folder import BackgroundIndex, SET_ASIDE, _move_aside, folder_backgrounds
+from docsynth.backgrounds.folder import BackgroundIndex, SET_ASIDE, move_aside, folder_backgrounds
 from docsynth.errors import DocsynthError
 
 HASH_BITS = 64
@@ -220,7 +220,7 @@ def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False,
         for g in groups:
             for k, d in g.duplicates:
                 old = rel(k)
-                moved = _move_aside(root, Path(refs[k].path), SET_ASIDE[0]).relative_to(root).as_posix()
+                moved = move_aside(root, Path(refs[k].path), SET_ASIDE[0]).relative_to(root).as_posix()
                 rec = records.get(old)
                 if rec is None:  # an image without a record gets one, so the move is traceable
                     rec = {"id": refs[k].id, "provider": "folder"}

@@ -23,7 +23,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from docsynth.backgrounds.folder import BackgroundIndex, licence_code, licence_url, listed_files, safe_id
+from docsynth.backgrounds.folder import BackgroundIndex, listed_files, safe_id
+
+from docsynth.backgrounds.licences import licence_code, licence_url
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_bytes
 

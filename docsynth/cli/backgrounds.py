@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Search, download, normalise and record backgrounds; rerun to resume."""
-        from docsynth.backgrounds.folder import client_from_config, scrape, settings_from_config
+        from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
 
         cfg = load_config(config, {"backgrounds.out": None if out is None else str(out),
                                    "backgrounds.per_query": limit, "backgrounds.min_width": min_width,
@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Write CREDITS.md and credits.csv for images whose licence asks for attribution."""
-        from docsynth.backgrounds.folder import write_credits
+        from docsynth.backgrounds.credits import write_credits
 
         summary = write_credits(folder, force=force)
         human = (f"{summary['credited']} of {summary['images']} images need attribution; wrote "

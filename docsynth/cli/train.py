@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         from docsynth.dataset import split as split_mod
 
         if check:
-            report = split_mod.summarise(dataset)
+            report = split_mod.summarise_split(dataset)
             leaks = len(report["leaked_documents"]) + len(report["leaked_backgrounds"])
             examples = (report["leaked_documents"] + report["leaked_backgrounds"])[:5]
             human = (f"{dataset}: train {report['train']}, valid {report['valid']}. "

@@ -138,7 +138,7 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
     if claim_output(out, marker, settings, (*SPLITS, "split.jsonl", "split.yaml"), force,
                     f"a split of {dataset} with these options", key="settings"):
         # split.yaml is written last, so the split is complete: nothing to redo
-        return {**summarise(out), "out": str(out), "resumed": True, "seconds": 0.0}
+        return {**summarise_split(out), "out": str(out), "resumed": True, "seconds": 0.0}
     labels = assign(rows, seed=seed, valid_fraction=valid_fraction, valid_per_group=valid_per_group,
                     group_by=group_by)
     if on_start:
@@ -157,7 +157,7 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
         raise
     # split.yaml last: its presence means the split is complete.
     atomic_write_text(marker, yaml.safe_dump({"settings": settings}, sort_keys=False))
-    return {**summarise(out), "out": str(out), "resumed": False,
+    return {**summarise_split(out), "out": str(out), "resumed": False,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -210,7 +210,7 @@ def _copy_sample(root: Path, dest: Path, row: dict[str, Any], max_size: int) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-def summarise(out: str | Path) -> dict[str, Any]:
+def summarise_split(out: str | Path) -> dict[str, Any]:
     """Sizes and leaks of a split folder (train/ and valid/, each a dataset)."""
     out = Path(out)
     rows = {}

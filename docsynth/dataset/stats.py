@@ -72,7 +72,7 @@ def image_stats(image: np.ndarray, corners: np.ndarray) -> dict[str, float]:
     }
 
 
-def collect(folder: str | Path, limit: int | None = None, seed: int = 0,
+def measure(folder: str | Path, limit: int | None = None, seed: int = 0,
             progress: Callable[[int], None] | None = None) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Per-statistic values over a dataset's images with a page (a seeded subset of ``limit``)."""
     items: list[Item] = read_items(folder)
@@ -163,10 +163,10 @@ def run_stats(folder: str | Path, real: str | Path | None = None, plot_to: str |
               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     if plot_to is not None and Path(plot_to).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise DocsynthError(f"{plot_to}: --plot must end in .png or .jpg")
-    synthetic, counts = collect(folder, limit, seed, progress)
+    synthetic, counts = measure(folder, limit, seed, progress)
     if not counts["measured"]:
         raise DocsynthError(f"{folder}: no images with a page to measure")
-    real_values, real_counts = (collect(real, None, seed, progress) if real is not None else (None, None))
+    real_values, real_counts = (measure(real, None, seed, progress) if real is not None else (None, None))
     result = {"dataset": str(folder), "counts": counts, "stats": compare(synthetic, real_values)}
     if real is not None:
         result["real"] = str(real)

@@ -35,7 +35,7 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index])))
 
 
-def fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
+def dataset_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
     """The part of the config that determines the output files."""
     gen = {k: v for k, v in cfg["generate"].items() if k not in NON_OUTPUT_KEYS}
     return {"seed": cfg["seed"], "generate": gen}
@@ -177,14 +177,14 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
 
 def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
     """Refuse to mix configs in one folder; with ``force``, clear what docsynth wrote there."""
-    claim_output(out, out / "run.yaml", fingerprint(cfg), OUR_ENTRIES, force, "made with this config")
+    claim_output(out, out / "run.yaml", dataset_fingerprint(cfg), OUR_ENTRIES, force, "made with this config")
     out.mkdir(parents=True, exist_ok=True)
     # A worker killed mid-write (Ctrl-C, kill -9) leaves its temporary file behind.
     for sub in ("images", "masks", "shards"):
         for tmp in (out / sub).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
     atomic_write_text(out / "run.yaml", yaml.safe_dump(
-        {"fingerprint": fingerprint(cfg), "config": cfg}, sort_keys=False))
+        {"fingerprint": dataset_fingerprint(cfg), "config": cfg}, sort_keys=False))
 
 
 def plan_for(cfg: dict[str, Any], n_documents: int) -> Plan:

@@ -140,14 +140,14 @@ def _real_photos_folder(run: RunFolder) -> str:
 
 def section_statistics(run: RunFolder, limit: int = 200) -> str:
     """`docsynth stats` of the generated dataset against the run's real photos."""
-    from docsynth.dataset.stats import STATS, collect, compare
+    from docsynth.dataset.stats import STATS, compare, measure
 
     folder = run.stage_dir("generate")
     if not run.complete("generate") or not (folder / "manifest.jsonl").is_file():
         return missing(run.why_missing("generate"))
-    synthetic, counts = collect(folder, limit=limit)
+    synthetic, counts = measure(folder, limit=limit)
     where = _real_photos_folder(run)
-    real, real_counts = collect(where) if where else (None, None)
+    real, real_counts = measure(where) if where else (None, None)
     result = compare(synthetic, real)
     out = (f"<p>{counts['measured']} synthetic samples with a page ({counts['negatives']} negatives not measured)"
            + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>" if real else "")

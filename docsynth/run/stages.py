@@ -120,28 +120,29 @@ def _configure_backgrounds(cfg: dict[str, Any], out: Path, inputs: dict[str, Pat
 def _execute_backgrounds(ctx: StageContext) -> dict[str, Any]:
     """Fill the folder from the provider (search-and-download for scraping providers, rendered
     or copied images for the others), then normalise, dedupe and credit it."""
-    from docsynth.backgrounds import folder as bg
+    from docsynth.backgrounds.credits import write_credits
     from docsynth.backgrounds.dedupe import dedupe_folder
+    from docsynth.backgrounds.folder import collect_backgrounds, folder_backgrounds
+    from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
+    from docsynth.kinds import can_scrape
 
     section = ctx.cfg["backgrounds"]
     name = section["provider"]
     provider = plugins.get("background", name)
     options = dict(section["options"].get(name) or {})
-    if callable(getattr(provider, "search", None)):
-        collected = bg.scrape(provider, list(section["queries"]), ctx.out, limit=section["per_query"],
-                              settings=bg.settings_from_config(section), client=bg.client_from_config(section),
-                              options={"licences": section["licences"], **options},
-                              on_start=ctx.on_start, progress=ctx.progress)
+    if can_scrape(provider):
+        collected = scrape(provider, list(section["queries"]), ctx.out, limit=section["per_query"],
+                           settings=settings_from_config(section), client=client_from_config(section),
+                           options={"licences": section["licences"], **options},
+                           on_start=ctx.on_start, progress=ctx.progress)
     else:
-        from docsynth.backgrounds.folder import collect
-
-        collected = collect(provider, name, ctx.out, count=section["count"], seed=ctx.cfg["seed"],
-                            options=options, jpeg_quality=section["jpeg_quality"],
-                            on_start=ctx.on_start, progress=ctx.progress)
+        collected = collect_backgrounds(provider, name, ctx.out, count=section["count"], seed=ctx.cfg["seed"],
+                                        options=options, jpeg_quality=section["jpeg_quality"],
+                                        on_start=ctx.on_start, progress=ctx.progress)
     dedupe = dedupe_folder(ctx.out, section["dedupe_threshold"], apply=True)
-    credits = bg.write_credits(ctx.out, force=True)
+    credits = write_credits(ctx.out, force=True)
     return {"provider": name, "collected": collected, "duplicates": dedupe.get("duplicates"),
-            "images": len(bg.folder_backgrounds(ctx.out)), "credited": credits.get("credited")}
+            "images": len(folder_backgrounds(ctx.out)), "credited": credits.get("credited")}
 
 
 def _configure_train(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:

@@ -205,7 +205,7 @@ def _corner_distance(a: Any, b: Any) -> float:
 def agreement(original: Any, exported: Any, items: list[tuple[str, np.ndarray, np.ndarray | None]],
               post: str, post_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Scan ``items`` with both backends through the same post-processor and compare."""
-    from docsynth.evaluate.command import jaccard_smartdoc
+    from docsynth.evaluate.smartdoc import jaccard_smartdoc
     from docsynth.geometry import is_simple_quad
     from docsynth.scan.scanner import Scanner
 

@@ -200,7 +200,7 @@ def entry_order(seed: int, entry: str, n: int) -> np.ndarray:
     return rng.permutation(n)
 
 
-def fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
+def documents_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
     """What determines the output files."""
     sc = cfg["sources"]
     return {"seed": cfg["seed"], "mix": dict(sc["mix"]), "max_size": sc["max_size"],
@@ -326,7 +326,7 @@ def prepare(cfg: dict[str, Any], force: bool = False,
                        "order": entry_order(cfg["seed"], entry, len(refs)), "next": 0, "ok": [], "failed": []}
 
     out = Path(sc["out"])
-    _prepare_output(out, fingerprint(cfg), cfg, force)
+    _prepare_output(out, documents_fingerprint(cfg), cfg, force)
     journal_path = out / JOURNAL
     journal = _read_journal(journal_path)
     # Replay the journal in candidate order: the same pages are accepted as in the first run.

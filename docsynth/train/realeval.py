@@ -40,7 +40,7 @@ class RealEval:
         import torch
 
         from docsynth import plugins
-        from docsynth.evaluate.command import jaccard_smartdoc
+        from docsynth.evaluate.smartdoc import jaccard_smartdoc
         from docsynth.scan.model_contract import predict, prediction_from_outputs, preprocess
 
         post = plugins.get("postprocessor", "refine")

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docsynth.backgrounds.folder import Candidate, ScrapedBackgrounds, licence_code
+from docsynth.backgrounds.folder import ScrapedBackgrounds
+
+from docsynth.backgrounds.licences import licence_code
+
+from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 

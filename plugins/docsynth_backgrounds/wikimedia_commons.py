@@ -17,7 +17,11 @@ import html
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
-from docsynth.backgrounds.folder import Candidate, ScrapedBackgrounds, licence_code
+from docsynth.backgrounds.folder import ScrapedBackgrounds
+
+from docsynth.backgrounds.licences import licence_code
+
+from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 
