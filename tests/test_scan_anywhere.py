@@ -365,6 +365,19 @@ def test_optional_formats_say_how_to_install_them(cli, tmp_path, monkeypatch):
         assert not (tmp_path / f"m{fmt}").exists()
 
 
+def test_scan_and_evaluate_explain_that_app_exports_do_not_run_here(cli, tmp_path):
+    write_photo_folder(tmp_path / "photos")
+    (tmp_path / "m.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3")
+    (tmp_path / "m.mlpackage").mkdir()
+    for model, kind in (("m.tflite", "TFLite"), ("m.mlpackage", "Core ML")):
+        for args in (["scan", model, "photos", "--out", "o"], ["evaluate", model, "photos", "--out", "r"]):
+            res = cli(*args)
+            assert res.exit_code == 2, res.output
+            assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+            assert f"a {kind} export runs in apps" in res.stderr and "--format onnx" in res.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # The NumPy reference of what an app does around the model
 # ---------------------------------------------------------------------------------------------

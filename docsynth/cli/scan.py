@@ -13,10 +13,15 @@ import typer
 from docsynth.errors import DocsynthError
 
 MODEL_SUFFIXES = {".pt", ".pth", ".onnx", ".ts", ".torchscript"}
+APP_SUFFIXES = {".tflite": "TFLite", ".mlpackage": "Core ML", ".mlmodel": "Core ML"}  # exports for apps
 
 
 def split_model_arg(args: list[Path], what: str) -> tuple[Optional[Path], list[Path]]:
     """``[CHECKPOINT] INPUT...``: the first argument is the model when it has a model suffix."""
+    if args and args[0].suffix.lower() in APP_SUFFIXES:
+        raise DocsynthError(f"{args[0]}: a {APP_SUFFIXES[args[0].suffix.lower()]} export runs in apps, not in "
+                            "docsynth; pass the .pt checkpoint or its ONNX export (docsynth export-model "
+                            "--format onnx)")
     if args and args[0].suffix.lower() in MODEL_SUFFIXES:
         if len(args) == 1:
             raise DocsynthError(f"{args[0]}: that is a model file; pass {what} after it")
