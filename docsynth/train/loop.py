@@ -45,64 +45,13 @@ from docsynth.train import data as data_mod
 from docsynth.train.curves import write_curves
 from docsynth.train.losses import total_loss
 from docsynth.train.metrics import mean_iou_per_image
+from docsynth.train.runtime import cpu_now, pick_device, rng_state, set_rng_state, setup_distributed
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "curves.png")
 # Keys that may change when resuming: they do not alter the computation (or, for epochs,
 # only extend it).
 RESUME_OVERRIDES = {"train.epochs", "train.workers", "train.device", "train.eval_real", "train.threads",
                     "train.checkpoint_minutes"}
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes and devices
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: torch.device) -> Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1): nccl on CUDA, gloo on CPU."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        torch.cuda.set_device(device)  # nccl works on the current device: one GPU per process
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def pick_device(name: str) -> torch.device:
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise DocsynthError("train.device: cuda requested but no CUDA device is available")
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DocsynthError("train.device: mps requested but not available")
-    return torch.device(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,26 +73,6 @@ class RunState:
     wall_seconds: float = 0.0  # cumulative over all sessions of this run
     cpu_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _cpu_now() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
@@ -333,12 +262,12 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         t, st = self.t, self.state
         self._install_signals()
-        session_wall, session_cpu = time.monotonic(), _cpu_now()
+        session_wall, session_cpu = time.monotonic(), cpu_now()
         base_wall, base_cpu = st.wall_seconds, st.cpu_seconds
 
         def clock() -> None:
             st.wall_seconds = base_wall + time.monotonic() - session_wall
-            st.cpu_seconds = base_cpu + _cpu_now() - session_cpu
+            st.cpu_seconds = base_cpu + cpu_now() - session_cpu
 
         interrupted = False
         try:
