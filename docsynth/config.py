@@ -365,14 +365,6 @@ def parse_file(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     return ({} if data is None else data), _line_index(text)
 
 
-def read_file(path: Path) -> dict[str, Any]:
-    data, lines = parse_file(path)
-    problems = validate(data, str(path), lines)
-    if problems:
-        raise DocsynthError("\n".join(problems))
-    return data
-
-
 def lookup(cfg: dict[str, Any], dotted: str, default: Any = None) -> Any:
     """The value at a dotted key (``"generate.out"``), or ``default`` where the path ends."""
     node: Any = cfg
@@ -403,16 +395,21 @@ def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None
     unset CLI flags do not mask the file.
     """
     cfg = defaults()
-    if config_path is not None:
-        cfg = merge(cfg, read_file(Path(config_path)))
-    else:
-        candidate = Path(DEFAULT_FILE) if cwd is None else cwd / DEFAULT_FILE
-        if candidate.is_file():
-            cfg = merge(cfg, read_file(candidate))
+    path = Path(config_path) if config_path is not None else (Path(DEFAULT_FILE) if cwd is None else cwd / DEFAULT_FILE)
+    origin, lines = "command line", {}
+    if config_path is not None or path.is_file():
+        data, lines = parse_file(path)
+        problems = validate(data, str(path), lines)
+        if problems:
+            raise DocsynthError("\n".join(problems))
+        cfg, origin = merge(cfg, data), str(path)
     apply_overrides(cfg, {k: v for k, v in (overrides or {}).items() if v is not None})
     problems = validate(cfg, "command line")
     if problems:
         raise DocsynthError("\n".join(problems))
+    from docsynth import options  # plugin options, typed by their plugins: checked before any work
+
+    options.check(cfg, origin, lines)
     return cfg
 
 

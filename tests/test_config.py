@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 import pytest
 
 from docsynth import config
@@ -69,3 +71,40 @@ def test_config_show_cli(cli, tmp_path):
     bad = cli("config", "show", "--config", str(tmp_path / "missing.yaml"))
     assert bad.exit_code == 2
     assert bad.stderr.strip().count("\n") == 0 and "config file not found" in bad.stderr
+
+
+def test_plugin_options_are_typed_and_checked_when_the_config_loads(tmp_path):
+    """A misspelled key or a value out of range in a plugin's options is one line with file, line,
+    key, what is allowed and the plugin's name, before any work (config.load and docsynth run)."""
+    from docsynth.run import checks as run_checks
+    from docsynth.run.stages import STAGES
+
+    path = tmp_path / "docsynth.yaml"
+    path.write_text("scan:\n  postprocessor: robust\n  postprocessor_options:\n    treshold: 0.5\n"
+                    "    min_area: 2\ntrain:\n  backbone: compact\n  backbone_options: {width: 0}\n")
+    with pytest.raises(DocsynthError) as err:
+        config.load(path)
+    lines = str(err.value).splitlines()
+    assert f"{path}:4: unknown key 'scan.postprocessor_options.treshold' (known here: min_area, min_confidence, " \
+           "min_iou, threshold) (postprocessor 'robust')" in lines
+    assert f"{path}:5: 'scan.postprocessor_options.min_area' is 2, expected a number from 0 to 1 " \
+           "(postprocessor 'robust')" in lines
+    assert f"{path}:8: 'train.backbone_options.width' is 0, expected a number > 0 (backbone 'compact')" in lines
+    problems = run_checks.check(run_checks.load_config(path), STAGES)
+    assert any("scan.postprocessor_options.treshold" in p and "(postprocessor 'robust')" in p for p in problems)
+    path.write_text("scan:\n  postprocessor: refine\n  postprocessor_options: {band: 12, passes: 1}\n")
+    assert config.load(path)["scan"]["postprocessor_options"] == {"band": 12, "passes": 1}
+
+
+def test_plugins_list_shows_option_schemas_and_config_show_the_effective_values(cli, tmp_path):
+    infos = json.loads(cli("plugins", "list", "--json").stdout)
+    scan = next(i for i in infos if i["provides"].get("postprocessor") and "refine" in i["provides"]["postprocessor"])
+    band = scan["options"]["postprocessor"]["refine"]["band"]
+    assert band["default"] is None and band["low"] == 0 and "number" in band["type"]
+    (tmp_path / "docsynth.yaml").write_text("scan:\n  postprocessor_options: {passes: 1}\n")
+    human = cli("config", "show").stdout
+    shown = "\n".join(line[4:] for line in human.split("# plugin options in effect")[1].splitlines()[1:])
+    effective = yaml.safe_load(shown)
+    assert effective["scan.postprocessor_options"]["passes"] == 1
+    assert effective["scan.postprocessor_options"]["min_corner_score"] == 0.3
+    assert yaml.safe_load(human)["scan"]["postprocessor_options"] == {"passes": 1}  # still valid YAML

@@ -136,6 +136,8 @@ def generate(
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
     from docsynth.generate.shards import generate as run_generate
 
+    if address is not None and load_config(config, {"generate.executor": executor})["generate"]["executor"] == "local":
+        raise DocsynthError("--address: names a Ray cluster; add --executor ray")
     cfg = load_config(config, {
         "seed": seed, "generate.documents": _s(documents), "generate.backgrounds": _s(backgrounds),
         "generate.per_document": per_document, "generate.count": count, "generate.out": _s(out),
@@ -143,8 +145,6 @@ def generate(
         "generate.compositor": compositor, "generate.executor": executor,
         "generate.executor_options.address": address, "generate.shard_format": shard_format,
     })
-    if address is not None and cfg["generate"]["executor"] == "local":
-        raise DocsynthError("--address: names a Ray cluster; add --executor ray")
     gen = cfg["generate"]
     written_for = load_config(config)["generate"]["compositor"]
     if compositor is not None and compositor != written_for and gen["compositor_options"]:
@@ -178,6 +178,12 @@ def plugins_list(as_json: bool = JsonOpt) -> None:
     """Every loaded plugin: version, hooks, what it provides, errors."""
     infos = [p.as_dict() for p in plugins.host().plugins()]
     if as_json:
+        from docsynth import options
+
+        registered = {kind: plugins.host().all(kind) for kind in {k for i in infos for k in i["provides"]}}
+        for info in infos:  # each plugin's option schema (null: a free-form mapping it checks itself)
+            info["options"] = {kind: {name: options.schema(registered[kind].get(name)) for name in names}
+                               for kind, names in info["provides"].items()}
         emit(infos, True)
         return
     from rich.console import Console
@@ -246,8 +252,15 @@ def _check_plugin_distribution(name: str) -> None:
 @config_app.command("show")
 def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Print the effective config (defaults, file, nothing else)."""
+    from docsynth import options
+
     cfg = load_config(config)
-    emit(cfg, as_json, config_mod.dump(cfg).rstrip())
+    human = config_mod.dump(cfg).rstrip()
+    effective = options.effective(cfg)
+    if effective:  # what the plugins will see, declared defaults filled in (comments: still valid YAML)
+        lines = config_mod.dump(effective).rstrip().splitlines()
+        human += "\n\n# plugin options in effect (declared defaults filled in):\n" + "\n".join(f"#   {x}" for x in lines)
+    emit(cfg, as_json, human)
 
 
 # Each stage's commands live in their own module.

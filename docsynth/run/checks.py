@@ -85,8 +85,11 @@ PLUGIN_KEYS = {  # dotted key -> plugin kind whose names it takes
 def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None = None,
           until: str | None = None, force: list[str] | None = None) -> list[str]:
     """Every problem that can be found before a stage starts, one line each."""
+    from docsynth import options
+
     problems = list(loaded.problems)
     cfg = loaded.cfg
+    problems += options.problems(cfg, str(loaded.path or "config"), loaded.lines)
 
     def add(dotted: str, message: str) -> None:
         problems.append(f"{loaded.where(dotted)}: {message}")

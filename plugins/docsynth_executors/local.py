@@ -13,6 +13,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
+from docsynth.config import F
 from docsynth.hookspecs import hookimpl
 
 STOP_GRACE = 0.5  # seconds running tasks get to finish after the first Ctrl-C
@@ -62,6 +63,8 @@ def _stop(pool: ProcessPoolExecutor, pending: dict[Future, int], grace: float) -
 class LocalExecutor:
     name = "local"
     description = "process pool on this machine; workers=1 runs in the calling process"
+    options = {"start_method": F((str, None), None, "multiprocessing start method (null: fork where "
+                                 "available, else spawn)", choices=("fork", "spawn", "forkserver"))}
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int,
             initializer: Callable[..., None] | None = None, initargs: tuple = (),

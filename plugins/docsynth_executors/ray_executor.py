@@ -30,9 +30,16 @@ from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
 from docsynth.errors import DocsynthError
+from docsynth.config import AT_LEAST_1, COUNT, POSITIVE, F
 from docsynth.hookspecs import hookimpl
 
-OPTIONS = {"address", "max_retries", "cpus_per_task", "max_in_flight", "runtime_env"}
+OPTIONS = {
+    "address": F((str, None), None, "cluster to join: auto or HOST:PORT (null: a local Ray)"),
+    "max_retries": F(int, 3, "retries of a failed task", **COUNT),
+    "cpus_per_task": F(float, 1.0, "CPUs Ray reserves per task", **POSITIVE),
+    "max_in_flight": F((int, None), None, "tasks submitted at once (null: twice the cluster's CPUs)", **AT_LEAST_1),
+    "runtime_env": F((dict, None), None, "passed to ray.init when joining a cluster"),
+}
 INSTALL_HINT = "pip install 'docsynth[ray]'"
 
 
@@ -120,12 +127,13 @@ def _one_line(err: BaseException) -> str:
 class RayExecutor:
     name = "ray"
     description = "Ray tasks on a local Ray (sized by --workers) or a cluster (--address auto|HOST:PORT)"
+    options = OPTIONS
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int,
             initializer: Callable[..., None] | None = None, initargs: tuple = (),
             options: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
         options = dict(options or {})
-        unknown = sorted(set(options) - OPTIONS)
+        unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise DocsynthError(f"generate.executor_options: unknown option(s) {unknown} for executor ray; "
                                 f"known: {', '.join(sorted(OPTIONS))}")

@@ -17,11 +17,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from docsynth.config import AT_LEAST_1, POSITIVE, F
 from docsynth.hookspecs import hookimpl
 
 
 def _round(c: float) -> int:
     return max(8, int(c + 4) // 8 * 8)
+
+
+OPTIONS = {
+    "width": F(float, 1.0, "channel multiplier", **POSITIVE),
+    "decoder": F(int, 32, "decoder channels", **AT_LEAST_1),
+}
 
 
 def build_network(num_classes: int, options: dict[str, Any], corners: bool = False):
@@ -125,6 +132,7 @@ class CompactBackbone:
     name = "compact"
     description = "small from-scratch FPN of narrow 3x3 convolutions (~0.27 M params), page mask"
     outputs = "mask"
+    options = OPTIONS
 
     def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
         return load_weights(build_network(num_classes, options, corners=False), weights)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from docsynth.errors import DocsynthError
+from docsynth.config import F
 from docsynth.hookspecs import hookimpl
 from docsynth_models.tv import build_pretrained, load_weights_file, segmenter
 
@@ -29,6 +30,7 @@ def _two_class_heads(net: Any, num_classes: int) -> None:
 
 class DeepLabV3Backbone:
     outputs = "mask"
+    options = {"aux": F(bool, True, "train with the auxiliary head")}
 
     def __init__(self, name: str, description: str, builder: str, weights_enum: str, backbone_enum: str):
         self.name = name

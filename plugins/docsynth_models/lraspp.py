@@ -19,6 +19,7 @@ class LRASPPBackbone:
     name = "lraspp_mobilenet_v3_large"
     description = "LR-ASPP, MobileNetV3-Large backbone (torchvision), 2-class head; fast on CPU"
     outputs = "mask"
+    options: dict = {}  # no auxiliary head, nothing to set
 
     def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
         from torch import nn

@@ -37,6 +37,7 @@ def order_points_reference(points: np.ndarray) -> np.ndarray:
 
 class ReferencePost:
     name = "reference"
+    options: dict = {}  # the reference recipe has nothing to set
     description = "reference app: 384 px argmax, Canny + dilate, largest contour, approxPolyDP 2%"
 
     def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],

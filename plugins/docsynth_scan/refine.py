@@ -33,11 +33,12 @@ import cv2
 import numpy as np
 
 from docsynth.geometry import order_corners
+from docsynth.config import POSITIVE, SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
 from docsynth_scan.checks import calibrated_confidence, implausible, mask_agreement, working_map
 from docsynth_scan.lines import fit_quad_to_mask, is_convex, quad_from_lines, ransac_line, refit, side_lines
-from docsynth_scan.robust import robust_quad
+from docsynth_scan.robust import ROBUST_OPTIONS, robust_quad
 
 STEP = 0.5  # profile sampling step across the edge, px (twice that in bands over 12 px)
 
@@ -193,6 +194,13 @@ def initial_quad(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str
 
 class RefinePost:
     name = "refine"
+    options = {
+        **ROBUST_OPTIONS,
+        "band": F((float, None), None, "search band of the side refinement, px (null: 1.2% of the diagonal, "
+                  "8-40 px)", **POSITIVE),
+        "passes": F(int, 2, "refinement passes", low=0),
+        "min_corner_score": F(float, 0.3, "heatmap corners weaker than this are not trusted", **SHARE),
+    }
     description = "coarse-to-fine: heatmap corners or robust mask fit, checked, sides refined on image gradients"
 
     def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
@@ -202,7 +210,8 @@ class RefinePost:
         if coarse.corners is None:
             return coarse
         h, w = image.shape[:2]
-        band = float(options.get("band", np.clip(0.012 * np.hypot(h, w), 8, 40)))
+        band = options.get("band")
+        band = float(np.clip(0.012 * np.hypot(h, w), 8, 40) if band is None else band)
         corners, support = refine_quad(image, coarse.corners, band, int(options.get("passes", 2)))
         if implausible(corners, w, h):  # refinement locked onto something else: keep the coarse quad
             corners, support = coarse.corners, 0.0

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
 from docsynth_scan.lines import fit_quad_to_mask
@@ -34,8 +35,17 @@ def robust_quad(page_prob: np.ndarray, options: dict[str, Any]) -> Quad:
     return Quad(fit.corners, fit.confidence)
 
 
+ROBUST_OPTIONS = {
+    "threshold": F(float, 0.5, "page probability above which a pixel is page", **SHARE),
+    "min_area": F(float, 0.01, "smallest page, as a share of the photo", **SHARE),
+    "min_iou": F(float, 0.85, "agreement of the region and its quad below which there is no page", **SHARE),
+    "min_confidence": F(float, 0.3, "below it the answer is 'no document found'", **SHARE),
+}
+
+
 class RobustPost:
     name = "robust"
+    options = ROBUST_OPTIONS
     description = "RANSAC line fit on the page outline, side intersections, confidence, no-page"
 
     def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
