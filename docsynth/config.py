@@ -68,6 +68,14 @@ POSITIVE = {"low": 0, "above": True}
 QUALITY = {"low": 1, "high": 100}  # JPEG quality
 
 
+def listing_options() -> dict[str, Field]:
+    """What the core passes every source and background provider besides its own options (a user
+    may set them too): ``root`` (where its data is), ``count`` and ``seed`` (for renderers)."""
+    return {"root": F((str, None), None, "folder with the data"),
+            "count": F(int, 24, "how many to list (generating plugins)", **COUNT),
+            "seed": F(int, 0, "seed (generating plugins)")}
+
+
 OptStr = (str, None)
 OptInt = (int, None)
 

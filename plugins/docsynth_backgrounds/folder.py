@@ -14,6 +14,7 @@ import numpy as np
 
 from docsynth.backgrounds.folder import folder_backgrounds
 from docsynth.errors import DocsynthError
+from docsynth.config import listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.io import read_image
 from docsynth.kinds import BackgroundRef
@@ -23,6 +24,7 @@ class FolderBackgrounds:
     name = "folder"
     description = "every image under a folder (options: root); records from backgrounds.jsonl when present"
     licence = "as the files' owner says (per image in backgrounds.jsonl when present)"
+    options = listing_options()
 
     def list_backgrounds(self, options: dict[str, Any]) -> list[BackgroundRef]:
         root = options.get("root")

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import BackgroundRef
 
@@ -167,6 +168,9 @@ class ProceduralBackgrounds:
     name = "procedural"
     description = "rendered surfaces: " + ", ".join(sorted(FAMILIES))
     licence = "CC0-1.0 (generated)"
+    options = {**listing_options(),
+               "size": F(list, [1024, 768], "[width, height] px"),
+               "families": F((list, None), None, "surface families to draw (null: all)")}
 
     def list_backgrounds(self, options: dict[str, Any]) -> list[BackgroundRef]:
         count = int(options.get("count", 24))

@@ -24,6 +24,7 @@ import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.geometry import order_corners, quad_mask
+from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.io import IMAGE_SUFFIXES, list_images, read_image, read_mask
 from docsynth.kinds import DocumentRef, Page
@@ -83,6 +84,7 @@ class FolderSource:
     licence = "as the files' owner says"
     homepage = ""
     default_mask = "fullpage"
+    options = {**listing_options(), "licence": F((str, None), None, "licence recorded for every page")}
 
     def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
         root = options.get("root")

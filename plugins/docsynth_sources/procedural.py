@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from docsynth.errors import DocsynthError
+from docsynth.config import AT_LEAST_1, F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
@@ -286,6 +287,10 @@ class ProceduralSource:
     description = "rendered pages (letters, articles, forms, invoices, receipts, slides); offline"
     licence = "CC0-1.0 (generated)"
     homepage = "https://github.com/docsynth/docsynth"
+    options = {**listing_options(),
+               "layout": F((str, None), None, "one layout only (null: all)", choices=LAYOUTS),
+               "long_side": F(int, 960, "page size, px on the longer side", **AT_LEAST_1),
+               "fonts": F(list, [], "TrueType files to draw with (default: OpenCV's fonts)")}
 
     def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
         count = int(options.get("count", 24))
