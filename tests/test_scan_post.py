@@ -199,3 +199,36 @@ def test_refine_never_returns_a_crossed_quad_and_falls_back_to_the_mask():
     shifted = UPRIGHT + [60, 0]
     q = find("refine", prob, extra={"corners": shifted, "corner_scores": np.full(4, 0.9)})
     assert np.abs(order_corners(q.corners) - UPRIGHT).max() < 3 and q.confidence >= 0.5
+
+
+def test_refine_chooses_among_candidates_after_refining_them(monkeypatch):
+    """The candidate with the best *final* confidence wins: a heatmap quad ahead by its tie
+    margin before refinement loses to a mask fit whose sides the photo's edges back. A sure
+    heatmap quad is taken alone: the mask fits are never made."""
+    import docsynth_scan.refine as refine
+    from docsynth.kinds import Quad
+
+    heat, mask = UPRIGHT + [4, 0], UPRIGHT
+    support = {heat.tobytes(): 0.0, mask.tobytes(): 1.0}  # the edges back the mask fit only
+
+    def fake_refine(image, corners, band, passes=2):
+        return corners, support[np.asarray(corners).tobytes()]
+
+    def two(page_prob, extra, options):
+        yield Quad(heat, 0.60), "heatmaps"  # 0.60 + 0.1 margin > 0.62 before refinement
+        yield Quad(mask, 0.62), "mask"
+
+    monkeypatch.setattr(refine, "refine_quad", fake_refine)
+    monkeypatch.setattr(refine, "coarse_quads", two)
+    q = find("refine", np.zeros((H, W), np.float32))
+    assert np.allclose(q.corners, mask) and q.confidence == pytest.approx(0.62)
+    support[mask.tobytes()] = 0.0  # now neither is backed: the heatmap quad wins the near tie
+    q = find("refine", np.zeros((H, W), np.float32))
+    assert np.allclose(q.corners, heat) and q.confidence == pytest.approx(0.60 * 0.75)
+
+    def sure(page_prob, extra, options):
+        yield Quad(heat, 0.8), "heatmaps"
+        raise AssertionError("the mask fits were made although the heatmap quad is sure")
+
+    monkeypatch.setattr(refine, "coarse_quads", sure)
+    assert np.allclose(find("refine", np.zeros((H, W), np.float32)).corners, heat)

@@ -1,24 +1,25 @@
 """Post-processor `refine`: coarse-to-fine corners.
 
-1. Initial quad from the low-resolution prediction, chosen among the model's corner heatmaps
+1. Coarse quads from the low-resolution prediction: the model's corner heatmaps
    (``extra["corners"]``, each peak at least ``min_corner_score``), the `robust` fit on the
    page mask and, when that fails, a looser mask fit. Each must pass the plausibility checks
-   of :mod:`docsynth_scan.checks` (convex, sane angles and sides, inside the photo); the one
-   agreeing best with the page mask wins (heatmaps on near ties).
-2. Each side is refined at the photo's full resolution: at 100 positions along the predicted
-   edge, an intensity profile across it (all three colour channels, over a band) is
-   differentiated across 2 px; the strongest step near the predicted edge, located to a
-   sub-pixel by a parabola, is one edge point. A line is fitted to the edge points by RANSAC and weighted least
-   squares (weight = step strength), so text, cables or shadows crossing the band only add
-   outliers. Sides without enough support (out of the frame, no contrast) keep their coarse line.
+   of :mod:`docsynth_scan.checks` (convex, sane angles and sides, inside the photo) and gets a
+   calibrated confidence (mask IoU, share of its sides on mask edges, corner peaks; see
+   :func:`docsynth_scan.checks.calibrated_confidence`). Heatmap corners that the mask backs
+   well (confidence >= ``SURE``) are taken alone: the mask fits are not even made.
+2. Each coarse quad's sides are refined at the photo's full resolution: at 100 positions along
+   the predicted edge, an intensity profile across it (all three colour channels, over a band)
+   is differentiated across 2 px; the strongest step near the predicted edge, located to a
+   sub-pixel by a parabola, is one edge point. A line is fitted to the edge points by RANSAC and
+   weighted least squares (weight = step strength), so text, cables or shadows crossing the
+   band only add outliers. Sides without enough support (out of the frame, no contrast) keep
+   their coarse line.
 3. Corners are the intersections of the refined sides; a second pass with a narrower band
-   polishes them. A pass that moves a corner further than its band is rejected (kept coarse).
-
-Confidence = the calibrated confidence of the initial quad (mask IoU, share of its sides on
-mask edges, corner peaks; see :func:`docsynth_scan.checks.calibrated_confidence`) x (0.75 +
-0.25 x mean share of edge samples on the refined sides). A refined quad that fails the
-plausibility checks is dropped for the coarse one. "No document found" comes from step 1,
-only when no candidate is plausible.
+   polishes them. A pass that moves a corner further than its band is rejected (kept coarse),
+   and so is a refined quad that fails the plausibility checks.
+4. Confidence = the coarse quad's confidence x (0.75 + 0.25 x mean share of edge samples on
+   the refined sides); the quad with the highest confidence wins (the heatmap quad on near
+   ties). "No document found" only when no candidate is plausible.
 
 Options: ``band`` (half-width in px of the first search band; default 1.2% of the photo
 diagonal, 8-40 px), ``passes`` (2), ``min_corner_score`` (0.3), plus the `robust` options.
@@ -154,42 +155,31 @@ def candidates(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, 
 
 
 SURE = 0.7  # heatmap corners this well backed by the mask need no mask fit to compete with
+HEATMAP_MARGIN = 0.1  # heatmap corners win near ties (they keep working where an object bites the mask)
 
 
-def initial_quad(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]) -> tuple[Quad, str]:
-    """The coarse quad: each candidate must be a plausible page (:func:`checks.implausible`);
-    among those, the one that agrees best with the page mask (:func:`checks.mask_agreement`)
-    wins, the heatmap corners when they are about as good (they keep working where an object
-    bites into the mask). None plausible: "no document found", with the first reason."""
+def coarse_quads(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]):
+    """The coarse quads, cheapest first, as (Quad with its calibrated confidence, source), or as
+    (None, why) for a candidate that is not a plausible page (:func:`checks.implausible`) or,
+    for the loose ones, that the page mask does not back."""
     h, w = page_prob.shape
-    best, reasons = None, []
     work = working_map(page_prob)
     for source, corners, score, reason in candidates(page_prob, extra, options):
-        if best is not None and best[2] == "heatmaps" and best[1].confidence >= SURE:
-            break
         if corners is None:
-            reasons.append(f"{source}: {reason}")
+            yield None, f"{source}: {reason}"
             continue
         why = implausible(corners, w, h)
         if why:
-            reasons.append(f"{source}: {why}")
+            yield None, f"{source}: {why}"
             continue
         iou, edge = mask_agreement(corners, work)
         loose = source.startswith(("loose", "weak"))
         if loose and (edge < 0.6 or iou < 0.75):  # e.g. a square around a round blob
-            reasons.append(f"{source}: the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its sides "
-                           "on the mask's edge)")
+            yield None, (f"{source}: the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its sides "
+                         "on the mask's edge)")
             continue
-        conf = calibrated_confidence(iou, edge, score)
-        if loose:
-            conf *= 0.5
-        # heatmap corners win ties: the margin keeps them unless the mask fit is clearly better
-        rank = conf + (0.1 if source == "heatmaps" else 0.0)
-        if best is None or rank > best[0]:
-            best = (rank, Quad(order_corners(np.asarray(corners, np.float64)), conf), source)
-    if best is None:
-        return Quad(None, 0.0, "; ".join(reasons) or "no page"), "none"
-    return best[1], best[2]
+        conf = calibrated_confidence(iou, edge, score) * (0.5 if loose else 1.0)
+        yield Quad(order_corners(np.asarray(corners, np.float64)), conf), source
 
 
 class RefinePost:
@@ -205,17 +195,33 @@ class RefinePost:
 
     def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
                   extra: dict[str, Any]) -> Quad:
+        """Each plausible coarse quad is refined, and the one with the highest final confidence
+        wins (the heatmap quad on near ties). Choosing after refinement, not before, means the
+        choice uses the photo's edges too and is the one the reported confidence describes:
+        choosing on the coarse quads alone flipped between quads 150 px apart when the model's
+        corners moved by 0.3 px (two candidates within the tie margin of each other)."""
         options = dict(options or {})
-        coarse, _ = initial_quad(page_prob, extra, options)
-        if coarse.corners is None:
-            return coarse
         h, w = image.shape[:2]
         band = options.get("band")
         band = float(np.clip(0.012 * np.hypot(h, w), 8, 40) if band is None else band)
-        corners, support = refine_quad(image, coarse.corners, band, int(options.get("passes", 2)))
-        if implausible(corners, w, h):  # refinement locked onto something else: keep the coarse quad
-            corners, support = coarse.corners, 0.0
-        return Quad(order_corners(corners), coarse.confidence * (0.75 + 0.25 * support))
+        passes = int(options.get("passes", 2))
+        best, reasons = None, []
+        for coarse, source in coarse_quads(page_prob, extra, options):
+            if coarse is None:
+                reasons.append(source)
+                continue
+            corners, support = refine_quad(image, coarse.corners, band, passes)
+            if implausible(corners, w, h):  # refinement locked onto something else: keep the coarse quad
+                corners, support = coarse.corners, 0.0
+            quad = Quad(order_corners(corners), coarse.confidence * (0.75 + 0.25 * support))
+            rank = quad.confidence + (HEATMAP_MARGIN if source == "heatmaps" else 0.0)
+            if best is None or rank > best[0]:
+                best = (rank, quad)
+            if source == "heatmaps" and coarse.confidence >= SURE:
+                break  # well-backed heatmap corners: the mask fits need not be made
+        if best is None:
+            return Quad(None, 0.0, "; ".join(reasons) or "no page")
+        return best[1]
 
 
 @hookimpl
