@@ -72,6 +72,23 @@ def quiet(_msg: str) -> None:
     pass
 
 
+def stop_training_in_epoch_two(monkeypatch):
+    """The train stage stops during epoch 2 as Ctrl-C does (last.pt saved, the run returns);
+    returns the real ``train`` to put back."""
+    from docsynth.train import loop
+
+    real_train = loop.train
+
+    def stop_in_epoch_two(*args, **kwargs):
+        def on_step(trainer):
+            if trainer.state.epoch == 1:
+                trainer._stop = True
+        return real_train(*args, **kwargs, on_step=on_step)
+
+    monkeypatch.setattr(loop, "train", stop_in_epoch_two)
+    return real_train
+
+
 def test_skip_when_unchanged_and_rerun_exactly_downstream_of_a_changed_key():
     calls = Calls()
     stages = stages_with(calls)
@@ -334,15 +351,7 @@ def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_
     assert html.escape(remark) in page
 
     # train.epochs 1 -> 2, interrupted during epoch 2 (as Ctrl-C does: last.pt saved, run returns)
-    real_train = loop.train
-
-    def stop_in_epoch_two(*args, **kwargs):
-        def on_step(trainer):
-            if trainer.state.epoch == 1:
-                trainer._stop = True
-        return real_train(*args, **kwargs, on_step=on_step)
-
-    monkeypatch.setattr(loop, "train", stop_in_epoch_two)
+    real_train = stop_training_in_epoch_two(monkeypatch)
     write_config({**TINY_REAL, "train": {**TINY_REAL["train"], "epochs": 2}})
     with pytest.raises(KeyboardInterrupt):
         run_mod.run(cfg, log=quiet)
@@ -424,15 +433,7 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
 
     tiny["train"].update(backbone="compact_corners", backbone_options={"width": 1.25, "decoder": 40}, lr=0.0)
     write_config(tiny)
-    real_train = loop.train
-
-    def stop_in_epoch_two(*args, **kwargs):
-        def on_step(trainer):
-            if trainer.state.epoch == 1:
-                trainer._stop = True
-        return real_train(*args, **kwargs, on_step=on_step)
-
-    monkeypatch.setattr(loop, "train", stop_in_epoch_two)
+    real_train = stop_training_in_epoch_two(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_mod.run(cfg, log=quiet)
     monkeypatch.setattr(loop, "train", real_train)
