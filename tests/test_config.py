@@ -14,12 +14,12 @@ from docsynth.errors import DocsynthError
 
 def test_defaults_file_and_overrides(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("seed: 7\ngenerate:\n  per_document: 3\n  compositor_options:\n    rotation: 5\n")
+    path.write_text("seed: 7\ngenerate:\n  per_document: 3\n  compositor_options:\n    landscape_p: 0.5\n")
     cfg = config.load(path, {"generate.per_document": 9, "generate.out": None})
     assert cfg["seed"] == 7
     assert cfg["generate"]["per_document"] == 9  # flag beats file
     assert cfg["generate"]["out"] == config.defaults()["generate"]["out"]  # unset flag keeps default
-    assert cfg["generate"]["compositor_options"]["rotation"] == 5
+    assert cfg["generate"]["compositor_options"]["landscape_p"] == 0.5
 
 
 def test_docsynth_yaml_in_cwd_is_read(tmp_path):

@@ -136,23 +136,24 @@ def generate(
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
     from docsynth.generate.shards import generate as run_generate
 
-    if address is not None and load_config(config, {"generate.executor": executor})["generate"]["executor"] == "local":
+    written = load_config(config, {"generate.executor": executor})["generate"]
+    if address is not None and written["executor"] == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
+    # Options belong to the compositor they were written for (the shipped docsynth.yaml's are
+    # realistic's): --compositor X runs X with its own defaults.
+    other_compositor = compositor is not None and compositor != written["compositor"] and written["compositor_options"]
+    if other_compositor:
+        typer.echo(f"docsynth: note: generate.compositor_options are for {written['compositor']!r}; --compositor "
+                   f"{compositor} runs with its defaults", err=True)
     cfg = load_config(config, {
         "seed": seed, "generate.documents": _s(documents), "generate.backgrounds": _s(backgrounds),
         "generate.per_document": per_document, "generate.count": count, "generate.out": _s(out),
         "generate.workers": workers, "generate.image_format": image_format,
         "generate.compositor": compositor, "generate.executor": executor,
         "generate.executor_options.address": address, "generate.shard_format": shard_format,
+        "generate.compositor_options": {} if other_compositor else None,
     })
     gen = cfg["generate"]
-    written_for = load_config(config)["generate"]["compositor"]
-    if compositor is not None and compositor != written_for and gen["compositor_options"]:
-        # Options belong to the compositor they were written for (the shipped docsynth.yaml's
-        # are realistic's): --compositor X runs X with its own defaults.
-        typer.echo(f"docsynth: note: generate.compositor_options are for {written_for!r}; --compositor "
-                   f"{compositor} runs with its defaults", err=True)
-        gen["compositor_options"] = {}
     outputs.check_folder(gen["out"])
     outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
     with progress_bar("generate") as bar:

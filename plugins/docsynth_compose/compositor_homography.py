@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from docsynth.geometry import apply_homography, is_inside, page_corners, quad_area, to_center_homography
+from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
 
@@ -100,6 +101,14 @@ def paste_page(page: Page, background: np.ndarray, quad: np.ndarray) -> tuple[np
 class HomographyCompositor:
     name = "homography"
     description = "random perspective, scale, rotation and placement of the page on a background"
+    options = {
+        "size": F(list, [480, 640], "[width, height] of the output"),
+        "landscape_p": F(float, 0.25, "chance to swap to landscape", **SHARE),
+        "area": F(list, [0.2, 0.7], "[min, max] share of the frame the page covers"),
+        "rotation": F(float, 20.0, "max in-plane rotation, degrees", low=0, high=180),
+        "perspective": F(float, 0.1, "max corner jitter as a share of the page size", **SHARE),
+        "keep_inside": F(bool, True, "keep all corners in the frame"),
+    }
 
     def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
                 options: dict[str, Any]) -> Sample:

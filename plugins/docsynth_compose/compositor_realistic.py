@@ -30,6 +30,7 @@ import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.geometry import apply_homography, page_corners, quad_area
+from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.generate.labels import finish_labels
 from docsynth.kinds import Page, Sample
@@ -97,14 +98,24 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _field(key: str, default: Any):
+    """The typed option behind a DEFAULTS entry: ``*_p`` probabilities, shares, lists, mappings."""
+    if key.endswith("_p") or key == "paper_tint":
+        return F(float, default, "probability" if key.endswith("_p") else "share", **SHARE)
+    if isinstance(default, list) or default is None and key in ("sizes", "pipeline"):
+        return F((list, None) if default is None else list, default)
+    return F(type(default), default)
+
+
 class RealisticCompositor:
     name = "realistic"
+    options = {key: _field(key, default) for key, default in DEFAULTS.items()}
     description = "camera model, curl/fold, stacked sheets, hands, distractors, uneven light, sensor effects"
 
     def __init__(self):
         self._pipelines: dict[str, Any] = {}
 
-    def options(self, options: dict[str, Any]) -> dict[str, Any]:
+    def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
         unknown = set(options) - set(DEFAULTS)
         if unknown:
             raise DocsynthError(f"generate.compositor_options: unknown option(s) {', '.join(sorted(unknown))} "
@@ -124,7 +135,7 @@ class RealisticCompositor:
     # ------------------------------------------------------------------------------------------
     def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
                 options: dict[str, Any]) -> Sample:
-        o = self.options(options)
+        o = self.resolve_options(options)
         pipeline = self.pipeline(o)
         out_w, out_h = self._size(o, rng)
         cases: set[str] = set()

@@ -24,6 +24,7 @@ import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.geometry import apply_homography, page_corners
+from docsynth.config import AT_LEAST_1, SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
 from docsynth.generate.labels import finish_labels
@@ -43,7 +44,13 @@ REFERENCE_PIPELINE: list[Any] = [
     {"one_of": ["random_shadow", "sun_flare", "rgb_shift"], "p": 0.65},
 ]
 
-OPTIONS = {"distortion_scale", "bg_scale", "max_side", "pipeline", "steps"}
+OPTIONS = {
+    "distortion_scale": F(float, 0.55, "torchvision RandomPerspective distortion scale", **SHARE),
+    "bg_scale": F(list, [1.1, 1.4], "background size as a multiple of the page's, [low, high]"),
+    "max_side": F((int, None), 640, "longer side of the composite at most (null: the raw size)", **AT_LEAST_1),
+    "pipeline": F((list, None), None, "replace the step list"),
+    "steps": F(dict, {}, "step name -> options, e.g. {rotate: {p: 0.3}}"),
+}
 
 
 def torchvision_perspective(rng: np.random.Generator, w: int, h: int, scale: float) -> np.ndarray:
@@ -61,6 +68,7 @@ def torchvision_perspective(rng: np.random.Generator, w: int, h: int, scale: flo
 class ReferenceCompositor:
     name = "reference"
     description = "the reference recipe: perspective 0.55, background 1.1-1.4x page, albumentations-style steps"
+    options = OPTIONS
 
     def __init__(self):
         self._pipelines: dict[str, Any] = {}
@@ -74,7 +82,7 @@ class ReferenceCompositor:
 
     def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
                 options: dict[str, Any]) -> Sample:
-        unknown = set(options) - OPTIONS
+        unknown = set(options) - set(OPTIONS)
         if unknown:
             raise DocsynthError(f"generate.compositor_options: unknown option(s) {', '.join(sorted(unknown))} "
                                 f"for compositor 'reference' (known: {', '.join(sorted(OPTIONS))})")
