@@ -20,6 +20,7 @@ from docsynth.backgrounds.licences import licence_code
 
 from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
+from docsynth.config import F
 from docsynth.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -32,6 +33,13 @@ MAX_PAGES = 20  # Openverse answers 400 beyond page 20 whatever the key
 class OpenverseBackgrounds(ScrapedBackgrounds):
     name = "openverse"
     description = "openly licensed photos from Openverse (scrape into a folder; options: root, api_url, token)"
+    options = {"root": F((str, None), None, "folder scraped into"),
+               "licences": F((list, None), None, "accepted licence codes (the core passes backgrounds.licences)"),
+               "api_url": F((str, None), None, "API base URL (null: api.openverse.org)"),
+               "page_size": F(int, 20, "results per request (up to 500 with a key)", low=1),
+               "max_pages": F(int, 20, "pages per query (the API's cap)", low=1),
+               "token": F((str, None), None, "OAuth access token, sent as Authorization: Bearer"),
+               "params": F(dict, {}, "extra query parameters, e.g. {size: large}")}
     licence = "per image, recorded in backgrounds.jsonl (default filter: CC0, PDM, CC BY, CC BY-SA)"
 
     def search(self, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:

@@ -21,6 +21,7 @@ from docsynth.backgrounds.licences import licence_code
 
 from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
+from docsynth.config import F
 from docsynth.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ def read_url_list(path: Path) -> list[dict[str, str]]:
 class UrlListBackgrounds(ScrapedBackgrounds):
     name = "url-list"
     description = "images from a .txt/.csv list of URLs, with optional licence/author columns"
+    options = {"root": F((str, None), None, "folder scraped into"),
+               "file": F((str, None), None, "the list (instead of --query)"),
+               "licence": F((str, None), None, "licence of rows without one"),
+               "licences": F((list, None), None, "accepted licence codes (the core passes backgrounds.licences)")}
     licence = "as the list says per image (recorded in backgrounds.jsonl)"
 
     def search(self, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:

@@ -23,6 +23,7 @@ from docsynth.backgrounds.licences import licence_code
 
 from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
+from docsynth.config import F
 from docsynth.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -59,6 +60,12 @@ def _maxlag(data: Any, response: Response) -> float | None:
 class CommonsBackgrounds(ScrapedBackgrounds):
     name = "wikimedia-commons"
     description = "photos from Wikimedia Commons search (scrape into a folder; options: root, api_url)"
+    options = {"root": F((str, None), None, "folder scraped into"),
+               "licences": F((list, None), None, "accepted licence codes (the core passes backgrounds.licences)"),
+               "api_url": F((str, None), None, "API URL (null: commons.wikimedia.org)"),
+               "page_size": F(int, 20, "results per request", low=1),
+               "max_pages": F(int, 50, "pages per query", low=1),
+               "download_width": F(int, 2048, "width of the scaled rendition downloaded", low=1)}
     licence = "per image, recorded in backgrounds.jsonl (default filter: CC0, PD, CC BY, CC BY-SA)"
 
     def search(self, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:

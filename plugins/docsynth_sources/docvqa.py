@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
@@ -50,6 +51,8 @@ def _splits_from_qas(root: Path) -> dict[str, str]:
 class DocVQASource:
     name = "docvqa"
     description = "DocVQA Task 1: scanned pages (letters, forms, reports); options: splits, crop"
+    options = {**listing_options(), "splits": F((list, str, None), None, "splits to read, a list or comma-separated (null: all)"),
+               "crop": F(int, 42, "px cropped from each border, as the reference did", low=0)}
     licence = "research use under the RRC DocVQA terms (registration required); images from the UCSF Industry Documents Library"
     homepage = "https://rrc.cvc.uab.es/?ch=17"
     terms = ("Register at rrc.cvc.uab.es and accept the DocVQA terms before downloading; the images "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from docsynth.sources.download import Download
+from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
@@ -21,6 +22,7 @@ SPLITS = {"training_data": "train", "testing_data": "test"}
 class FUNSDSource:
     name = "funsd"
     description = "FUNSD: 199 scanned forms (noisy, ~100 dpi); options: splits (train, test)"
+    options = {**listing_options(), "splits": F((list, str, None), None, "splits (train, test) to read, a list or comma-separated (null: all)")}
     licence = "non-commercial research and educational use (FUNSD terms)"
     homepage = "https://guillaumejaume.github.io/FUNSD/"
     terms = "Use for non-commercial research and education; cite Jaume et al., ICDAR-OST 2019."

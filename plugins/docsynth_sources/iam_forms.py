@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
@@ -25,6 +26,7 @@ BASE = "https://fki.tic.heia-fr.ch/DBs/iamDB/data"
 class IAMFormsSource:
     name = "iam-forms"
     description = "IAM Handwriting Database forms: 1,539 scanned handwritten forms; options: sets (A-D, E-H, I-Z)"
+    options = {**listing_options(), "sets": F((list, str, None), None, "form sets (A-D, E-H, I-Z) to read, a list or comma-separated (null: all)")}
     licence = "non-commercial research use only (IAM terms; registration required; not redistributable)"
     homepage = "https://fki.tic.heia-fr.ch/databases/iam-handwriting-database"
     terms = ("Free for non-commercial research after registration; cite Marti & Bunke (2002). "

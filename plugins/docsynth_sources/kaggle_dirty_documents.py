@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
@@ -22,6 +23,7 @@ SPLITS = ("train", "train_cleaned", "test")
 class KaggleDirtyDocumentsSource:
     name = "kaggle-dirty-documents"
     description = "Kaggle Denoising Dirty Documents: 360 noisy/cleaned text scans; options: splits"
+    options = {**listing_options(), "splits": F((list, str, None), None, "splits to read, a list or comma-separated (null: all)")}
     licence = "Kaggle competition rules (data from Castro-Bleda et al., UCI); research use"
     homepage = "https://www.kaggle.com/c/denoising-dirty-documents"
     terms = "Accept the competition rules on kaggle.com before downloading (the API cannot accept them)."

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
@@ -118,6 +119,13 @@ def debian_provenance(pdf: Path) -> dict[str, Any]:
 class PdfSource:
     name = "pdf"
     description = "pages of a folder of PDFs rendered with pypdfium2; options: root, max_pages, orientation, long_side, ink_min, ink_max"
+    options = {**listing_options(),
+               "max_pages": F(int, 2, "seeded pages per PDF (0: all)", low=0),
+               "orientation": F(str, "any", "pages kept", choices=("portrait", "landscape", "any")),
+               "long_side": F(int, 1280, "render size, px on the longer side", low=1),
+               "ink_min": F(float, 0.01, "least share of dark pixels (blank pages are skipped)", low=0, high=1),
+               "ink_max": F(float, 0.60, "most share of dark pixels (photos are skipped)", low=0, high=1),
+               "licence": F((str, None), None, "licence recorded for every page")}
     licence = "per PDF (recorded per page; Debian doc packages: from debian/copyright)"
     homepage = "https://pypi.org/project/pypdfium2/"
     default_mask = "fullpage"

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from docsynth.sources.download import Download
+from docsynth.config import listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
@@ -24,6 +25,7 @@ _DOC = re.compile(r"(?:^|[_-])(D\d+)(?:[_-]|$)")
 class SmartDocQASource:
     name = "smartdoc-qa"
     description = "SmartDoc-QA: 4,260 phone photos of 30 documents (optional; 13.7 GB download)"
+    options = listing_options()
     licence = "CC-BY-4.0 (cite Nayef et al., CBDAR 2015)"
     homepage = "http://smartdoc.univ-lr.fr/smartdoc-qa/"
     terms = "Creative Commons Attribution 4.0: credit Nayef et al., 'SmartDoc-QA', CBDAR 2015."
