@@ -1,0 +1,67 @@
+"""The package layout stays navigable: README's Layout names every module, modules import each
+other without cycles, and no module grows past about 450 lines unless it is one concept."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from helpers import REPO
+
+PACKAGE = REPO / "docsynth"
+# One concept each, larger than 450 lines: the trainer, and export-model with its verification.
+ONE_CONCEPT = {"docsynth/train/loop.py", "docsynth/scan/export_model.py"}
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = path
+    return out
+
+
+def test_readme_layout_names_every_module():
+    text = (REPO / "README.md").read_text()
+    layout = text[text.index("## Layout"):]
+    layout = layout[:layout.index("```", layout.index("```") + 3)]
+    words = set(re.findall(r"[a-z_]+", layout))
+    missing = [name for name in modules() if name.rsplit(".", 1)[-1] not in words
+               and not name.endswith(("__main__", "assets"))]
+    assert not missing, f"README's Layout does not mention: {missing}"
+
+
+def test_no_import_cycles_between_modules():
+    mods = modules()
+    graph: dict[str, set[str]] = {name: set() for name in mods}
+    for name, path in mods.items():
+        for node in ast.parse(path.read_text()).body:  # module-level imports: what loading runs
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("docsynth"):
+                targets = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+                graph[name] |= {t for t in targets if t in mods and t != name}
+            elif isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names if a.name in mods and a.name != name}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(u: str) -> None:
+        state[u] = 1
+        stack.append(u)
+        for v in sorted(graph[u]):
+            if state.get(v) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(v):] + [v]))
+            if not state.get(v):
+                visit(v)
+        stack.pop()
+        state[u] = 2
+
+    for name in sorted(mods):
+        if not state.get(name):
+            visit(name)
+
+
+def test_modules_stay_small_unless_one_concept():
+    big = {path.relative_to(REPO).as_posix(): n for path in PACKAGE.rglob("*.py")
+           if (n := len(path.read_text().splitlines())) > 470}
+    assert set(big) <= ONE_CONCEPT, {k: v for k, v in big.items() if k not in ONE_CONCEPT}
