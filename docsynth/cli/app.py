@@ -47,21 +47,47 @@ class _Group(TyperGroup):
                        f"{TRAIN_EXTRA}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            _default_sigint()
-            typer.echo("docsynth: interrupted; rerun the same command to resume", err=True)
+            INTERRUPTS.pressed = True  # the work has stopped: another Ctrl-C ends the process at once
+            INTERRUPTS.tell()
             raise typer.Exit(130) from None
         except OSError as exc:  # full disk, permissions, a path under a file: name the path
             typer.echo(f"docsynth: error: {os_error_line(exc)}", err=True)
             raise typer.Exit(1) from None
 
 
-def _default_sigint() -> None:
-    """After the first Ctrl-C has been handled, another one ends the process at once."""
-    import signal
-    import threading
+INTERRUPTED = "docsynth: interrupted; rerun the same command to resume"
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+class Interrupts:
+    """Ctrl-C (SIGINT) while a command runs. The first press raises KeyboardInterrupt, so the
+    command stops cleanly, keeps its finished work and says so in one line (exit 130). A second
+    press ends the process at once, with the same line (written once) and the same exit code:
+    it may land anywhere, also while the first one is being handled, where a second
+    KeyboardInterrupt would print a traceback or leave pool threads half-stopped. Worker
+    processes end by themselves when their parent is gone (docsynth/workers.py)."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.told = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        import os
+
+        if self.pressed:
+            if not self.told:
+                self.told = True
+                os.write(2, (INTERRUPTED + "\n").encode())
+            os._exit(130)
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def tell(self) -> None:
+        if not self.told:
+            self.told = True
+            typer.echo(INTERRUPTED, err=True)
+
+
+INTERRUPTS = Interrupts()
 
 
 def os_error_line(exc: OSError) -> str:
@@ -272,4 +298,19 @@ plugins.host().add_commands(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    app(args=argv, prog_name="docsynth")
+    import signal
+    import threading
+
+    global INTERRUPTS
+    INTERRUPTS = Interrupts()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        app(args=argv, prog_name="docsynth")
+        return
+    previous = signal.signal(signal.SIGINT, INTERRUPTS.handler)
+    try:
+        app(args=argv, prog_name="docsynth")
+    finally:
+        # after a Ctrl-C the process is on its way out: a second press during the exit (pool
+        # threads joining, interpreter shutdown) must still end it with 130, not a traceback
+        if not INTERRUPTS.pressed:
+            signal.signal(signal.SIGINT, previous)
