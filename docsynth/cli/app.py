@@ -307,10 +307,24 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="docsynth")
         return
     previous = signal.signal(signal.SIGINT, INTERRUPTS.handler)
+    code: Any = 0
     try:
         app(args=argv, prog_name="docsynth")
+    except SystemExit as exc:
+        code = exc.code
+        raise
     finally:
-        # after a Ctrl-C the process is on its way out: a second press during the exit (pool
-        # threads joining, interpreter shutdown) must still end it with 130, not a traceback
         if not INTERRUPTS.pressed:
             signal.signal(signal.SIGINT, previous)
+        elif argv is None:  # the program itself (not a caller's main([...])), stopped by Ctrl-C
+            # The work has stopped and said so. Leave now: the interpreter's shutdown hands
+            # SIGINT back to its default action, and a second press landing there would kill
+            # the process by signal instead of the exit 130 it was promised.
+            import os
+
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(code if isinstance(code, int) else 130)
