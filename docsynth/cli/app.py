@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -71,8 +74,6 @@ class Interrupts:
         self.told = False
 
     def handler(self, signum: int, frame: Any) -> None:
-        import os
-
         if self.pressed:
             if not self.told:
                 self.told = True
@@ -298,9 +299,6 @@ plugins.host().add_commands(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    import signal
-    import threading
-
     global INTERRUPTS
     INTERRUPTS = Interrupts()
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
@@ -320,8 +318,6 @@ def main(argv: list[str] | None = None) -> None:
             # The work has stopped and said so. Leave now: the interpreter's shutdown hands
             # SIGINT back to its default action, and a second press landing there would kill
             # the process by signal instead of the exit 130 it was promised.
-            import os
-
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
