@@ -1,13 +1,16 @@
 """Pictures shared by the commands: tiles and contact-sheet grids, quads drawn on photos, line charts.
 
-The report, preview and evaluate draw with these; images are BGR uint8 (OpenCV), charts are
-inline SVG (no script, no fonts to fetch).
+The report, preview, evaluate, stats and training draw with these; images are BGR uint8 (OpenCV).
+Line charts come in two renderings of one layout (axes, ticks, colour order, legend): inline SVG
+for the HTML report (no script, no fonts to fetch) and a raster panel grid for PNG files
+(``curves.png``, ``stats --plot``), so no plotting library is needed.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -159,3 +162,82 @@ def caption(tile: np.ndarray, text: str) -> np.ndarray:
     bar = np.full((18, tile.shape[1], 3), 255, np.uint8)
     cv2.putText(bar, text, (2, 13), font, scale, (40, 40, 40), 1, cv2.LINE_AA)
     return np.vstack([tile, bar])
+
+
+def bgr(colour: str) -> tuple[int, int, int]:
+    """A ``#rrggbb`` colour of ``COLOURS`` as an OpenCV BGR triple."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return b, g, r
+
+
+@dataclass
+class Panel:
+    """One raster chart panel: a title, named series of (x, y) points (drawn in ``COLOURS``
+    order, so a name keeps its colour when panels list their series in the same order), the x
+    axis label, and a fixed y range (None: fitted to the points)."""
+
+    title: str
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    xlabel: str = "epoch"
+    y_range: tuple[float, float] | None = None
+
+
+def raster_chart(panels: list[Panel], columns: int = 2, size: tuple[int, int] = (480, 320)) -> np.ndarray:
+    """Line-chart panels drawn with OpenCV, ``columns`` to a row in the contact-sheet ``grid``."""
+    return grid([_draw_panel(p, *size) for p in panels], columns=columns, gap=8, max_width=0)
+
+
+def _draw_panel(panel: Panel, width: int, height: int) -> np.ndarray:
+    font, black = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0)
+    image = np.full((height, width, 3), 255, np.uint8)
+    left, right, top, bottom = 52, width - 12, 30, height - 40
+    series = {k: [(float(x), float(y)) for x, y in v if finite(x) and finite(y)] for k, v in panel.series.items()}
+    series = {k: v for k, v in series.items() if v}
+    # the legend runs leftwards from the right end of the title row; on a row of its own when
+    # the title leaves no room
+    legend_y = 18
+    title_end = left + cv2.getTextSize(panel.title, font, 0.5, 1)[0][0]
+    if right - sum(cv2.getTextSize(name, font, 0.4, 1)[0][0] + 32 for name in series) < title_end + 8:
+        legend_y, top = 36, 46
+    cv2.putText(image, panel.title, (left, 18), font, 0.5, black, 1, cv2.LINE_AA)
+    cv2.rectangle(image, (left, top), (right, bottom), (153, 153, 153), 1)
+    xs = [x for v in series.values() for x, _ in v]
+    ys = [y for v in series.values() for _, y in v]
+    if not xs:
+        return image
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = panel.y_range or (min(ys), max(ys))
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        y0, y1 = y0 - (abs(y0) * 0.1 or 0.5), y1 + (abs(y1) * 0.1 or 0.5)
+    if panel.y_range is None:
+        pad = (y1 - y0) * 0.05
+        y0, y1 = y0 - pad, y1 + pad
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return (int(round(left + (x - x0) / (x1 - x0) * (right - left))),
+                int(round(bottom - (y - y0) / (y1 - y0) * (bottom - top))))
+
+    for t in _ticks(y0, y1):
+        y = at(x0, t)[1]
+        cv2.line(image, (left + 1, y), (right - 1, y), (238, 238, 238), 1)
+        cv2.putText(image, f"{t:.3g}", (4, y + 4), font, 0.35, black, 1, cv2.LINE_AA)
+    for t in _ticks(x0, x1, whole=panel.xlabel == "epoch"):
+        x = at(t, y0)[0]
+        cv2.putText(image, f"{t:.3g}", (x - 8, bottom + 14), font, 0.35, black, 1, cv2.LINE_AA)
+    cv2.putText(image, panel.xlabel, ((left + right) // 2 - 20, height - 8), font, 0.4, black, 1, cv2.LINE_AA)
+    legend_x = right
+    for k, (name, points) in reversed(list(enumerate(series.items()))):
+        colour = bgr(COLOURS[k % len(COLOURS)])
+        pts = [at(x, y) for x, y in points]
+        if len(pts) > 1:
+            cv2.polylines(image, [np.array(pts, np.int32)], False, colour, 2, cv2.LINE_AA)
+        for pt in pts if len(pts) <= 60 else []:
+            cv2.circle(image, pt, 3, colour, -1, cv2.LINE_AA)
+        legend_x -= cv2.getTextSize(name, font, 0.4, 1)[0][0]
+        cv2.putText(image, name, (legend_x, legend_y), font, 0.4, colour, 1, cv2.LINE_AA)
+        legend_x -= 22
+        cv2.line(image, (legend_x, legend_y - 4), (legend_x + 16, legend_y - 4), colour, 2, cv2.LINE_AA)
+        legend_x -= 10
+    return image

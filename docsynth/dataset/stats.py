@@ -12,7 +12,7 @@ For each labelled image (a generated sample with a page, or a photo with ``corne
 
 Images are first scaled to 640 px on the longer side so that sizes do not bias the results.
 With a real set, each statistic gets the two medians and the two-sample Kolmogorov-Smirnov
-distance (0: same distribution, 1: disjoint). ``--plot`` draws histograms with OpenCV.
+distance (0: same distribution, 1: disjoint). ``--plot`` draws their histograms (``viz.raster_chart``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
 from docsynth.geometry import quad_area, quad_mask
 from docsynth.io import read_image, write_image
+from docsynth.viz import Panel, raster_chart
 
 STATS = {
     "page_area": "% of frame",
@@ -124,38 +125,23 @@ def compare(synthetic: dict[str, list[float]], real: dict[str, list[float]] | No
 
 def plot(synthetic: dict[str, list[float]], real: dict[str, list[float]] | None, out: str | Path,
          bins: int = 16) -> None:
-    """Histograms (share of images per bin) per statistic, dataset in orange, real in blue."""
-    panel_w, panel_h, pad = 300, 170, 28
-    cols = 4
-    rows = -(-len(STATS) // cols)
-    sheet = np.full((rows * (panel_h + pad) + 24, cols * panel_w, 3), 255, np.uint8)
-    cv2.putText(sheet, "dataset", (8, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 120, 230), 1, cv2.LINE_AA)
-    if real is not None:
-        cv2.putText(sheet, "real", (80, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (200, 90, 30), 1, cv2.LINE_AA)
-    for n, key in enumerate(STATS):
-        x0 = (n % cols) * panel_w
-        y0 = 24 + (n // cols) * (panel_h + pad)
-        groups = [(synthetic[key], (0, 120, 230))] + ([(real[key], (200, 90, 30))] if real is not None else [])
-        every = [v for g, _ in groups for v in g]
-        cv2.putText(sheet, f"{key} ({STATS[key]})", (x0 + 6, y0 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-        if not every:
-            continue
-        lo, hi = float(min(every)), float(max(every))
-        hi = hi if hi > lo else lo + 1
-        base, top = y0 + panel_h, y0 + 24
-        cv2.line(sheet, (x0 + 10, base), (x0 + panel_w - 10, base), (0, 0, 0), 1)
-        for values, colour in groups:
-            if not values:
-                continue
-            hist, _ = np.histogram(values, bins=bins, range=(lo, hi))
-            share = hist / max(1, len(values))
-            pts = [(x0 + 10 + int((k + 0.5) * (panel_w - 20) / bins), base - int(share[k] * (base - top) / max(
-                share.max(), 1e-9) * 0.95)) for k in range(bins)]
-            cv2.polylines(sheet, [np.array(pts, np.int32)], False, colour, 2, cv2.LINE_AA)
-        cv2.putText(sheet, f"{lo:.3g}", (x0 + 8, base + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
-        cv2.putText(sheet, f"{hi:.3g}", (x0 + panel_w - 50, base + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
-    write_image(out, sheet)
+    """One panel per statistic: the share of images per bin (a line through the bin centres), the
+    dataset first and the real photos second, over the range of both."""
+    panels = []
+    for key, unit in STATS.items():
+        groups = {"dataset": synthetic[key]} | ({"real": real[key]} if real is not None else {})
+        every = [v for values in groups.values() for v in values]
+        series = {}
+        if every:
+            lo, hi = float(min(every)), float(max(every))
+            hi = hi if hi > lo else lo + 1
+            centres = lo + (np.arange(bins) + 0.5) * (hi - lo) / bins
+            for name, values in groups.items():
+                if values:
+                    hist, _ = np.histogram(values, bins=bins, range=(lo, hi))
+                    series[name] = list(zip(centres.tolist(), (hist / len(values)).tolist()))
+        panels.append(Panel(key, series, xlabel=unit))
+    write_image(out, raster_chart(panels, columns=4, size=(320, 200)))
 
 
 def run_stats(folder: str | Path, real: str | Path | None = None, plot_to: str | Path | None = None,
