@@ -1,4 +1,4 @@
-"""The `reference` and `realistic` compositors: labels consistent with pixels, hard cases present."""
+"""The built-in compositors: labels consistent with pixels, hard cases present."""
 
 from __future__ import annotations
 
@@ -237,3 +237,18 @@ def test_realistic_output_does_not_depend_on_worker_count(cli, tmp_path):
     for name in ("images", "masks"):
         for f in sorted((tmp_path / "one" / name).iterdir()):
             assert f.read_bytes() == (tmp_path / "two" / name / f.name).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["homography", "reference", "realistic"])
+def test_every_builtin_compositor_finishes_labels_the_same_way(name):
+    """Corners TL,TR,BR,BL as they appear (also after a half turn), truncation flagged, page share."""
+    options = {"homography": {"size": [160, 200], "rotation": 180.0, "keep_inside": False},
+               "reference": {}, "realistic": PLAIN}[name]
+    from docsynth.geometry import is_inside, order_corners
+
+    for seed in range(12):
+        s = compose(name, options, seed)
+        assert np.array_equal(s.corners, order_corners(s.corners)), seed
+        h, w = s.mask.shape
+        assert ("truncated" in s.flags) == (not is_inside(s.corners, w, h))
+        assert s.extra["page_area"] == round(quad_area(s.corners) / (w * h), 4)

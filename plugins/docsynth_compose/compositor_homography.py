@@ -13,7 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from docsynth.geometry import apply_homography, is_inside, page_corners, quad_area, to_center_homography
+from docsynth.generate.labels import finish_labels
+from docsynth.geometry import apply_homography, page_corners, to_center_homography
 from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
@@ -123,9 +124,7 @@ class HomographyCompositor:
         image, mask, h_edge = paste_page(page, bg, quad)
         src = page.corners if page.corners is not None else page_corners(pw, ph)
         corners = apply_homography(h_edge, src)
-        flags = set() if is_inside(corners, out_w, out_h) else {"truncated"}
-        return Sample(image=image, mask=mask, corners=corners, flags=flags,
-                      extra={"page_area": round(quad_area(corners) / (out_w * out_h), 4)})
+        return finish_labels(Sample(image=image, mask=mask, corners=corners))
 
 
 @hookimpl
