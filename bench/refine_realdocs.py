@@ -40,7 +40,8 @@ def main() -> None:
     from scan_fixtures import coverage
 
     from docsynth import plugins
-    from docsynth.evaluate.smartdoc import jaccard_smartdoc, subset_of
+    from docsynth.evaluate.smartdoc import subset_of
+    from docsynth.scoring import jaccard_smartdoc
     from docsynth.formats.corners import read_folder
     from docsynth.scan.scanner import read_photo
 

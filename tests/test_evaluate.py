@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from docsynth.errors import DocsynthError
-from docsynth.evaluate.smartdoc import clip_polygon, evaluate_predictions, image_mask_iou, jaccard_smartdoc, subset_of
+from docsynth.evaluate.smartdoc import evaluate_predictions, subset_of
+from docsynth.scoring import clip_polygon, image_mask_iou, jaccard_smartdoc
 from docsynth.formats.corners import read_table
 from docsynth.geometry import is_simple_quad, polygon_area
 from docsynth.geometry import apply_homography

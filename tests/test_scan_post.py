@@ -57,7 +57,7 @@ def test_robust_recovers_corners_outside_the_frame():
 def test_reference_handles_corners_outside_with_a_min_area_rectangle():
     q = find("reference", coverage(TRUNCATED, (H, W)))
     assert q.corners is not None
-    from docsynth.evaluate.smartdoc import jaccard_smartdoc
+    from docsynth.scoring import jaccard_smartdoc
 
     assert jaccard_smartdoc(TRUNCATED, q.corners) > 0.6  # a box, not the page, but near it
 

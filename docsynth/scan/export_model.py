@@ -56,7 +56,16 @@ from typing import Any, Callable
 
 import numpy as np
 
+from docsynth import config
 from docsynth.errors import DocsynthError
+from docsynth.formats import corners as corners_csv
+from docsynth.generate.pools import BackgroundPool, DocumentPool
+from docsynth.generate.shards import Context, render_sample
+from docsynth.geometry import is_simple_quad
+from docsynth.io import atomic_write_bytes
+from docsynth.scan.model_contract import input_hw, load_model, predict, prediction_from_outputs, preprocess
+from docsynth.scan.scanner import TORCHSCRIPT_META, OnnxBackend, Scanner, file_sha256, read_photo, torch_missing_error
+from docsynth.scoring import jaccard_smartdoc
 
 META_KEYS = ("backbone", "backbone_options", "num_classes", "input_size", "mean", "std")
 FORMATS = ("onnx", "torchscript", "tflite", "coreml")
@@ -116,9 +125,6 @@ TOLERANCES = {
 def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
     """``count`` composites of the default recipe (``realistic`` compositor, procedural pages and
     backgrounds) as (name, BGR photo, 4x2 corners or None): offline, and the same for a seed."""
-    from docsynth import config
-    from docsynth.generate.shards import Context, render_sample
-    from docsynth.generate.pools import BackgroundPool, DocumentPool
 
     cfg = config.defaults()
     cfg["seed"] = seed
@@ -139,8 +145,6 @@ def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.nda
 
 
 def real_photos(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    from docsynth.formats import corners as corners_csv
-    from docsynth.scan.scanner import read_photo
 
     return [(path.name, read_photo(path), gt) for path, gt in corners_csv.read_folder(folder)]
 
@@ -164,7 +168,6 @@ class TorchRunner:
         return {k: v.float().numpy() for k, v in out.items() if k != "aux"}
 
     def predict(self, image: np.ndarray):
-        from docsynth.scan.model_contract import predict
 
         return predict(self.model, self.meta, image)
 
@@ -176,7 +179,6 @@ class RawBackend:
         self.run, self.meta = run, meta
 
     def predict(self, image: np.ndarray):
-        from docsynth.scan.model_contract import prediction_from_outputs, preprocess
 
         out = self.run(preprocess(image, self.meta))
         return prediction_from_outputs({k: np.asarray(v[0], np.float32) for k, v in out.items()},
@@ -205,9 +207,6 @@ def _corner_distance(a: Any, b: Any) -> float:
 def agreement(original: Any, exported: Any, items: list[tuple[str, np.ndarray, np.ndarray | None]],
               post: str, post_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Scan ``items`` with both backends through the same post-processor and compare."""
-    from docsynth.evaluate.smartdoc import jaccard_smartdoc
-    from docsynth.geometry import is_simple_quad
-    from docsynth.scan.scanner import Scanner
 
     a_scan, b_scan = Scanner(original, post, post_options), Scanner(exported, post, post_options)
     worst_px, worst_name, found_differs = 0.0, None, []
@@ -249,10 +248,8 @@ def _load_original(checkpoint: Path) -> tuple[Any, dict[str, Any]]:
     try:
         import torch  # noqa: F401
     except ImportError:
-        from docsynth.scan.scanner import torch_missing_error
 
         raise torch_missing_error(f"{checkpoint}: exporting a PyTorch checkpoint") from None
-    from docsynth.scan.model_contract import load_model
 
     if checkpoint.suffix.lower() not in (".pt", ".pth"):
         raise DocsynthError(f"{checkpoint}: export-model reads a docsynth checkpoint (.pt); "
@@ -270,8 +267,6 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
 
     ``check``: composites in the agreement check; ``calibration``: composites for int8
     calibration; ``real``: a folder of photos with corners.csv, also checked when given."""
-    from docsynth.scan.model_contract import input_hw, preprocess
-    from docsynth.scan.scanner import file_sha256
 
     say = progress or (lambda msg: None)
     if fmt not in FORMATS:
@@ -391,7 +386,6 @@ def _size(path: Path) -> int:
 def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
     """Files are written atomically; a folder (.mlpackage) is copied beside ``out`` under a
     temporary name and renamed, so a reader never sees half of it."""
-    from docsynth.io import atomic_write_bytes
 
     if tmp.is_file():
         if out.is_dir():
@@ -504,7 +498,6 @@ def _export_onnx(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], 
 
 
 def onnx_runner(path: Path, threads: int = 1) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    from docsynth.scan.scanner import OnnxBackend
 
     backend = OnnxBackend(path, threads)
     return lambda x: {k: v.astype(np.float32) for k, v in backend.run(x).items()}
@@ -587,7 +580,6 @@ def _quantize_int8(fp32: Path, path: Path, calib: list[np.ndarray]) -> Any:
 def _export_torchscript(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any]):
     import torch
 
-    from docsynth.scan.scanner import TORCHSCRIPT_META
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit announces its deprecation

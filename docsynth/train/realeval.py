@@ -20,6 +20,7 @@ import numpy as np
 from docsynth.formats import corners as corners_csv
 from docsynth.geometry import mask_iou, quad_mask
 from docsynth.io import read_image
+from docsynth.scoring import jaccard_smartdoc
 
 class RealEval:
     """Photos and their true page masks, loaded once per run."""
@@ -40,7 +41,6 @@ class RealEval:
         import torch
 
         from docsynth import plugins
-        from docsynth.evaluate.smartdoc import jaccard_smartdoc
         from docsynth.scan.model_contract import predict, prediction_from_outputs, preprocess
 
         post = plugins.get("postprocessor", "refine")
