@@ -76,6 +76,17 @@ def listing_options() -> dict[str, Field]:
             "seed": F(int, 0, "seed (generating plugins)")}
 
 
+def root_folder(options: dict[str, Any], unset: str, not_found: str = "{root}: folder not found (option 'root')") -> Path:
+    """The folder in listing option ``root``, checked where a plugin needs it: the ``unset`` line
+    when it is not set, the ``not_found`` line (``{root}`` filled in) when it is not a folder."""
+    root = options.get("root")
+    if not root:
+        raise DocsynthError(unset)
+    if not Path(root).is_dir():
+        raise DocsynthError(not_found.format(root=root))
+    return Path(root)
+
+
 OptStr = (str, None)
 OptInt = (int, None)
 

@@ -22,3 +22,17 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     worker count), for byte-identity checks."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and p.name != "run.yaml"}
+
+
+def generate_tiny(out: str, seed: int, **generate_options) -> dict:
+    """A tiny in-process `generate` run (three procedural documents and backgrounds, 64x48
+    frames) into ``out``; ``generate_options`` are keys of the generate section."""
+    from docsynth import config
+    from docsynth.generate.shards import generate
+
+    cfg = config.load(None, {"seed": seed, "generate.documents_count": 3, "generate.backgrounds_count": 3,
+                             "generate.source_options": {"long_side": 120},
+                             "generate.background_options": {"size": [120, 90]},
+                             "generate.compositor_options": {"size": [64, 48]}, "generate.out": out,
+                             **{f"generate.{k}": v for k, v in generate_options.items()}})
+    return generate(cfg)

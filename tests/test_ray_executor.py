@@ -11,23 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from docsynth import config, plugins
+from docsynth import plugins
 from docsynth.errors import DocsynthError
-from docsynth.generate.shards import generate
 
-from helpers import tree_bytes
+from helpers import generate_tiny, tree_bytes
 
-TINY = {
-    "seed": 11,
-    "generate.documents_count": 3,
-    "generate.backgrounds_count": 3,
-    "generate.count": 12,
-    "generate.per_document": 2,
-    "generate.shard_size": 3,
-    "generate.source_options": {"long_side": 120},
-    "generate.background_options": {"size": [120, 90]},
-    "generate.compositor_options": {"size": [64, 48]},
-}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +29,7 @@ def ray_cluster():
 
 
 def run(out: str, **overrides) -> dict:
-    cfg = config.load(None, {**TINY, "generate.out": out, **{f"generate.{k}": v for k, v in overrides.items()}})
-    return generate(cfg)
+    return generate_tiny(out, 11, **{"count": 12, "per_document": 2, "shard_size": 3, **overrides})
 
 
 def test_ray_output_is_byte_identical_to_local(ray_cluster):

@@ -215,8 +215,8 @@ def test_refine_chooses_among_candidates_after_refining_them(monkeypatch):
         return corners, support[np.asarray(corners).tobytes()]
 
     def two(page_prob, extra, options):
-        yield Quad(heat, 0.60), "heatmaps"  # 0.60 + 0.1 margin > 0.62 before refinement
-        yield Quad(mask, 0.62), "mask"
+        yield "heatmaps", Quad(heat, 0.60)  # 0.60 + 0.1 margin > 0.62 before refinement
+        yield "mask", Quad(mask, 0.62)
 
     monkeypatch.setattr(refine, "refine_quad", fake_refine)
     monkeypatch.setattr(refine, "coarse_quads", two)
@@ -227,7 +227,7 @@ def test_refine_chooses_among_candidates_after_refining_them(monkeypatch):
     assert np.allclose(q.corners, heat) and q.confidence == pytest.approx(0.60 * 0.75)
 
     def sure(page_prob, extra, options):
-        yield Quad(heat, 0.8), "heatmaps"
+        yield "heatmaps", Quad(heat, 0.8)
         raise AssertionError("the mask fits were made although the heatmap quad is sure")
 
     monkeypatch.setattr(refine, "coarse_quads", sure)

@@ -9,30 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from docsynth import config
 from docsynth.errors import DocsynthError
-from docsynth.generate.shards import generate
 
-from helpers import tree_bytes
+from helpers import generate_tiny, tree_bytes
 from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.formats.tarshards import iter_samples, list_shards
 
-# 14 samples in shards of 4: the last shard is short, on purpose.
-TINY = {
-    "seed": 5,
-    "generate.documents_count": 3,
-    "generate.backgrounds_count": 3,
-    "generate.count": 14,
-    "generate.shard_size": 4,
-    "generate.source_options": {"long_side": 120},
-    "generate.background_options": {"size": [120, 90]},
-    "generate.compositor_options": {"size": [64, 48]},
-}
-
-
 def run(out: str, **overrides) -> dict:
-    cfg = config.load(None, {**TINY, "generate.out": out, **{f"generate.{k}": v for k, v in overrides.items()}})
-    return generate(cfg)
+    """14 samples in shards of 4: the last shard is short, on purpose."""
+    return generate_tiny(out, 5, **{"count": 14, "shard_size": 4, **overrides})
 
 
 def test_tar_shards_identical_for_one_and_two_workers():

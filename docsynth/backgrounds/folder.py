@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from docsynth.config import root_folder
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes, read_image, read_jsonl, write_jsonl
 from docsynth.kinds import BackgroundRef
@@ -132,12 +133,9 @@ class ScrapedBackgrounds:
     name = ""
 
     def list_backgrounds(self, options: dict[str, Any]) -> list[BackgroundRef]:
-        root = options.get("root")
-        if not root:
-            raise DocsynthError(f"background provider {self.name!r} needs option 'root': the folder "
-                                f"`docsynth backgrounds scrape --provider {self.name}` wrote")
-        if not Path(root).is_dir():
-            raise DocsynthError(f"{root}: folder not found (background option 'root')")
+        root = root_folder(options, f"background provider {self.name!r} needs option 'root': the folder "
+                                    f"`docsynth backgrounds scrape --provider {self.name}` wrote",
+                           "{root}: folder not found (background option 'root')")
         return folder_backgrounds(root, provider=self.name, ref_provider=self.name)
 
     def load_background(self, ref: BackgroundRef):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,8 +20,14 @@ from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.kinds import BackgroundRef, DocumentRef, Page
 
 
-def _subsample(refs: list, count: int | None, seed: int, salt: int) -> list:
-    """A seeded subset of ``count`` refs that keeps their order."""
+def _listed(lister: Callable[[dict[str, Any]], list], options: dict[str, Any], count: int | None, seed: int,
+            salt: int, empty: str) -> list:
+    """What a plugin lists, given the core's listing options (``seed``, ``count``) under the
+    user's, as a seeded subset of ``count`` that keeps their order; the ``empty`` line when it
+    lists nothing."""
+    refs = lister({"seed": seed, "count": count, **options})
+    if not refs:
+        raise DocsynthError(empty)
     if count is None or len(refs) <= count:
         return refs
     rng = np.random.default_rng(np.random.SeedSequence([seed, salt]))
@@ -62,12 +68,8 @@ class DocumentPool:
                 raise DocsynthError(f"{root}: no document images found; add images or prepare documents first")
             return cls(refs, names, mask, root)
         name = gen["source"]
-        source = plugins.get("source", name)
-        options = {"seed": seed, "count": gen["documents_count"], **gen["source_options"]}
-        refs = source.list_documents(options)
-        if not refs:
-            raise DocsynthError(f"source {name!r} listed no documents; check generate.source_options")
-        refs = _subsample(refs, gen["documents_count"], seed, 1)
+        refs = _listed(plugins.get("source", name).list_documents, gen["source_options"], gen["documents_count"],
+                       seed, 1, f"source {name!r} listed no documents; check generate.source_options")
         return cls(refs, {r.source: name for r in refs}, mask)
 
     def __len__(self) -> int:
@@ -118,12 +120,9 @@ class BackgroundPool:
                 raise DocsynthError(f"{root}: no background images found; add JPEG/PNG files")
             return cls(refs, "folder")
         name = gen["background_provider"]
-        provider = plugins.get("background", name)
-        options = {"seed": seed, "count": gen["backgrounds_count"], **gen["background_options"]}
-        refs = provider.list_backgrounds(options)
-        if not refs:
-            raise DocsynthError(f"background provider {name!r} listed no backgrounds")
-        return cls(_subsample(refs, gen["backgrounds_count"], seed, 2), name)
+        refs = _listed(plugins.get("background", name).list_backgrounds, gen["background_options"],
+                       gen["backgrounds_count"], seed, 2, f"background provider {name!r} listed no backgrounds")
+        return cls(refs, name)
 
     def __len__(self) -> int:
         return len(self.refs)

@@ -7,14 +7,12 @@ licences and authors come from it; images without a record are listed by their p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from docsynth.backgrounds.folder import folder_backgrounds
-from docsynth.errors import DocsynthError
-from docsynth.config import listing_options
+from docsynth.config import listing_options, root_folder
 from docsynth.hookspecs import hookimpl
 from docsynth.io import read_image
 from docsynth.kinds import BackgroundRef
@@ -27,12 +25,8 @@ class FolderBackgrounds:
     options = listing_options()
 
     def list_backgrounds(self, options: dict[str, Any]) -> list[BackgroundRef]:
-        root = options.get("root")
-        if not root:
-            raise DocsynthError("folder background provider needs option 'root'")
-        root = Path(root)
-        if not root.is_dir():
-            raise DocsynthError(f"{root}: folder not found (background option 'root')")
+        root = root_folder(options, "folder background provider needs option 'root'",
+                           "{root}: folder not found (background option 'root')")
         return folder_backgrounds(root, ref_provider=self.name)
 
     def load_background(self, ref: BackgroundRef) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 from docsynth.errors import DocsynthError
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl
-from docsynth_models.tv import build_pretrained, load_weights_file, segmenter
+from docsynth_models.tv import build_pretrained, segmenter
 
 
 def _two_class_heads(net: Any, num_classes: int) -> None:
@@ -56,10 +56,7 @@ class DeepLabV3Backbone:
                                    num_classes=num_classes, aux_loss=True)
         else:
             net = factory(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=True)
-        model = segmenter(net, aux=aux)
-        if weights not in ("none", "coco", "imagenet"):
-            load_weights_file(model, weights)
-        return model
+        return segmenter(net, aux=aux, weights=weights)
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from typing import Any
 
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
-from docsynth_models.tv import build_pretrained, load_weights_file, segmenter
+from docsynth_models.tv import build_pretrained, segmenter
 
 
 class LRASPPBackbone:
@@ -40,10 +40,7 @@ class LRASPPBackbone:
                                    weights_backbone=backbone, num_classes=num_classes)
         else:
             net = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes)
-        model = segmenter(net, aux=False)
-        if weights not in ("none", "coco", "imagenet"):
-            load_weights_file(model, weights)
-        return model
+        return segmenter(net, aux=False, weights=weights)
 
 
 @hookimpl

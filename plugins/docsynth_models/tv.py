@@ -75,8 +75,9 @@ def load_weights_file(model: Any, weights: str) -> Any:
     return model
 
 
-def segmenter(net: Any, aux: bool = True):
-    """Wrap a torchvision segmentation model so it returns docsynth's output dict.
+def segmenter(net: Any, aux: bool = True, weights: str = "none"):
+    """Wrap a torchvision segmentation model so it returns docsynth's output dict, and load
+    ``weights`` into it when that is a file (none, coco and imagenet were the builder's business).
 
     Same sub-module names as torchvision (``backbone``, ``classifier``, ``aux_classifier``),
     so torchvision state dicts load unchanged; the auxiliary head runs in training only."""
@@ -103,4 +104,7 @@ def segmenter(net: Any, aux: bool = True):
                                            mode="bilinear", align_corners=False)
             return out
 
-    return Segmenter()
+    model = Segmenter()
+    if weights not in ("none", "coco", "imagenet"):
+        load_weights_file(model, weights)
+    return model

@@ -159,27 +159,27 @@ HEATMAP_MARGIN = 0.1  # heatmap corners win near ties (they keep working where a
 
 
 def coarse_quads(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]):
-    """The coarse quads, cheapest first, as (Quad with its calibrated confidence, source), or as
-    (None, why) for a candidate that is not a plausible page (:func:`checks.implausible`) or,
-    for the loose ones, that the page mask does not back."""
+    """The coarse quads, cheapest first, as (source, Quad with its calibrated confidence); a
+    candidate that is not a plausible page (:func:`checks.implausible`) or, for the loose ones,
+    that the page mask does not back comes as a Quad without corners that says why."""
     h, w = page_prob.shape
     work = working_map(page_prob)
     for source, corners, score, reason in candidates(page_prob, extra, options):
         if corners is None:
-            yield None, f"{source}: {reason}"
+            yield source, Quad(None, 0.0, reason)
             continue
         why = implausible(corners, w, h)
         if why:
-            yield None, f"{source}: {why}"
+            yield source, Quad(None, 0.0, why)
             continue
         iou, edge = mask_agreement(corners, work)
         loose = source.startswith(("loose", "weak"))
         if loose and (edge < 0.6 or iou < 0.75):  # e.g. a square around a round blob
-            yield None, (f"{source}: the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its sides "
-                         "on the mask's edge)")
+            yield source, Quad(None, 0.0, f"the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its "
+                                          "sides on the mask's edge)")
             continue
         conf = calibrated_confidence(iou, edge, score) * (0.5 if loose else 1.0)
-        yield Quad(order_corners(np.asarray(corners, np.float64)), conf), source
+        yield source, Quad(order_corners(np.asarray(corners, np.float64)), conf)
 
 
 class RefinePost:
@@ -206,9 +206,9 @@ class RefinePost:
         band = float(np.clip(0.012 * np.hypot(h, w), 8, 40) if band is None else band)
         passes = int(options.get("passes", 2))
         best, reasons = None, []
-        for coarse, source in coarse_quads(page_prob, extra, options):
-            if coarse is None:
-                reasons.append(source)
+        for source, coarse in coarse_quads(page_prob, extra, options):
+            if coarse.corners is None:
+                reasons.append(f"{source}: {coarse.reason}")
                 continue
             corners, support = refine_quad(image, coarse.corners, band, passes)
             if implausible(corners, w, h):  # refinement locked onto something else: keep the coarse quad

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from docsynth.config import root_folder
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, read_image
 
@@ -18,15 +19,10 @@ JUNK_DIRS = {"__MACOSX", ".DS_Store", "Thumbs.db"}
 
 def dataset_root(name: str, options: dict[str, Any], hint: str | None = None) -> Path:
     """The source's data folder, or an error that says how to get the data there."""
-    root = options.get("root")
-    if not root:
-        raise DocsynthError(f"source {name!r} needs option 'root' (set sources.options.{name}.root)")
-    root = Path(root)
-    if not root.is_dir():
-        hint = hint or (f"run 'docsynth sources fetch {name}' (or 'docsynth sources import {name} ARCHIVE_OR_DIR'), "
-                        f"or set sources.options.{name}.root")
-        raise DocsynthError(f"{root}: no {name} data here; {hint}")
-    return root
+    hint = hint or (f"run 'docsynth sources fetch {name}' (or 'docsynth sources import {name} ARCHIVE_OR_DIR'), "
+                    f"or set sources.options.{name}.root")
+    return root_folder(options, f"source {name!r} needs option 'root' (set sources.options.{name}.root)",
+                       "{root}: no " + name + " data here; " + hint.replace("{", "{{").replace("}", "}}"))
 
 
 def image_files(root: Path, suffixes: Iterable[str] = IMAGE_SUFFIXES) -> list[Path]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.geometry import order_corners, quad_mask
-from docsynth.config import F, listing_options
+from docsynth.config import F, listing_options, root_folder
 from docsynth.hookspecs import hookimpl
 from docsynth.io import IMAGE_SUFFIXES, list_images, read_image, read_mask
 from docsynth.kinds import DocumentRef, Page
@@ -87,12 +87,8 @@ class FolderSource:
     options = {**listing_options(), "licence": F((str, None), None, "licence recorded for every page")}
 
     def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
-        root = options.get("root")
-        if not root:
-            raise DocsynthError("folder source needs option 'root' (a folder of images)")
-        root = Path(root)
-        if not root.is_dir():
-            raise DocsynthError(f"{root}: folder not found (folder source option 'root')")
+        root = root_folder(options, "folder source needs option 'root' (a folder of images)",
+                           "{root}: folder not found (folder source option 'root')")
         layout = (root / "images").is_dir() and (root / "masks").is_dir()
         base = root / "images" if layout else root
         refs = []
