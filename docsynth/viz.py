@@ -85,21 +85,11 @@ def draw_quad(image: np.ndarray, corners: Any, colour: tuple[int, int, int], sca
 def svg_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: str = "epoch",
               width: int = 460, height: int = 260, whole_x: bool | None = None) -> str:
     """A line chart as inline SVG (no script, no fonts to fetch)."""
-    series = {k: [(float(x), float(y)) for x, y in v if finite(x) and finite(y)] for k, v in series.items()}
-    series = {k: v for k, v in series.items() if v}
+    series = _finite_points(series)
     if not series:
         return ""
     left, right, top, bottom = 52, 12, 28, 40
-    xs = [x for v in series.values() for x, _ in v]
-    ys = [y for v in series.values() for _, y in v]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 0.5, x1 + 0.5
-    if y1 == y0:
-        y0, y1 = y0 - (abs(y0) * 0.1 or 0.5), y1 + (abs(y1) * 0.1 or 0.5)
-    pad = (y1 - y0) * 0.05
-    y0, y1 = y0 - pad, y1 + pad
+    x0, x1, y0, y1 = _axes(series)
     pw, ph = width - left - right, height - top - bottom
 
     def px(x: float) -> float:
@@ -132,6 +122,30 @@ def svg_chart(title: str, series: dict[str, list[tuple[float, float]]], xlabel: 
         parts.append(f'<text x="{left + pw - 130}" y="{ly}" font-size="10">{_esc(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _finite_points(series: dict[str, list[tuple[float, float]]]) -> dict[str, list[tuple[float, float]]]:
+    """The series without non-finite points, and without series left empty."""
+    series = {k: [(float(x), float(y)) for x, y in v if finite(x) and finite(y)] for k, v in series.items()}
+    return {k: v for k, v in series.items() if v}
+
+
+def _axes(series: dict[str, list[tuple[float, float]]],
+          y_range: tuple[float, float] | None = None) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) of a chart: the points' extent (a fixed ``y_range`` as given), never
+    empty, with 5% room above and below a fitted y range."""
+    xs = [x for v in series.values() for x, _ in v]
+    ys = [y for v in series.values() for _, y in v]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = y_range or (min(ys), max(ys))
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        y0, y1 = y0 - (abs(y0) * 0.1 or 0.5), y1 + (abs(y1) * 0.1 or 0.5)
+    if y_range is None:
+        pad = (y1 - y0) * 0.05
+        y0, y1 = y0 - pad, y1 + pad
+    return x0, x1, y0, y1
 
 
 def finite(v: Any) -> bool:
@@ -191,8 +205,7 @@ def _draw_panel(panel: Panel, width: int, height: int) -> np.ndarray:
     font, black = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0)
     image = np.full((height, width, 3), 255, np.uint8)
     left, right, top, bottom = 52, width - 12, 30, height - 40
-    series = {k: [(float(x), float(y)) for x, y in v if finite(x) and finite(y)] for k, v in panel.series.items()}
-    series = {k: v for k, v in series.items() if v}
+    series = _finite_points(panel.series)
     # the legend runs leftwards from the right end of the title row; on a row of its own when
     # the title leaves no room
     legend_y = 18
@@ -201,19 +214,9 @@ def _draw_panel(panel: Panel, width: int, height: int) -> np.ndarray:
         legend_y, top = 36, 46
     cv2.putText(image, panel.title, (left, 18), font, 0.5, black, 1, cv2.LINE_AA)
     cv2.rectangle(image, (left, top), (right, bottom), (153, 153, 153), 1)
-    xs = [x for v in series.values() for x, _ in v]
-    ys = [y for v in series.values() for _, y in v]
-    if not xs:
+    if not series:
         return image
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = panel.y_range or (min(ys), max(ys))
-    if x1 == x0:
-        x0, x1 = x0 - 0.5, x1 + 0.5
-    if y1 == y0:
-        y0, y1 = y0 - (abs(y0) * 0.1 or 0.5), y1 + (abs(y1) * 0.1 or 0.5)
-    if panel.y_range is None:
-        pad = (y1 - y0) * 0.05
-        y0, y1 = y0 - pad, y1 + pad
+    x0, x1, y0, y1 = _axes(series, panel.y_range)
 
     def at(x: float, y: float) -> tuple[int, int]:
         return (int(round(left + (x - x0) / (x1 - x0) * (right - left))),
