@@ -57,3 +57,15 @@ def test_json_summary_on_stdout_only(tmp_path):
     result = run_docsynth("generate", "--count", "3", "--out", "ds", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["samples"] == 3
+
+
+def test_command_lists_reflow_each_commands_summary(tmp_path):
+    """Wide enough, every command's summary is one row: the docstrings' line breaks are not kept."""
+    for group in ([], ["sources"], ["backgrounds"]):
+        result = run_docsynth(*group, "--help", cwd=tmp_path, env={"COLUMNS": "400"})
+        assert result.returncode == 0, result.stderr
+        panel = result.stdout[result.stdout.index("Commands"):]
+        rows = [line.strip("│ ").split() for line in panel.splitlines()[1:] if line.startswith("│")]
+        assert len(rows) >= 2 and all(len(row) >= 2 for row in rows), group
+        continuation = [row for row in rows if result.stdout.count(f"│ {row[0]} ") == 0]
+        assert not continuation, (group, continuation)

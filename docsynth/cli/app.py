@@ -32,6 +32,14 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout
 class _Group(TyperGroup):
     """Turns DocsynthError (raised anywhere below) into one line on stderr and an exit code."""
 
+    def get_command(self, ctx: Any, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        if command is not None and command.help and not command.short_help:
+            # The command list shows each help's first paragraph, and Typer's rich mode keeps its
+            # line breaks: docstrings wrapped at 100 columns came out as ragged half-lines.
+            command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        return command
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
