@@ -83,7 +83,7 @@ def root_folder(options: dict[str, Any], unset: str, not_found: str = "{root}: f
     if not root:
         raise DocsynthError(unset)
     if not Path(root).is_dir():
-        raise DocsynthError(not_found.format(root=root))
+        raise DocsynthError(not_found.replace("{root}", str(root)))
     return Path(root)
 
 

@@ -22,7 +22,7 @@ def dataset_root(name: str, options: dict[str, Any], hint: str | None = None) ->
     hint = hint or (f"run 'docsynth sources fetch {name}' (or 'docsynth sources import {name} ARCHIVE_OR_DIR'), "
                     f"or set sources.options.{name}.root")
     return root_folder(options, f"source {name!r} needs option 'root' (set sources.options.{name}.root)",
-                       "{root}: no " + name + " data here; " + hint.replace("{", "{{").replace("}", "}}"))
+                       f"{{root}}: no {name} data here; {hint}")
 
 
 def image_files(root: Path, suffixes: Iterable[str] = IMAGE_SUFFIXES) -> list[Path]:
