@@ -46,7 +46,10 @@ CASES: dict[str, dict[str, Any]] = {
     "closeup": {"close_p": 1.0, "small_p": 0.0, "card_p": 0.0, "receipt_p": 0.0},
     "squashed": {"squash_p": 1.0},
     "greyscale": {},  # any scene, stored as a greyscale photo (see GREYSCALE)
+    "heldpage": {"held_p": 1.0, "card_p": 0.0, "receipt_p": 0.0},  # a page held: palm behind, thumb on a corner
 }
+# A case's position in CASES picks its sample indices, so new cases go at the end: the photos of
+# the cases before them, and every score published for them, stay the same.
 GREYSCALE = {"greyscale"}
 
 
