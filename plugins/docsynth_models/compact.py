@@ -133,9 +133,10 @@ class CompactBackbone:
     description = "small from-scratch FPN of narrow 3x3 convolutions (~0.27 M params), page mask"
     outputs = "mask"
     options = OPTIONS
+    corners = False  # compact_corners: the same net plus the corner heads
 
     def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
-        return load_weights(build_network(num_classes, options, corners=False), weights)
+        return load_weights(build_network(num_classes, options, corners=self.corners), weights)
 
 
 @hookimpl

@@ -12,20 +12,15 @@ Options as for `compact` (``width``, ``decoder``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from docsynth.hookspecs import hookimpl
-from docsynth_models.compact import OPTIONS, build_network, load_weights
+from docsynth_models.compact import CompactBackbone
 
 
-class CompactCornersBackbone:
+class CompactCornersBackbone(CompactBackbone):
     name = "compact_corners"
     description = "compact net with a page mask and four corner heatmaps (from scratch, CPU-friendly)"
     outputs = "mask+corners"
-    options = OPTIONS
-
-    def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
-        return load_weights(build_network(num_classes, options, corners=True), weights)
+    corners = True
 
 
 @hookimpl
