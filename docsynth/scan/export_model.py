@@ -63,8 +63,9 @@ from docsynth.generate.pools import BackgroundPool, DocumentPool
 from docsynth.generate.shards import Context, render_sample
 from docsynth.geometry import is_simple_quad
 from docsynth.io import atomic_write_bytes
-from docsynth.scan.model_contract import input_hw, load_model, predict, prediction_from_outputs, preprocess
-from docsynth.scan.scanner import TORCHSCRIPT_META, OnnxBackend, Scanner, file_sha256, read_photo, torch_missing_error
+from docsynth.scan.model_contract import input_hw, load_model, preprocess
+from docsynth.scan.scanner import (TORCHSCRIPT_META, OnnxBackend, RawBackend, Scanner, TorchBackend, file_sha256,
+                                   read_photo, torch_missing_error)
 from docsynth.scoring import jaccard_smartdoc
 
 META_KEYS = ("backbone", "backbone_options", "num_classes", "input_size", "mean", "std")
@@ -145,44 +146,12 @@ def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.nda
 
 
 def real_photos(folder: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-
     return [(path.name, read_photo(path), gt) for path, gt in corners_csv.read_folder(folder)]
 
 
 # ---------------------------------------------------------------------------------------------
 # Running exports
 # ---------------------------------------------------------------------------------------------
-
-
-class TorchRunner:
-    """The original: the PyTorch model, as a raw-output runner and a scan backend."""
-
-    def __init__(self, model: Any, meta: dict[str, Any]):
-        self.model, self.meta = model, meta
-
-    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(x))
-        return {k: v.float().numpy() for k, v in out.items() if k != "aux"}
-
-    def predict(self, image: np.ndarray):
-
-        return predict(self.model, self.meta, image)
-
-
-class RawBackend:
-    """A scan backend around any ``run(x) -> {name: array}`` (TFLite, TorchScript, ...)."""
-
-    def __init__(self, run: Callable[[np.ndarray], dict[str, np.ndarray]], meta: dict[str, Any]):
-        self.run, self.meta = run, meta
-
-    def predict(self, image: np.ndarray):
-
-        out = self.run(preprocess(image, self.meta))
-        return prediction_from_outputs({k: np.asarray(v[0], np.float32) for k, v in out.items()},
-                                       image.shape[1], image.shape[0])
 
 
 def one_core_latency_ms(run: Callable[[np.ndarray], Any], x: np.ndarray, repeats: int = 15) -> float:
@@ -248,7 +217,6 @@ def _load_original(checkpoint: Path) -> tuple[Any, dict[str, Any]]:
     try:
         import torch  # noqa: F401
     except ImportError:
-
         raise torch_missing_error(f"{checkpoint}: exporting a PyTorch checkpoint") from None
 
     if checkpoint.suffix.lower() not in (".pt", ".pth"):
@@ -285,7 +253,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
     meta = {k: ckpt[k] for k in META_KEYS if k in ckpt}
     file_meta = {**meta, "precision": precision, "source_sha256": file_sha256(checkpoint)}
     h, w = input_hw(meta)
-    original = TorchRunner(model, meta)
+    original = TorchBackend(model, meta)
     # raw-output check inputs: a fixed-seed random photo (preprocessed like any photo) and a
     # random tensor, as before composites existed; they catch a wrong graph in milliseconds
     rng = np.random.default_rng(0)
@@ -498,7 +466,6 @@ def _export_onnx(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], 
 
 
 def onnx_runner(path: Path, threads: int = 1) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-
     backend = OnnxBackend(path, threads)
     return lambda x: {k: v.astype(np.float32) for k, v in backend.run(x).items()}
 
@@ -579,7 +546,6 @@ def _quantize_int8(fp32: Path, path: Path, calib: list[np.ndarray]) -> Any:
 
 def _export_torchscript(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any]):
     import torch
-
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit announces its deprecation

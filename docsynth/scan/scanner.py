@@ -88,31 +88,41 @@ def read_photo(path: str | Path) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-class TorchBackend:
+class RawBackend:
+    """A scan backend around a raw-output runner: ``run(x)`` takes one preprocessed 1 x 3 x H x W
+    input and returns the model's outputs by name (batch axis kept). Every backend scans through
+    this one ``predict``, so PyTorch, TorchScript, ONNX Runtime and the exports decode alike."""
+
+    def __init__(self, run: Callable[[np.ndarray], dict[str, np.ndarray]], meta: dict[str, Any]):
+        self.run, self.meta = run, meta
+
+    def predict(self, image: np.ndarray):
+        from docsynth.scan.model_contract import prediction_from_outputs, preprocess
+
+        outs = self.run(preprocess(image, self.meta))
+        return prediction_from_outputs({k: np.asarray(v[0], np.float32) for k, v in outs.items()},
+                                       image.shape[1], image.shape[0])
+
+
+class TorchBackend(RawBackend):
     """A PyTorch model (a checkpoint's, or one in memory) following the model contract."""
 
     def __init__(self, model: Any, meta: dict[str, Any]):
         self.model, self.meta = model, meta
 
-    def predict(self, image: np.ndarray):
-        from docsynth.scan.model_contract import predict
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
 
-        return predict(self.model, self.meta, image)
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(x))
+        return {k: v.float().numpy() for k, v in out.items() if k != "aux"}
 
 
 class TorchScriptBackend(TorchBackend):
-    def predict(self, image: np.ndarray):
-        import torch
-
-        from docsynth.scan.model_contract import prediction_from_outputs, preprocess
-
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(preprocess(image, self.meta)))
-        return prediction_from_outputs({k: v[0].float().numpy() for k, v in out.items() if k != "aux"},
-                                       image.shape[1], image.shape[0])
+    """A TorchScript file written by ``docsynth export-model`` (same outputs as the model)."""
 
 
-class OnnxBackend:
+class OnnxBackend(RawBackend):
     """An ONNX file written by ``docsynth export-model`` run with ONNX Runtime on the CPU."""
 
     def __init__(self, path: str | Path, threads: int = 0):
@@ -139,13 +149,6 @@ class OnnxBackend:
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs (batch axis kept) for a preprocessed 1 x 3 x H x W input."""
         return dict(zip(self.output_names, self.session.run(None, {self.input_name: x})))
-
-    def predict(self, image: np.ndarray):
-        from docsynth.scan.model_contract import prediction_from_outputs, preprocess
-
-        outs = self.run(preprocess(image, self.meta))
-        return prediction_from_outputs({k: v[0].astype(np.float32) for k, v in outs.items()},
-                                       image.shape[1], image.shape[0])
 
 
 def is_torchscript(path: Path) -> bool:

@@ -22,6 +22,7 @@ from docsynth.geometry import mask_iou, quad_mask
 from docsynth.io import read_image
 from docsynth.scoring import jaccard_smartdoc
 
+
 class RealEval:
     """Photos and their true page masks, loaded once per run."""
 
