@@ -41,6 +41,7 @@ def area_weights(src: int, dst: int) -> np.ndarray:
 
 
 def input_hw(meta: dict[str, Any]) -> tuple[int, int]:
+    """The model input's (height, width) from the meta's ``input_size`` (one side or [h, w])."""
     size = meta["input_size"]
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
@@ -74,18 +75,26 @@ def decode(out: np.ndarray, corners: np.ndarray | None, width: int, height: int)
     peak scores. ``width`` x ``height`` is the photo's size."""
     page = sigmoid(out[0, 1] - out[0, 0])
     result: dict[str, Any] = {"page_prob": page, "corners": None, "scores": None}
-    if corners is None:
-        return result
-    maps = sigmoid(corners[0])
-    n, h, w = maps.shape
-    pts, scores = np.zeros((n, 2)), np.zeros(n)
-    for k in range(n):
-        i, j = np.unravel_index(int(np.argmax(maps[k])), (h, w))
-        i0, i1, j0, j1 = max(0, i - 1), min(h, i + 2), max(0, j - 1), min(w, j + 2)
-        patch = maps[k, i0:i1, j0:j1]
-        ys, xs = np.mgrid[i0:i1, j0:j1]
-        ci, cj = (ys * patch).sum() / patch.sum(), (xs * patch).sum() / patch.sum()
-        pts[k] = ((cj + 0.5) / w * width, (ci + 0.5) / h * height)
-        scores[k] = maps[k, i, j]
-    result["corners"], result["scores"] = pts, scores
+    if corners is not None:
+        result["corners"], result["scores"] = decode_corners(corners[0], width, height)
     return result
+
+
+def decode_corners(heatmaps: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """4 x h x w heatmap logits -> (4 x 2 corners in a width x height frame, 4 peak scores).
+
+    Sub-cell accuracy from a probability-weighted mean over the 3x3 cells around each peak.
+    The scanner decodes with this same function (:mod:`docsynth.scan.model_contract`)."""
+    prob = sigmoid(heatmaps)
+    n, h, w = prob.shape
+    corners, scores = np.zeros((n, 2)), np.zeros(n)
+    for k in range(n):
+        i, j = np.unravel_index(int(np.argmax(prob[k])), (h, w))
+        scores[k] = prob[k, i, j]
+        i0, i1, j0, j1 = max(0, i - 1), min(h, i + 2), max(0, j - 1), min(w, j + 2)
+        patch = prob[k, i0:i1, j0:j1]
+        ys, xs = np.mgrid[i0:i1, j0:j1]
+        wsum = patch.sum()
+        ci, cj = (ys * patch).sum() / wsum, (xs * patch).sum() / wsum
+        corners[k] = ((cj + 0.5) / w * width, (ci + 0.5) / h * height)
+    return corners, scores

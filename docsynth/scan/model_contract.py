@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.scan.mobile import decode_corners, input_hw  # the one NumPy implementation, also an app's reference
 
 FORMAT = "docsynth-checkpoint-1"
 REFERENCE_MEAN = (0.4611, 0.4359, 0.3905)
@@ -98,13 +99,6 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     return model, ckpt
 
 
-def input_hw(meta: dict[str, Any]) -> tuple[int, int]:
-    size = meta["input_size"]
-    if isinstance(size, int):
-        return size, size
-    return int(size[0]), int(size[1])
-
-
 def preprocess(image_bgr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     """BGR uint8 photo -> 1 x 3 x H x W float32 array, RGB, normalised."""
     h, w = input_hw(meta)
@@ -112,26 +106,6 @@ def preprocess(image_bgr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
     rgb = (rgb - np.asarray(meta["mean"], np.float32)) / np.asarray(meta["std"], np.float32)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
-
-
-def decode_corners(heatmaps: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """4 x h x w heatmap logits -> (4 x 2 corners in a width x height frame, 4 peak scores).
-
-    Sub-cell accuracy from a probability-weighted mean over the 3x3 cells around each peak."""
-    n, h, w = heatmaps.shape
-    prob = 1 / (1 + np.exp(-heatmaps.astype(np.float64)))
-    corners = np.zeros((n, 2))
-    scores = np.zeros(n)
-    for k in range(n):
-        i, j = np.unravel_index(int(np.argmax(prob[k])), (h, w))
-        scores[k] = prob[k, i, j]
-        i0, i1, j0, j1 = max(0, i - 1), min(h, i + 2), max(0, j - 1), min(w, j + 2)
-        patch = prob[k, i0:i1, j0:j1]
-        ys, xs = np.mgrid[i0:i1, j0:j1]
-        wsum = patch.sum()
-        ci, cj = (ys * patch).sum() / wsum, (xs * patch).sum() / wsum
-        corners[k] = ((cj + 0.5) / w * width, (ci + 0.5) / h * height)
-    return corners, scores
 
 
 def predict(model: Any, meta: dict[str, Any], image_bgr: np.ndarray) -> Prediction:
