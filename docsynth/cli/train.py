@@ -87,6 +87,8 @@ def register(app: typer.Typer) -> None:
         input_size: Optional[int] = typer.Option(None, "--input-size", help="Square input side."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", help="DataLoader workers."),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (initialisation and order; "
+                                                                "the data stream follows the master seed)."),
         force: bool = typer.Option(False, "--force", help="Start over in a run folder that holds a run."),
         config: Optional[Path] = ConfigOpt,
         as_json: bool = JsonOpt,
@@ -100,7 +102,7 @@ def register(app: typer.Typer) -> None:
             "train.out": None if out is None else str(out), "train.online": online,
             "train.eval_real": None if eval_real is None else str(eval_real),
             "train.batch_size": batch_size, "train.input_size": input_size, "train.workers": workers,
-            "train.device": device,
+            "train.device": device, "train.seed": seed,
         }
         # A resumed run continues with the config saved in its last.pt.
         cfg = None if resume is not None else load_config(config, overrides)
