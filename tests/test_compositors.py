@@ -19,7 +19,8 @@ SMALL = {"size": [96, 128], "landscape_p": 0.0}
 # more than 1% IoU on its own.)
 PLAIN = {**SMALL, "negative_p": 0, "truncate_p": 0, "small_p": 0, "curl_p": 0, "fold_p": 0, "stacked_p": 0,
          "multi_p": 0, "light_surface_p": 0, "desk_p": 0, "card_p": 0, "receipt_p": 0, "held_p": 0,
-         "card_held_p": 0, "close_p": 0, "underlay_p": 0, "squash_p": 0, "pipeline": []}
+         "card_held_p": 0, "close_p": 0, "underlay_p": 0, "squash_p": 0, "full_p": 0, "larger_sheet_p": 0,
+         "book_p": 0, "pipeline": []}
 
 
 def page(w=60, h=80, seed=0) -> Page:

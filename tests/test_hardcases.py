@@ -61,3 +61,24 @@ def test_cases_keep_their_positions_and_held_pages_are_held():
     for i in range(3):
         sample = render_sample(ctx, INDEX_BASE + 8 * (1 << 24) + i)[0]
         assert "hand_hold" in sample.extra["cases"] and "card" not in sample.extra["cases"]
+
+
+def test_v3_cases_follow_the_first_nine_and_nopage_photos_measure_false_acceptance(tmp_path, cli):
+    """The v3 cases are appended; ``nopage`` photos have empty corners, and `evaluate` reports
+    the false refusal and false acceptance rates with them."""
+    from docsynth.formats.corners import read_negatives
+
+    assert list(CASES)[9:] == ["fullframe", "largersheet", "onpage", "round", "booklet", "nopage"]
+    out = tmp_path / "hc"
+    r = cli("hardcases", str(out), "--count", "1", "--cases", "fullframe,nopage")
+    assert r.exit_code == 0, r.stderr
+    assert list(read_table(out / "corners.csv")) == ["fullframe_000.jpg"]
+    assert [p.name for p in read_negatives(out)] == ["nopage_000.jpg"]
+    r = cli("evaluate", str(out), "--json", "--no-packaged", "--out", str(tmp_path / "e1"))
+    assert r.exit_code == 0, r.stderr
+    ab = json.loads(r.stdout)["methods"]["model:refine"]["abstention"]
+    assert ab["pages"] == 1 and ab["negatives"] == 1
+    assert ab["false_refusal"] in (0.0, 1.0) and ab["false_acceptance"] in (0.0, 1.0)
+    r = cli("evaluate", str(out), "--no-packaged", "--out", str(tmp_path / "e2"))
+    assert r.exit_code == 0, r.stderr
+    assert "false refusals" in r.stdout and "false acceptances" in r.stdout

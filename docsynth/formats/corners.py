@@ -75,6 +75,27 @@ def read_folder(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
     return items
 
 
+def read_negatives(folder: str | Path) -> list[Path]:
+    """The photos of ``folder/corners.csv`` whose corner fields are all empty: photos with no
+    page (``docsynth hardcases`` writes them for its ``nopage`` case), on which a scanner should
+    find nothing. ``evaluate`` measures its false acceptance on them."""
+    folder = Path(folder)
+    path = folder / FILENAME
+    if not path.is_file():
+        return []
+    reader = csv.reader(_io.StringIO(path.read_text(encoding="utf-8-sig")))
+    next(reader, None)
+    found = []
+    for row in reader:
+        if len(row) != len(COLUMNS) or not row[0].strip() or any(cell.strip() for cell in row[1:]):
+            continue
+        for candidate in (folder / row[0].strip(), folder / "images" / row[0].strip()):
+            if candidate.is_file():
+                found.append(candidate)
+                break
+    return found
+
+
 def text(rows: Iterable[tuple[str, np.ndarray | None]]) -> str:
     """The text of a corners.csv; a row with None corners (no page) has empty fields."""
     buf = _io.StringIO()

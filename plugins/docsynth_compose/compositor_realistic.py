@@ -163,7 +163,8 @@ class RealisticCompositor:
             page = make_receipt(rng)
             cases.add("receipt")
         # a page filling the frame: drawn first, since the frame then takes the page's orientation
-        full = not cases & {"card", "receipt"} and rng.random() < o["full_p"]
+        # (a scene whose probability is 0 draws no random number: configs without it keep their output)
+        full = o["full_p"] > 0 and not cases & {"card", "receipt"} and rng.random() < o["full_p"]
         if full and (out_w > out_h) != (page.image.shape[1] > page.image.shape[0]):
             out_w, out_h = out_h, out_w
         desk_p = max(o["desk_p"], 0.7) if "receipt" in cases else o["desk_p"]
@@ -216,7 +217,7 @@ class RealisticCompositor:
         instances: list[dict[str, Any]] = []
         image = bg
         gutter = None
-        r = rng.random()
+        r = rng.random() if o["book_p"] + o["larger_sheet_p"] > 0 else 1.0
         if "card" not in cases and r < o["book_p"]:
             image, more, gutter = book_spread(page, image, h_edge, rng, paste, self._sheet_for(rng))
             instances += more
