@@ -80,9 +80,10 @@ def abstention(rows: list[dict[str, Any]], negatives: list[dict[str, Any]]) -> d
     (what a user who trusts confident quads would see). ``negatives``: one dict per page-less
     photo with ``corners`` (None when nothing was found) and ``confidence``."""
     found = [n for n in negatives if n["corners"] is not None]
+    # None, not NaN, where there is nothing to measure: results.json stays valid JSON
     return {"pages": len(rows),
-            "false_refusal": (sum(r["corners"] is None for r in rows) / len(rows)) if rows else math.nan,
+            "false_refusal": (sum(r["corners"] is None for r in rows) / len(rows)) if rows else None,
             "negatives": len(negatives),
-            "false_acceptance": (len(found) / len(negatives)) if negatives else math.nan,
+            "false_acceptance": (len(found) / len(negatives)) if negatives else None,
             "confident_false_acceptance": (sum(n["confidence"] >= CONFIDENT for n in found) / len(negatives))
-            if negatives else math.nan}
+            if negatives else None}
