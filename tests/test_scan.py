@@ -34,6 +34,9 @@ def test_scan_writes_pages_and_corners(cli, tmp_path):
                                                            "bl_x", "bl_y")]).reshape(4, 2)
         # a 96 px model on ~300 px photos, refined on the photo's edges: within about a pixel
         assert np.abs(order_corners(found) - order_corners(corners)).max() < 1.5, name
+        # the post-processor's confidence travels with the quad (the same as scan.json's)
+        assert float(rows[name]["confidence"]) == pytest.approx(
+            next(r["confidence"] for r in summary["results"] if r["image"].endswith(name)), abs=1e-4)
         page = cv2.imread(str(tmp_path / "out" / f"{name.rsplit('.', 1)[0]}.jpg"))
         assert page is not None and (page.shape[1], page.shape[0]) == page_size(found)
     assert (tmp_path / "out" / "scan.json").is_file()

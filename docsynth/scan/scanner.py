@@ -363,7 +363,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                         "size": [image.shape[1], image.shape[0]]})
         if progress:
             progress(1)
-    corners_csv.write(csv_path, rows)
+    corners_csv.write(csv_path, rows, [r["confidence"] for r in results])
     summary = {"out": str(out), "post": scanner.post_name, "photos": len(photos),
                "pages": sum(r["page"] is not None for r in results), "corners_csv": str(csv_path),
                "skipped": sum(bool(r.get("skipped")) for r in results),
