@@ -153,11 +153,12 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Replace a benchmark made with other settings."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """A fixed synthetic benchmark, one set per hard case (15: light desk, clutter, sheets
-        under the page, card in the hand, receipt, close-up, squashed, greyscale, page held,
-        page filling the frame, larger sheet under it, objects on it, round objects beside
-        it, booklet, and photos without a page); score it with `docsynth evaluate OUT`: its
-        subsets are the cases, and the page-less photos measure false acceptance."""
+        """A fixed synthetic benchmark, one set per hard case; score it with `docsynth evaluate OUT`.
+
+        The 15 cases: light desk, clutter, sheets under the page, card in the hand, receipt,
+        close-up, squashed, greyscale, page held, page filling the frame, larger sheet under
+        it, objects on it, round objects beside it, booklet, and photos without a page. The
+        evaluation's subsets are the cases; the page-less photos measure false acceptance."""
         from docsynth.evaluate import hardcases
 
         names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
