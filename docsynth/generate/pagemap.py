@@ -150,8 +150,9 @@ class PageMap:
         """``flat`` with NaN where a point is off the page (its edges, and its own mask)."""
         pts = np.array(flat, np.float64)
         w, h = self.size
+        eps = 1e-6 * max(w, h)  # a point on the edge that went through a homography and back
         with np.errstate(invalid="ignore"):
-            off = ~((pts[:, 0] >= 0) & (pts[:, 0] <= w) & (pts[:, 1] >= 0) & (pts[:, 1] <= h))
+            off = ~((pts[:, 0] >= -eps) & (pts[:, 0] <= w + eps) & (pts[:, 1] >= -eps) & (pts[:, 1] <= h + eps))
         if self.mask is not None:
             mh, mw = self.mask.shape[:2]
             ok = ~off

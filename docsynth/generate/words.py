@@ -45,7 +45,7 @@ def _inside_points(quad: np.ndarray) -> np.ndarray:
 
 def group_lines(words: list[dict[str, Any]]) -> list[int]:
     """A line index per word: the source's ``line`` where given, else words whose vertical
-    extents overlap by half their height and that follow each other left to right."""
+    extents overlap the line's by more than half their height (flat page: lines are level)."""
     if all("line" in w for w in words):
         return [int(w["line"]) for w in words]
     boxes = [np.asarray(w["poly"], np.float64) for w in words]
@@ -55,10 +55,10 @@ def group_lines(words: list[dict[str, Any]]) -> list[int]:
     for i in order:
         y0, y1 = boxes[i][:, 1].min(), boxes[i][:, 1].max()
         for k, members in enumerate(lines):
-            last = boxes[members[-1]]
-            ly0, ly1 = last[:, 1].min(), last[:, 1].max()
+            ly0 = float(np.mean([boxes[m][:, 1].min() for m in members]))
+            ly1 = float(np.mean([boxes[m][:, 1].max() for m in members]))
             overlap = min(y1, ly1) - max(y0, ly0)
-            if overlap > 0.5 * min(y1 - y0, ly1 - ly0) and boxes[i][:, 0].min() >= last[:, 0].min():
+            if overlap > 0.5 * min(y1 - y0, ly1 - ly0):
                 members.append(i)
                 line_of[i] = k
                 break
