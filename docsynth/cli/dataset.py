@@ -15,14 +15,16 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         dataset: Path = typer.Argument(..., help="Dataset folder made by 'docsynth generate'."),
-        fmt: str = typer.Option(..., "--format", "-f", help="coco, yolo-seg, reference or parquet."),
+        fmt: str = typer.Option(..., "--format", "-f", help="coco, yolo-seg, reference, parquet; with "
+                                "generate --labels: icdar2015 (words), doc3d, uvdoc (dewarp maps)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder (parquet: output file)."),
         force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder (parquet: the file)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Write a dataset as COCO (segmentation + 4 corner keypoints), YOLO segmentation labels,
         the reference layout (images + 3-channel masks named {doc:04}_bck_{k:02}) or one Parquet
-        file (a row per sample: image and mask bytes, corners, flags, provenance)."""
+        file (a row per sample: image and mask bytes, corners, flags, provenance, labels); and the
+        labels beyond the page as ICDAR 2015 word boxes, Doc3D backward maps or UVDoc grids."""
         from docsynth import outputs
         from docsynth.dataset.export import export, require_pyarrow
 
