@@ -84,3 +84,38 @@ def test_parquet_carries_the_labels(labelled, tmp_path, cli):
         assert t["text"] == (labelled / row["text"]).read_text()
         with np.load(io.BytesIO(t["dewarp"])) as npz:
             assert npz["uv"].shape == (row["height"], row["width"], 2)
+
+
+def test_split_carries_the_labels_resized_with_the_images(labelled, tmp_path):
+    from docsynth.dataset.split import split
+
+    split(labelled, tmp_path / "split", seed=0, valid_fraction=0.5, max_size=64)
+    rows = {r["id"]: r for r in read_rows(labelled)}
+    moved = 0
+    for side in ("train", "valid"):
+        for row in read_rows(tmp_path / "split" / side):
+            with np.load(tmp_path / "split" / side / row["dewarp"]) as npz:
+                assert npz["uv"].shape == (row["height"], row["width"], 2)
+                with np.load(labelled / rows[row["id"]]["dewarp"]) as orig:
+                    assert np.array_equal(npz["bm"], orig["bm"], equal_nan=True)
+            words = [json.loads(x) for x in (tmp_path / "split" / side / row["text"]).read_text().splitlines()]
+            orig_words = [json.loads(x) for x in (labelled / rows[row["id"]]["text"]).read_text().splitlines()]
+            f = row["width"] / rows[row["id"]]["width"]
+            for w, o in zip(words, orig_words):
+                assert np.allclose(w["photo_poly"], np.asarray(o["photo_poly"]) * f, atol=0.01)
+            moved += 1
+    assert moved == 4
+
+
+def test_preview_draws_words_and_the_bm_checkerboard(labelled, tmp_path, cli):
+    import cv2
+
+    plain = tmp_path / "plain.png"
+    drawn = tmp_path / "drawn.png"
+    assert cli("preview", str(labelled), "--out", str(plain), "--count", "2").exit_code == 0
+    r = cli("preview", str(labelled), "--out", str(drawn), "--count", "2", "--labels", "words,bm")
+    assert r.exit_code == 0, r.stderr
+    a, b = cv2.imread(str(plain)), cv2.imread(str(drawn))
+    assert a.shape == b.shape and (np.abs(a.astype(int) - b).max(axis=2) > 40).mean() > 0.01
+    r = cli("preview", str(labelled), "--out", str(tmp_path / "x.png"), "--labels", "depth")
+    assert r.exit_code == 2 and "words, bm" in r.stderr

@@ -48,6 +48,8 @@ def register(app: typer.Typer) -> None:
         tile: int = typer.Option(240, help="Tile size in pixels."),
         seed: int = typer.Option(0, help="Seed of the subset."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing sheet."),
+        labels: str = typer.Option("", "--labels", help="Also draw labels beyond the page: words, bm "
+                                   "(a checkerboard through the backward map), comma-separated."),
         as_json: bool = JsonOpt,
     ) -> None:
         """A contact sheet: each sample with its mask outline, corner quad and numbered corners
@@ -57,7 +59,9 @@ def register(app: typer.Typer) -> None:
 
         outputs.check_file(out)
         outputs.refuse_replacing([out], inputs=[dataset], force=force)
-        result = contact_sheet(dataset, out, count=count, columns=columns, tile=tile, seed=seed, force=force)
+        views = [v.strip() for v in labels.split(",") if v.strip()]
+        result = contact_sheet(dataset, out, count=count, columns=columns, tile=tile, seed=seed, force=force,
+                               views=views)
         emit(result, as_json, f"wrote {result['out']} ({result['samples']} samples)")
 
     @app.command("stats")

@@ -21,6 +21,7 @@ point (and to 1e-5 px for lens/elastic remaps, inverted numerically). Negatives 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -179,3 +180,31 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.mean())
+
+
+def resized_labels(root: Path, row: dict[str, Any], size: tuple[int, int]) -> dict[str, bytes]:
+    """A sample's label files (``row["dewarp"]``, ``row["text"]`` under ``root``) for its image
+    resized to ``size`` (w, h), e.g. by ``split``: ``bm`` and ``flat_poly`` do not change (they
+    are fractions), ``photo_poly`` scales exactly, ``uv`` is resampled linearly (a pixel next to
+    the page's edge may become NaN) and ``visible`` by nearest neighbour."""
+    import cv2
+
+    from docsynth.generate.words import decode_jsonl, encode_jsonl
+
+    out: dict[str, bytes] = {}
+    w, h = int(row["width"]), int(row["height"])
+    sx, sy = size[0] / w, size[1] / h
+    if row.get("dewarp"):
+        data = (root / row["dewarp"]).read_bytes()
+        if (sx, sy) != (1, 1):
+            a = decode_npz(data)
+            a["uv"] = cv2.resize(a["uv"], size, interpolation=cv2.INTER_LINEAR)
+            a["visible"] = cv2.resize(a["visible"], size, interpolation=cv2.INTER_NEAREST) & ~np.isnan(a["uv"][..., 0])
+            data = encode_npz(a)
+        out["dewarp"] = data
+    if row.get("text"):
+        records = decode_jsonl((root / row["text"]).read_bytes())
+        for r in records:
+            r["photo_poly"] = np.round(np.asarray(r["photo_poly"], np.float64) * (sx, sy), 3).tolist()
+        out["text"] = encode_jsonl(records)
+    return out
