@@ -84,8 +84,15 @@ def dewarp_arrays(sample: Sample, geometry: Any, size: tuple[int, int] = BM_SIZE
 
 
 def encode_npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """What ``np.savez_compressed`` writes (a zip of .npy files, deflated), at zlib level 1:
+    measured 3x faster than its default level 6 on these maps, for files a few % larger."""
+    import zipfile
+
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, array in arrays.items():
+            with zf.open(f"{name}.npy", "w") as fh:
+                np.lib.format.write_array(fh, np.asanyarray(array), allow_pickle=False)
     return buf.getvalue()
 
 

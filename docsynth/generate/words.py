@@ -78,19 +78,22 @@ def word_records(geometry: Any, visible: np.ndarray) -> list[dict[str, Any]]:
     size = np.asarray(geometry.size, np.float64)
     segments = 1 if geometry.projective else EDGE_POINTS
     lines = group_lines(words)
+    quads = [np.asarray(word["poly"], np.float64).reshape(-1, 2)[:4] for word in words]
+    # every word's outline and probe points through the maps at once (one call per stage)
+    flats = np.stack([densify(q, segments) for q in quads])  # words x points x 2
+    probes = np.stack([np.concatenate([_inside_points(q), q]) for q in quads])
+    photos = geometry.forward(flats.reshape(-1, 2)).reshape(flats.shape)
+    probe_photo = geometry.forward(probes.reshape(-1, 2))
+    inside = ((probe_photo[:, 0] >= 0) & (probe_photo[:, 0] < w) & (probe_photo[:, 1] >= 0)
+              & (probe_photo[:, 1] < h))
+    xi = np.clip(np.nan_to_num(probe_photo[:, 0]), 0, w - 1).astype(np.int64)
+    yi = np.clip(np.nan_to_num(probe_photo[:, 1]), 0, h - 1).astype(np.int64)
+    shown_all = (inside & (visible[yi, xi] > 0)).reshape(probes.shape[:2])
+    # a point in the frame whose pixel does not show the page at all was never there
+    # (reflected border, content a step made up): that counts as truncation
+    on_page_all = (inside & ~np.isnan(geometry.backward(probe_photo)[:, 0])).reshape(probes.shape[:2])
     records = []
-    for word, line in zip(words, lines):
-        quad = np.asarray(word["poly"], np.float64).reshape(-1, 2)
-        flat = densify(quad, segments)
-        photo = geometry.forward(flat)
-        probe = geometry.forward(np.concatenate([_inside_points(quad), quad]))
-        inside = (probe[:, 0] >= 0) & (probe[:, 0] < w) & (probe[:, 1] >= 0) & (probe[:, 1] < h)
-        xi = np.clip(probe[:, 0], 0, w - 1).astype(np.int64)
-        yi = np.clip(probe[:, 1], 0, h - 1).astype(np.int64)
-        shown = inside & (visible[yi, xi] > 0)
-        # a point in the frame whose pixel does not show the page at all was never there
-        # (reflected border, content a step made up): that counts as truncation
-        on_page = inside & ~np.isnan(geometry.backward(probe)[:, 0])
+    for word, line, flat, photo, shown, on_page in zip(words, lines, flats, photos, shown_all, on_page_all):
         records.append({
             "text": str(word["text"]),
             "line": int(line),
