@@ -138,11 +138,15 @@ class PageMap:
         self.check()
         pts = np.asarray(photo, np.float64).reshape(-1, 2).copy()
         for stage in reversed(self.stages):
-            ok = np.isfinite(pts).all(axis=1)  # points a later step made up stay NaN
-            pts[ok] = stage.backward(pts[ok])
+            ok = ~np.isnan(pts[:, 0])  # points a later step made up stay NaN
+            if ok.all():
+                pts = stage.backward(pts)
+            else:
+                pts[ok] = stage.backward(pts[ok])
             if stage.source_frame is not None:
                 w, h = stage.source_frame
-                out = ~((pts[:, 0] >= 0) & (pts[:, 0] <= w) & (pts[:, 1] >= 0) & (pts[:, 1] <= h))
+                with np.errstate(invalid="ignore"):
+                    out = (pts[:, 0] < 0) | (pts[:, 0] > w) | (pts[:, 1] < 0) | (pts[:, 1] > h)
                 pts[out] = np.nan
         return self.on_page(pts)
 
@@ -151,14 +155,15 @@ class PageMap:
         pts = np.array(flat, np.float64)
         w, h = self.size
         eps = 1e-6 * max(w, h)  # a point on the edge that went through a homography and back
+        x, y = pts[:, 0], pts[:, 1]
         with np.errstate(invalid="ignore"):
-            off = ~((pts[:, 0] >= -eps) & (pts[:, 0] <= w + eps) & (pts[:, 1] >= -eps) & (pts[:, 1] <= h + eps))
+            off = ~((x >= -eps) & (x <= w + eps) & (y >= -eps) & (y <= h + eps))  # NaN is off too
         if self.mask is not None:
             mh, mw = self.mask.shape[:2]
-            ok = ~off
-            xi = np.clip(np.nan_to_num(pts[:, 0] * (mw / w)).astype(np.int64), 0, mw - 1)
-            yi = np.clip(np.nan_to_num(pts[:, 1] * (mh / h)).astype(np.int64), 0, mh - 1)
-            off |= ok & (self.mask[yi, xi] < 128)
+            on = np.flatnonzero(~off)
+            xi = np.minimum((x[on] * (mw / w)).astype(np.int64), mw - 1).clip(0)
+            yi = np.minimum((y[on] * (mh / h)).astype(np.int64), mh - 1).clip(0)
+            off[on[self.mask[yi, xi] < 128]] = True
         pts[off] = np.nan
         return pts
 
