@@ -154,7 +154,7 @@ def figure(path: Path) -> None:
         page = Page(image=img, mask=np.full(img.shape[:2], 255, np.uint8), words=words)
         rng = np.random.default_rng(seed)
         opts = {**PLAIN, **bend, "truncate_p": 0, "negative_p": 0, "landscape_p": 0, "desk_p": 0,
-                "pipeline": [{"step": "hand", "p": 1.0}, "uneven_light"]}
+                "close_p": 1.0, "close_area": [0.35, 0.5], "pipeline": [{"step": "hand", "p": 1.0}, "uneven_light"]}
         wood = np.array([60, 95, 140]) + rng.integers(-25, 25, (9, 12, 1))  # a brownish, blotchy table
         bg = cv2.resize(wood.astype(np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
         s = plugins.get("compositor", "realistic").compose(page, bg, rng, opts)

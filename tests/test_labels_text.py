@@ -189,3 +189,17 @@ def test_bad_labels_are_one_line_and_folder_pages_without_words_are_said_once(tm
                  "--labels", "text", "--config", str(_tiny_config(tmp_path)))
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("come without words") == 1
+
+
+def test_labels_are_typed_at_config_load_with_file_and_line(tmp_path):
+    from docsynth import config
+    from docsynth.errors import DocsynthError
+
+    assert config.load(None)["generate"]["labels"] == []
+    path = tmp_path / "bad.yaml"
+    path.write_text("generate:\n  labels: [dewarp, depth]\n")
+    with pytest.raises(DocsynthError, match=r"bad.yaml:2: 'generate.labels' is \['dewarp', 'depth'\], expected a "
+                                            r"list of some of dewarp, text"):
+        config.load(path)
+    path.write_text("generate:\n  labels: [text, dewarp]\n")
+    assert config.load(path)["generate"]["labels"] == ["text", "dewarp"]
