@@ -135,3 +135,23 @@ def test_a_compositor_without_geometry_is_refused_in_one_line():
     s.geometry = None
     with pytest.raises(DocsynthError, match="does not report the page's geometry"):
         label_files(s, ["dewarp"], "mine", {}, set())
+
+
+def test_generate_refuses_labels_from_a_compositor_without_geometry_before_any_work(tmp_path, monkeypatch):
+    from docsynth.generate.shards import generate
+    from docsynth import config
+
+    homography = plugins.get("compositor", "homography")
+    real = homography.compose
+
+    def without_geometry(*args, **kwargs):
+        sample = real(*args, **kwargs)
+        sample.geometry = None
+        return sample
+
+    monkeypatch.setattr(homography, "compose", without_geometry)
+    cfg = config.load(None, {"generate.compositor": "homography", "generate.labels": ["dewarp"],
+                             "generate.out": str(tmp_path / "out"), "generate.count": 2})
+    with pytest.raises(DocsynthError, match="does not report the page's geometry"):
+        generate(cfg)
+    assert not (tmp_path / "out").exists()

@@ -22,7 +22,7 @@ from docsynth.errors import DocsynthError
 from docsynth.generate.pools import BackgroundPool, DocumentPool
 from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
-from docsynth.generate.preflight import compositor_problem
+from docsynth.generate.preflight import compositor_problem, labels_problem
 from docsynth.generate.dewarp import check_labels, label_files
 from docsynth.formats.tarshards import ShardWriter, shard_name, tar_row
 
@@ -226,7 +226,8 @@ def generate(cfg: dict[str, Any], force: bool = False,
     if gen["workers"] < 1:
         raise DocsynthError("generate.workers must be at least 1")
     check_labels(gen.get("labels") or [])
-    problem = compositor_problem(gen["compositor"], gen["compositor_options"])  # before any work
+    problem = compositor_problem(gen["compositor"], gen["compositor_options"]) \
+        or labels_problem(gen["compositor"], gen["compositor_options"], gen.get("labels") or [])  # before any work
     if problem:
         raise DocsynthError(problem)
     executor = plugins.get("executor", gen["executor"])
