@@ -154,17 +154,19 @@ def label_files(sample: Sample, labels: list[str], compositor: str, info: dict[s
     from docsynth.generate.words import encode_jsonl, word_records
 
     geometry = require_geometry(sample, compositor)
-    arrays = dewarp_arrays(sample, geometry)
     out: dict[str, tuple[str, bytes]] = {}
+    visible = sample.mask  # words need the mask only: no dense maps unless asked for
     if "dewarp" in labels:
+        arrays = dewarp_arrays(sample, geometry)
         out["dewarp"] = ("dewarp.npz", encode_npz(arrays))
+        visible = arrays["visible"]
     if "text" in labels:
         made_up = {"card", "receipt"} & set(sample.extra.get("cases", ()))  # pages the compositor drew
         if geometry is not None and geometry.words is None and not made_up:
             source = (info.get("document") or {}).get("source", "?")
             notes.add(f"text labels: documents from {source!r} come without words; their samples' "
                       "text/<id>.jsonl files are empty")
-        out["text"] = ("text.jsonl", encode_jsonl(word_records(geometry, arrays["visible"])))
+        out["text"] = ("text.jsonl", encode_jsonl(word_records(geometry, visible)))
     return out
 
 

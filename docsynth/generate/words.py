@@ -70,7 +70,7 @@ def group_lines(words: list[dict[str, Any]]) -> list[int]:
 
 def word_records(geometry: Any, visible: np.ndarray) -> list[dict[str, Any]]:
     """One record per word of the page in ``geometry`` (a PageMap); ``visible`` is the sample's
-    H x W visible-page array (0/1)."""
+    H x W page mask (or the dewarp ``visible`` array): non-zero where the page is not hidden."""
     words = getattr(geometry, "words", None) if geometry is not None else None
     if not words:
         return []
@@ -88,10 +88,10 @@ def word_records(geometry: Any, visible: np.ndarray) -> list[dict[str, Any]]:
               & (probe_photo[:, 1] < h))
     xi = np.clip(np.nan_to_num(probe_photo[:, 0]), 0, w - 1).astype(np.int64)
     yi = np.clip(np.nan_to_num(probe_photo[:, 1]), 0, h - 1).astype(np.int64)
-    shown_all = (inside & (visible[yi, xi] > 0)).reshape(probes.shape[:2])
     # a point in the frame whose pixel does not show the page at all was never there
     # (reflected border, content a step made up): that counts as truncation
     on_page_all = (inside & ~np.isnan(geometry.backward(probe_photo)[:, 0])).reshape(probes.shape[:2])
+    shown_all = (inside & (visible[yi, xi] > 0)).reshape(probes.shape[:2]) & on_page_all
     records = []
     for word, line, flat, photo, shown, on_page in zip(words, lines, flats, photos, shown_all, on_page_all):
         records.append({
