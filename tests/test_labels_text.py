@@ -203,3 +203,32 @@ def test_labels_are_typed_at_config_load_with_file_and_line(tmp_path):
         config.load(path)
     path.write_text("generate:\n  labels: [text, dewarp]\n")
     assert config.load(path)["generate"]["labels"] == ["text", "dewarp"]
+
+
+def test_prepare_and_resize_keep_words_on_their_page(tmp_path):
+    from docsynth import config
+    from docsynth.io import read_jsonl
+    from docsynth.sources.prepare import prepare, resize_folder
+
+    cfg = config.load(None, {"sources.mix": {"procedural": 2}, "sources.out": str(tmp_path / "docs"),
+                             "sources.max_size": 300, "sources.options": {"procedural": {"long_side": 600}}})
+    prepare(cfg)
+    rows = read_jsonl(tmp_path / "docs" / "documents.jsonl")
+    source = plugins.get("source", "procedural")
+    for row in rows:
+        ref = next(r for r in source.list_documents({"count": 2, "seed": cfg["seed"], "long_side": 600})
+                   if r.id == row["source_id"])
+        full = source.load_document(ref)
+        f = (row["width"] / full.image.shape[1], row["height"] / full.image.shape[0])
+        assert len(row["words"]) == len(full.words) > 0
+        assert np.allclose(row["words"][3]["poly"], np.asarray(full.words[3]["poly"]) * f, atol=0.01)
+    resize_folder(tmp_path / "docs", tmp_path / "small", 150)
+    small = read_jsonl(tmp_path / "small" / "documents.jsonl")
+    for row, before in zip(small, rows):
+        f = (row["width"] / before["width"], row["height"] / before["height"])
+        assert np.allclose(row["words"][0]["poly"], np.asarray(before["words"][0]["poly"]) * f, atol=0.01)
+    # generate reads them back onto the page
+    from docsynth.generate.pools import DocumentPool
+
+    pool = DocumentPool.from_config({"documents": str(tmp_path / "small"), "mask": "fullpage"}, 0)
+    assert pool.load(0).words == small[0]["words"]
