@@ -135,16 +135,21 @@ def unwarp(image: np.ndarray, bm: np.ndarray, out_size: tuple[int, int] | None =
 
 def lookup_uv(uv: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """``uv`` read at photo points (edge coordinates) by bilinear interpolation between pixel
-    centres; NaN where a neighbour is off the page."""
+    centres; NaN where a neighbour is off the page and for points outside the pixel centres'
+    span (beyond the photo there is nothing to read)."""
     h, w = uv.shape[:2]
     x = np.asarray(pts, np.float64)[:, 0] - 0.5
     y = np.asarray(pts, np.float64)[:, 1] - 0.5
-    x0 = np.clip(np.floor(x).astype(np.int64), 0, w - 2)
-    y0 = np.clip(np.floor(y).astype(np.int64), 0, h - 2)
+    with np.errstate(invalid="ignore"):
+        outside = ~((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1))
+    x0 = np.clip(np.nan_to_num(np.floor(x)).astype(np.int64), 0, w - 2)
+    y0 = np.clip(np.nan_to_num(np.floor(y)).astype(np.int64), 0, h - 2)
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
     top = uv[y0, x0] * (1 - fx) + uv[y0, x0 + 1] * fx
     bottom = uv[y0 + 1, x0] * (1 - fx) + uv[y0 + 1, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
+    out = top * (1 - fy) + bottom * fy
+    out[outside] = np.nan
+    return out
 
 
 def label_files(sample: Sample, labels: list[str], compositor: str, info: dict[str, Any],
