@@ -31,6 +31,8 @@ class Field:
 
     def describe(self, with_range: bool = True) -> str:
         if self.choices:
+            if list in self.types:  # a list whose items are chosen from ``choices``
+                return "a list of some of " + ", ".join(map(str, self.choices))
             return "one of " + ", ".join(map(str, self.choices))
         names = [_TYPE_NAMES.get(t, getattr(t, "__name__", str(t))) for t in self.types]
         text = " or ".join(names)
@@ -162,6 +164,8 @@ SCHEMA: dict[str, Any] = {
         "jpeg_quality": F(int, 95, "JPEG quality of written images", **QUALITY),
         "compositor": F(str, "realistic", "compositor plugin (realistic, reference, homography)"),
         "compositor_options": F(dict, {}, "options for the compositor"),
+        "labels": F(list, [], "labels beyond the page: dewarp (dewarp/<id>.npz: uv, visible, bm), text "
+                              "(text/<id>.jsonl: words); [] writes neither", choices=("dewarp", "text")),
     },
     "split": {
         "valid_fraction": F(float, 0.2, "share of groups (documents/backgrounds) that go to valid/", **SHARE),
@@ -265,6 +269,8 @@ def _line_index(text: str) -> dict[tuple[str, ...], int]:
 def _check_value(field: Field, value: Any, with_range: bool = True) -> bool:
     if value is None:
         return None in field.types
+    if field.choices and isinstance(value, list) and list in field.types:
+        return all(isinstance(v, str) and v in field.choices for v in value)
     if field.choices and value not in field.choices:
         return False
     if with_range and not field.in_range(value):

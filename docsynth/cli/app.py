@@ -150,6 +150,13 @@ def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -
 # ---------------------------------------------------------------------------------------------
 
 
+def _label_list(text: str | None) -> list[str] | None:
+    """``--labels dewarp,text`` as a list (checked with the rest of the config); 'none' -> []."""
+    if text is None:
+        return None
+    return [] if text.strip() in ("", "none") else [p.strip() for p in text.split(",") if p.strip()]
+
+
 @app.command()
 def generate(
     documents: Optional[Path] = typer.Option(None, help="Prepared documents folder or any folder of page images."),
@@ -164,6 +171,8 @@ def generate(
     executor: Optional[str] = typer.Option(None, help="Executor plugin (local, ray, ...)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
     shard_format: Optional[str] = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Labels beyond the page, comma-separated: dewarp, "
+                                         "text (dewarp/<id>.npz, text/<id>.jsonl); 'none' for none."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset made with another config."),
     config: Optional[Path] = ConfigOpt,
     as_json: bool = JsonOpt,
@@ -187,6 +196,7 @@ def generate(
         "generate.compositor": compositor, "generate.executor": executor,
         "generate.executor_options.address": address, "generate.shard_format": shard_format,
         "generate.compositor_options": {} if other_compositor else None,
+        "generate.labels": _label_list(labels),
     })
     gen = cfg["generate"]
     outputs.check_folder(gen["out"])

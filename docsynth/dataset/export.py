@@ -11,7 +11,10 @@
 - ``parquet``: one file (``--out data.parquet``), one row per sample (:data:`PARQUET_COLUMNS`):
   the image and mask files' bytes, corners, flags and provenance, readable by pyarrow, pandas
   and Hugging Face ``datasets`` (``image`` and ``mask`` load as its ``Image`` feature). Needs
-  pyarrow (``pip install 'docsynth[parquet]'``).
+  pyarrow (``pip install 'docsynth[parquet]'``). Samples made with ``generate.labels`` carry
+  their ``dewarp`` npz bytes and ``text`` word records too.
+- ``icdar2015``, ``doc3d``, ``uvdoc``: the labels beyond the page, see
+  :mod:`docsynth.dataset.export_labels`.
 
 Images are hard-linked when the file system allows, copied otherwise. An output folder that is
 not empty is refused unless ``force``; every file is written atomically (the parquet file under
@@ -23,17 +26,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
+from docsynth.dataset.export_labels import LABEL_EXPORTERS
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
 from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_mask
 
-FORMATS = ("coco", "yolo-seg", "reference", "parquet")
+FORMATS = ("coco", "yolo-seg", "reference", "parquet", "icdar2015", "doc3d", "uvdoc")
 KEYPOINTS = ["tl", "tr", "br", "bl"]
 
 
@@ -194,6 +199,8 @@ PARQUET_COLUMNS = {
     "seed": "[master seed, sample index]: the sample is redrawn from these",
     "preset": "compositor preset",
     "provenance": "the whole manifest row as JSON (everything above and what plugins add)",
+    "dewarp": "generate.labels dewarp: the dewarp/<id>.npz bytes (uv, visible, bm; np.load(io.BytesIO(...)))",
+    "text": "generate.labels text: the text/<id>.jsonl word records, as JSON lines",
 }
 PARQUET_ROWS_PER_GROUP = 64  # a few MB of images per row group: streaming, bounded memory
 PARQUET_EXTRA = "pip install 'docsynth[parquet]' (pyarrow)"
@@ -215,7 +222,7 @@ def _parquet_schema() -> Any:
               ("height", pa.int32()), ("corners", pa.list_(pa.list_(pa.float64()))),
               ("flags", pa.list_(pa.string())), ("cases", pa.list_(pa.string())), ("document", pa.string()),
               ("background", pa.string()), ("seed", pa.list_(pa.int64())), ("preset", pa.string()),
-              ("provenance", pa.string())]
+              ("provenance", pa.string()), ("dewarp", pa.binary()), ("text", pa.string())]
     # datasets reads image/mask as its Image feature from this; other columns map from Arrow types
     hf = {"info": {"features": {"image": {"_type": "Image"}, "mask": {"_type": "Image"}}}}
     return pa.schema(fields, metadata={"huggingface": json.dumps(hf),
@@ -240,7 +247,19 @@ def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
             "background": None if row.get("background") is None else str(row["background"]),
             "seed": [int(v) for v in seed] if isinstance(seed, list) else None,
             "preset": row.get("preset"),
-            "provenance": json.dumps(row or {"image": _rel(item.image, root)}, sort_keys=True)}
+            "provenance": json.dumps(row or {"image": _rel(item.image, root)}, sort_keys=True),
+            "dewarp": _label_bytes(root, row.get("dewarp")),
+            "text": None if not row.get("text") else _label_bytes(root, row["text"]).decode("utf-8")}
+
+
+def _label_bytes(root: Path, rel: str | None) -> bytes | None:
+    """A label file of the sample (generate.labels), None when it has none."""
+    if not rel:
+        return None
+    path = root / rel
+    if not path.is_file():
+        raise DocsynthError(f"{path}: label file listed in the manifest is missing; regenerate the dataset")
+    return path.read_bytes()
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -296,6 +315,10 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
         out.parent.mkdir(parents=True, exist_ok=True)
         return {"format": fmt, "out": str(out), **export_parquet(items, out, Path(dataset), progress)}
     items = read_items(dataset)
+    if fmt in LABEL_EXPORTERS:
+        exporter = partial(LABEL_EXPORTERS[fmt], root=Path(dataset))
+    else:
+        exporter = EXPORTERS[fmt]
     if out.resolve() == Path(dataset).resolve():
         raise DocsynthError(f"{out}: --out must differ from the dataset folder")
     existed = out.is_dir()
@@ -303,7 +326,7 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
     if on_start:
         on_start(len(items), 0)
     try:
-        result = EXPORTERS[fmt](items, out, progress)
+        result = exporter(items, out, progress=progress)
     except BaseException:
         # Everything in ``out`` is this export's (it was empty or cleared): a half-written
         # export would only block the rerun with "not empty".

@@ -2,7 +2,8 @@
 
 With ``generate.shard_format: tar`` each shard of samples becomes one ``shards/NNNNN.tar``
 holding, per sample and in index order, ``<id>.<jpg|png>`` (the image), ``<id>.mask.png``
-and ``<id>.json`` (its manifest row). Members share the ``<id>`` prefix, which is how
+and ``<id>.json`` (its manifest row), plus ``<id>.dewarp.npz`` and ``<id>.text.jsonl`` when
+``generate.labels`` asks for them. Members share the ``<id>`` prefix, which is how
 WebDataset groups them into samples, so ``webdataset.WebDataset("shards/{00000..00009}.tar")``
 reads them as well as :func:`iter_samples` does.
 
@@ -30,6 +31,7 @@ from docsynth.io import atomic_write_bytes
 
 FORMATS = ("files", "tar")
 MASK_SUFFIX = ".mask.png"
+LABEL_MEMBERS = ("dewarp.npz", "text.jsonl")  # generate.labels: <id>.dewarp.npz, <id>.text.jsonl
 
 
 def shard_name(shard: int) -> str:
@@ -58,11 +60,14 @@ class ShardWriter:
         info.uname = info.gname = ""
         self._tar.addfile(info, io.BytesIO(data))
 
-    def add(self, row: dict[str, Any], image: bytes, mask: bytes) -> None:
-        """Add one sample; ``row`` must already come from :func:`tar_row`."""
+    def add(self, row: dict[str, Any], image: bytes, mask: bytes, labels: dict[str, bytes] | None = None) -> None:
+        """Add one sample; ``row`` must already come from :func:`tar_row`. ``labels``: more
+        members by suffix (``{"dewarp.npz": ..., "text.jsonl": ...}``, generate.labels)."""
         self._add(row["image"], image)
         self._add(row["mask"], mask)
         self._add(f"{row['id']}.json", json.dumps(row, separators=(",", ":")).encode("utf-8"))
+        for suffix, data in (labels or {}).items():
+            self._add(f"{row['id']}.{suffix}", data)
 
     def write(self, path: str | Path) -> None:
         self._tar.close()
@@ -150,7 +155,8 @@ def _sample(shard: Path, key: str, group: dict[str, bytes], decode: bool) -> dic
         image = _decode(shard, f"{key}.{image_ext}", image, color=True)
         mask = _decode(shard, f"{key}.mask.png", mask, color=False)
         mask = (mask >= 128).astype("uint8") * 255
-    return {"id": key, "image": image, "mask": mask, "meta": meta, "shard": str(shard)}
+    labels = {ext: data for ext, data in group.items() if ext in LABEL_MEMBERS}  # encoded, as written
+    return {"id": key, "image": image, "mask": mask, "meta": meta, "shard": str(shard), "labels": labels}
 
 
 def _decode(shard: Path, name: str, data: bytes, color: bool) -> np.ndarray:

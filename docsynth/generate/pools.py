@@ -97,7 +97,7 @@ def _load_prepared(ref: DocumentRef) -> Page:
     mask = read_mask(ref.meta["mask_path"]) if ref.meta.get("mask_path") else None
     corners = ref.meta.get("corners")
     corners = np.asarray(corners, dtype=np.float64) if corners else None
-    return Page(image=image, mask=mask, corners=corners)
+    return Page(image=image, mask=mask, corners=corners, words=ref.meta.get("words"))
 
 
 class BackgroundPool:

@@ -42,3 +42,23 @@ def compositor_problem(name: str, options: dict[str, Any], key: str = "generate.
         return (f"compositor {name!r} ({plugins.host().describe('compositor', name)}) returned a sample whose "
                 "image and mask do not match; report it to the plugin's authors")
     return None
+
+
+def labels_problem(name: str, options: dict[str, Any], labels: list[str]) -> str | None:
+    """None when compositor ``name`` reports the page geometry that ``generate.labels`` needs
+    (checked on one sample with ``options``), else the line saying it does not."""
+    if not labels:
+        return None
+    from docsynth.generate.dewarp import require_geometry
+
+    background = np.random.default_rng(0).integers(60, 200, (240, 320, 3), dtype=np.uint8)
+    try:
+        sample = plugins.get("compositor", name).compose(_test_page(), background, np.random.default_rng(0),
+                                                         dict(options))
+        if sample.corners is not None:  # a negative has no page to report
+            require_geometry(sample, name)
+    except DocsynthError as exc:
+        return str(exc)
+    except Exception:
+        return None  # compositor_problem reports compositors that fail outright
+    return None

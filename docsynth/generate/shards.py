@@ -22,12 +22,13 @@ from docsynth.errors import DocsynthError
 from docsynth.generate.pools import BackgroundPool, DocumentPool
 from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
-from docsynth.generate.preflight import compositor_problem
+from docsynth.generate.preflight import compositor_problem, labels_problem
+from docsynth.generate.dewarp import check_labels, label_files
 from docsynth.formats.tarshards import ShardWriter, shard_name, tar_row
 
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
-OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml")
+OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml", "dewarp", "text")
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -37,8 +38,16 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
 
 def dataset_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
     """The part of the config that determines the output files."""
-    gen = {k: v for k, v in cfg["generate"].items() if k not in NON_OUTPUT_KEYS}
+    gen = {k: v for k, v in _without_empty_labels(cfg)["generate"].items() if k not in NON_OUTPUT_KEYS}
     return {"seed": cfg["seed"], "generate": gen}
+
+
+def _without_empty_labels(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` without ``generate.labels`` when it is empty: a dataset without labels is the
+    same (and its run.yaml byte-identical) as one made before labels existed."""
+    if cfg["generate"].get("labels"):
+        return cfg
+    return {**cfg, "generate": {k: v for k, v in cfg["generate"].items() if k != "labels"}}
 
 
 @dataclass
@@ -151,8 +160,9 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     assert ctx is not None, "worker not initialised"
     shard, start, end = task
     gen = ctx.gen
-    rows, failed, skipped = [], 0, {}
+    rows, failed, skipped, notes = [], 0, {}, set()
     tar = ShardWriter() if gen.get("shard_format", "files") == "tar" else None
+    labels = gen.get("labels") or []
     for index in range(start, end):
         made = render_sample(ctx, index, skipped)
         if made is None:
@@ -162,17 +172,23 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
         row = sample_record(index, sample, info, ctx.cfg)
         suffix = "." + gen["image_format"]
         image, mask = encode_image(sample.image, suffix, gen["jpeg_quality"]), encode_image(sample.mask, ".png")
+        members = label_files(sample, labels, gen["compositor"], info, notes) if labels else {}
         if tar is not None:
             row = tar_row(row, shard, gen["image_format"])
-            tar.add(row, image, mask)
+            row.update({kind: f"{row['id']}.{name}" for kind, (name, _) in members.items()})
+            tar.add(row, image, mask, {name: data for name, data in members.values()})
         else:
             atomic_write_bytes(ctx.out / row["image"], image)
             atomic_write_bytes(ctx.out / row["mask"], mask)
+            for kind, (name, data) in members.items():
+                row[kind] = f"{kind}/{row['id']}.{name.split('.', 1)[1]}"
+                atomic_write_bytes(ctx.out / row[kind], data)
         rows.append(row)
     if tar is not None:
         tar.write(ctx.out / shard_name(shard))
     write_jsonl(ctx.out / "shards" / f"{shard:05d}.jsonl", rows)
-    return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start, "skipped": skipped}
+    return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start, "skipped": skipped,
+            "notes": sorted(notes)}
 
 
 def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
@@ -180,11 +196,11 @@ def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
     claim_output(out, out / "run.yaml", dataset_fingerprint(cfg), OUR_ENTRIES, force, "made with this config")
     out.mkdir(parents=True, exist_ok=True)
     # A worker killed mid-write (Ctrl-C, kill -9) leaves its temporary file behind.
-    for sub in ("images", "masks", "shards"):
+    for sub in ("images", "masks", "shards", "dewarp", "text"):
         for tmp in (out / sub).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
     atomic_write_text(out / "run.yaml", yaml.safe_dump(
-        {"fingerprint": dataset_fingerprint(cfg), "config": cfg}, sort_keys=False))
+        {"fingerprint": dataset_fingerprint(cfg), "config": _without_empty_labels(cfg)}, sort_keys=False))
 
 
 def plan_for(cfg: dict[str, Any], n_documents: int) -> Plan:
@@ -209,7 +225,9 @@ def generate(cfg: dict[str, Any], force: bool = False,
     gen = cfg["generate"]
     if gen["workers"] < 1:
         raise DocsynthError("generate.workers must be at least 1")
-    problem = compositor_problem(gen["compositor"], gen["compositor_options"])  # before any work
+    check_labels(gen.get("labels") or [])
+    problem = compositor_problem(gen["compositor"], gen["compositor_options"]) \
+        or labels_problem(gen["compositor"], gen["compositor_options"], gen.get("labels") or [])  # before any work
     if problem:
         raise DocsynthError(problem)
     executor = plugins.get("executor", gen["executor"])
@@ -226,6 +244,7 @@ def generate(cfg: dict[str, Any], force: bool = False,
     ctx = Context(cfg=cfg, out=out, documents=documents, backgrounds=backgrounds)
     written = failed = 0
     unreadable: dict[str, str] = {}  # input file -> why it was skipped
+    noted: set[str] = set()  # notes already given (once per run, whichever worker saw them)
     for _, result in executor.map(run_shard, todo, workers=gen["workers"], initializer=_init_worker,
                                   initargs=(ctx,), options=gen["executor_options"]):
         written += result["written"]
@@ -234,6 +253,10 @@ def generate(cfg: dict[str, Any], force: bool = False,
             if file not in unreadable and note:
                 note(f"skipped {why}")
             unreadable.setdefault(file, why)
+        for line in result.get("notes", ()):
+            if line not in noted and note:
+                note(line)
+            noted.add(line)
         if progress:
             progress(result["size"])
     rows: list[dict[str, Any]] = []

@@ -11,7 +11,8 @@ the entry's mask strategy (``sources.masks``, else the source's ``default_mask``
 Output (``sources.out``), the folder ``generate --documents`` reads:
 ``images/<entry>/<id>.<fmt>``, ``masks/<entry>/<id>.png`` and ``documents.jsonl`` (id, source,
 original path, licence, width, height, image and mask paths relative to the folder, corners,
-the source's metadata). Every finished page is journalled in ``.prepare-journal.jsonl``, so an
+the source's metadata, and ``words`` (text, line, poly in page pixels) from sources that know
+their text). Every finished page is journalled in ``.prepare-journal.jsonl``, so an
 interrupted run resumes; a folder made with another config is only replaced with ``force``.
 """
 
@@ -61,7 +62,14 @@ def resize_page(page: Page, max_size: int) -> Page:
     image = cv2.resize(page.image, (nw, nh), interpolation=cv2.INTER_AREA)
     mask = None if page.mask is None else cv2.resize(page.mask, (nw, nh), interpolation=cv2.INTER_NEAREST)
     corners = None if page.corners is None else np.asarray(page.corners, np.float64) * (nw / w, nh / h)
-    return Page(image=image, mask=mask, corners=corners)
+    return Page(image=image, mask=mask, corners=corners, words=scale_words(page.words, nw / w, nh / h))
+
+
+def scale_words(words: list[dict[str, Any]] | None, sx: float, sy: float) -> list[dict[str, Any]] | None:
+    """Word polygons (``Page.words``) of a page resized by (sx, sy), rounded to 1/100 px."""
+    if words is None:
+        return None
+    return [{**w, "poly": np.round(np.asarray(w["poly"], np.float64) * (sx, sy), 2).tolist()} for w in words]
 
 
 def _is_mask_file(rel: Path) -> bool:
@@ -127,6 +135,8 @@ def resize_folder(src: str | Path, dst: str | Path, max_size: int, force: bool =
             row = {**row, "width": nw, "height": nh}
             if row.get("corners"):
                 row["corners"] = np.round(np.asarray(row["corners"], float) * (nw / w, nh / h), 3).tolist()
+            if row.get("words"):
+                row["words"] = scale_words(row["words"], nw / w, nh / h)
             rows.append(row)
         write_jsonl(dst / "documents.jsonl", rows)
         rows_written = True
@@ -274,6 +284,8 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
         "corners": None if page.corners is None else np.round(np.asarray(page.corners, float), 3).tolist(),
         "mask_strategy": task["mask"], "meta": meta,
     }
+    if page.words is not None:  # flat-page word boxes, for generate.labels: [text]
+        row["words"] = scale_words(page.words, 1, 1)
     return {"entry": entry, "candidate": task["candidate"], "ref": ref.id, "ok": True, "row": row}
 
 

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from docsynth.generate.labels import finish_labels
+from docsynth.generate.pagemap import Homography, page_map
 from docsynth.geometry import apply_homography, page_corners, to_center_homography
 from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
@@ -124,7 +125,8 @@ class HomographyCompositor:
         image, mask, h_edge = paste_page(page, bg, quad)
         src = page.corners if page.corners is not None else page_corners(pw, ph)
         corners = apply_homography(h_edge, src)
-        return finish_labels(Sample(image=image, mask=mask, corners=corners))
+        return finish_labels(Sample(image=image, mask=mask, corners=corners,
+                                    geometry=page_map(page, Homography(h_edge, name="homography"))))
 
 
 @hookimpl

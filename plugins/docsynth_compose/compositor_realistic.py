@@ -33,6 +33,7 @@ from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.generate.labels import finish_labels
+from docsynth.generate.pagemap import Homography, page_map
 from docsynth.kinds import Page, Sample
 
 from docsynth_compose.steps import build_pipeline
@@ -268,7 +269,9 @@ class RealisticCompositor:
         extra: dict[str, Any] = {"cases": sorted(cases)}
         if instances:
             extra["instances"] = instances
-        sample = Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra)
+        # the page's way into the frame, for dense labels: paper shape, then the camera
+        geometry = page_map(page, warp.stage() if warp is not None else None, Homography(h_edge, name="camera"))
+        sample = Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra, geometry=geometry)
         if small:  # a small page comes with a busy table
             sample = SMALL_PAGE_CLUTTER.run(sample, rng)
         if o["cutouts"] and rng.random() < o["cutouts_p"]:

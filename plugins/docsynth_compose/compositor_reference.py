@@ -28,6 +28,7 @@ from docsynth.config import AT_LEAST_1, SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
 from docsynth.generate.labels import finish_labels
+from docsynth.generate.pagemap import Homography, page_map
 
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.paste import composite, warp_page
@@ -111,7 +112,8 @@ class ReferenceCompositor:
         dest = apply_homography(h_edge, page.corners if page.corners is not None else page_corners(pw, ph))
         warped = warp_page(page, h_edge, out_w, out_h)
         image, mask = composite(bg, warped) if warped is not None else (bg, np.zeros((out_h, out_w), np.uint8))
-        sample = Sample(image=image, mask=mask, corners=dest, flags=set(), extra={})
+        sample = Sample(image=image, mask=mask, corners=dest, flags=set(), extra={},
+                        geometry=page_map(page, Homography(h_edge, name="perspective")))
         sample = pipeline(sample, rng)
         return finish_labels(sample)
 

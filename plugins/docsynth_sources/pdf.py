@@ -11,6 +11,9 @@ Options: ``root`` (folder, searched recursively), ``seed``, ``max_pages`` (defau
 ``orientation`` (portrait, landscape, any), ``long_side`` (render size in pixels, default 1280),
 ``ink_min``/``ink_max`` (default 0.01/0.60), ``licence`` (for PDFs with no Debian metadata).
 
+Words (text labels): pdfium's text page gives each character's box; characters between spaces
+make a word, in the rendered page's pixels (rotated pages get none).
+
 Provenance: each page records its PDF path and 1-based page number. Under a Debian doc tree
 (``/usr/share/doc/<package>/`` or a ``dpkg -x`` of a .deb) it also records the package, the
 licences named in its ``debian/copyright`` file and, for TeX Live docs, the CTAN package.
@@ -204,6 +207,7 @@ class PdfSource:
             w, h = page.get_size()
             bitmap = page.render(scale=m["long_side"] / max(w, h), may_draw_forms=False)
             image = np.ascontiguousarray(bitmap.to_numpy()[:, :, :3])  # BGR
+            words = pdf_words(page, image.shape[1] / w, image.shape[0] / h)
             page.close()
         except DocsynthError:
             raise
@@ -216,7 +220,52 @@ class PdfSource:
         if not m["ink_min"] <= ink <= m["ink_max"]:
             raise DocsynthError(f"{ref.path}: page {m['page']} ink coverage {ink:.3f} outside "
                                 f"[{m['ink_min']}, {m['ink_max']}] (ink filter)")
-        return Page(image=image)
+        return Page(image=image, words=words)
+
+
+def pdf_words(page: Any, sx: float, sy: float) -> list[dict[str, Any]] | None:
+    """The page's words from pdfium's text page: characters between whitespace (or a jump to
+    another line) make a word, boxed by their tight character boxes, in rendered pixels
+    (``sx``, ``sy``: pixels per point). None for rotated pages (no words rather than wrong ones)."""
+    import pypdfium2.raw as pdfium_c
+
+    if page.get_rotation() % 360:
+        return None
+    left, _, _, top = page.get_cropbox()
+    text = page.get_textpage()
+    try:
+        words: list[dict[str, Any]] = []
+        chars: list[tuple[str, tuple[float, float, float, float]]] = []
+        line, broken = 0, False
+
+        def flush() -> None:
+            if chars:
+                boxes = np.array([b for _, b in chars])
+                x0, y1 = (boxes[:, 0].min() - left) * sx, (top - boxes[:, 1].min()) * sy
+                x2, y0 = (boxes[:, 2].max() - left) * sx, (top - boxes[:, 3].max()) * sy
+                if x2 - x0 > 0.5 and y1 - y0 > 0.5:
+                    words.append({"text": "".join(c for c, _ in chars), "line": line, "poly": [
+                        [round(x0, 2), round(y0, 2)], [round(x2, 2), round(y0, 2)],
+                        [round(x2, 2), round(y1, 2)], [round(x0, 2), round(y1, 2)]]})
+                chars.clear()
+
+        for i in range(text.count_chars()):
+            ch = chr(pdfium_c.FPDFText_GetUnicode(text.raw, i) or 32)
+            if ch.isspace() or ch in "\x00\ufffe\uffff":
+                flush()
+                if ch in "\r\n" and not broken:  # \r\n is one break
+                    line, broken = line + 1, True
+                continue
+            broken = False
+            box = text.get_charbox(i)
+            if chars and abs(box[1] - chars[-1][1][1]) > 0.6 * max(1.0, chars[-1][1][3] - chars[-1][1][1]):
+                flush()  # a new baseline without a line break: another line
+                line += 1
+            chars.append((ch, box))
+        flush()
+        return words
+    finally:
+        text.close()
 
 
 @hookimpl

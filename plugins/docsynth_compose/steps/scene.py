@@ -17,7 +17,7 @@ its rim like a rounded object lit from above, and drawn with a soft shadow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import cv2
@@ -390,7 +390,7 @@ class Distractors(_Objects):
         image = self.apply(image, params["objs"])
         extra = dict(sample.extra)
         extra["cases"] = sorted(set(extra.get("cases", ())) | {self.case})
-        return Sample(image=image, mask=sample.mask, corners=sample.corners, flags=set(sample.flags), extra=extra)
+        return replace(sample, image=image, flags=set(sample.flags), extra=extra)
 
 
 def table_edge(image: np.ndarray, page_mask: np.ndarray, edge: dict[str, Any]) -> np.ndarray:
