@@ -1,4 +1,4 @@
-"""Typed plugin options, validated once, when the config is loaded.
+"""Typed plugin options, validated once, when the config is loaded, and handed to the plugin.
 
 A plugin declares its options as ``options = {"key": F(type, default, help, low=..., high=...,
 choices=...)}`` with :func:`docsynth.config.F`, the same typed fields the config schema uses, and
@@ -6,7 +6,11 @@ one validator (:func:`docsynth.config.validate`) checks both. Before any stage r
 ``*_options`` section of the config is checked against the plugin it configures: an unknown
 key, a wrong type or a value out of range is one line with file, line, key, what is allowed
 and the plugin's name. A plugin without ``options`` takes a free-form mapping and checks it
-itself (compositors and augmentation steps reject unknown keys when they are built).
+itself (augmentation steps reject unknown keys when they are built).
+
+What a plugin receives is an :class:`Options` object built once by :func:`build` (where a run
+picks the plugin, never per sample): its declared options, checked, with every default filled
+in, read by attribute (``options.threshold``) or by key. A plugin never repeats a default.
 
 ``docsynth plugins list --json`` shows each plugin's schema (:func:`schema`) and
 ``docsynth config show`` the effective values (:func:`effective`).
@@ -14,7 +18,8 @@ itself (compositors and augmentation steps reject unknown keys when they are bui
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import copy
+from typing import Any, Iterator, Mapping
 
 from docsynth import config as config_mod
 from docsynth.config import Field, lookup
@@ -30,6 +35,67 @@ SECTIONS: dict[tuple[str, ...], tuple[str, str]] = {
     ("scan", "postprocessor_options"): ("postprocessor", "scan.postprocessor"),
     ("evaluate", "postprocessor_options"): ("postprocessor", "evaluate.postprocessor"),
 }
+
+
+class Options(Mapping[str, Any]):
+    """A plugin's options as the plugin receives them: validated against its declaration, every
+    default filled in; read-only, read by attribute or key. Free-form options (a plugin without
+    a declaration) come as given."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None):
+        object.__setattr__(self, "_values", dict(values or {}))
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):  # pickling and copying look up dunders before __init__ ran
+            raise AttributeError(key)
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"no option {key!r} (options here: {', '.join(self._values) or 'none'})") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("plugin options are read-only")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # workers receive the options pickled
+        return (Options, (self._values,))
+
+    def __repr__(self) -> str:
+        return f"Options({self._values!r})"
+
+
+def build(plugin: Any, values: Mapping[str, Any] | None, where: str = "options") -> Options:
+    """The options object ``plugin`` receives: ``values`` checked against its declaration (a
+    DocsynthError with one line per problem, ``where`` naming the config key) and every default
+    filled in (a copy, so a plugin cannot change the next run's defaults). Free-form plugins get
+    ``values`` as they are. Call it once where a run picks the plugin, then pass the result on."""
+    values = dict(values or {})
+    fields = declared(plugin)
+    if fields is None:
+        return Options(values)
+    spec: dict[str, Any] = fields
+    data: dict[str, Any] = values
+    for part in reversed(where.split(".")):
+        data, spec = {part: data}, {part: spec}
+    found = config_mod.validate(data, "", schema=spec)  # no file here: each line names its key
+    if found:
+        name = getattr(plugin, "name", type(plugin).__name__)
+        raise DocsynthError("\n".join(f"{line.removeprefix(': ')} (plugin {name!r})" for line in found))
+    filled = {key: values[key] if key in values else copy.deepcopy(f.default) for key, f in fields.items()}
+    resolve = getattr(plugin, "resolve_options", None)
+    if callable(resolve):  # what a declaration cannot check (nested keys), checked once too
+        filled = dict(resolve(filled))
+    return Options(filled)
 
 
 def declared(plugin: Any) -> dict[str, Field] | None:

@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
+from docsynth.generate.labels import finish_labels
 from docsynth.geometry import mask_iou, quad_area, quad_mask
 from docsynth.kinds import Page
 
@@ -38,7 +40,10 @@ def background(seed=1) -> np.ndarray:
 
 
 def compose(name, options, seed=0, pg=None):
-    return plugins.get("compositor", name).compose(pg or page(), background(), np.random.default_rng(seed), options)
+    """One sample as the sample stream makes it: options built by the host, labels finished."""
+    compositor = plugins.get("compositor", name)
+    built = options_mod.build(compositor, options, "generate.compositor_options")
+    return finish_labels(compositor.compose(pg or page(), background(), np.random.default_rng(seed), built))
 
 
 def test_both_presets_are_registered_and_realistic_is_default():
@@ -195,11 +200,11 @@ def test_default_realistic_covers_many_cases():
 
 
 def test_unknown_options_are_errors():
-    with pytest.raises(DocsynthError, match="unknown option"):
+    with pytest.raises(DocsynthError, match="unknown key 'generate.compositor_options.sise'"):
         compose("realistic", {"sise": [1, 2]})
     with pytest.raises(DocsynthError, match="camera"):
         compose("realistic", {"camera": {"fov": 3}})
-    with pytest.raises(DocsynthError, match="unknown option"):
+    with pytest.raises(DocsynthError, match="unknown key 'generate.compositor_options.scale'"):
         compose("reference", {"scale": 1})
 
 

@@ -499,8 +499,10 @@ class Raiser:
     def compose(self, page, background, rng, options):
         if page.image.shape[0] > 300:  # the small up-front sample passes, real pages do not
             raise RuntimeError("plugin bug")
+        from docsynth.options import build
         from docsynth_compose.compositor_homography import HomographyCompositor
-        return HomographyCompositor().compose(page, background, rng, options)
+        homography = HomographyCompositor()
+        return homography.compose(page, background, rng, build(homography, options))
 
 
 class Broken:

@@ -47,17 +47,14 @@ def test_benchmark_is_deterministic_and_guarded(tmp_path, cli):
 
 def test_cases_keep_their_positions_and_held_pages_are_held():
     from docsynth.evaluate.hardcases import INDEX_BASE, case_config
-    from docsynth.generate.pools import BackgroundPool, DocumentPool
-    from docsynth.generate.shards import Context, render_sample
+    from docsynth.generate.stream import SampleStream
 
     # A case's position picks its composites: new cases are appended, so published scores of
     # the older cases stay comparable.
     assert list(CASES)[:9] == ["lightdesk", "clutter", "underlay", "handcard", "receipt", "closeup", "squashed",
                                "greyscale", "heldpage"]
     cfg = case_config("heldpage", 2026)
-    gen = cfg["generate"]
-    ctx = Context(cfg=cfg, out=None, documents=DocumentPool.from_config(gen, cfg["seed"]),
-                  backgrounds=BackgroundPool.from_config(gen, cfg["seed"]))
+    stream = SampleStream.from_config(cfg["generate"], cfg["seed"])
     for i in range(3):
-        sample = render_sample(ctx, INDEX_BASE + 8 * (1 << 24) + i)[0]
+        sample = stream.sample(INDEX_BASE + 8 * (1 << 24) + i)
         assert "hand_hold" in sample.extra["cases"] and "card" not in sample.extra["cases"]

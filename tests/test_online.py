@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from docsynth import config  # noqa: E402
 from docsynth.errors import DocsynthError  # noqa: E402
-from docsynth.generate.shards import Context, render_sample  # noqa: E402
+from docsynth.generate.stream import SampleStream  # noqa: E402
 from docsynth.train.online import OnlineDataset, to_item  # noqa: E402
 
 SIZE = 32
@@ -29,8 +29,8 @@ def small_cfg(seed: int = 5) -> dict:
 def test_items_match_generate_and_the_contract():
     cfg = small_cfg(seed=9)
     ds = OnlineDataset(cfg, SIZE, base=100)
-    ctx = Context(cfg=cfg, out=None, documents=ds.documents, backgrounds=ds.backgrounds)
-    sample, _ = render_sample(ctx, 103)  # stream position 3 is generate's sample 103
+    stream = SampleStream.from_config(cfg["generate"], cfg["seed"])  # what generate writes
+    sample = stream.sample(103)  # stream position 3 is generate's sample 103
     expect = to_item(sample, SIZE)
     item = ds.item(3)
     for key in expect:

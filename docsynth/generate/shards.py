@@ -1,8 +1,8 @@
 """`docsynth generate`: composite documents onto backgrounds, in resumable shards.
 
-Sample ``i`` takes document ``(i // per_document) % D`` and draws everything else from
-``sample_rng(seed, i)``, so the output depends on the config and seed only, never on the
-number of workers or the order shards finish in. Work is cut into shards of consecutive
+The samples come from the one sample stream (:mod:`docsynth.generate.stream`): sample ``i`` is
+a pure function of (config, seed, i), so the output never depends on the number of workers or
+the order shards finish in. Work is cut into shards of consecutive
 indices; a shard is done when its ``shards/NNNNN.jsonl`` exists (written last, atomically),
 so a rerun skips finished shards and redoes only the rest.
 """
@@ -17,9 +17,10 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
-from docsynth.generate.pools import BackgroundPool, DocumentPool
+from docsynth.generate.stream import SampleStream
 from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
 from docsynth.generate.preflight import compositor_problem
@@ -28,11 +29,6 @@ from docsynth.formats.tarshards import ShardWriter, shard_name, tar_row
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
 OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml")
-
-
-def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """The random generator of sample ``index``: a pure function of (seed, index)."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index])))
 
 
 def dataset_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -56,12 +52,11 @@ class Plan:
 
 @dataclass
 class Context:
-    """Everything a worker needs; built once per process."""
+    """Everything a worker needs; built once, in the parent, and shipped to each worker."""
 
     cfg: dict[str, Any]
     out: Path
-    documents: DocumentPool
-    backgrounds: BackgroundPool
+    stream: SampleStream
 
     @property
     def gen(self) -> dict[str, Any]:
@@ -74,55 +69,6 @@ _CTX: Context | None = None
 def _init_worker(ctx: Context) -> None:
     global _CTX
     _CTX = ctx
-
-
-def render_sample(ctx: Context, index: int,
-                  skipped: dict[str, str] | None = None) -> tuple[Sample, dict[str, Any]] | None:
-    """Make sample ``index`` in memory; None when its document cannot be read. Each unreadable
-    document or background goes into ``skipped`` (its file -> why)."""
-    gen, seed = ctx.gen, ctx.cfg["seed"]
-    skipped = {} if skipped is None else skipped
-    doc_index = (index // gen["per_document"]) % len(ctx.documents)
-    try:
-        page = ctx.documents.load(doc_index)
-    except DocsynthError as exc:
-        skipped[_where(ctx.documents.refs[doc_index])] = str(exc)
-        return None
-    rng = sample_rng(seed, index)
-    bg_index = int(rng.integers(len(ctx.backgrounds)))
-    background = None
-    # An unreadable background is replaced by the next one: deterministic, since decoding
-    # the same file fails the same way in every worker.
-    for attempt in range(len(ctx.backgrounds)):
-        j = (bg_index + attempt) % len(ctx.backgrounds)
-        try:
-            background = ctx.backgrounds.load(j)
-            bg_index = j
-            break
-        except DocsynthError as exc:
-            skipped[_where(ctx.backgrounds.refs[j])] = str(exc)
-            continue
-    if background is None:
-        raise DocsynthError("no readable background images; check generate.backgrounds / --backgrounds")
-    compositor = plugins.get("compositor", gen["compositor"])
-    try:
-        sample = compositor.compose(page, background, rng, dict(gen["compositor_options"]))
-    except DocsynthError:
-        raise
-    except Exception as exc:  # a plugin's bug: one line naming it, not its traceback
-        raise DocsynthError(f"compositor {gen['compositor']!r} ({plugins.host().describe('compositor', gen['compositor'])}) "
-                            f"failed on sample {index}: {type(exc).__name__}: {exc}") from None
-    doc_ref, bg_ref = ctx.documents.refs[doc_index], ctx.backgrounds.refs[bg_index]
-    info = {
-        "document": {"source": doc_ref.source, "id": doc_ref.id},
-        "background": bg_ref.id,
-    }
-    return sample, info
-
-
-def _where(ref: Any) -> str:
-    """A document or background as the user knows it: its file, else its id."""
-    return str(ref.path) if getattr(ref, "path", None) else f"{getattr(ref, 'source', None) or ref.provider}:{ref.id}"
 
 
 def sample_record(index: int, sample: Sample, info: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +100,7 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     rows, failed, skipped = [], 0, {}
     tar = ShardWriter() if gen.get("shard_format", "files") == "tar" else None
     for index in range(start, end):
-        made = render_sample(ctx, index, skipped)
+        made = ctx.stream.render(index, skipped)
         if made is None:
             failed += 1
             continue
@@ -213,8 +159,9 @@ def generate(cfg: dict[str, Any], force: bool = False,
     if problem:
         raise DocsynthError(problem)
     executor = plugins.get("executor", gen["executor"])
-    documents = DocumentPool.from_config(gen, cfg["seed"])
-    backgrounds = BackgroundPool.from_config(gen, cfg["seed"])
+    executor_options = options_mod.build(executor, gen["executor_options"], "generate.executor_options")
+    stream = SampleStream.from_config(gen, cfg["seed"])
+    documents, backgrounds = stream.documents, stream.backgrounds
     out = Path(gen["out"])
     prepare_output(out, cfg, force)
     plan = plan_for(cfg, len(documents))
@@ -223,11 +170,11 @@ def generate(cfg: dict[str, Any], force: bool = False,
     skipped = plan.total - sum(end - start for _, start, end in todo)
     if on_start:
         on_start(plan.total, skipped)
-    ctx = Context(cfg=cfg, out=out, documents=documents, backgrounds=backgrounds)
+    ctx = Context(cfg=cfg, out=out, stream=stream)
     written = failed = 0
     unreadable: dict[str, str] = {}  # input file -> why it was skipped
     for _, result in executor.map(run_shard, todo, workers=gen["workers"], initializer=_init_worker,
-                                  initargs=(ctx,), options=gen["executor_options"]):
+                                  initargs=(ctx,), options=executor_options):
         written += result["written"]
         failed += result["failed"]
         for file, why in result.get("skipped", {}).items():

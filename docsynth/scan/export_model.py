@@ -59,8 +59,7 @@ import numpy as np
 from docsynth import config
 from docsynth.errors import DocsynthError
 from docsynth.formats import corners as corners_csv
-from docsynth.generate.pools import BackgroundPool, DocumentPool
-from docsynth.generate.shards import Context, render_sample
+from docsynth.generate.stream import SampleStream
 from docsynth.geometry import is_simple_quad
 from docsynth.io import atomic_write_bytes
 from docsynth.scan.model_contract import input_hw, load_model, preprocess
@@ -129,17 +128,14 @@ def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.nda
 
     cfg = config.defaults()
     cfg["seed"] = seed
-    gen = cfg["generate"]
-    ctx = Context(cfg=cfg, out=Path("."), documents=DocumentPool.from_config(gen, seed),
-                  backgrounds=BackgroundPool.from_config(gen, seed))
+    stream = SampleStream.from_config(cfg["generate"], seed)
     out = []
     index = 0
     while len(out) < count:
-        made = render_sample(ctx, index)
+        sample = stream.sample(index)
         index += 1
-        if made is None:  # an unreadable page; procedural pages always render, but stay safe
+        if sample is None:  # an unreadable page; procedural pages always render, but stay safe
             continue
-        sample = made[0]
         corners = None if sample.corners is None else np.asarray(sample.corners, np.float64)
         out.append((f"composite_{seed}_{index - 1:04d}", sample.image, corners))
     return out

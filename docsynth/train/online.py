@@ -14,14 +14,12 @@ the item at each stream position.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from docsynth.errors import DocsynthError
-from docsynth.generate.shards import Context, render_sample
-from docsynth.generate.pools import BackgroundPool, DocumentPool
+from docsynth.generate.stream import SampleStream
 from docsynth.kinds import Sample
 from docsynth.scan.model_contract import REFERENCE_MEAN, REFERENCE_STD
 
@@ -67,10 +65,8 @@ class OnlineDataset:
         self.augment = augment
         gen = cfg["generate"]  # train.online_options already applied (train.data.online_config)
         self.cfg = cfg
-        # Pools are listed once here and pickled to each worker (like generate's workers).
-        self.documents = DocumentPool.from_config(gen, self.seed)
-        self.backgrounds = BackgroundPool.from_config(gen, self.seed)
-        self._ctx = Context(cfg=cfg, out=Path("."), documents=self.documents, backgrounds=self.backgrounds)
+        # The stream is built once here and pickled to each worker (like generate's workers).
+        self.stream = SampleStream.from_config(gen, self.seed)
 
     def sample_index(self, position: int) -> int:
         """The generate index behind stream position ``position``."""
@@ -80,9 +76,8 @@ class OnlineDataset:
         """The composite at stream ``position`` (after augmentation), in memory."""
         index = self.sample_index(position)
         for attempt in range(_MAX_RETRIES):
-            made = render_sample(self._ctx, index + attempt * _RETRY_STRIDE)
-            if made is not None:
-                sample = made[0]
+            sample = self.stream.sample(index + attempt * _RETRY_STRIDE)
+            if sample is not None:
                 if self.augment is not None:
                     # key (index, 1): independent of the compositor's stream, so adding an
                     # augmentation never changes the composite itself
