@@ -74,13 +74,17 @@ class Options(Mapping[str, Any]):
         return f"Options({self._values!r})"
 
 
-def build(plugin: Any, values: Mapping[str, Any] | None, where: str = "options") -> Options:
+def build(plugin: Any, values: Mapping[str, Any] | None, where: str = "options",
+          core: Mapping[str, Any] | None = None) -> Options:
     """The options object ``plugin`` receives: ``values`` checked against its declaration (a
     DocsynthError with one line per problem, ``where`` naming the config key) and every default
-    filled in (a copy, so a plugin cannot change the next run's defaults). Free-form plugins get
-    ``values`` as they are. Call it once where a run picks the plugin, then pass the result on."""
-    values = dict(values or {})
+    filled in (a copy, so a plugin cannot change the next run's defaults). ``core``: what the
+    core passes besides the user's options (``seed``, ``count``, ``root``, ``licences``), under
+    them; a declared plugin gets only the core keys it declares. Free-form plugins get both as
+    given. Call it once where a run picks the plugin, then pass the result on."""
     fields = declared(plugin)
+    core = {k: v for k, v in (core or {}).items() if fields is None or k in fields}
+    values = {**core, **(values or {})}
     if fields is None:
         return Options(values)
     spec: dict[str, Any] = fields

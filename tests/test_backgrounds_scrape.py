@@ -23,6 +23,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.backgrounds.folder import BackgroundIndex, read_rejected
 from docsynth.backgrounds.scrape import ScrapeSettings, scrape
@@ -376,7 +377,7 @@ def test_url_list_csv_and_licence_filter(server, tmp_path):
     summary = scrape(provider, ["urls.txt"], "bg2", limit=10, settings=settings(licences=("any",)),
                      client=fast_client(), options={"licence": "cc0"})
     assert summary["added"] == 6
-    refs = provider.list_backgrounds({"root": "bg2"})
+    refs = provider.list_backgrounds(options_mod.build(provider, {"root": "bg2"}))
     assert len(refs) == 6 and refs[0].meta["licence"] == "cc0"
     assert provider.load_background(refs[0]).shape[2] == 3
 

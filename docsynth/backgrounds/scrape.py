@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
+from docsynth import options as options_mod
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_bytes, write_jsonl
 from docsynth.backgrounds.folder import REJECTED, BackgroundIndex, read_rejected, safe_id
@@ -86,10 +87,14 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     """Collect up to ``limit`` new-or-kept images per query into ``out``; resumable.
 
     Images already recorded for (provider, query) count towards the limit, ids seen before
-    (recorded or rejected) are skipped without a download.
+    (recorded or rejected) are skipped without a download. ``options``: the provider's, with
+    the core's ``licences`` (``backgrounds.licences``) under them.
     """
     from docsynth.backgrounds.http import FetchError
     from docsynth.backgrounds.normalize import Rejected, normalize_bytes
+
+    options = options_mod.build(provider, {k: v for k, v in options.items() if k != "licences"},
+                                f"backgrounds.options.{provider.name}", {"licences": options.get("licences")})
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

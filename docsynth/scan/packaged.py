@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from docsynth import options as options_mod
+
 PACKAGED = "packaged"  # the train.weights value
 
 
@@ -72,7 +74,9 @@ def weights_problem(train: dict[str, Any]) -> str | None:
     try:
         from docsynth import plugins
 
-        model = plugins.get("backbone", have).build(int(ckpt.get("num_classes", 2)), "none", have_options)
+        backbone = plugins.get("backbone", have)
+        model = backbone.build(int(ckpt.get("num_classes", 2)), "none",
+                               options_mod.build(backbone, have_options, "train.backbone_options"))
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     except Exception as exc:  # options the backbone refuses
         return (f"'train.weights' is 'packaged' but train.backbone_options {_flow(have_options)} do not build a "

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from docsynth import options as options_mod
 from docsynth.errors import DocsynthError
 from docsynth.geometry import page_corners, to_center_homography
 from docsynth.kinds import Quad
@@ -244,14 +245,14 @@ class Scanner:
         self.backend = backend
         self.post_name = post
         self.post = plugins.get("postprocessor", post)
-        self.post_options = dict(post_options or {})
+        self.post_options = options_mod.build(self.post, post_options, "scan.postprocessor_options")
 
     def locate(self, image: np.ndarray) -> tuple[Quad, Any]:
         """(quad, prediction) for one upright BGR photo."""
         pred = self.backend.predict(image)
         extra = {"corners": pred.corners, "corner_scores": pred.corner_scores}
         try:
-            quad = self.post.find_quad(pred.page_prob, image, dict(self.post_options), extra)
+            quad = self.post.find_quad(pred.page_prob, image, self.post_options, extra)
         except Exception as exc:  # a broken post-processor plugin costs one photo, not the run
             return Quad(None, 0.0, f"post-processor {self.post_name!r} failed: {type(exc).__name__}: {exc}"), pred
         if quad.corners is not None:

@@ -33,7 +33,7 @@ from docsynth.errors import DocsynthError
 from docsynth.io import (IMAGE_SUFFIXES, atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image,
                          write_jsonl)
 from docsynth.kinds import DocumentRef, Page
-from docsynth.sources.store import entry_options, entry_source, mask_for
+from docsynth.sources.store import entry_options, entry_source, entry_values, mask_for
 
 JOURNAL = ".prepare-journal.jsonl"
 OUR_ENTRIES = ("images", "masks", "documents.jsonl", "prepare.yaml", JOURNAL)
@@ -206,7 +206,7 @@ def documents_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"seed": cfg["seed"], "mix": dict(sc["mix"]), "max_size": sc["max_size"],
             "image_format": sc["image_format"], "jpeg_quality": sc["jpeg_quality"],
             "masks": {e: mask_for(cfg, e) for e in sc["mix"]},
-            "options": {e: {**entry_options(cfg, e), "source": entry_source(cfg, e)[0]} for e in sc["mix"]}}
+            "options": {e: {**entry_values(cfg, e), "source": entry_source(cfg, e)[0]} for e in sc["mix"]}}
 
 
 def _prepare_output(out: Path, fp: dict[str, Any], cfg: dict[str, Any], force: bool) -> None:

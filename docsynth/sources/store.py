@@ -21,7 +21,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from docsynth import options as options_mod
 from docsynth import plugins
+from docsynth.options import Options
 from docsynth.sources.download import archive_stem, download, extract, is_archive
 from docsynth.errors import DocsynthError
 
@@ -47,13 +49,29 @@ def dataset_dir(cfg: dict[str, Any], name: str) -> Path:
     return Path(cfg["sources"]["root"]) / name
 
 
-def entry_options(cfg: dict[str, Any], entry: str, count: int | None = None) -> dict[str, Any]:
+def entry_values(cfg: dict[str, Any], entry: str, count: int | None = None) -> dict[str, Any]:
+    """What the config says for source entry ``entry``: the core's ``seed``, ``root`` (and
+    ``count``) under the user's options, without its ``source`` alias key (the core's)."""
+    return {**_core_values(cfg, entry, count), **_user_values(cfg, entry)}
+
+
+def _core_values(cfg: dict[str, Any], entry: str, count: int | None) -> dict[str, Any]:
     name, _ = entry_source(cfg, entry)
-    options: dict[str, Any] = {"seed": cfg["seed"], "root": str(dataset_dir(cfg, name))}
+    values: dict[str, Any] = {"seed": cfg["seed"], "root": str(dataset_dir(cfg, name))}
     if count is not None:
-        options["count"] = count
-    options.update({k: v for k, v in (cfg["sources"]["options"].get(entry) or {}).items() if k != "source"})
-    return options
+        values["count"] = count
+    return values
+
+
+def _user_values(cfg: dict[str, Any], entry: str) -> dict[str, Any]:
+    return {k: v for k, v in (cfg["sources"]["options"].get(entry) or {}).items() if k != "source"}
+
+
+def entry_options(cfg: dict[str, Any], entry: str, count: int | None = None) -> Options:
+    """The options object source entry ``entry`` receives."""
+    _, source = entry_source(cfg, entry)
+    return options_mod.build(source, _user_values(cfg, entry), f"sources.options.{entry}",
+                             _core_values(cfg, entry, count))
 
 
 def mask_for(cfg: dict[str, Any], entry: str) -> str:
@@ -71,7 +89,7 @@ def describe(cfg: dict[str, Any], entry: str, count: bool = True) -> dict[str, A
         "fetch": "download" if downloads else ("manual" if getattr(source, "manual_download", None) else "none"),
         "downloads": [{"url": d.url, "filename": d.filename, "sha256": d.sha256, "size": d.size} for d in downloads],
         "expected_archives": list(getattr(source, "expected_archives", None) or []),
-        "mask": mask_for(cfg, entry), "root": entry_options(cfg, entry)["root"],
+        "mask": mask_for(cfg, entry), "root": entry_values(cfg, entry)["root"],
         "present": False, "documents": None, "note": "",
     }
     root = Path(info["root"])

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.config import apply_overrides, lookup
 from docsynth.errors import DocsynthError
@@ -118,7 +119,8 @@ class Trainer:
             from docsynth.scan.packaged import checkpoint_path
 
             weights = str(checkpoint_path())
-        model = self.backbone.build(2, weights, dict(t["backbone_options"]))
+        model = self.backbone.build(2, weights, options_mod.build(self.backbone, t["backbone_options"],
+                                                                  "train.backbone_options"))
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
         if t.get("bn_momentum") is not None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 from docsynth_sources._common import choose, dataset_root, image_files, read_page
 
@@ -67,12 +67,10 @@ class DocVQASource:
     expected_archives = ["spdocvqa_images.tar.gz", "spdocvqa_qas.zip", "spdocvqa_ocr.tar.gz"]
     default_mask = "fullpage"
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
+    def list_documents(self, options: Options) -> list[DocumentRef]:
         root = dataset_root(self.name, options)
         wanted = choose(options, "splits", SPLITS, self.name)
-        crop = int(options.get("crop", 42))
-        if crop < 0:
-            raise DocsynthError(f"sources.options.{self.name}.crop: must be 0 or more pixels")
+        crop = int(options.crop)
         split_of = _splits_from_qas(root)
         refs, seen = [], set()
         for path in image_files(root, {".png", ".jpg", ".jpeg"}):
