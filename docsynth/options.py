@@ -25,15 +25,19 @@ from docsynth import config as config_mod
 from docsynth.config import Field, lookup
 from docsynth.errors import DocsynthError
 
-# config path of a plugin's options -> (plugin kind, dotted key that names the plugin)
-SECTIONS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("generate", "source_options"): ("source", "generate.source"),
-    ("generate", "background_options"): ("background", "generate.background_provider"),
-    ("generate", "executor_options"): ("executor", "generate.executor"),
-    ("generate", "compositor_options"): ("compositor", "generate.compositor"),
-    ("train", "backbone_options"): ("backbone", "train.backbone"),
-    ("scan", "postprocessor_options"): ("postprocessor", "scan.postprocessor"),
-    ("evaluate", "postprocessor_options"): ("postprocessor", "evaluate.postprocessor"),
+# The one table of config keys that name a plugin: dotted key -> (plugin kind, dotted key of
+# that plugin's options, or None). Sources' options live per mix entry (sources.options.<entry>)
+# and the background provider's under backgrounds.options.<provider>: see sections().
+PLUGINS: dict[str, tuple[str, str | None]] = {
+    "generate.source": ("source", "generate.source_options"),
+    "generate.background_provider": ("background", "generate.background_options"),
+    "generate.executor": ("executor", "generate.executor_options"),
+    "generate.compositor": ("compositor", "generate.compositor_options"),
+    "generate.mask": ("mask", None),
+    "backgrounds.provider": ("background", None),
+    "train.backbone": ("backbone", "train.backbone_options"),
+    "scan.postprocessor": ("postprocessor", "scan.postprocessor_options"),
+    "evaluate.postprocessor": ("postprocessor", "evaluate.postprocessor_options"),
 }
 
 
@@ -113,10 +117,10 @@ def declared(plugin: Any) -> dict[str, Field] | None:
 def sections(cfg: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, str]]:
     """(config path of an options mapping, plugin kind, plugin name) for every plugin the config
     names, including ``sources.options.<entry>`` and ``backgrounds.options.<provider>``."""
-    for path, (kind, name_key) in SECTIONS.items():
+    for name_key, (kind, options_key) in PLUGINS.items():
         name = lookup(cfg, name_key)
-        if isinstance(name, str):
-            yield path, kind, name
+        if options_key is not None and isinstance(name, str):
+            yield tuple(options_key.split(".")), kind, name
     for entry, opts in (lookup(cfg, "sources.options") or {}).items():
         if isinstance(opts, dict):
             yield ("sources", "options", entry), "source", str(opts.get("source", entry))

@@ -48,9 +48,10 @@ def compose(name, options, seed=0, pg=None):
 
 def test_both_presets_are_registered_and_realistic_is_default():
     from docsynth.config import defaults
+    from docsynth.schema import RunConfig
 
     assert {"reference", "realistic"} <= set(plugins.names("compositor"))
-    assert defaults()["generate"]["compositor"] == "realistic"
+    assert defaults()["generate"]["compositor"] == "realistic" == RunConfig().generate.compositor
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -54,7 +54,7 @@ def test_cases_keep_their_positions_and_held_pages_are_held():
     assert list(CASES)[:9] == ["lightdesk", "clutter", "underlay", "handcard", "receipt", "closeup", "squashed",
                                "greyscale", "heldpage"]
     cfg = case_config("heldpage", 2026)
-    stream = SampleStream.from_config(cfg["generate"], cfg["seed"])
+    stream = SampleStream.from_config(cfg.generate, cfg.seed)
     for i in range(3):
         sample = stream.sample(INDEX_BASE + 8 * (1 << 24) + i)
         assert "hand_hold" in sample.extra["cases"] and "card" not in sample.extra["cases"]

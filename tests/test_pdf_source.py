@@ -130,7 +130,7 @@ def test_debian_provenance_and_prepare(tmp_path):
     plain = [r for r in refs if "plain" in r.id][0]
     assert "package" not in plain.meta and plain.meta["licence"].startswith("unknown")
 
-    cfg = config_mod.merge(config_mod.defaults(), {"sources": {
+    cfg = config_mod.typed({"sources": {
         "mix": {"pdf": "all"}, "max_size": 96, "out": "docs",
         "options": {"pdf": {"root": str(tmp_path / "debs"), "max_pages": 0, "long_side": 160,
                             "ink_min": 0.01, "ink_max": 0.6}}}})
@@ -143,8 +143,8 @@ def test_debian_provenance_and_prepare(tmp_path):
     assert row["licence"].startswith("lppl1.3 (CTAN ednotes") and row["meta"]["page"] in (1, 2)
     assert row["meta"]["pdf"].endswith("ednotes.pdf") and row["original"].endswith("ednotes.pdf")
     assert max(row["width"], row["height"]) == 96
-    cfg["sources"]["workers"] = 2
-    cfg["sources"]["out"] = "docs2"
+    cfg.sources.workers = 2
+    cfg.sources.out = "docs2"
     prepare(cfg)
     assert read_jsonl("docs2/documents.jsonl") == rows
 

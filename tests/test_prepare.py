@@ -41,7 +41,7 @@ CONFIG = {
 @pytest.fixture
 def fixtures(tmp_path):
     """The datasets, imported as a user would, plus two local folders and a docsynth.yaml."""
-    cfg = config_mod.merge(config_mod.defaults(), CONFIG)
+    cfg = config_mod.typed(CONFIG)
     dl = tmp_path / "downloads"
     images, qas = docvqa_archives(dl)
     for name, archive in [("docvqa", images), ("docvqa", qas), *[("iam-forms", a) for a in iam_archives(dl)],
@@ -62,8 +62,7 @@ def fixtures(tmp_path):
 
 def _cfg(**sources):
     cfg = config_mod.load("docsynth.yaml")
-    cfg["sources"].update(sources)
-    return cfg
+    return cfg.model_copy(update={"sources": cfg.sources.model_copy(update=sources)})
 
 
 def test_reference_mix_counts_crop_resize_and_masks(fixtures, cli):
@@ -118,7 +117,7 @@ def test_prepare_is_deterministic_and_worker_independent(fixtures):
         assert Path("a", row["image"]).read_bytes() == Path("b", row["image"]).read_bytes()
         assert Path("a", row["mask"]).read_bytes() == Path("b", row["mask"]).read_bytes()
     cfg = _cfg(mix=mix, out="c")
-    cfg["seed"] = 7
+    cfg.seed = 7
     prepare(cfg)
     assert [r["id"] for r in read_jsonl("c/documents.jsonl")] != [r["id"] for r in rows_a]
     # an entry's sample does not depend on the other entries of the mix
@@ -253,7 +252,7 @@ def test_ids_that_clean_up_alike_get_distinct_files(tmp_path):
         p = Path("alike") / name
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(page_png(40, 50, seed=len(name)))
-    cfg = config_mod.merge(config_mod.defaults(), {"sources": {
+    cfg = config_mod.typed({"sources": {
         "mix": {"folder": "all"}, "out": "o", "options": {"folder": {"root": "alike"}}}})
     assert prepare(cfg)["documents"] == 3
     rows = read_jsonl("o/documents.jsonl")

@@ -68,7 +68,7 @@ def fake_evaluate(ctx: StageContext) -> dict:
     from docsynth.evaluate.smartdoc import evaluate_predictions
     from docsynth.formats.corners import read_folder
 
-    data = ctx.cfg["evaluate"]["data"]
+    data = ctx.cfg.evaluate.data
     items = read_folder(data)
     methods = {}
     for name, offset in (("model", 6.0), ("classical", 2.0)):

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from docsynth.run import checks as run_checks
+from helpers import built_backbone
 from docsynth.run import engine as run_mod
 from docsynth.run import stages as run_stages
 from docsynth.errors import DocsynthError
@@ -43,7 +44,7 @@ class Calls:
     def train(self, ctx: StageContext) -> dict:
         self.log.append("train")
         assert (ctx.inputs["split"] / "train" / "manifest.jsonl").is_file()
-        rows = [{"epoch": e + 1, "loss": 1.0 / (e + 1)} for e in range(ctx.cfg["train"]["epochs"])]
+        rows = [{"epoch": e + 1, "loss": 1.0 / (e + 1)} for e in range(ctx.cfg.train.epochs)]
         (ctx.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         (ctx.out / "best.pt").write_bytes(b"weights")
         return {"epochs": len(rows)}
@@ -376,7 +377,7 @@ def test_keys_an_upstream_stage_makes_irrelevant_rerun_nothing():
 
     def generate_stub(ctx: StageContext) -> dict:
         ran.append("generate")
-        assert ctx.cfg["generate"]["documents"] == str(ctx.inputs["sources"])
+        assert ctx.cfg.generate.documents == str(ctx.inputs["sources"])
         (ctx.out / "manifest.jsonl").write_text("")
         return {}
 
@@ -446,8 +447,8 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
     packaged = torch.load(PACKAGED_MODEL, map_location="cpu", weights_only=False)["model"]
     trained = torch.load(run_dir / "train" / "best.pt", map_location="cpu", weights_only=False)
     assert trained["config"]["train"]["weights"] == "packaged"
-    params = {name for name, _ in loop.plugins.get("backbone", "compact_corners").build(
-        2, "none", {"width": 1.25, "decoder": 40}).named_parameters()}
+    params = {name for name, _ in built_backbone("compact_corners", "none",
+                                                 {"width": 1.25, "decoder": 40}).named_parameters()}
     for name in params:  # lr 0: the weights are the packaged model's (BatchNorm statistics move)
         assert torch.equal(trained["model"][name].float(), packaged[name].float()), name
     results = json.loads((run_dir / "evaluate" / "results.json").read_text())

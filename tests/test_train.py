@@ -71,7 +71,7 @@ def test_a_training_step_lowers_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     model = built_backbone("lraspp_mobilenet_v3_large", "none", {})
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batch, tcfg = _batch(), config.defaults()["train"]
+    batch, tcfg = _batch(), config.RunConfig().train
     losses = []
     for _ in range(6):
         loss, parts = total_loss(model(batch["image"]), batch, tcfg)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from docsynth import options as options_mod
+from docsynth.schema import BackgroundsSection
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_bytes, write_jsonl
 from docsynth.backgrounds.folder import REJECTED, BackgroundIndex, read_rejected, safe_id
@@ -54,19 +55,19 @@ class ScrapeSettings:
     flush_every: int = 20  # records saved at least every N images (and on any exit)
 
 
-def settings_from_config(section: dict[str, Any]) -> ScrapeSettings:
-    return ScrapeSettings(licences=tuple(section["licences"]), min_width=section["min_width"],
-                          min_height=section["min_height"], min_aspect=float(section["min_aspect"]),
-                          max_aspect=float(section["max_aspect"]), max_side=section["max_side"],
-                          quality=section["jpeg_quality"])
+def settings_from_config(section: BackgroundsSection) -> ScrapeSettings:
+    return ScrapeSettings(licences=tuple(section.licences), min_width=section.min_width,
+                          min_height=section.min_height, min_aspect=float(section.min_aspect),
+                          max_aspect=float(section.max_aspect), max_side=section.max_side,
+                          quality=section.jpeg_quality)
 
 
-def client_from_config(section: dict[str, Any]) -> PoliteClient:
+def client_from_config(section: BackgroundsSection) -> PoliteClient:
     from docsynth.backgrounds.http import PoliteClient
 
-    return PoliteClient(contact=section["contact"], interval=float(section["rate_limit"]),
-                        retries=section["retries"], backoff=float(section["backoff"]),
-                        max_wait=float(section["max_wait"]), timeout=float(section["timeout"]))
+    return PoliteClient(contact=section.contact, interval=float(section.rate_limit),
+                        retries=section.retries, backoff=float(section.backoff),
+                        max_wait=float(section.max_wait), timeout=float(section.timeout))
 
 
 def _size_problem(width: int | None, height: int | None, s: ScrapeSettings) -> str | None:

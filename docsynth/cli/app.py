@@ -141,7 +141,7 @@ def emit(result: Any, as_json: bool, human: str | None = None) -> None:
         typer.echo(human if human is not None else json.dumps(result, indent=2, default=str))
 
 
-def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> config_mod.RunConfig:
     return config_mod.load(path, overrides)
 
 
@@ -171,14 +171,14 @@ def generate(
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
     from docsynth.generate.shards import generate as run_generate
 
-    written = load_config(config, {"generate.executor": executor})["generate"]
-    if address is not None and written["executor"] == "local":
+    written = load_config(config, {"generate.executor": executor}).generate
+    if address is not None and written.executor == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
     # Options belong to the compositor they were written for (the shipped docsynth.yaml's are
     # realistic's): --compositor X runs X with its own defaults.
-    other_compositor = compositor is not None and compositor != written["compositor"] and written["compositor_options"]
+    other_compositor = compositor is not None and compositor != written.compositor and written.compositor_options
     if other_compositor:
-        typer.echo(f"docsynth: note: generate.compositor_options are for {written['compositor']!r}; --compositor "
+        typer.echo(f"docsynth: note: generate.compositor_options are for {written.compositor!r}; --compositor "
                    f"{compositor} runs with its defaults", err=True)
     cfg = load_config(config, {
         "seed": seed, "generate.documents": _s(documents), "generate.backgrounds": _s(backgrounds),
@@ -188,9 +188,9 @@ def generate(
         "generate.executor_options.address": address, "generate.shard_format": shard_format,
         "generate.compositor_options": {} if other_compositor else None,
     })
-    gen = cfg["generate"]
-    outputs.check_folder(gen["out"])
-    outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
+    gen = cfg.generate
+    outputs.check_folder(gen.out)
+    outputs.refuse_overlap(gen.out, [gen.documents, gen.backgrounds])  # --force clears images/
     with progress_bar("generate") as bar:
         summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start,
                                note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
@@ -290,7 +290,7 @@ def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> 
     """Print the effective config (defaults, file, nothing else)."""
     from docsynth import options
 
-    cfg = load_config(config)
+    cfg = load_config(config).model_dump()
     human = config_mod.dump(cfg).rstrip()
     effective = options.effective(cfg)
     if effective:  # what the plugins will see, declared defaults filled in (comments: still valid YAML)

@@ -67,8 +67,6 @@ def _pick_groups(keys: list[str], fraction: float, rng: np.random.Generator) -> 
 def assign(rows: list[dict[str, Any]], *, seed: int, valid_fraction: float = 0.2,
            valid_per_group: int | None = None, group_by: str = "document") -> list[str]:
     """Return "train", "valid" or "dropped" for each row (deterministic in seed and rows)."""
-    if not 0 <= valid_fraction < 1:
-        raise DocsynthError(f"split.valid_fraction: {valid_fraction} is not in [0, 1)")
     if group_by not in ("document", "background", "both"):
         raise DocsynthError(f"split.group_by: {group_by!r} is not document, background or both")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x5B117])))

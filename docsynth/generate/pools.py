@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from docsynth import options as options_mod
 from docsynth import plugins
+from docsynth.schema import GenerateSection
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.kinds import BackgroundRef, DocumentRef, Page
@@ -47,9 +48,9 @@ class DocumentPool:
         self._cache: tuple[int, Page] | None = None
 
     @classmethod
-    def from_config(cls, gen: dict[str, Any], seed: int) -> "DocumentPool":
-        folder = gen.get("documents")
-        mask = gen["mask"]
+    def from_config(cls, gen: GenerateSection, seed: int) -> "DocumentPool":
+        folder = gen.documents
+        mask = gen.mask
         if folder:
             root = Path(folder)
             if not root.is_dir():
@@ -69,11 +70,11 @@ class DocumentPool:
             if not refs:
                 raise DocsynthError(f"{root}: no document images found; add images or prepare documents first")
             return cls(refs, names, mask, root)
-        name = gen["source"]
+        name = gen.source
         source = plugins.get("source", name)
-        options = options_mod.build(source, gen["source_options"], "generate.source_options",
-                                    {"seed": seed, "count": gen["documents_count"]})
-        refs = _listed(source.list_documents, options, gen["documents_count"], seed, 1,
+        options = options_mod.build(source, gen.source_options, "generate.source_options",
+                                    {"seed": seed, "count": gen.documents_count})
+        refs = _listed(source.list_documents, options, gen.documents_count, seed, 1,
                        f"source {name!r} listed no documents; check generate.source_options")
         return cls(refs, {r.source: name for r in refs}, mask)
 
@@ -113,8 +114,8 @@ class BackgroundPool:
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     @classmethod
-    def from_config(cls, gen: dict[str, Any], seed: int) -> "BackgroundPool":
-        folder = gen.get("backgrounds")
+    def from_config(cls, gen: GenerateSection, seed: int) -> "BackgroundPool":
+        folder = gen.backgrounds
         if folder:
             root = Path(folder)
             if not root.is_dir():
@@ -125,11 +126,11 @@ class BackgroundPool:
             if not refs:
                 raise DocsynthError(f"{root}: no background images found; add JPEG/PNG files")
             return cls(refs, "folder")
-        name = gen["background_provider"]
+        name = gen.background_provider
         provider = plugins.get("background", name)
-        options = options_mod.build(provider, gen["background_options"], "generate.background_options",
-                                    {"seed": seed, "count": gen["backgrounds_count"]})
-        refs = _listed(provider.list_backgrounds, options, gen["backgrounds_count"], seed, 2,
+        options = options_mod.build(provider, gen.background_options, "generate.background_options",
+                                    {"seed": seed, "count": gen.backgrounds_count})
+        refs = _listed(provider.list_backgrounds, options, gen.backgrounds_count, seed, 2,
                        f"background provider {name!r} listed no backgrounds")
         return cls(refs, name)
 

@@ -19,6 +19,7 @@ import yaml
 
 from docsynth import options as options_mod
 from docsynth import plugins
+from docsynth.schema import GenerateSection, RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.generate.stream import SampleStream
 from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
@@ -31,10 +32,14 @@ NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
 OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml")
 
 
-def dataset_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
+def dataset_fingerprint(cfg: RunConfig) -> dict[str, Any]:
     """The part of the config that determines the output files."""
-    gen = {k: v for k, v in cfg["generate"].items() if k not in NON_OUTPUT_KEYS}
-    return {"seed": cfg["seed"], "generate": gen}
+    return _fingerprint(cfg.model_dump())
+
+
+def _fingerprint(dumped: dict[str, Any]) -> dict[str, Any]:
+    gen = {k: v for k, v in dumped["generate"].items() if k not in NON_OUTPUT_KEYS}
+    return {"seed": dumped["seed"], "generate": gen}
 
 
 @dataclass
@@ -54,13 +59,10 @@ class Plan:
 class Context:
     """Everything a worker needs; built once, in the parent, and shipped to each worker."""
 
-    cfg: dict[str, Any]
+    gen: GenerateSection
+    seed: int
     out: Path
     stream: SampleStream
-
-    @property
-    def gen(self) -> dict[str, Any]:
-        return self.cfg["generate"]
 
 
 _CTX: Context | None = None
@@ -71,21 +73,20 @@ def _init_worker(ctx: Context) -> None:
     _CTX = ctx
 
 
-def sample_record(index: int, sample: Sample, info: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
-    gen = cfg["generate"]
+def sample_record(index: int, sample: Sample, info: dict[str, Any], gen: GenerateSection, seed: int) -> dict[str, Any]:
     sid = f"{index:07d}"
     h, w = sample.mask.shape[:2]
     row = {
         "id": sid,
-        "image": f"images/{sid}.{gen['image_format']}",
+        "image": f"images/{sid}.{gen.image_format}",
         "mask": f"masks/{sid}.png",
         **info,
-        "seed": [cfg["seed"], index],
+        "seed": [seed, index],
         "width": w,
         "height": h,
         "corners": None if sample.corners is None else np.round(sample.corners, 3).tolist(),
         "flags": sorted(sample.flags),
-        "preset": gen["compositor"],
+        "preset": gen.compositor,
     }
     row.update(sample.extra)
     return row
@@ -98,18 +99,18 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     shard, start, end = task
     gen = ctx.gen
     rows, failed, skipped = [], 0, {}
-    tar = ShardWriter() if gen.get("shard_format", "files") == "tar" else None
+    tar = ShardWriter() if gen.shard_format == "tar" else None
     for index in range(start, end):
         made = ctx.stream.render(index, skipped)
         if made is None:
             failed += 1
             continue
         sample, info = made
-        row = sample_record(index, sample, info, ctx.cfg)
-        suffix = "." + gen["image_format"]
-        image, mask = encode_image(sample.image, suffix, gen["jpeg_quality"]), encode_image(sample.mask, ".png")
+        row = sample_record(index, sample, info, gen, ctx.seed)
+        suffix = "." + gen.image_format
+        image, mask = encode_image(sample.image, suffix, gen.jpeg_quality), encode_image(sample.mask, ".png")
         if tar is not None:
-            row = tar_row(row, shard, gen["image_format"])
+            row = tar_row(row, shard, gen.image_format)
             tar.add(row, image, mask)
         else:
             atomic_write_bytes(ctx.out / row["image"], image)
@@ -121,7 +122,7 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start, "skipped": skipped}
 
 
-def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
+def prepare_output(out: Path, cfg: RunConfig, force: bool) -> None:
     """Refuse to mix configs in one folder; with ``force``, clear what docsynth wrote there."""
     claim_output(out, out / "run.yaml", dataset_fingerprint(cfg), OUR_ENTRIES, force, "made with this config")
     out.mkdir(parents=True, exist_ok=True)
@@ -129,51 +130,45 @@ def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
     for sub in ("images", "masks", "shards"):
         for tmp in (out / sub).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
+    # The fingerprint shares its mappings with the config, as run.yaml has always been written
+    # (YAML anchors): the file stays byte-identical.
+    dumped = cfg.model_dump()
     atomic_write_text(out / "run.yaml", yaml.safe_dump(
-        {"fingerprint": dataset_fingerprint(cfg), "config": cfg}, sort_keys=False))
+        {"fingerprint": _fingerprint(dumped), "config": dumped}, sort_keys=False))
 
 
-def plan_for(cfg: dict[str, Any], n_documents: int) -> Plan:
-    gen = cfg["generate"]
-    if gen["per_document"] < 1:
-        raise DocsynthError("generate.per_document must be at least 1")
-    if gen["shard_size"] < 1:
-        raise DocsynthError("generate.shard_size must be at least 1")
-    total = gen["count"] if gen["count"] is not None else n_documents * gen["per_document"]
-    if total < 0:
-        raise DocsynthError("generate.count must not be negative")
-    return Plan(total=total, per_document=gen["per_document"], shard_size=gen["shard_size"])
+def plan_for(gen: GenerateSection, n_documents: int) -> Plan:
+    total = gen.count if gen.count is not None else n_documents * gen.per_document
+    return Plan(total=total, per_document=gen.per_document, shard_size=gen.shard_size)
 
 
-def generate(cfg: dict[str, Any], force: bool = False,
+def generate(cfg: RunConfig, force: bool = False,
              progress: Callable[[int], None] | None = None,
              on_start: Callable[[int, int], None] | None = None,
              note: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run generation for an effective config; returns a summary dict. ``note`` hears about
-    each unreadable input file, once."""
+    """Run generation (the ``generate`` section; the whole config is recorded in run.yaml);
+    returns a summary dict. ``note`` hears about each unreadable input file, once."""
     t0 = time.perf_counter()
-    gen = cfg["generate"]
-    if gen["workers"] < 1:
-        raise DocsynthError("generate.workers must be at least 1")
-    problem = compositor_problem(gen["compositor"], gen["compositor_options"])  # before any work
+    gen = cfg.generate
+    problem = compositor_problem(gen.compositor, gen.compositor_options)  # before any work
     if problem:
         raise DocsynthError(problem)
-    executor = plugins.get("executor", gen["executor"])
-    executor_options = options_mod.build(executor, gen["executor_options"], "generate.executor_options")
-    stream = SampleStream.from_config(gen, cfg["seed"])
+    executor = plugins.get("executor", gen.executor)
+    executor_options = options_mod.build(executor, gen.executor_options, "generate.executor_options")
+    stream = SampleStream.from_config(gen, cfg.seed)
     documents, backgrounds = stream.documents, stream.backgrounds
-    out = Path(gen["out"])
+    out = Path(gen.out)
     prepare_output(out, cfg, force)
-    plan = plan_for(cfg, len(documents))
+    plan = plan_for(gen, len(documents))
     shard_dir = out / "shards"
     todo = [t for t in plan.shards if not (shard_dir / f"{t[0]:05d}.jsonl").is_file()]
     skipped = plan.total - sum(end - start for _, start, end in todo)
     if on_start:
         on_start(plan.total, skipped)
-    ctx = Context(cfg=cfg, out=out, stream=stream)
+    ctx = Context(gen=gen, seed=cfg.seed, out=out, stream=stream)
     written = failed = 0
     unreadable: dict[str, str] = {}  # input file -> why it was skipped
-    for _, result in executor.map(run_shard, todo, workers=gen["workers"], initializer=_init_worker,
+    for _, result in executor.map(run_shard, todo, workers=gen.workers, initializer=_init_worker,
                                   initargs=(ctx,), options=executor_options):
         written += result["written"]
         failed += result["failed"]

@@ -19,6 +19,7 @@ import numpy as np
 
 from docsynth import options as options_mod
 from docsynth import plugins
+from docsynth.schema import GenerateSection
 from docsynth.errors import DocsynthError
 from docsynth.generate.labels import finish_labels
 from docsynth.generate.pools import BackgroundPool, DocumentPool
@@ -44,10 +45,10 @@ class SampleStream:
         self.per_document = int(per_document)
 
     @classmethod
-    def from_config(cls, gen: dict[str, Any], seed: int) -> "SampleStream":
+    def from_config(cls, gen: GenerateSection, seed: int) -> "SampleStream":
         """The stream of a ``generate`` section (its pools, compositor and ``per_document``)."""
-        return cls(DocumentPool.from_config(gen, seed), BackgroundPool.from_config(gen, seed), gen["compositor"],
-                   gen["compositor_options"], seed, gen["per_document"])
+        return cls(DocumentPool.from_config(gen, seed), BackgroundPool.from_config(gen, seed), gen.compositor,
+                   gen.compositor_options, seed, gen.per_document)
 
     def render(self, index: int, skipped: dict[str, str] | None = None) -> tuple[Sample, dict[str, Any]] | None:
         """Sample ``index`` with its provenance (document source and id, background id); None

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterator
 
 
 from docsynth import config as config_mod
+from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_text
 
@@ -59,7 +60,7 @@ LOCK = ".lock"
 class StageContext:
     """What a stage function gets: its effective config and folders."""
 
-    cfg: dict[str, Any]  # the effective config, paths already pointing into the run folder
+    cfg: RunConfig  # the effective config, typed, paths already pointing into the run folder
     out: Path  # this stage's folder
     inputs: dict[str, Path]  # upstream stage name -> its folder (only stages it reads)
     resume: bool  # True when an interrupted attempt with the same key left files here
@@ -81,7 +82,7 @@ class Stage:
     name: str
     sections: tuple[str, ...]  # top-level config keys whose values determine the output
     execute: Callable[[StageContext], dict[str, Any]]
-    configure: Callable[[dict[str, Any], Path, dict[str, Path]], dict[str, Any]]  # -> {dotted: value}
+    configure: Callable[[RunConfig, Path, dict[str, Path]], dict[str, Any]]  # -> {dotted: value}
     done_file: str  # present in the stage folder when the stage's own output is complete
     reads: tuple[tuple[str, ...], ...] = ()
     required: tuple[int, ...] = ()  # indexes of slots that must be filled
@@ -226,9 +227,10 @@ def run(config_path: str | Path | None = None, *, start: str | None = None, unti
     problems = check(loaded, stages, start=start, until=until, force=force)
     if problems:
         raise DocsynthError("\n".join(problems))
-    cfg = loaded.cfg
-    run_dir = Path(cfg["run"]["dir"]).resolve()
-    order = [s for s in STAGE_ORDER if s in cfg["run"]["stages"]]
+    cfg = loaded.cfg  # the mapping stays: stages' overrides and keys are dotted keys over it
+    run = config_mod.typed(cfg).run
+    run_dir = Path(run.dir).resolve()
+    order = [s for s in STAGE_ORDER if s in run.stages]
     first = order.index(start) if start else 0
     last = order.index(until) if until else len(order) - 1
     active = order[first:last + 1]
@@ -263,7 +265,7 @@ def run(config_path: str | Path | None = None, *, start: str | None = None, unti
                 break
         summary = {"run": str(run_dir), "stages": results, "seconds": round(time.perf_counter() - t0, 3)}
         atomic_write_text(run_dir / "last_run.json", json.dumps(summary, indent=2, default=str) + "\n")
-        want_report = cfg["run"].get("report", True) if report is None else report
+        want_report = run.report if report is None else report
         if want_report and not isinstance(failure, KeyboardInterrupt):
             try:
                 from docsynth.report.page import write_report
@@ -306,7 +308,7 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
         if not is_complete(stages[up], folder, record):
             raise DocsynthError(f"{folder}: stage {up!r} has no complete output; rerun without --from/--until")
         upstream_ids[up] = record["output_id"]
-    overrides = stage.configure(cfg, stage_dir, inputs)
+    overrides = stage.configure(config_mod.typed(cfg), stage_dir, inputs)
     stage_cfg = config_mod.apply_overrides(copy.deepcopy(cfg), overrides)
     key = stage_key(stage, stage_cfg, set(overrides), upstream_ids)
     record = read_record(stage_dir)
@@ -340,7 +342,7 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
     bar_cm = progress(stage.name) if progress and not stage.own_progress else nullcontext(None)
     try:
         with bar_cm as bar:
-            ctx = StageContext(cfg=stage_cfg, out=stage_dir, inputs=inputs, resume=resume,
+            ctx = StageContext(cfg=config_mod.typed(stage_cfg), out=stage_dir, inputs=inputs, resume=resume,
                                progress=bar.advance if bar else None, on_start=bar.start if bar else None,
                                log=lambda msg: log(f"[{stage.name}] {msg}"))
             summary = stage.execute(ctx) or {}

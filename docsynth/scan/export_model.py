@@ -126,9 +126,7 @@ def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.nda
     """``count`` composites of the default recipe (``realistic`` compositor, procedural pages and
     backgrounds) as (name, BGR photo, 4x2 corners or None): offline, and the same for a seed."""
 
-    cfg = config.defaults()
-    cfg["seed"] = seed
-    stream = SampleStream.from_config(cfg["generate"], seed)
+    stream = SampleStream.from_config(config.RunConfig().generate, seed)
     out = []
     index = 0
     while len(out) < count:

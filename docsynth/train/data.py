@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, IterableDataset
 
+from docsynth.schema import RunConfig, SplitSection, TrainSection
 from docsynth.dataset import split as split_mod
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
@@ -124,21 +125,21 @@ def balanced_weights(page_fractions: np.ndarray) -> np.ndarray:
     return 1.0 / counts[bins]
 
 
-def open_fixed(data: str | Path, train_cfg: dict[str, Any], split_cfg: dict[str, Any],
+def open_fixed(data: str | Path, train_cfg: TrainSection, split_cfg: SplitSection,
                seed: int) -> tuple[FolderDataset, FolderDataset]:
     """(train, valid) datasets from a split folder, or from a generated dataset split in
     memory, leak-free by document (``train.valid_fraction``)."""
     data = Path(data)
-    kw = dict(size=train_cfg["input_size"], mean=train_cfg["mean"], std=train_cfg["std"], seed=seed)
+    kw = dict(size=train_cfg.input_size, mean=train_cfg.mean, std=train_cfg.std, seed=seed)
     if (data / "train").is_dir() and (data / "valid").is_dir():
-        train = FolderDataset.from_folder(data / "train", greyscale_p=train_cfg["greyscale_p"], **kw)
+        train = FolderDataset.from_folder(data / "train", greyscale_p=train_cfg.greyscale_p, **kw)
         valid = FolderDataset.from_folder(data / "valid", **kw)
     else:
         rows = read_file_rows(data)
-        group_by = split_cfg.get("group_by", "document")
-        labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg["valid_fraction"], group_by=group_by)
+        group_by = split_cfg.group_by
+        labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg.valid_fraction, group_by=group_by)
         train = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "train"],
-                              greyscale_p=train_cfg["greyscale_p"], **kw)
+                              greyscale_p=train_cfg.greyscale_p, **kw)
         valid = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "valid"], **kw)
     if len(train) == 0:
         raise DocsynthError(f"{data}: no training samples")
@@ -244,27 +245,24 @@ class ListDataset(Dataset):
         return self.items[key[1] if isinstance(key, tuple) else key]
 
 
-def online_config(cfg: dict[str, Any]) -> dict[str, Any]:
+def online_config(cfg: RunConfig) -> RunConfig:
     """The config OnlineDataset reads: the generate section with train.online_options applied."""
-    import copy
-
-    out = copy.deepcopy(cfg)
-    opts = cfg["train"]["online_options"] or {}
-    gen = out["generate"]
+    out = cfg.model_copy(deep=True)
+    opts = cfg.train.online_options  # merged over its defaults when loaded: every key is there
     for key in ("documents", "backgrounds", "compositor", "compositor_options"):
-        if opts.get(key) is not None:
-            gen[key] = opts[key]
+        if opts.get(key) is not None:  # null: the generate section's
+            setattr(out.generate, key, opts[key])
     return out
 
 
-def open_online(cfg: dict[str, Any], *, for_validation: bool = False):
+def open_online(cfg: RunConfig, *, for_validation: bool = False):
     """The online stream of this run (``docsynth.train.online.OnlineDataset``)."""
     from docsynth.train.online import OnlineDataset
 
-    t = cfg["train"]
-    return OnlineDataset(online_config(cfg), t["input_size"], mean=t["mean"], std=t["std"],
-                         base=int((t["online_options"] or {}).get("base", 0)),
-                         augment=None if for_validation else online_augment(t["greyscale_p"]))
+    t = cfg.train
+    return OnlineDataset(online_config(cfg), t.input_size, mean=t.mean, std=t.std,
+                         base=int(t.online_options["base"]),
+                         augment=None if for_validation else online_augment(t.greyscale_p))
 
 
 # Validation samples of an online run come from far away in the index space, so the training
@@ -272,8 +270,8 @@ def open_online(cfg: dict[str, Any], *, for_validation: bool = False):
 ONLINE_VALID_BASE = 1 << 36
 
 
-def online_validation(cfg: dict[str, Any]) -> ListDataset:
-    count = int((cfg["train"]["online_options"] or {}).get("valid_samples", 256))
+def online_validation(cfg: RunConfig) -> ListDataset:
+    count = int(cfg.train.online_options["valid_samples"])
     if count < 1:
         raise DocsynthError("train.online_options.valid_samples must be at least 1 without a validation folder")
     stream = open_online(cfg, for_validation=True)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.generate.stream import SampleStream
 from docsynth.kinds import Sample
@@ -42,28 +43,26 @@ class OnlineDataset:
     """A stream of fresh composites for training, addressed by position.
 
     ``cfg`` is an effective docsynth config: documents, backgrounds and the compositor come
-    from its ``generate`` section exactly as for ``docsynth generate``; ``cfg["seed"]`` seeds
-    every sample. ``input_size`` defaults to ``train.input_size`` when the config has one.
+    from its ``generate`` section exactly as for ``docsynth generate``; ``cfg.seed`` seeds
+    every sample. ``input_size`` defaults to ``train.input_size``.
     ``base`` offsets the index space (a run that wants images disjoint from an earlier
     dataset made with the same seed passes that dataset's size). ``augment`` is an optional
     ``(Sample, rng) -> Sample`` step applied before resizing, seeded per sample.
     """
 
-    def __init__(self, cfg: dict[str, Any], input_size: int | tuple[int, int] | None = None, *,
+    def __init__(self, cfg: RunConfig, input_size: int | tuple[int, int] | None = None, *,
                  base: int = 0, mean=None, std=None, augment: Augment | None = None):
-        train = cfg.get("train") or {}
-        size = input_size if input_size is not None else train.get("input_size")
-        if size is None:
-            raise DocsynthError("train.input_size: not set; online training needs an input size")
+        train = cfg.train
+        size = input_size if input_size is not None else train.input_size
         if base < 0:
             raise DocsynthError("online dataset: base must not be negative")
-        self.seed = int(cfg["seed"])
+        self.seed = int(cfg.seed)
         self.size = size
         self.base = int(base)
-        self.mean = tuple(mean if mean is not None else train.get("mean") or REFERENCE_MEAN)
-        self.std = tuple(std if std is not None else train.get("std") or REFERENCE_STD)
+        self.mean = tuple(mean if mean is not None else train.mean or REFERENCE_MEAN)
+        self.std = tuple(std if std is not None else train.std or REFERENCE_STD)
         self.augment = augment
-        gen = cfg["generate"]  # train.online_options already applied (train.data.online_config)
+        gen = cfg.generate  # train.online_options already applied (train.data.online_config)
         self.cfg = cfg
         # The stream is built once here and pickled to each worker (like generate's workers).
         self.stream = SampleStream.from_config(gen, self.seed)
