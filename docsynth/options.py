@@ -2,7 +2,7 @@
 
 A plugin declares its options as ``options = {"key": F(type, default, help, low=..., high=...,
 choices=...)}`` with :func:`docsynth.config.F`, the same typed fields the config schema uses, and
-one validator (:func:`docsynth.config.validate`) checks both. Before any stage runs, every
+one validator (:func:`docsynth.fields.validate`) checks both. Before any stage runs, every
 ``*_options`` section of the config is checked against the plugin it configures: an unknown
 key, a wrong type or a value out of range is one line with file, line, key, what is allowed
 and the plugin's name. A plugin without ``options`` takes a free-form mapping and checks it
@@ -21,8 +21,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator, Mapping
 
-from docsynth import config as config_mod
-from docsynth.config import Field, lookup
+from docsynth import plugins
+from docsynth.fields import Field, lookup, validate
 from docsynth.errors import DocsynthError
 
 # The one table of config keys that name a plugin: dotted key -> (plugin kind, dotted key of
@@ -95,7 +95,7 @@ def build(plugin: Any, values: Mapping[str, Any] | None, where: str = "options",
     data: dict[str, Any] = values
     for part in reversed(where.split(".")):
         data, spec = {part: data}, {part: spec}
-    found = config_mod.validate(data, "", schema=spec)  # no file here: each line names its key
+    found = validate(data, "", schema=spec)  # no file here: each line names its key
     if found:
         name = getattr(plugin, "name", type(plugin).__name__)
         raise DocsynthError("\n".join(f"{line.removeprefix(': ')} (plugin {name!r})" for line in found))
@@ -130,8 +130,6 @@ def sections(cfg: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, str]]:
 
 
 def _plugin(kind: str, name: str) -> Any | None:
-    from docsynth import plugins
-
     try:
         return plugins.get(kind, name)
     except DocsynthError:  # an unknown plugin name is reported by the checks that know the kind
@@ -153,7 +151,7 @@ def problems(cfg: dict[str, Any], origin: str, lines: dict[tuple[str, ...], int]
         spec: dict[str, Any] = schema
         for part in reversed(path):
             data, spec = {part: data}, {part: spec}
-        out += [f"{line} ({kind} {name!r})" for line in config_mod.validate(data, origin, lines, schema=spec)]
+        out += [f"{line} ({kind} {name!r})" for line in validate(data, origin, lines, schema=spec)]
     return out
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import yaml
 
-from docsynth.run import engine as run_mod
+from docsynth.run import runner as run_mod
 from docsynth.run import stages as run_stages
 from docsynth.errors import DocsynthError
 from docsynth.report.page import build_report, write_report

@@ -13,7 +13,7 @@ import yaml
 
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
-from docsynth.run.engine import STAGE_ORDER
+from docsynth.formats.runfolder import STAGE_ORDER
 from docsynth.report.html import esc, fmt_value, img, missing, table
 from docsynth.report.run_folder import RunFolder, read_json
 from docsynth.viz import TILE, caption, draw_quad, finite, fit_height, grid, svg_chart

@@ -15,7 +15,8 @@ from docsynth.config import Loaded, lookup
 from docsynth import outputs, plugins
 from docsynth.errors import DocsynthError
 
-from docsynth.run.engine import STAGE_ORDER, Stage, stage_inputs
+from docsynth.formats.runfolder import STAGE_ORDER
+from docsynth.run.engine import Stage, stage_inputs
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, IterableDataset
 
-from docsynth.schema import RunConfig, SplitSection, TrainSection
+from docsynth.schema import SplitSection, TrainSection
 from docsynth.dataset import split as split_mod
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
@@ -243,37 +243,3 @@ class ListDataset(Dataset):
 
     def __getitem__(self, key):
         return self.items[key[1] if isinstance(key, tuple) else key]
-
-
-def online_config(cfg: RunConfig) -> RunConfig:
-    """The config OnlineDataset reads: the generate section with train.online_options applied."""
-    out = cfg.model_copy(deep=True)
-    opts = cfg.train.online_options  # merged over its defaults when loaded: every key is there
-    for key in ("documents", "backgrounds", "compositor", "compositor_options"):
-        if opts.get(key) is not None:  # null: the generate section's
-            setattr(out.generate, key, opts[key])
-    return out
-
-
-def open_online(cfg: RunConfig, *, for_validation: bool = False):
-    """The online stream of this run (``docsynth.train.online.OnlineDataset``)."""
-    from docsynth.train.online import OnlineDataset
-
-    t = cfg.train
-    return OnlineDataset(online_config(cfg), t.input_size, mean=t.mean, std=t.std,
-                         base=int(t.online_options["base"]),
-                         augment=None if for_validation else online_augment(t.greyscale_p))
-
-
-# Validation samples of an online run come from far away in the index space, so the training
-# stream (positions counted up from 0) never reaches them.
-ONLINE_VALID_BASE = 1 << 36
-
-
-def online_validation(cfg: RunConfig) -> ListDataset:
-    count = int(cfg.train.online_options["valid_samples"])
-    if count < 1:
-        raise DocsynthError("train.online_options.valid_samples must be at least 1 without a validation folder")
-    stream = open_online(cfg, for_validation=True)
-    return ListDataset([stream.item(ONLINE_VALID_BASE + i) for i in range(count)])
-

@@ -44,6 +44,7 @@ from docsynth.io import write_jsonl
 from docsynth.scan.model_contract import read_checkpoint, save_checkpoint
 from docsynth.progress import progress_bar
 from docsynth.train import data as data_mod
+from docsynth.train import online as online_mod
 from docsynth.train.curves import write_curves
 from docsynth.train.losses import total_loss
 from docsynth.train.metrics import mean_iou_per_image
@@ -171,13 +172,13 @@ class Trainer:
             raise DocsynthError(f"train.batch_size: {B} is not divisible by {d.world} processes")
         self.local_batch = B // d.world
         if t.online:
-            self.online = data_mod.open_online(self.cfg)
+            self.online = online_mod.open_online(self.cfg)
             per_epoch = int(t.online_options["samples_per_epoch"])
             micro = per_epoch // B
             if self.data:
                 self.valid = self._valid_from(self.data)
             else:
-                self.valid = data_mod.online_validation(self.cfg)
+                self.valid = online_mod.online_validation(self.cfg)
             self.train_set = None
         else:
             if not self.data:

@@ -10,6 +10,8 @@ kept in memory and converted to the training data contract:
 
 The trainer cuts the stream into batches (:class:`docsynth.train.data.OnlineSteps`) and asks for
 the item at each stream position.
+:func:`open_online` and :func:`online_validation` build a run's stream and its validation set
+from its config (``train.online_options`` applied to the ``generate`` section).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.generate.stream import SampleStream
+from docsynth.train.data import ListDataset, augment_rng, online_augment, to_tensors
 from docsynth.kinds import Sample
 from docsynth.scan.model_contract import REFERENCE_MEAN, REFERENCE_STD
 
@@ -34,8 +37,6 @@ Augment = Callable[[Sample, np.random.Generator], Sample]
 
 def to_item(sample: Sample, size: int | tuple[int, int], mean=REFERENCE_MEAN, std=REFERENCE_STD) -> dict[str, Any]:
     """Convert a composite (BGR uint8, mask 0/255, pixel corners) to the training contract."""
-    from docsynth.train.data import to_tensors
-
     return to_tensors(sample.image, sample.mask, sample.corners, size, mean, std)
 
 
@@ -80,8 +81,6 @@ class OnlineDataset:
                 if self.augment is not None:
                     # key (index, 1): independent of the compositor's stream, so adding an
                     # augmentation never changes the composite itself
-                    from docsynth.train.data import augment_rng
-
                     sample = self.augment(sample, augment_rng(self.seed, index, 1))
                 return sample
         raise DocsynthError(f"online dataset: no readable document for sample {index} "
@@ -89,3 +88,35 @@ class OnlineDataset:
 
     def item(self, position: int) -> dict[str, Any]:
         return to_item(self.composite(position), self.size, self.mean, self.std)
+
+
+def online_config(cfg: RunConfig) -> RunConfig:
+    """The config OnlineDataset reads: the generate section with train.online_options applied."""
+    out = cfg.model_copy(deep=True)
+    opts = cfg.train.online_options  # merged over its defaults when loaded: every key is there
+    for key in ("documents", "backgrounds", "compositor", "compositor_options"):
+        if opts.get(key) is not None:  # null: the generate section's
+            setattr(out.generate, key, opts[key])
+    return out
+
+
+def open_online(cfg: RunConfig, *, for_validation: bool = False):
+    """The online stream of this run (an :class:`OnlineDataset`)."""
+    t = cfg.train
+    return OnlineDataset(online_config(cfg), t.input_size, mean=t.mean, std=t.std,
+                         base=int(t.online_options["base"]),
+                         augment=None if for_validation else online_augment(t.greyscale_p))
+
+
+# Validation samples of an online run come from far away in the index space, so the training
+# stream (positions counted up from 0) never reaches them.
+ONLINE_VALID_BASE = 1 << 36
+
+
+def online_validation(cfg: RunConfig) -> ListDataset:
+    count = int(cfg.train.online_options["valid_samples"])
+    if count < 1:
+        raise DocsynthError("train.online_options.valid_samples must be at least 1 without a validation folder")
+    stream = open_online(cfg, for_validation=True)
+    return ListDataset([stream.item(ONLINE_VALID_BASE + i) for i in range(count)])
+
