@@ -184,18 +184,18 @@ def test_reduced_precision_exports_scan(cli, tmp_path, precision):
 
 
 def test_an_export_that_disagrees_fails_in_one_line_and_writes_nothing(cli, tmp_path, monkeypatch):
-    import docsynth.scan.export_model as em
+    import docsynth.scan.exporters.to_onnx as to_onnx
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
     write_photo_folder(tmp_path / "photos")
-    real_runner = em.onnx_runner
+    real_runner = to_onnx.onnx_runner
 
     def shifted(path, threads=1):
         run = real_runner(path, threads)
         # the page mask and heatmaps move 12 of 96 cells right: corners about 40 px from the original's
         return lambda x: {k: np.roll(v, v.shape[-1] // 8, axis=-1) for k, v in run(x).items()}
 
-    monkeypatch.setattr(em, "onnx_runner", shifted)
+    monkeypatch.setattr(to_onnx, "onnx_runner", shifted)
     res = cli("export-model", str(ckpt), "--precision", "fp16", "--out", "m.onnx", "--check", "2",
               "--real", "photos", "--post", "refine", "--max-corner-px", "1")
     assert res.exit_code == 1
@@ -218,7 +218,8 @@ def test_int8_export_of_the_packaged_model_meets_the_goals(cli, tmp_path):
     Jaccard on realdocs no more than 0.005 below the original's, no slower than fp32 on one
     core. A gain is allowed (refine's jumps make int8 score +0.005 on these 31 photos, all of it
     from one photo, see TOLERANCES), but the model's own corners must stay close."""
-    from docsynth.scan.export_model import one_core_latency_ms, onnx_runner
+    from docsynth.scan.export_model import one_core_latency_ms
+    from docsynth.scan.exporters.to_onnx import onnx_runner
     from docsynth.scan.scanner import PACKAGED_MODEL, packaged_onnx
 
     res = cli("export-model", str(PACKAGED_MODEL), "--precision", "int8", "--out", "int8.onnx",
@@ -281,7 +282,7 @@ def test_tflite_export_runs_with_the_litert_interpreter(cli, tmp_path, capfd):
     """A real conversion of a tiny corner model: the LiteRT interpreter runs the file, its raw
     outputs match PyTorch, corners agree within 1 px (the issue's goal) and the converter's
     chatter stays off stdout, so --json can be parsed."""
-    from docsynth.scan.export_model import tflite_runner
+    from docsynth.scan.exporters.to_tflite import tflite_runner
     from docsynth.scan.model_contract import load_model, preprocess
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
@@ -317,7 +318,7 @@ def test_coreml_export_is_a_structurally_valid_mlpackage(cli, tmp_path):
     import coremltools as ct
 
     from docsynth.errors import DocsynthError
-    from docsynth.scan.export_model import check_coreml_spec
+    from docsynth.scan.exporters.to_coreml import check_coreml_spec
     from docsynth.scan.scanner import file_sha256
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
