@@ -11,6 +11,7 @@ view of the models, which plugin options share).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,10 +100,8 @@ def _line_index(text: str) -> dict[tuple[str, ...], int]:
                 lines[key_path] = k.start_mark.line + 1
                 walk(v, key_path)
 
-    try:
+    with contextlib.suppress(yaml.YAMLError):
         walk(yaml.compose(text), ())
-    except yaml.YAMLError:
-        pass
     return lines
 
 

@@ -6,6 +6,7 @@ place, so an interrupted run never leaves a half-written file under a final name
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,10 +51,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, OSError) and not exc.filename:  # a failed write names no file
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise

@@ -186,7 +186,7 @@ class Host:
                 info.errors.append(f"register_commands failed: {type(exc).__name__}: {exc}")
             for attr, before in (("registered_commands", before_cmds), ("registered_groups", before_groups)):
                 now = getattr(cli, attr)
-                if any(a is not b for a, b in zip(now, before)) or len(now) < len(before):
+                if any(a is not b for a, b in zip(now, before, strict=False)) or len(now) < len(before):
                     info.errors.append("register_commands changed existing commands; they were restored")
                 added = [c for c in now if not any(c is b for b in before)]
                 kept = []

@@ -180,7 +180,7 @@ def brute_pairs(h: np.ndarray, t: int) -> set[tuple[int, int]]:
     x = h[:, None] ^ h[None, :]
     d = np.bitwise_count(x)
     i, j = np.nonzero(np.triu(d <= t, 1))
-    return set(zip(i.tolist(), j.tolist()))
+    return set(zip(i.tolist(), j.tolist(), strict=True))
 
 
 @pytest.mark.parametrize("threshold", [0, 3, 6, 10, 40])

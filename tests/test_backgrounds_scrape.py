@@ -268,7 +268,7 @@ def test_openverse_scrape_collects_filters_and_records(server):
 def test_scrape_resumes_after_interruption_without_refetching(server):
     """A few hundred images over three queries, interrupted once, then finished."""
     queries = ["carpet", "bedsheet", "kitchen table"]
-    for q, seed0 in zip(queries, (3000, 4000, 6000)):
+    for q, seed0 in zip(queries, (3000, 4000, 6000), strict=True):
         openverse_catalogue(server, q, 130, seed0)
     provider = plugins.get("background", "openverse")
     options = {"api_url": f"{server.base}/v1/", "licences": ["any"]}

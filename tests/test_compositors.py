@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -212,7 +213,7 @@ def test_unknown_options_are_errors():
 def test_generate_end_to_end_with_the_default_preset(cli):
     r = cli("generate", "--count", "6", "--out", "ds", "--json")
     assert r.exit_code == 0, r.stderr
-    rows = [json.loads(line) for line in open("ds/manifest.jsonl")]
+    rows = [json.loads(line) for line in Path("ds/manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and all(r["preset"] == "realistic" for r in rows)
     for row in rows:
         mask = cv2.imread(f"ds/{row['mask']}", cv2.IMREAD_GRAYSCALE)

@@ -110,7 +110,7 @@ def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
 
     one, two = read_jsonl("one/metrics.jsonl"), read_jsonl("two/metrics.jsonl")
     assert [r["step"] for r in one] == [r["step"] for r in two]
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=True):
         for key in ("train_loss", "valid_loss", "valid_iou"):
             assert b[key] == pytest.approx(a[key], rel=2e-4, abs=1e-5), (key, a, b)
     # Training moved the weights, so equal losses are not two untouched initialisations.

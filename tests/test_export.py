@@ -90,7 +90,7 @@ def test_reference_layout_names_and_three_channel_masks(cli, dataset, tmp_path):
     docs = list(dict.fromkeys((r["document"]["source"], r["document"]["id"]) for r in rows))
     assert result["documents"] == len(docs)
     assert masks[0].name == "0000_bck_00.png" and (tmp_path / "ref" / "masks" / "0000_bck_01.png").is_file()
-    for m, row in zip(masks, rows):
+    for m, row in zip(masks, rows, strict=True):
         mask = cv2.imread(str(m), cv2.IMREAD_UNCHANGED)
         assert mask.ndim == 3 and mask.shape[2] == 3 and set(np.unique(mask)) <= {0, 255}
         assert np.array_equal(mask[..., 0], read_mask(dataset / row["mask"]))
@@ -131,7 +131,7 @@ def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeyp
 
     table = pq.read_table(path).to_pylist()
     assert [t["id"] for t in table] == [r["id"] for r in rows]
-    for t, row in zip(table, rows):
+    for t, row in zip(table, rows, strict=True):
         assert t["image"] == {"bytes": (dataset / row["image"]).read_bytes(), "path": row["image"]}
         assert t["mask"] == {"bytes": (dataset / row["mask"]).read_bytes(), "path": row["mask"]}
         assert t["corners"] == row["corners"] and t["flags"] == row["flags"] and t["cases"] == row["cases"]
@@ -154,7 +154,7 @@ def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeyp
     assert np.array_equal(np.asarray(decoded["mask"].convert("L")), truth)  # PNG: lossless
     assert decoded["image"].size == (rows[1]["width"], rows[1]["height"])
     raw = ds.cast_column("image", datasets.Image(decode=False)).cast_column("mask", datasets.Image(decode=False))
-    for got, row in zip(raw, rows):
+    for got, row in zip(raw, rows, strict=True):
         assert got["image"]["bytes"] == (dataset / row["image"]).read_bytes()
         assert got["mask"]["bytes"] == (dataset / row["mask"]).read_bytes()
         assert got["corners"] == row["corners"] and got["flags"] == row["flags"]

@@ -129,5 +129,5 @@ def test_weights_option(tmp_path):
     model = backbone.build(2, "none", options_mod.build(backbone, SMALL))
     torch.save(model.state_dict(), tmp_path / "w.pt")
     again = backbone.build(2, str(tmp_path / "w.pt"), options_mod.build(backbone, SMALL))
-    for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items()):
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(v, v2)

@@ -229,7 +229,7 @@ def test_resize_folder_keeps_aspect_and_binary_masks(fixtures, cli):
     summary = json.loads(result.stdout)
     assert summary["written"] == 6 and summary["documents_jsonl"]
     before, after = read_jsonl("p/documents.jsonl"), read_jsonl("small/documents.jsonl")
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         img = cv2.imread(str(Path("small", b["image"])))
         mask = cv2.imread(str(Path("small", b["mask"])), cv2.IMREAD_GRAYSCALE)
         assert img.shape[:2] == (b["height"], b["width"]) == mask.shape and max(img.shape[:2]) == 32

@@ -8,6 +8,7 @@ screenshot. It is skipped, with the reason, when no Chromium is installed
 
 from __future__ import annotations
 
+import contextlib
 import base64
 import json
 import os
@@ -238,10 +239,8 @@ class Browser:
         return json.loads(message)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.send("Browser.close", timeout=10)
-        except Exception:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

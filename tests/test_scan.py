@@ -109,7 +109,7 @@ def test_scan_with_an_onnx_model_matches_pytorch(cli, tmp_path):
     assert cli("export-model", str(ckpt), "--format", "onnx", "--out", "tiny.onnx").exit_code == 0
     a = json.loads(cli("scan", str(ckpt), str(tmp_path / "photos"), "--out", "pt", "--json").stdout)
     b = json.loads(cli("scan", "tiny.onnx", str(tmp_path / "photos"), "--out", "onnx", "--json").stdout)
-    for ra, rb in zip(a["results"], b["results"]):
+    for ra, rb in zip(a["results"], b["results"], strict=True):
         assert np.abs(np.array(ra["corners"]) - np.array(rb["corners"])).max() < 0.05
 
 

@@ -31,7 +31,7 @@ def _list(name, **options):
 
 def test_list_shows_every_source_with_licence_and_how_to_get_it(cli):
     infos = {i["name"]: i for i in _json(cli("sources", "list", "--json"))}
-    assert ALL <= set(infos)
+    assert set(infos) >= ALL
     for name in ALL:
         assert infos[name]["licence"], name
     assert infos["funsd"]["fetch"] == "download" and infos["smartdoc-qa"]["fetch"] == "download"

@@ -51,10 +51,8 @@ def near_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarr
         raise DocsynthError("dedupe threshold must be 0 or more")
     found_i: list[np.ndarray] = []
     found_j: list[np.ndarray] = []
-    if threshold >= HASH_BITS // 2:  # chunks of 1-2 bits would not filter anything: compare all
-        layout = [(0, 0)]
-    else:
-        layout = chunk_layout(threshold)
+    # chunks of 1-2 bits would not filter anything: compare all
+    layout = [(0, 0)] if threshold >= HASH_BITS // 2 else chunk_layout(threshold)
     for shift, width in layout:
         key = (h >> np.uint64(shift)) & np.uint64((1 << width) - 1) if width else np.zeros(n, np.uint64)
         order = np.argsort(key, kind="stable")
@@ -121,7 +119,7 @@ def group_duplicates(hashes: np.ndarray, sizes: Sequence[Any], threshold: int,
         if lo == hi:
             continue
         group = Group(keep=k)
-        for other, d in zip(dst[lo:hi].tolist(), dd[lo:hi].tolist()):
+        for other, d in zip(dst[lo:hi].tolist(), dd[lo:hi].tolist(), strict=True):
             if not taken[other]:
                 taken[other] = True
                 group.duplicates.append((other, d))

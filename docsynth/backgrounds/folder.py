@@ -251,7 +251,7 @@ def collect_backgrounds(provider: Any, name: str, out: str | Path, *, count: int
     done = sum(t.is_file() for t in targets)
     if on_start:
         on_start(len(refs), done)
-    for ref, target in zip(refs, targets):
+    for ref, target in zip(refs, targets, strict=True):
         if target.is_file():
             continue
         write_image(target, provider.load_background(ref), jpeg_quality)

@@ -7,6 +7,7 @@ JPEGs, 16-bit PNGs, WebP) and applies the EXIF orientation. Each rejection has a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 from dataclasses import dataclass
@@ -103,10 +104,8 @@ def normalize_bytes(data: bytes, *, min_width: int = 1, min_height: int = 1, max
     if keep_bytes:
         out = data
     else:
-        try:
+        with contextlib.suppress(Exception):  # a broken EXIF block must not lose an otherwise good image
             image = ImageOps.exif_transpose(image)
-        except Exception:  # a broken EXIF block must not lose an otherwise good image
-            pass
         image = _to_rgb(image)
         if max_side and max(image.size) > max_side:
             scale = max_side / max(image.size)

@@ -7,6 +7,7 @@ Heavy modules (torch) are imported inside the commands that need them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -327,8 +328,6 @@ def main(argv: list[str] | None = None) -> None:
             # SIGINT back to its default action, and a second press landing there would kill
             # the process by signal instead of the exit 130 it was promised.
             for stream in (sys.stdout, sys.stderr):
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     stream.flush()
-                except (OSError, ValueError):
-                    pass
             os._exit(code if isinstance(code, int) else 130)

@@ -17,6 +17,7 @@ output depends only on the dataset, the options and the seed.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections import defaultdict
@@ -163,7 +164,7 @@ def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: l
                  progress: Callable[[int], None] | None) -> None:
     manifests: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     record = []
-    for row, label in zip(rows, labels):
+    for row, label in zip(rows, labels, strict=True):
         record.append({"id": row.get("id"), "split": label, "document": document_key(row),
                        "background": background_key(row), "image": row["image"]})
         if label in SPLITS:
@@ -194,10 +195,8 @@ def _copy_sample(root: Path, dest: Path, row: dict[str, Any], max_size: int) -> 
             new["corners"] = np.round(np.asarray(row["corners"], float) * factor, 3).tolist()
         for key, value in row.items():  # more instances' corners (compositor extras)
             if key.endswith("_corners") and isinstance(value, list) and value:
-                try:
+                with contextlib.suppress(ValueError):
                     new[key] = np.round(np.asarray(value, float) * factor, 3).tolist()
-                except ValueError:
-                    pass
     write_image(dest / new["image"], image)
     write_image(dest / new["mask"], mask)
     return new

@@ -139,7 +139,7 @@ def plot(synthetic: dict[str, list[float]], real: dict[str, list[float]] | None,
             for name, values in groups.items():
                 if values:
                     hist, _ = np.histogram(values, bins=bins, range=(lo, hi))
-                    series[name] = list(zip(centres.tolist(), (hist / len(values)).tolist()))
+                    series[name] = list(zip(centres.tolist(), (hist / len(values)).tolist(), strict=True))
         panels.append(Panel(key, series, xlabel=unit))
     write_image(out, raster_chart(panels, columns=4, size=(320, 200)))
 

@@ -229,7 +229,7 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
         canvas[y0:y0 + thumb.shape[0], x0:x0 + thumb.shape[1]] = thumb
         shift = np.array([x0, y0])
 
-        def draw(corners, colour, thickness):
+        def draw(corners, colour, thickness, f=f, shift=shift, canvas=canvas):  # this photo's
             pts = np.round(np.asarray(corners) * f + shift).astype(np.int32)
             cv2.polylines(canvas, [pts], True, colour, thickness, cv2.LINE_AA)
 

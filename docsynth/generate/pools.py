@@ -88,10 +88,7 @@ class DocumentPool:
             return self._cache[1]
         ref = self.refs[index]
         plugin = self.source_names.get(ref.source, "")
-        if plugin:
-            page = plugins.get("source", plugin).load_document(ref)
-        else:
-            page = _load_prepared(ref)
+        page = plugins.get("source", plugin).load_document(ref) if plugin else _load_prepared(ref)
         if page.mask is None:
             page = plugins.get("mask", self.mask).make_mask(page)
         self._cache = (index, page)

@@ -188,7 +188,7 @@ def _histogram(values: list[float], groups: dict[str, list[float]], bins: int = 
     hi = hi if hi > lo else lo + 1
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
     centres = (edges[:-1] + edges[1:]) / 2
-    return list(zip(centres.tolist(), (counts / max(1, len(values))).tolist()))
+    return list(zip(centres.tolist(), (counts / max(1, len(values))).tolist(), strict=True))
 
 
 def section_split(run: RunFolder) -> str:

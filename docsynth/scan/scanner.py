@@ -149,7 +149,7 @@ class OnnxBackend(RawBackend):
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs (batch axis kept) for a preprocessed 1 x 3 x H x W input."""
-        return dict(zip(self.output_names, self.session.run(None, {self.input_name: x})))
+        return dict(zip(self.output_names, self.session.run(None, {self.input_name: x}), strict=True))
 
 
 def is_torchscript(path: Path) -> bool:

@@ -140,7 +140,7 @@ def _fetch_into(item: Download, part: Path, timeout: float, progress: ProgressFn
         total = have + int(length) if length is not None else item.size
         done = have
         try:
-            fh = open(part, "ab" if have else "wb")
+            fh = open(part, "ab" if have else "wb")  # noqa: SIM115 - `with fh` below; only open()'s error is caught here
         except OSError as exc:
             raise DocsynthError(f"{part}: cannot write ({exc.strerror})") from None
         with fh:

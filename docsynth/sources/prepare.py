@@ -184,7 +184,7 @@ def _file_stems(entry: str, refs: list[DocumentRef]) -> list[str]:
     for stem in stems:
         counts[stem] = counts.get(stem, 0) + 1
     return [f"{stem}-{zlib.crc32(f'{r.id}|{r.path}'.encode('utf-8')):08x}" if counts[stem] > 1 else stem
-            for stem, r in zip(stems, refs)]
+            for stem, r in zip(stems, refs, strict=True)]
 
 
 def _safe_entry(entry: str) -> str:

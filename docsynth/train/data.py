@@ -138,9 +138,9 @@ def open_fixed(data: str | Path, train_cfg: TrainSection, split_cfg: SplitSectio
         rows = read_file_rows(data)
         group_by = split_cfg.group_by
         labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg.valid_fraction, group_by=group_by)
-        train = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "train"],
+        train = FolderDataset(data, [r for r, side in zip(rows, labels, strict=True) if side == "train"],
                               greyscale_p=train_cfg.greyscale_p, **kw)
-        valid = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "valid"], **kw)
+        valid = FolderDataset(data, [r for r, side in zip(rows, labels, strict=True) if side == "valid"], **kw)
     if len(train) == 0:
         raise DocsynthError(f"{data}: no training samples")
     if len(valid) == 0:

@@ -8,6 +8,7 @@ tasks are queued at a time, so there is never a long queue to drain first.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,10 +42,8 @@ def _stop(pool: ProcessPoolExecutor, pending: dict[Future, int], grace: float) -
     finally:
         # The pool has no public way to kill its workers; shutdown() alone waits for them.
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 proc.kill()
-            except (OSError, ValueError):
-                pass
         thread = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
         pool.shutdown(wait=False, cancel_futures=True)
         # At exit, concurrent.futures wakes every pool's manager thread through a pipe; after

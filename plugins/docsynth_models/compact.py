@@ -94,7 +94,7 @@ def build_network(num_classes: int, options: Options, corners: bool = False):
             f4 = self.stage3(f3)
             f5 = self.stage4(f4)
             y = self.context(f5) * self.gate(f5)
-            for feat, lateral, smooth in zip((f4, f3, f2), reversed(self.lateral), reversed(self.smooth)):
+            for feat, lateral, smooth in zip((f4, f3, f2), reversed(self.lateral), reversed(self.smooth), strict=True):
                 y = F.interpolate(y, size=feat.shape[-2:], mode="bilinear", align_corners=False)
                 y = smooth(y + lateral(feat))
             out = {"out": F.interpolate(self.head(y), size=size, mode="bilinear", align_corners=False)}
