@@ -88,7 +88,7 @@ def _torchrun(script: Path, *args: str, nproc: int = 2, timeout: int = 300) -> s
 
 
 def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     (tmp_path / "tiny_nobn.py").write_text(BACKBONE)
     (tmp_path / "launch.py").write_text(LAUNCHER)

@@ -76,9 +76,9 @@ def quiet(_msg: str) -> None:
 def stop_training_in_epoch_two(monkeypatch):
     """The train stage stops during epoch 2 as Ctrl-C does (last.pt saved, the run returns);
     returns the real ``train`` to put back."""
-    from docsynth.train import loop
+    from docsynth.train import command
 
-    real_train = loop.train
+    real_train = command.train
 
     def stop_in_epoch_two(*args, **kwargs):
         def on_step(trainer):
@@ -86,7 +86,7 @@ def stop_training_in_epoch_two(monkeypatch):
                 trainer._stop = True
         return real_train(*args, **kwargs, on_step=on_step)
 
-    monkeypatch.setattr(loop, "train", stop_in_epoch_two)
+    monkeypatch.setattr(command, "train", stop_in_epoch_two)
     return real_train
 
 
@@ -322,7 +322,7 @@ TINY_REAL = {
 
 def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_evaluate(monkeypatch):
     pytest.importorskip("torch")
-    from docsynth.train import loop
+    from docsynth.train import command
 
     cfg = write_config(TINY_REAL)
     first = run_mod.run(cfg, log=quiet)
@@ -359,7 +359,7 @@ def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_
     assert json.loads((run_dir / "train" / ".stage.json").read_text())["status"] == "interrupted"
     assert len((run_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 1
 
-    monkeypatch.setattr(loop, "train", real_train)
+    monkeypatch.setattr(command, "train", real_train)
     resumed = run_mod.run(cfg, log=quiet)
     assert actions(resumed) == {"sources": "skipped", "backgrounds": "skipped", "generate": "skipped",
                                 "split": "skipped", "train": "resumed", "evaluate": "ran"}
@@ -420,7 +420,7 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
     weights (lr 0 keeps them), is interrupted, resumes from last.pt, and evaluate scores it
     beside the packaged model."""
     torch = pytest.importorskip("torch")
-    from docsynth.train import loop
+    from docsynth.train import command
 
     tiny = {**TINY_REAL, "run": {"dir": "runs/ft", "report": True,
                                  "stages": ["generate", "split", "train", "evaluate"]},
@@ -437,7 +437,7 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
     real_train = stop_training_in_epoch_two(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_mod.run(cfg, log=quiet)
-    monkeypatch.setattr(loop, "train", real_train)
+    monkeypatch.setattr(command, "train", real_train)
     resumed = run_mod.run(cfg, log=quiet)
     assert actions(resumed)["train"] == "resumed" and actions(resumed)["evaluate"] == "ran"
     run_dir = Path("runs/ft")

@@ -112,7 +112,7 @@ def test_iou_metric_is_mean_over_both_classes_of_the_argmax():
 
 def test_train_writes_metrics_curves_and_loadable_checkpoints(tmp_path):
     from docsynth.scan.model_contract import load_model, predict
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     make_dataset(tmp_path / "ds", documents=5, per_document=3)
     make_realdocs(tmp_path / "real")
@@ -158,7 +158,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     """Ctrl-C mid-epoch, then a crash after periodic checkpoints, then the rest: same weights,
     same losses as one uninterrupted run. DeepLabV3 has dropout, so the RNG state matters;
     the resumed sessions use 2 DataLoader workers, the reference none."""
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     # 4 documents x 3: 9 training images = 2 steps of 4 per epoch, at 32 px
     make_dataset(tmp_path / "ds", documents=4, per_document=3)
@@ -266,7 +266,7 @@ def test_samplers_shard_global_batches_and_balance_bins():
 def test_online_training_resumes_exactly_whatever_the_worker_count(tmp_path):
     """--online: fresh composites from OnlineDataset (procedural pages and backgrounds);
     validation is a fixed seeded set of online samples."""
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     (tmp_path / "docsynth.yaml").write_text(
         "generate:\n  documents_count: 3\n  backgrounds_count: 3\n"
@@ -293,7 +293,7 @@ def test_split_folder_with_accumulation_balance_channels_last_and_early_stopping
     """A split folder as DATA; 2 micro-batches per step; balanced sampling; lr 0 so the
     validation IoU never improves and early stopping ends the run after 1 + 1 epochs."""
     from docsynth.dataset.split import split
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     make_dataset(tmp_path / "ds", documents=5, per_document=4)
     split(tmp_path / "ds", tmp_path / "sp", seed=1, valid_fraction=0.2, max_size=0)
@@ -366,7 +366,7 @@ def test_packaged_weights_fine_tune_resume_exactly_and_refuse_another_architectu
     interrupted fine-tune resumes to the same weights as an uninterrupted one, and another
     backbone or other backbone options are refused in one line before anything is written."""
     from docsynth.scan.scanner import PACKAGED_MODEL
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     make_dataset(tmp_path / "ds", documents=4, per_document=3)  # 9 training images: 2 steps of 4
     packaged = _state(PACKAGED_MODEL)["model"]

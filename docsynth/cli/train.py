@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a page-segmentation (and corner) model; resumable, torchrun-aware."""
         from docsynth import outputs
-        from docsynth.train.loop import train
+        from docsynth.train.command import train
 
         overrides: dict[str, Any] = {
             "train.backbone": backbone, "train.epochs": epochs, "train.weights": weights,

@@ -159,7 +159,7 @@ def _configure_train(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict
 
 
 def _execute_train(ctx: StageContext) -> dict[str, Any]:
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     if ctx.resume and (ctx.out / "last.pt").is_file():
         # same config as the interrupted attempt: continue from last.pt exactly
