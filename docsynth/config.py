@@ -49,7 +49,8 @@ def _field_of(info: FieldInfo) -> Field:
             types.append(type(choices[0]))
         else:
             types.append(get_origin(arg) or arg)
-    low = high = None
+    low: Any = None  # numbers as setting() was given them: an int bound reads "0", not "0.0"
+    high: Any = None
     above = below = False
     for bound in info.metadata:
         if isinstance(bound, annotated_types.Ge):

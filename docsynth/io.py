@@ -116,7 +116,7 @@ def _check_header(path: Path, data: np.ndarray) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(_io.BytesIO(data)) as probe:
+            with Image.open(_io.BytesIO(data)) as probe:  # type: ignore[arg-type]  # an ndarray is a buffer
                 width, height = probe.size
     except Image.DecompressionBombError:  # Pillow's own limit, higher than ours
         raise DocsynthError(f"{path}: more pixels than docsynth reads ({MAX_PIXELS // 1_000_000} megapixels); "

@@ -140,7 +140,7 @@ class ScrapedBackgrounds:
         return folder_backgrounds(root, provider=self.name, ref_provider=self.name)
 
     def load_background(self, ref: BackgroundRef):
-        return read_image(ref.path)
+        return read_image(str(ref.path))  # listed from a folder: always a file
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from docsynth import options as options_mod
 from docsynth.schema import BackgroundsSection
 from docsynth.errors import DocsynthError
@@ -94,8 +94,8 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     from docsynth.backgrounds.http import FetchError
     from docsynth.backgrounds.normalize import Rejected, normalize_bytes
 
-    options = options_mod.build(provider, {k: v for k, v in options.items() if k != "licences"},
-                                f"backgrounds.options.{provider.name}", {"licences": options.get("licences")})
+    built = options_mod.build(provider, {k: v for k, v in options.items() if k != "licences"},
+                              f"backgrounds.options.{provider.name}", {"licences": options.get("licences")})
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
         for query in queries:
             if have[query] >= limit:
                 continue
-            for cand in _search(provider, query, options, client):
+            for cand in _search(provider, query, built, client):
                 rid = safe_id(f"{provider.name}-{cand.id}")
                 if seen(rid):
                     counts["seen-before"] += 1
@@ -188,7 +188,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
             "requests": client.requests, "retry_waits": len(client.waits)}
 
 
-def _search(provider: Any, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
+def _search(provider: Any, query: str, options: Mapping[str, Any], client: PoliteClient) -> Iterator[Candidate]:
     """The provider's results; an API that keeps failing ends the run with one line (what was
     collected so far is saved, and the next run resumes)."""
     from docsynth.backgrounds.http import FetchError

@@ -110,7 +110,7 @@ def os_error_line(exc: OSError) -> str:
             errno.EDQUOT: "free some space, then rerun the same command (finished work is kept)",
             errno.EACCES: "check the permissions or choose another path",
             errno.EROFS: "choose a writable path",
-            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno, "")
+            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno or 0, "")
     return f"{where}{what}" + (f"; {hint}" if hint else "")
 
 

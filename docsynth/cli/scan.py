@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
         if count < 1 or count > 10000:
             raise DocsynthError(f"--count: must be between 1 and 10000, got {count}")
         with progress_bar("hardcases") as bar:
-            started = []
+            started: list[bool] = []
 
             def advance(done: int, total: int) -> None:
                 if not started:

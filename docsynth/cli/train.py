@@ -13,6 +13,7 @@ from docsynth.errors import DocsynthError
 def register(app: typer.Typer) -> None:
     from docsynth.cli.app import ConfigOpt, JsonOpt, emit, load_config
     from docsynth.progress import progress_bar
+    from docsynth.schema import RunConfig
 
     @app.command("split")
     def split_cmd(
@@ -103,8 +104,12 @@ def register(app: typer.Typer) -> None:
             "train.device": device,
         }
         # A resumed run continues with the config saved in its last.pt.
-        cfg = None if resume is not None else load_config(config, overrides)
-        run_dir = resume if resume is not None else Path(cfg.train.out)
+        cfg: RunConfig | None = None
+        if resume is not None:
+            run_dir = resume
+        else:
+            cfg = load_config(config, overrides)
+            run_dir = Path(cfg.train.out)
         outputs.check_folder(run_dir, "--resume" if resume is not None else "--out")
         outputs.refuse_overlap(run_dir, [data])
         summary = train(cfg, data=None if data is None else str(data), resume=resume, force=force,

@@ -101,7 +101,8 @@ def mask_polygons(mask: np.ndarray, min_area: float = 4.0, ss: int = 4) -> list[
 
 
 def export_coco(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for n, item in enumerate(items, 1):
         w, h = _size(item)
         name = f"{item.id}{item.image.suffix}"
@@ -226,6 +227,7 @@ def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
     if not item.image.is_file():
         raise DocsynthError(f"{item.image}: image listed in the manifest is missing; regenerate the dataset")
     w, h = _size(item)
+    mask: dict[str, Any] | None
     if item.mask is not None and item.mask.is_file():
         mask = {"bytes": item.mask.read_bytes(), "path": _rel(item.mask, root)}
     else:

@@ -160,7 +160,7 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: list[str | None], max_size: int,
+def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: list[str], max_size: int,
                  progress: Callable[[int], None] | None) -> None:
     manifests: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     record = []

@@ -84,7 +84,7 @@ def measure(folder: str | Path, limit: int | None = None, seed: int = 0,
         items = [items[k] for k in np.sort(rng.choice(len(items), size=limit, replace=False))]
     values: dict[str, list[float]] = {k: [] for k in STATS}
     for item in items:
-        for key, value in image_stats(read_image(item.image), item.corners).items():
+        for key, value in image_stats(read_image(item.image), item.corners).items():  # type: ignore[arg-type]  # pages only
             if math.isfinite(value):
                 values[key].append(value)
         if progress:
@@ -153,7 +153,7 @@ def run_stats(folder: str | Path, real: str | Path | None = None, plot_to: str |
     if not counts["measured"]:
         raise DocsynthError(f"{folder}: no images with a page to measure")
     real_values, real_counts = (measure(real, None, seed, progress) if real is not None else (None, None))
-    result = {"dataset": str(folder), "counts": counts, "stats": compare(synthetic, real_values)}
+    result: dict[str, Any] = {"dataset": str(folder), "counts": counts, "stats": compare(synthetic, real_values)}
     if real is not None:
         result["real"] = str(real)
         result["real_counts"] = real_counts

@@ -157,9 +157,9 @@ def format_report(report: dict[str, Any]) -> str:
     lines = []
     for name in methods:
         r = report["methods"][name]
-        subsets = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
+        per_subset = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
         lines.append(f"{name}: mean Jaccard {r['mean_jaccard']:.4f}, mean mask IoU {r['mean_mask_iou']:.4f}, "
-                     f"found {r['found']}/{r['count']}; per subset: {subsets}")
+                     f"found {r['found']}/{r['count']}; per subset: {per_subset}")
         cal = r.get("calibration")
         if cal and cal["confident"]:
             lines.append(f"  confidence >= {CONFIDENT}: {cal['confident']} quads, {cal['wrong_among_confident']:.1%} "
@@ -171,7 +171,7 @@ def format_report(report: dict[str, Any]) -> str:
                  for s in subsets}
         sw = max(6, max(map(len, subsets)))
         lines += ["", f"{'subset':<{sw}}  {'n':>3}  " + "  ".join(f"{m[:16]:>16}" for m in methods)]
-        for s in sorted(subsets, key=worst.get):
+        for s in sorted(subsets, key=lambda s: worst[s]):
             n = max(report["methods"][m]["subsets"].get(s, {}).get("count", 0) for m in methods)
             cells = [report["methods"][m]["subsets"].get(s) for m in methods]
             lines.append(f"{s:<{sw}}  {n:>3}  " + "  ".join(f"{c['mean_jaccard']:16.4f}" if c else f"{'-':>16}"

@@ -96,7 +96,7 @@ class DocumentPool:
 
 
 def _load_prepared(ref: DocumentRef) -> Page:
-    image = read_image(ref.path)
+    image = read_image(str(ref.path))  # prepared documents always have a file
     mask = read_mask(ref.meta["mask_path"]) if ref.meta.get("mask_path") else None
     corners = ref.meta.get("corners")
     corners = np.asarray(corners, dtype=np.float64) if corners else None

@@ -98,7 +98,9 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     assert ctx is not None, "worker not initialised"
     shard, start, end = task
     gen = ctx.gen
-    rows, failed, skipped = [], 0, {}
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    skipped: dict[str, str] = {}  # input file -> why
     tar = ShardWriter() if gen.shard_format == "tar" else None
     for index in range(start, end):
         made = ctx.stream.render(index, skipped)

@@ -150,7 +150,8 @@ def section_statistics(run: RunFolder, limit: int = 200) -> str:
     real, real_counts = measure(where) if where else (None, None)
     result = compare(synthetic, real)
     out = (f"<p>{counts['measured']} synthetic samples with a page ({counts['negatives']} negatives not measured)"
-           + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>" if real else "")
+           + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>"
+              if real and real_counts else "")
            + ". Statistics of <code>docsynth stats</code>; KS: two-sample Kolmogorov-Smirnov distance "
            "(0 = same distribution, 1 = disjoint).</p>")
     if real is None:
@@ -299,7 +300,7 @@ def evaluation_remark(run: RunFolder) -> str:
         parts.append(f"on {samples} composites" + (f" of {_plural(pages, 'page')}" if pages is not None else ""))
     elif pages is not None:
         parts.append(f"on composites of {_plural(pages, 'page')}")
-    seconds = tr.get("train_wall_seconds")
+    seconds: Any = tr.get("train_wall_seconds")  # a number when finite() says so
     if finite(seconds):
         parts.append(f"{seconds:.0f} s of training" if seconds < 120 else f"{seconds / 60:.0f} minutes of training")
     how = " ".join(parts[:-1]) + ", " + parts[-1] if len(parts) > 1 and finite(seconds) else " ".join(parts)

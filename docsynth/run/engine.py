@@ -87,9 +87,9 @@ class Stage:
     help: str = ""
 
 
-def stage_inputs(stage: Stage, selected: list[str]) -> dict[str, str]:
+def stage_inputs(stage: Stage, selected: list[str]) -> dict[tuple[str, ...], str]:
     """slot alternatives -> the upstream stage that fills it (only filled slots)."""
-    used = {}
+    used: dict[tuple[str, ...], str] = {}
     for slot in stage.reads:
         for name in slot:
             if name in selected:

@@ -116,7 +116,7 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
         record = read_record(folder)
         if not is_complete(stages[up], folder, record):
             raise DocsynthError(f"{folder}: stage {up!r} has no complete output; rerun without --from/--until")
-        upstream_ids[up] = record["output_id"]
+        upstream_ids[up] = record["output_id"] if record else ""  # complete: it has one
     overrides = stage.configure(config_mod.typed(cfg), stage_dir, inputs)
     stage_cfg = config_mod.apply_overrides(copy.deepcopy(cfg), overrides)
     key = stage_key(stage, stage_cfg, set(overrides), upstream_ids)
@@ -141,7 +141,7 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
             _clear(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
     attempts = list(record.get("attempts", [])) if resume and record else []
-    new_record = {"stage": stage.name, "key": key, "status": "running", "inputs": upstream_ids,
+    new_record: dict[str, Any] = {"stage": stage.name, "key": key, "status": "running", "inputs": upstream_ids,
                   "config": {s: stage_cfg.get(s) for s in stage.sections}, "attempts": attempts,
                   "started": _now()}
     attempts.append({"started": new_record["started"], "seconds": None, "outcome": "running"})

@@ -122,7 +122,7 @@ def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.nda
     backgrounds) as (name, BGR photo, 4x2 corners or None): offline, and the same for a seed."""
 
     stream = SampleStream.from_config(config.RunConfig().generate, seed)
-    out = []
+    out: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     index = 0
     while len(out) < count:
         sample = stream.sample(index)
@@ -193,7 +193,7 @@ def agreement(original: Any, exported: Any, items: list[tuple[str, np.ndarray, n
             "max_model_corner_px": float(np.max(model_dists)) if model_dists else None,
             "found_differs": found_differs, "scored": len(ja), "mean_jaccard_original": mean_a,
             "mean_jaccard_export": mean_b,
-            "jaccard_diff": None if mean_a is None else mean_b - mean_a,
+            "jaccard_diff": None if mean_a is None or mean_b is None else mean_b - mean_a,
             "max_photo_jaccard_diff": float(np.abs(np.subtract(jb, ja)).max()) if ja else None}
 
 
@@ -274,7 +274,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
                 + (f" and {len(real_items)} photos of {real}" if real_items else ""))
             tols = {name: tolerance or t for name, t in TOLERANCES[precision].items()}
             exported = RawBackend(runner, meta)
-            sets = {"composites": draw_composites(check, CHECK_SEED)}
+            sets: dict[str, list[Any]] = {"composites": draw_composites(check, CHECK_SEED)}
             if real_items:
                 sets["real"] = real_items
             summary["agreement"] = {name: agreement(original, exported, items, post, post_options)

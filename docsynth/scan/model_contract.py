@@ -106,8 +106,8 @@ def preprocess(image_bgr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     h, w = input_hw(meta)
     small = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
-    rgb = (rgb - np.asarray(meta["mean"], np.float32)) / np.asarray(meta["std"], np.float32)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
+    norm = (rgb - np.asarray(meta["mean"], np.float32)) / np.asarray(meta["std"], np.float32)
+    return np.ascontiguousarray(norm.transpose(2, 0, 1)[None])
 
 
 def predict(model: Any, meta: dict[str, Any], image_bgr: np.ndarray) -> Prediction:

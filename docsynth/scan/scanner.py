@@ -338,7 +338,8 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                             "or choose another --out")
     if on_start:
         on_start(len(photos))
-    rows, results = [], []
+    rows: list[tuple[str, np.ndarray | None]] = []
+    results: list[dict[str, Any]] = []
     for path, name in photos:
         try:
             image = read_photo(path)

@@ -265,7 +265,7 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
     image_rel = f"images/{stem}.{task['image_format']}"
     mask_rel = f"masks/{stem}.png"
     write_image(out / image_rel, page.image, task["jpeg_quality"])
-    write_image(out / mask_rel, page.mask)
+    write_image(out / mask_rel, page.mask)  # type: ignore[arg-type]  # every strategy makes a mask
     h, w = page.image.shape[:2]
     meta = _json_safe(ref.meta)
     row = {
@@ -365,7 +365,7 @@ def prepare(cfg: RunConfig, force: bool = False,
                 p["next"] = end
             if not tasks:
                 break
-            results = [None] * len(tasks)
+            results: list[dict[str, Any]] = [{}] * len(tasks)  # every slot is set below
             for i, result in executor.map(prepare_one, tasks, workers=max(1, sc.workers)):
                 results[i] = result
                 jfh.write(json.dumps(result) + "\n")

@@ -62,12 +62,12 @@ def to_tensors(image_bgr: np.ndarray, mask: np.ndarray, corners: np.ndarray | No
     out_h, out_w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     small = cv2.resize(image_bgr, (out_w, out_h), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
-    rgb = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    normalised = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     # Area-average then threshold: the small mask is the majority label of each cell.
     small_mask = cv2.resize(mask, (out_w, out_h), interpolation=cv2.INTER_AREA) >= 128
     has = corners is not None
     norm = np.asarray(corners, np.float32) / np.array([w, h], np.float32) if has else np.zeros((4, 2), np.float32)
-    return {"image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))),
+    return {"image": torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1))),
             "mask": torch.from_numpy(small_mask.astype(np.int64)),
             "corners": torch.from_numpy(norm), "has_corners": torch.tensor(has)}
 
@@ -130,7 +130,7 @@ def open_fixed(data: str | Path, train_cfg: TrainSection, split_cfg: SplitSectio
     """(train, valid) datasets from a split folder, or from a generated dataset split in
     memory, leak-free by document (``train.valid_fraction``)."""
     data = Path(data)
-    kw = dict(size=train_cfg.input_size, mean=train_cfg.mean, std=train_cfg.std, seed=seed)
+    kw: dict[str, Any] = dict(size=train_cfg.input_size, mean=train_cfg.mean, std=train_cfg.std, seed=seed)
     if (data / "train").is_dir() and (data / "valid").is_dir():
         train = FolderDataset.from_folder(data / "train", greyscale_p=train_cfg.greyscale_p, **kw)
         valid = FolderDataset.from_folder(data / "valid", **kw)
@@ -176,7 +176,7 @@ class EpochSampler(DistributedSampler):
     def global_order(self) -> list[int]:
         g = torch.Generator()
         g.manual_seed(self.seed + self.epoch)
-        n = len(self.dataset)
+        n = len(self.dataset)  # type: ignore[arg-type]  # our datasets are sized
         if self.weights is not None:
             order = torch.multinomial(self.weights, self.total_size, replacement=True, generator=g)
         else:

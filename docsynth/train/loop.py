@@ -203,7 +203,7 @@ class Trainer:
         t = self.t
         gen = torch.Generator()
         gen.manual_seed(self.seed * 1000 + epoch)
-        common = dict(num_workers=t.workers, pin_memory=self.device.type == "cuda", generator=gen)
+        common: dict[str, Any] = dict(num_workers=t.workers, pin_memory=self.device.type == "cuda", generator=gen)
         if self.train_set is None:
             stream = data_mod.OnlineSteps(self.online, first=epoch * self.micro_batches * t.batch_size,
                                           batch_size=t.batch_size, micro_batches=self.micro_batches,

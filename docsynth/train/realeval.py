@@ -29,7 +29,7 @@ class RealEval:
     """Photos and their true page masks, loaded once per run."""
 
     def __init__(self, folder: str | Path, max_side: int = 1024):
-        self.items: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.items: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # name, photo, truth mask, corners
         for photo, corners in corners_csv.read_folder(folder):
             image = read_image(photo)
             h, w = image.shape[:2]

@@ -35,7 +35,7 @@ def export(job: Job) -> Callable[[np.ndarray], dict[str, np.ndarray]] | None:
         mlmodel.user_defined_metadata["docsynth"] = json.dumps(meta, sort_keys=True)
         mlmodel.save(str(path))
         spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
-    check_coreml_spec(spec, path, keys, list(x0.shape), shapes)
+    check_coreml_spec(spec, path, keys, list(x0.shape), shapes or {})
     if platform.system() != "Darwin":
         return None
     loaded = ct.models.MLModel(str(path))
