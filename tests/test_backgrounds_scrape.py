@@ -265,6 +265,7 @@ def test_openverse_scrape_collects_filters_and_records(server):
     assert any(r["image_url"].endswith("ov-1008.jpg") for r in index.records.values())
 
 
+@pytest.mark.slow
 def test_scrape_resumes_after_interruption_without_refetching(server):
     """A few hundred images over three queries, interrupted once, then finished."""
     queries = ["carpet", "bedsheet", "kitchen table"]

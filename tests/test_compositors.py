@@ -210,6 +210,7 @@ def test_unknown_options_are_errors():
         compose("reference", {"scale": 1})
 
 
+@pytest.mark.slow
 def test_generate_end_to_end_with_the_default_preset(cli):
     r = cli("generate", "--count", "6", "--out", "ds", "--json")
     assert r.exit_code == 0, r.stderr
@@ -235,6 +236,7 @@ def test_generate_with_step_overrides_from_yaml(cli, tmp_path):
     assert r.exit_code != 0 and "unknown step" in r.stderr
 
 
+@pytest.mark.slow
 def test_realistic_output_does_not_depend_on_worker_count(cli, tmp_path):
     (tmp_path / "docsynth.yaml").write_text(
         "generate:\n  shard_size: 3\n  compositor_options:\n    size: [96, 128]\n")

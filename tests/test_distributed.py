@@ -29,6 +29,8 @@ from docsynth import config, plugins  # noqa: E402
 from docsynth.io import read_jsonl  # noqa: E402
 from train_data import make_dataset  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
+
 # batch_size is the global micro-batch (2 samples per process); accumulate 2 exercises DDP's
 # no_sync() on the first micro-batch of each step.
 TRAIN = {"backbone": "tiny_nobn", "input_size": 32, "batch_size": 4, "accumulate": 2, "epochs": 2,

@@ -26,6 +26,7 @@ def dataset(cli, tmp_path):
     return tmp_path / "ds"
 
 
+@pytest.mark.slow
 def test_coco_loads_with_pycocotools(cli, dataset, tmp_path):
     from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
@@ -57,6 +58,7 @@ def test_coco_loads_with_pycocotools(cli, dataset, tmp_path):
         assert list(kp[:, 2]) == [2 if v else 1 for v in inside]
 
 
+@pytest.mark.slow
 def test_yolo_seg_labels_are_normalised_polygons(cli, dataset, tmp_path):
     r = cli("export", str(dataset), "--format", "yolo-seg", "--out", "yolo")
     assert r.exit_code == 0, r.stderr
@@ -79,6 +81,7 @@ def test_yolo_seg_labels_are_normalised_polygons(cli, dataset, tmp_path):
         assert mask_iou(drawn, read_mask(dataset / row["mask"])) > 0.9
 
 
+@pytest.mark.slow
 def test_reference_layout_names_and_three_channel_masks(cli, dataset, tmp_path):
     r = cli("export", str(dataset), "--format", "reference", "--out", "ref", "--json")
     assert r.exit_code == 0, r.stderr
@@ -96,6 +99,7 @@ def test_reference_layout_names_and_three_channel_masks(cli, dataset, tmp_path):
         assert np.array_equal(mask[..., 0], read_mask(dataset / row["mask"]))
 
 
+@pytest.mark.slow
 def test_export_refuses_to_overwrite_and_bad_input(cli, dataset, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")
@@ -114,6 +118,7 @@ def test_export_refuses_to_overwrite_and_bad_input(cli, dataset, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeypatch):
     """Every value round-trips: the image and mask files' bytes, corners, flags, provenance;
     datasets loads it offline, with image and mask as its Image feature."""
@@ -161,6 +166,7 @@ def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeyp
         assert json.loads(got["provenance"]) == row
 
 
+@pytest.mark.slow
 def test_parquet_refuses_to_overwrite_and_reports_bad_input_in_one_line(cli, dataset, tmp_path, monkeypatch):
     pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'docsynth[parquet]')")
     assert cli("export", str(dataset), "--format", "parquet", "--out", "d.parquet").exit_code == 0

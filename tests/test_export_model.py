@@ -9,6 +9,8 @@ import pytest
 
 from scan_fixtures import synthetic_photo, tiny_checkpoint
 
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
+
 PAGE = np.array([[60.5, 40.2], [250.1, 52.3], [240.7, 200.6], [50.2, 190.4]])
 
 

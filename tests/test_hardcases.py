@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from docsynth.evaluate.smartdoc import subset_of
 from docsynth.formats.corners import read_table
 from docsynth.evaluate.hardcases import CASES, write_hardcases
 
 
+@pytest.mark.slow
 def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):
     out = tmp_path / "hc"
     summary = write_hardcases(out, count=2, cases=["handcard", "receipt", "greyscale"])
@@ -29,6 +31,7 @@ def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):
     assert all("_" not in case for case in CASES)
 
 
+@pytest.mark.slow
 def test_benchmark_is_deterministic_and_guarded(tmp_path, cli):
     a, b = tmp_path / "a", tmp_path / "b"
     write_hardcases(a, count=1, cases=["lightdesk", "underlay"])

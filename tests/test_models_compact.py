@@ -13,6 +13,8 @@ from helpers import built_backbone  # noqa: E402
 from docsynth.errors import DocsynthError  # noqa: E402
 from docsynth.scan.model_contract import decode_corners, load_model, predict, save_checkpoint  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
+
 SMALL = {"width": 0.5, "decoder": 16}
 
 

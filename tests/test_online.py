@@ -22,6 +22,7 @@ def small_cfg(seed: int = 5) -> config.RunConfig:
         compositor="homography", compositor_options={"size": [64, 48], "landscape_p": 0.5})})
 
 
+@pytest.mark.slow
 def test_items_match_generate_and_the_contract():
     cfg = small_cfg(seed=9)
     ds = OnlineDataset(cfg, SIZE, base=100)

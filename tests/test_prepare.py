@@ -65,6 +65,7 @@ def _cfg(**sources):
     return cfg.model_copy(update={"sources": cfg.sources.model_copy(update=sources)})
 
 
+@pytest.mark.slow
 def test_reference_mix_counts_crop_resize_and_masks(fixtures, cli):
     result = cli("sources", "prepare", "--json")
     assert result.exit_code == 0, result.stderr

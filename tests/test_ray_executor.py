@@ -17,6 +17,8 @@ from docsynth.errors import DocsynthError
 
 from helpers import generate_tiny, tree_bytes
 
+pytestmark = pytest.mark.slow  # starts Ray clusters: seconds per test (CI runs them; `-m "not slow"` skips them)
+
 
 
 @pytest.fixture(scope="module")

@@ -116,6 +116,7 @@ class Resources(HTMLParser):
                 self.urls.append(value)
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_file_with_every_section():
     run_dir = build_run(["generate", "split", "train", "evaluate"])
     page = (run_dir / "report.html").read_text()
@@ -139,6 +140,7 @@ def test_report_is_one_self_contained_file_with_every_section():
     assert page.count("is not part of this run (not in run.stages)") == 2  # sources, backgrounds
 
 
+@pytest.mark.slow
 def test_report_says_which_stages_did_not_run(cli):
     run_dir = build_run(["generate", "split", "train", "evaluate"])
     record = json.loads((run_dir / "train" / ".stage.json").read_text())
@@ -151,6 +153,7 @@ def test_report_says_which_stages_did_not_run(cli):
     assert "The evaluate stage has not run yet" in page
 
 
+@pytest.mark.slow
 def test_report_command_refuses_to_overwrite_a_foreign_file(cli):
     run_dir = build_run(["generate"])
     Path("mine.html").write_text("<html>my notes</html>")
@@ -302,6 +305,7 @@ def non_blank(image: np.ndarray) -> float:
     return 1.0 - counts.max() / len(flat)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (CI: apt-get install -y chromium)")
 def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     run_dir = build_run(["generate", "split", "train", "evaluate"])

@@ -90,6 +90,7 @@ def stop_training_in_epoch_two(monkeypatch):
     return real_train
 
 
+@pytest.mark.slow
 def test_skip_when_unchanged_and_rerun_exactly_downstream_of_a_changed_key():
     calls = Calls()
     stages = stages_with(calls)
@@ -125,6 +126,7 @@ def test_skip_when_unchanged_and_rerun_exactly_downstream_of_a_changed_key():
     assert Path("runs/t/generate/manifest.jsonl").read_bytes() != manifest
 
 
+@pytest.mark.slow
 def test_force_from_until():
     calls = Calls()
     stages = stages_with(calls)
@@ -197,6 +199,7 @@ def test_cli_reports_problems_on_stderr_without_traceback(cli):
     assert not Path("runs/c").exists()
 
 
+@pytest.mark.slow
 def test_interrupted_generate_resumes_and_finished_shards_are_kept():
     stages = stages_with(Calls())
     cfg = write_config({**BASE, "run": {**BASE["run"], "stages": ["generate", "split"]}})
@@ -287,6 +290,7 @@ def test_second_run_on_the_same_folder_is_refused_while_one_is_alive():
     assert not Path("runs/t/.lock").exists()
 
 
+@pytest.mark.slow
 def test_cli_run_json_and_report(cli):
     write_config({**BASE, "run": {"dir": "runs/j", "stages": ["generate", "split"]}})
     result = cli("run", "--json")
@@ -320,6 +324,7 @@ TINY_REAL = {
 }
 
 
+@pytest.mark.slow
 def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_evaluate(monkeypatch):
     pytest.importorskip("torch")
     from docsynth.train import command
@@ -414,6 +419,7 @@ def test_sources_mix_may_name_an_alias_of_a_source(cli, tmp_path):
     assert len(rows) == 2
 
 
+@pytest.mark.slow
 def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resumes(monkeypatch, cli):
     """train.weights: packaged in a run: a backbone other than the packaged model's is one line
     with file and line before any stage; with its architecture, training starts from its

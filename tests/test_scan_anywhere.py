@@ -28,6 +28,7 @@ def _max_corner_distance(a, b) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_realdocs
 def test_packaged_onnx_scans_like_the_packaged_checkpoint_on_realdocs():
     """The shipped .onnx is an export of the shipped .pt (it records the .pt's SHA-256), and
@@ -55,6 +56,7 @@ def _no_torch_env() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([str(NO_TORCH), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
+@pytest.mark.slow
 def test_scan_and_evaluate_work_where_torch_cannot_be_imported(tmp_path):
     env = _no_torch_env()
     shim = subprocess.run([sys.executable, "-c", "import torch"], env={**os.environ, **env},
@@ -85,6 +87,7 @@ def test_scan_and_evaluate_work_where_torch_cannot_be_imported(tmp_path):
     assert ckpt.is_file() and not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 def test_scanning_with_the_packaged_onnx_never_imports_torch(tmp_path):
     """Even where torch is installed, scanning with the packaged model leaves it unimported."""
     write_photo_folder(tmp_path / "photos")
@@ -96,6 +99,7 @@ def test_scanning_with_the_packaged_onnx_never_imports_torch(tmp_path):
     assert "TORCH=False" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_a_stale_packaged_onnx_gives_way_to_the_checkpoint(cli, tmp_path, monkeypatch, capsys):
     """When docsynth-cpu.pt is replaced and not re-exported, the .pt wins (torch is here) and a
     note gives the re-export command; once re-exported, the ONNX is used again."""
@@ -133,6 +137,7 @@ def _onnx_meta(path: Path) -> dict:
     return json.loads({p.key: p.value for p in proto.metadata_props}["docsynth"])
 
 
+@pytest.mark.slow
 def test_onnx_export_is_deterministic_fixed_shape_and_records_its_source(cli, tmp_path):
     import onnx
 
@@ -157,6 +162,7 @@ def test_onnx_export_is_deterministic_fixed_shape_and_records_its_source(cli, tm
     assert meta["source_sha256"] == file_sha256(ckpt) and meta["precision"] == "fp32"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_reduced_precision_exports_scan(cli, tmp_path, precision):
     import onnx
@@ -183,6 +189,7 @@ def test_reduced_precision_exports_scan(cli, tmp_path, precision):
     assert json.loads(scanned.stdout)["photos"] == 3
 
 
+@pytest.mark.slow
 def test_an_export_that_disagrees_fails_in_one_line_and_writes_nothing(cli, tmp_path, monkeypatch):
     import docsynth.scan.exporters.to_onnx as to_onnx
 
@@ -212,6 +219,7 @@ def test_export_input_errors_are_one_line(cli, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 @needs_realdocs
 def test_int8_export_of_the_packaged_model_meets_the_goals(cli, tmp_path):
     """The issue's goals for the shipped model: int8 at most a third of the fp32 size, mean
@@ -311,6 +319,7 @@ def test_tflite_export_runs_with_the_litert_interpreter(cli, tmp_path, capfd):
         np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _importable("coremltools"), reason="coremltools not installed (pip install 'docsynth[coreml]')")
 def test_coreml_export_is_a_structurally_valid_mlpackage(cli, tmp_path):
     """Core ML cannot run on Linux: the .mlpackage is checked for its structure, and the check
@@ -384,6 +393,7 @@ def test_scan_and_evaluate_explain_that_app_exports_do_not_run_here(cli, tmp_pat
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mobile_reference_matches_the_scanner(tmp_path):
     import cv2
 

@@ -126,6 +126,7 @@ def test_cli_shard_format_choice_and_format_switch_needs_force(cli):
     assert refused.exit_code != 0 and "--force" in refused.stderr
 
 
+@pytest.mark.slow
 def test_split_and_train_say_a_tar_dataset_needs_files(cli, tmp_path):
     made = cli("generate", "--count", "4", "--out", "tards", "--shard-format", "tar", "--compositor", "homography")
     assert made.exit_code == 0, made.stderr

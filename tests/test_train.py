@@ -21,6 +21,8 @@ from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
 from train_data import make_dataset, make_realdocs
 
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
+
 BACKBONES = ["mobilenet_v3_large", "resnet50", "lraspp_mobilenet_v3_large"]
 
 
