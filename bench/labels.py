@@ -29,6 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from docsynth.generate.stream import compose_one
+
 PLAIN = {"negative_p": 0, "small_p": 0, "stacked_p": 0, "multi_p": 0, "card_p": 0, "receipt_p": 0, "held_p": 0,
          "underlay_p": 0, "squash_p": 0, "pipeline": []}
 GEOMETRY_CASES = {
@@ -72,7 +74,6 @@ def cost(samples: int, work: Path) -> dict[str, float]:
 
 
 def geometry_checks(samples: int) -> dict[str, dict[str, float]]:
-    from docsynth import plugins
     from docsynth.generate.dewarp import dewarp_arrays, grid_points, lookup_uv, pixel_centres
     from docsynth.generate.words import word_records
     from docsynth_sources.procedural import render_page
@@ -80,7 +81,6 @@ def geometry_checks(samples: int) -> dict[str, dict[str, float]]:
 
     results = {}
     for label, (name, options) in GEOMETRY_CASES.items():
-        comp = plugins.get("compositor", name)
         trip, bm_err, word_err = [], [], []
         for i in range(samples):
             words: list = []
@@ -88,7 +88,7 @@ def geometry_checks(samples: int) -> dict[str, dict[str, float]]:
             page = Page(image=img, mask=np.full(img.shape[:2], 255, np.uint8), words=words)
             rng = np.random.default_rng(i)
             bg = cv2.resize(rng.integers(30, 200, (9, 12, 3), dtype=np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
-            s = comp.compose(page, bg, rng, dict(options))
+            s = compose_one(name, page, bg, rng, options)
             if s.geometry is None:
                 continue
             a = dewarp_arrays(s, s.geometry)
@@ -111,12 +111,10 @@ def geometry_checks(samples: int) -> dict[str, dict[str, float]]:
 
 
 def unwarp_ssim(samples: int) -> dict[str, float]:
-    from docsynth import plugins
     from docsynth.generate.dewarp import dewarp_arrays, ssim, unwarp
     from docsynth.kinds import Page
     from docsynth_sources.procedural import render_page
 
-    comp = plugins.get("compositor", "realistic")
     true, shifted, cropped = [], [], []
     for i in range(samples):
         img = render_page(7, i, long_side=900)
@@ -124,7 +122,7 @@ def unwarp_ssim(samples: int) -> dict[str, float]:
         rng = np.random.default_rng(100 + i)
         bg = cv2.resize(rng.integers(30, 200, (9, 12, 3), dtype=np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
         opts = {**PLAIN, "curl_p": 0.5, "fold_p": 0.5, "truncate_p": 0, "size": [720, 960], "landscape_p": 0}
-        s = comp.compose(page, bg, rng, opts)
+        s = compose_one("realistic", page, bg, rng, opts)
         ph, pw = img.shape[:2]
         gw, gh = round(448 * min(1, pw / ph)), round(448 * min(1, ph / pw))  # the page's aspect
         a = dewarp_arrays(s, s.geometry, size=(gh, gw))
@@ -141,7 +139,6 @@ def unwarp_ssim(samples: int) -> dict[str, float]:
 
 
 def figure(path: Path) -> None:
-    from docsynth import plugins
     from docsynth.dataset.label_viz import label_panels
     from docsynth.generate.dewarp import dewarp_arrays
     from docsynth.generate.words import word_records
@@ -160,7 +157,7 @@ def figure(path: Path) -> None:
                 "close_p": 1.0, "close_area": [0.35, 0.5], "pipeline": [{"step": "hand", "p": 1.0}, "uneven_light"]}
         wood = np.array([60, 95, 140]) + rng.integers(-25, 25, (9, 12, 1))  # a brownish, blotchy table
         bg = cv2.resize(wood.astype(np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
-        s = plugins.get("compositor", "realistic").compose(page, bg, rng, opts)
+        s = compose_one("realistic", page, bg, rng, opts)
         ph, pw = img.shape[:2]
         a = dewarp_arrays(s, s.geometry, size=(448, round(448 * pw / ph)))
         panels = label_panels(s.image, a, word_records(s.geometry, a["visible"]))

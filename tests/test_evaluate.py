@@ -124,6 +124,7 @@ def test_corners_csv_errors_name_the_line(tmp_path):
         read_table(bad)
 
 
+@pytest.mark.slow
 def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, monkeypatch):
     import docsynth.scan.scanner
 
@@ -147,6 +148,7 @@ def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, 
     assert none.exit_code == 2 and "no packaged model" in none.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_packaged_scores_the_packaged_model_beside_a_checkpoint(cli, tmp_path, monkeypatch):
     import docsynth.scan.scanner
 

@@ -31,7 +31,7 @@ def test_icdar2015_lines_are_clockwise_quads_with_do_not_care(labelled, tmp_path
         records = [json.loads(x) for x in (labelled / row["text"]).read_text().splitlines()]
         lines = (tmp_path / "icdar" / "gt" / f"gt_{row['id']}.txt").read_text().splitlines()
         assert len(lines) == len(records)
-        for line, rec in zip(lines, records):
+        for line, rec in zip(lines, records, strict=False):
             *coords, text = line.split(",", 8)
             quad = np.array(coords, float).reshape(4, 2)
             x, y = quad[:, 0], quad[:, 1]
@@ -80,7 +80,7 @@ def test_parquet_carries_the_labels(labelled, tmp_path, cli):
 
     assert cli("export", str(labelled), "--format", "parquet", "--out", str(tmp_path / "d.parquet")).exit_code == 0
     table = pq.read_table(tmp_path / "d.parquet").to_pylist()
-    for t, row in zip(table, read_rows(labelled)):
+    for t, row in zip(table, read_rows(labelled), strict=False):
         assert t["text"] == (labelled / row["text"]).read_text()
         with np.load(io.BytesIO(t["dewarp"])) as npz:
             assert npz["uv"].shape == (row["height"], row["width"], 2)
@@ -101,7 +101,7 @@ def test_split_carries_the_labels_resized_with_the_images(labelled, tmp_path):
             words = [json.loads(x) for x in (tmp_path / "split" / side / row["text"]).read_text().splitlines()]
             orig_words = [json.loads(x) for x in (labelled / rows[row["id"]]["text"]).read_text().splitlines()]
             f = row["width"] / rows[row["id"]]["width"]
-            for w, o in zip(words, orig_words):
+            for w, o in zip(words, orig_words, strict=False):
                 assert np.allclose(w["photo_poly"], np.asarray(o["photo_poly"]) * f, atol=0.01)
             moved += 1
     assert moved == 4

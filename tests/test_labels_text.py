@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.generate.dewarp import dewarp_arrays, lookup_uv
 from docsynth.generate.words import group_lines, word_records
+from docsynth.generate.stream import compose_one
 from docsynth.kinds import Page
 from tests.helpers import generate_tiny, tree_bytes
 from tests.test_labels import CASES, background
@@ -19,7 +21,8 @@ from tests.test_labels import CASES, background
 
 def procedural_page(index=0, long_side=400) -> Page:
     source = plugins.get("source", "procedural")
-    ref = source.list_documents({"count": index + 1, "seed": 3, "long_side": long_side, "layout": "letter"})[index]
+    ref = source.list_documents(options_mod.build(source, {"count": index + 1, "seed": 3, "long_side": long_side,
+                                                           "layout": "letter"}))[index]
     return plugins.get("mask", "fullpage").make_mask(source.load_document(ref))
 
 
@@ -44,7 +47,7 @@ def test_words_photo_polygons_look_up_their_flat_polygons_in_uv(name, options):
     errs = []
     for seed in range(2):
         page = procedural_page(seed)
-        s = plugins.get("compositor", name).compose(page, background(seed), np.random.default_rng(seed), dict(options))
+        s = compose_one(name, page, background(seed), np.random.default_rng(seed), options)
         a = dewarp_arrays(s, s.geometry)
         records = word_records(s.geometry, a["visible"])
         assert len(records) == len(page.words)
@@ -67,7 +70,7 @@ def test_truncated_and_occluded_words_are_flagged():
         {"step": "occlusion", "p": 1.0}], "curl_p": 0, "fold_p": 0, "squash_p": 0, "card_p": 0, "receipt_p": 0}
     flags = {"truncated": 0, "occluded": 0}
     for seed in range(6):
-        s = plugins.get("compositor", "realistic").compose(page, background(seed), np.random.default_rng(seed), opts)
+        s = compose_one("realistic", page, background(seed), np.random.default_rng(seed), opts)
         records = word_records(s.geometry, dewarp_arrays(s, s.geometry)["visible"])
         for r in records:
             flags["truncated"] += r["truncated"]
@@ -123,7 +126,7 @@ def _text_pdf(path: Path) -> Path:
 def test_pdf_pages_carry_their_words(tmp_path):
     _text_pdf(tmp_path / "t.pdf")
     source = plugins.get("source", "pdf")
-    ref = source.list_documents({"root": str(tmp_path), "long_side": 400, "ink_min": 0.0})[0]
+    ref = source.list_documents(options_mod.build(source, {"root": str(tmp_path), "long_side": 400, "ink_min": 0.0}))[0]
     page = source.load_document(ref)
     assert [w["text"] for w in page.words] == ["Hello", "world", "second", "line", "here"]
     assert [w["line"] for w in page.words] == [0, 0, 1, 1, 1]
@@ -195,14 +198,14 @@ def test_labels_are_typed_at_config_load_with_file_and_line(tmp_path):
     from docsynth import config
     from docsynth.errors import DocsynthError
 
-    assert config.load(None)["generate"]["labels"] == []
+    assert config.load(None).generate.labels == []
     path = tmp_path / "bad.yaml"
     path.write_text("generate:\n  labels: [dewarp, depth]\n")
     with pytest.raises(DocsynthError, match=r"bad.yaml:2: 'generate.labels' is \['dewarp', 'depth'\], expected a "
                                             r"list of some of dewarp, text"):
         config.load(path)
     path.write_text("generate:\n  labels: [text, dewarp]\n")
-    assert config.load(path)["generate"]["labels"] == ["text", "dewarp"]
+    assert config.load(path).generate.labels == ["text", "dewarp"]
 
 
 def test_prepare_and_resize_keep_words_on_their_page(tmp_path):
@@ -216,7 +219,8 @@ def test_prepare_and_resize_keep_words_on_their_page(tmp_path):
     rows = read_jsonl(tmp_path / "docs" / "documents.jsonl")
     source = plugins.get("source", "procedural")
     for row in rows:
-        ref = next(r for r in source.list_documents({"count": 2, "seed": cfg["seed"], "long_side": 600})
+        ref = next(r for r in source.list_documents(options_mod.build(source, {"count": 2, "seed": cfg.seed,
+                                                                                "long_side": 600}))
                    if r.id == row["source_id"])
         full = source.load_document(ref)
         f = (row["width"] / full.image.shape[1], row["height"] / full.image.shape[0])
@@ -224,11 +228,11 @@ def test_prepare_and_resize_keep_words_on_their_page(tmp_path):
         assert np.allclose(row["words"][3]["poly"], np.asarray(full.words[3]["poly"]) * f, atol=0.01)
     resize_folder(tmp_path / "docs", tmp_path / "small", 150)
     small = read_jsonl(tmp_path / "small" / "documents.jsonl")
-    for row, before in zip(small, rows):
+    for row, before in zip(small, rows, strict=False):
         f = (row["width"] / before["width"], row["height"] / before["height"])
         assert np.allclose(row["words"][0]["poly"], np.asarray(before["words"][0]["poly"]) * f, atol=0.01)
     # generate reads them back onto the page
     from docsynth.generate.pools import DocumentPool
 
-    pool = DocumentPool.from_config({"documents": str(tmp_path / "small"), "mask": "fullpage"}, 0)
+    pool = DocumentPool.from_config(config.load(None, {"generate.documents": str(tmp_path / "small")}).generate, 0)
     assert pool.load(0).words == small[0]["words"]

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.geometry import order_corners
 
@@ -29,7 +30,8 @@ TRUNCATED = np.array([[-40.2, 50.3], [250.6, 30.1], [270.4, 260.8], [20.7, 330.5
 def find(name: str, prob: np.ndarray, image: np.ndarray | None = None, extra: dict | None = None,
          options: dict | None = None):
     image = np.zeros((*prob.shape, 3), np.uint8) if image is None else image
-    return plugins.get("postprocessor", name).find_quad(prob.astype(np.float32), image, options or {}, extra or {})
+    post = plugins.get("postprocessor", name)
+    return post.find_quad(prob.astype(np.float32), image, options_mod.build(post, options), extra or {})
 
 
 def corner_error(found: np.ndarray, truth: np.ndarray) -> float:

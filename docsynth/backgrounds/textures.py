@@ -167,8 +167,7 @@ def import_textures(src: str | Path, out: str | Path, settings: TextureSettings,
             try:
                 with Image.open(path) as im:
                     im.seek(0)
-                    im = ImageOps.exif_transpose(im)
-                    rgba = np.asarray(im.convert("RGBA"))
+                    rgba = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
                 counts["skipped:undecodable"] += 1
                 continue

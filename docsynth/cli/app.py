@@ -7,6 +7,7 @@ Heavy modules (torch) are imported inside the commands that need them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -109,7 +110,7 @@ def os_error_line(exc: OSError) -> str:
             errno.EDQUOT: "free some space, then rerun the same command (finished work is kept)",
             errno.EACCES: "check the permissions or choose another path",
             errno.EROFS: "choose a writable path",
-            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno, "")
+            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno or 0, "")
     return f"{where}{what}" + (f"; {hint}" if hint else "")
 
 
@@ -141,7 +142,7 @@ def emit(result: Any, as_json: bool, human: str | None = None) -> None:
         typer.echo(human if human is not None else json.dumps(result, indent=2, default=str))
 
 
-def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> config_mod.RunConfig:
     return config_mod.load(path, overrides)
 
 
@@ -180,14 +181,14 @@ def generate(
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
     from docsynth.generate.shards import generate as run_generate
 
-    written = load_config(config, {"generate.executor": executor})["generate"]
-    if address is not None and written["executor"] == "local":
+    written = load_config(config, {"generate.executor": executor}).generate
+    if address is not None and written.executor == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
     # Options belong to the compositor they were written for (the shipped docsynth.yaml's are
     # realistic's): --compositor X runs X with its own defaults.
-    other_compositor = compositor is not None and compositor != written["compositor"] and written["compositor_options"]
+    other_compositor = compositor is not None and compositor != written.compositor and written.compositor_options
     if other_compositor:
-        typer.echo(f"docsynth: note: generate.compositor_options are for {written['compositor']!r}; --compositor "
+        typer.echo(f"docsynth: note: generate.compositor_options are for {written.compositor!r}; --compositor "
                    f"{compositor} runs with its defaults", err=True)
     cfg = load_config(config, {
         "seed": seed, "generate.documents": _s(documents), "generate.backgrounds": _s(backgrounds),
@@ -198,9 +199,9 @@ def generate(
         "generate.compositor_options": {} if other_compositor else None,
         "generate.labels": _label_list(labels),
     })
-    gen = cfg["generate"]
-    outputs.check_folder(gen["out"])
-    outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
+    gen = cfg.generate
+    outputs.check_folder(gen.out)
+    outputs.refuse_overlap(gen.out, [gen.documents, gen.backgrounds])  # --force clears images/
     with progress_bar("generate") as bar:
         summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start,
                                note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
@@ -300,7 +301,7 @@ def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> 
     """Print the effective config (defaults, file, nothing else)."""
     from docsynth import options
 
-    cfg = load_config(config)
+    cfg = load_config(config).model_dump()
     human = config_mod.dump(cfg).rstrip()
     effective = options.effective(cfg)
     if effective:  # what the plugins will see, declared defaults filled in (comments: still valid YAML)
@@ -337,8 +338,6 @@ def main(argv: list[str] | None = None) -> None:
             # SIGINT back to its default action, and a second press landing there would kill
             # the process by signal instead of the exit 130 it was promised.
             for stream in (sys.stdout, sys.stderr):
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     stream.flush()
-                except (OSError, ValueError):
-                    pass
             os._exit(code if isinstance(code, int) else 130)

@@ -81,13 +81,13 @@ def register(app: typer.Typer) -> None:
         from docsynth.scan.scanner import Scanner, load_backend, scan_photos
 
         checkpoint, inputs = split_model_arg(args, "photos or folders")
-        cfg = load_config(config, {"scan.postprocessor": post})["scan"]
-        if checkpoint is None and cfg["checkpoint"]:
-            checkpoint = Path(cfg["checkpoint"])
-        scanner = Scanner(load_backend(checkpoint), cfg["postprocessor"], cfg["postprocessor_options"])
+        sc = load_config(config, {"scan.postprocessor": post}).scan
+        if checkpoint is None and sc.checkpoint:
+            checkpoint = Path(sc.checkpoint)
+        scanner = Scanner(load_backend(checkpoint), sc.postprocessor, sc.postprocessor_options)
         check_scan_output(inputs, out, force)
         with progress_bar("scan") as bar:
-            summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=cfg["jpeg_quality"],
+            summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=sc.jpeg_quality,
                                   progress=bar.advance, on_start=bar.start,
                                   warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
         missing = [r for r in summary["results"] if r["page"] is None]
@@ -126,21 +126,21 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, {"evaluate.postprocessor": post, "evaluate.baseline": baseline,
                                    "evaluate.packaged": packaged,
                                    "evaluate.out": None if out is None else str(out), "evaluate.worst": worst})
-        ec = cfg["evaluate"]
-        folder = rest[0] if rest else (Path(ec["data"]) if ec["data"] else None)
+        ec = cfg.evaluate
+        folder = rest[0] if rest else (Path(ec.data) if ec.data else None)
         if folder is None:
             raise DocsynthError("no photo folder: pass DIR (images + corners.csv) or set evaluate.data")
-        if checkpoint is None and ec["checkpoint"]:
-            checkpoint = Path(ec["checkpoint"])
-        report_dir = Path(ec["out"])
+        if checkpoint is None and ec.checkpoint:
+            checkpoint = Path(ec.checkpoint)
+        report_dir = Path(ec.out)
         check_report_output(folder, report_dir, force)
         with progress_bar("evaluate") as bar:
-            report = ev.run_evaluation(folder, checkpoint, post=ec["postprocessor"],
-                                       post_options=ec["postprocessor_options"], baseline=ec["baseline"],
-                                       out=report_dir, worst=ec["worst"], force=force, progress=bar,
+            report = ev.run_evaluation(folder, checkpoint, post=ec.postprocessor,
+                                       post_options=ec.postprocessor_options, baseline=ec.baseline,
+                                       out=report_dir, worst=ec.worst, force=force, progress=bar,
                                        note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True),
                                        warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True),
-                                       packaged=ec["packaged"])
+                                       packaged=ec.packaged)
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
 
@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
         if count < 1 or count > 10000:
             raise DocsynthError(f"--count: must be between 1 and 10000, got {count}")
         with progress_bar("hardcases") as bar:
-            started = []
+            started: list[bool] = []
 
             def advance(done: int, total: int) -> None:
                 if not started:

@@ -36,7 +36,7 @@ import numpy as np
 from docsynth.dataset.export_labels import LABEL_EXPORTERS
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
-from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_mask
+from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, place_file, read_mask
 
 FORMATS = ("coco", "yolo-seg", "reference", "parquet", "icdar2015", "doc3d", "uvdoc")
 KEYPOINTS = ["tl", "tr", "br", "bl"]
@@ -50,19 +50,6 @@ def _prepare_out(out: Path, force: bool) -> None:
             raise DocsynthError(f"{out}: not empty; use --force to replace it or choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-
-
-def _place(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` at ``dst`` (same file system) or copy it, atomically either way."""
-    if not src.is_file():
-        raise DocsynthError(f"{src}: image listed in the manifest is missing; regenerate the dataset")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    try:
-        os.link(src, tmp)
-        os.replace(tmp, dst)
-    except OSError:
-        atomic_write_bytes(dst, src.read_bytes())
 
 
 def _mask_of(item: Item) -> np.ndarray | None:
@@ -106,11 +93,12 @@ def mask_polygons(mask: np.ndarray, min_area: float = 4.0, ss: int = 4) -> list[
 
 
 def export_coco(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for n, item in enumerate(items, 1):
         w, h = _size(item)
         name = f"{item.id}{item.image.suffix}"
-        _place(item.image, out / "images" / name)
+        place_file(item.image, out / "images" / name)
         images.append({"id": n, "file_name": f"images/{name}", "width": w, "height": h,
                        "flags": item.flags, "document": item.document})
         mask = _mask_of(item) if item.corners is not None else None
@@ -148,7 +136,7 @@ def export_yolo_seg(items: list[Item], out: Path, progress: Callable[[int], None
     labelled = 0
     for item in items:
         w, h = _size(item)
-        _place(item.image, out / "images" / f"{item.id}{item.image.suffix}")
+        place_file(item.image, out / "images" / f"{item.id}{item.image.suffix}")
         lines = []
         mask = _mask_of(item) if item.corners is not None else None
         if mask is not None:
@@ -172,7 +160,7 @@ def export_reference(items: list[Item], out: Path, progress: Callable[[int], Non
         k = per_doc.get(doc, 0)
         per_doc[doc] = k + 1
         stem = f"{doc:04d}_bck_{k:02d}"
-        _place(item.image, out / "images" / f"{stem}{item.image.suffix}")
+        place_file(item.image, out / "images" / f"{stem}{item.image.suffix}")
         w, h = _size(item)
         mask = _mask_of(item) if item.corners is not None else None
         if mask is None:
@@ -233,6 +221,7 @@ def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
     if not item.image.is_file():
         raise DocsynthError(f"{item.image}: image listed in the manifest is missing; regenerate the dataset")
     w, h = _size(item)
+    mask: dict[str, Any] | None
     if item.mask is not None and item.mask.is_file():
         mask = {"bytes": item.mask.read_bytes(), "path": _rel(item.mask, root)}
     else:
@@ -315,10 +304,7 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
         out.parent.mkdir(parents=True, exist_ok=True)
         return {"format": fmt, "out": str(out), **export_parquet(items, out, Path(dataset), progress)}
     items = read_items(dataset)
-    if fmt in LABEL_EXPORTERS:
-        exporter = partial(LABEL_EXPORTERS[fmt], root=Path(dataset))
-    else:
-        exporter = EXPORTERS[fmt]
+    exporter = partial(LABEL_EXPORTERS[fmt], root=Path(dataset)) if fmt in LABEL_EXPORTERS else EXPORTERS[fmt]
     if out.resolve() == Path(dataset).resolve():
         raise DocsynthError(f"{out}: --out must differ from the dataset folder")
     existed = out.is_dir()

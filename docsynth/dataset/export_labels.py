@@ -30,7 +30,7 @@ import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item
-from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_image
+from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, place_file, read_image
 
 DOC3D_SIZE = 448
 UVDOC_GRID = (89, 61)  # rows, columns
@@ -60,9 +60,7 @@ def _savemat(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _place_image(item: Item, dst: Path) -> None:
-    from docsynth.dataset.export import _place
-
-    _place(item.image, dst)
+    place_file(item.image, dst)
 
 
 def icdar_lines(records: list[dict[str, Any]]) -> list[str]:

@@ -183,9 +183,9 @@ def format_report(report: dict[str, Any]) -> str:
     lines = []
     for name in methods:
         r = report["methods"][name]
-        subsets = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
+        per_subset = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
         lines.append(f"{name}: mean Jaccard {r['mean_jaccard']:.4f}, mean mask IoU {r['mean_mask_iou']:.4f}, "
-                     f"found {r['found']}/{r['count']}; per subset: {subsets}")
+                     f"found {r['found']}/{r['count']}; per subset: {per_subset}")
         ab = r.get("abstention")
         if ab:
             lines.append(f"  false refusals {ab['false_refusal']:.1%} of {ab['pages']} photos with a page"
@@ -203,7 +203,7 @@ def format_report(report: dict[str, Any]) -> str:
                  for s in subsets}
         sw = max(6, max(map(len, subsets)))
         lines += ["", f"{'subset':<{sw}}  {'n':>3}  " + "  ".join(f"{m[:16]:>16}" for m in methods)]
-        for s in sorted(subsets, key=worst.get):
+        for s in sorted(subsets, key=lambda s: worst[s]):
             n = max(report["methods"][m]["subsets"].get(s, {}).get("count", 0) for m in methods)
             cells = [report["methods"][m]["subsets"].get(s) for m in methods]
             lines.append(f"{s:<{sw}}  {n:>3}  " + "  ".join(f"{c['mean_jaccard']:16.4f}" if c else f"{'-':>16}"
@@ -261,7 +261,7 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
         canvas[y0:y0 + thumb.shape[0], x0:x0 + thumb.shape[1]] = thumb
         shift = np.array([x0, y0])
 
-        def draw(corners, colour, thickness):
+        def draw(corners, colour, thickness, f=f, shift=shift, canvas=canvas):  # this photo's
             pts = np.round(np.asarray(corners) * f + shift).astype(np.int32)
             cv2.polylines(canvas, [pts], True, colour, thickness, cv2.LINE_AA)
 

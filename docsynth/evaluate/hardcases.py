@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from docsynth import config as config_mod
+from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 
 # Base of the sample indices: far beyond any index a training stream or dataset reaches, so the
@@ -73,27 +74,22 @@ CASES: dict[str, dict[str, Any]] = {
 GREYSCALE = {"greyscale"}
 
 
-def case_config(case: str, seed: int) -> dict[str, Any]:
+def case_config(case: str, seed: int) -> RunConfig:
     """The effective config that draws the composites of ``case``."""
     if case not in CASES:
         raise DocsynthError(f"unknown hard case {case!r} (known: {', '.join(CASES)})")
-    cfg = config_mod.defaults()
-    cfg["seed"] = int(seed)
-    gen = cfg["generate"]
-    gen.update({"source": "procedural", "documents_count": 64, "background_provider": "procedural",
-                "backgrounds_count": 48, "per_document": 1, "compositor": "realistic",
-                "compositor_options": {**_ALWAYS, **CASES[case]}})
-    gen["source_options"] = {"long_side": 800}
-    gen["background_options"] = {"size": [800, 600]}
-    return cfg
+    return config_mod.typed({"seed": int(seed), "generate": {
+        "source": "procedural", "documents_count": 64, "background_provider": "procedural",
+        "backgrounds_count": 48, "per_document": 1, "compositor": "realistic",
+        "compositor_options": {**_ALWAYS, **CASES[case]}, "source_options": {"long_side": 800},
+        "background_options": {"size": [800, 600]}}})
 
 
 def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: list[str] | None = None,
                     force: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write ``count`` photos per case into ``out`` (images/ + corners.csv); returns a summary."""
     from docsynth.formats import corners as corners_csv
-    from docsynth.generate.shards import Context, render_sample
-    from docsynth.generate.pools import BackgroundPool, DocumentPool
+    from docsynth.generate.stream import SampleStream
     from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes
 
     names = list(CASES) if not cases else list(cases)
@@ -109,14 +105,11 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
     for case in names:
         offset = INDEX_BASE + list(CASES).index(case) * (1 << 24)  # each case its own composites
         cfg = case_config(case, seed)
-        gen = cfg["generate"]
-        ctx = Context(cfg=cfg, out=out, documents=DocumentPool.from_config(gen, cfg["seed"]),
-                      backgrounds=BackgroundPool.from_config(gen, cfg["seed"]))
+        stream = SampleStream.from_config(cfg.generate, cfg.seed)
         for i in range(count):
-            made = render_sample(ctx, offset + i)
-            if made is None:  # procedural pages always render; a plugin source might not
+            sample = stream.sample(offset + i)
+            if sample is None:  # procedural pages always render; a plugin source might not
                 raise DocsynthError(f"hard case {case}: sample {i} could not be made")
-            sample = made[0]
             image = sample.image
             if case in GREYSCALE:
                 image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)

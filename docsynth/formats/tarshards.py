@@ -49,7 +49,8 @@ class ShardWriter:
 
     def __init__(self) -> None:
         self._buffer = io.BytesIO()
-        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.USTAR_FORMAT)
+        # open across add() calls, closed by write(): the shard is one tar in memory until then
+        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
 
     def _add(self, name: str, data: bytes) -> None:
         info = tarfile.TarInfo(name)
@@ -97,10 +98,11 @@ def _split_key(name: str) -> tuple[str, str]:
     return (f"{folder}/{stem}" if folder else stem), ext
 
 
-def _read_groups(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+def _read_groups(path: Path) -> Iterator[tuple[str | None, dict[str, bytes]]]:
     """Yield ``(key, {extension: bytes})`` for consecutive members sharing a key; streams the
     file, so a shard on slow or remote storage is read once, front to back."""
-    key, group = None, {}
+    key: str | None = None
+    group: dict[str, bytes] = {}
     try:
         with tarfile.open(path, mode="r|") as tar:
             for member in tar:
@@ -138,7 +140,7 @@ def iter_samples(paths: str | Path | Iterable[str | Path], *, decode: bool = Tru
         raise DocsynthError(f"iter_samples: rank {rank} is not in 0..{world_size - 1}")
     for shard in shards[rank::world_size]:
         for key, group in _read_groups(shard):
-            yield _sample(shard, key, group, decode)
+            yield _sample(shard, str(key), group, decode)  # a group always has its key
 
 
 def _sample(shard: Path, key: str, group: dict[str, bytes], decode: bool) -> dict[str, Any]:
@@ -150,7 +152,8 @@ def _sample(shard: Path, key: str, group: dict[str, bytes], decode: bool) -> dic
         meta = json.loads(group["json"])
     except json.JSONDecodeError as exc:
         raise DocsynthError(f"{shard}: {key}.json is not valid JSON ({exc.msg})") from None
-    image, mask = group[image_ext], group["mask.png"]
+    image: Any = group[image_ext]  # bytes, or decoded arrays with ``decode``
+    mask: Any = group["mask.png"]
     if decode:
         image = _decode(shard, f"{key}.{image_ext}", image, color=True)
         mask = _decode(shard, f"{key}.mask.png", mask, color=False)

@@ -93,7 +93,7 @@ def word_records(geometry: Any, visible: np.ndarray) -> list[dict[str, Any]]:
     on_page_all = (inside & ~np.isnan(geometry.backward(probe_photo)[:, 0])).reshape(probes.shape[:2])
     shown_all = (inside & (visible[yi, xi] > 0)).reshape(probes.shape[:2]) & on_page_all
     records = []
-    for word, line, flat, photo, shown, on_page in zip(words, lines, flats, photos, shown_all, on_page_all):
+    for word, line, flat, photo, shown, on_page in zip(words, lines, flats, photos, shown_all, on_page_all, strict=False):
         records.append({
             "text": str(word["text"]),
             "line": int(line),

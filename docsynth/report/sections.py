@@ -13,7 +13,7 @@ import yaml
 
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
-from docsynth.run.engine import STAGE_ORDER
+from docsynth.formats.runfolder import STAGE_ORDER
 from docsynth.report.html import esc, fmt_value, img, missing, table
 from docsynth.report.run_folder import RunFolder, read_json
 from docsynth.viz import TILE, caption, draw_quad, finite, fit_height, grid, svg_chart
@@ -150,7 +150,8 @@ def section_statistics(run: RunFolder, limit: int = 200) -> str:
     real, real_counts = measure(where) if where else (None, None)
     result = compare(synthetic, real)
     out = (f"<p>{counts['measured']} synthetic samples with a page ({counts['negatives']} negatives not measured)"
-           + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>" if real else "")
+           + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>"
+              if real and real_counts else "")
            + ". Statistics of <code>docsynth stats</code>; KS: two-sample Kolmogorov-Smirnov distance "
            "(0 = same distribution, 1 = disjoint).</p>")
     if real is None:
@@ -188,7 +189,7 @@ def _histogram(values: list[float], groups: dict[str, list[float]], bins: int = 
     hi = hi if hi > lo else lo + 1
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
     centres = (edges[:-1] + edges[1:]) / 2
-    return list(zip(centres.tolist(), (counts / max(1, len(values))).tolist()))
+    return list(zip(centres.tolist(), (counts / max(1, len(values))).tolist(), strict=True))
 
 
 def section_split(run: RunFolder) -> str:
@@ -299,7 +300,7 @@ def evaluation_remark(run: RunFolder) -> str:
         parts.append(f"on {samples} composites" + (f" of {_plural(pages, 'page')}" if pages is not None else ""))
     elif pages is not None:
         parts.append(f"on composites of {_plural(pages, 'page')}")
-    seconds = tr.get("train_wall_seconds")
+    seconds: Any = tr.get("train_wall_seconds")  # a number when finite() says so
     if finite(seconds):
         parts.append(f"{seconds:.0f} s of training" if seconds < 120 else f"{seconds / 60:.0f} minutes of training")
     how = " ".join(parts[:-1]) + ", " + parts[-1] if len(parts) > 1 and finite(seconds) else " ".join(parts)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from docsynth import options as options_mod
 from docsynth.errors import DocsynthError
 from docsynth.geometry import page_corners, to_center_homography
 from docsynth.kinds import Quad
@@ -148,7 +149,7 @@ class OnnxBackend(RawBackend):
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs (batch axis kept) for a preprocessed 1 x 3 x H x W input."""
-        return dict(zip(self.output_names, self.session.run(None, {self.input_name: x})))
+        return dict(zip(self.output_names, self.session.run(None, {self.input_name: x}), strict=True))
 
 
 def is_torchscript(path: Path) -> bool:
@@ -244,14 +245,14 @@ class Scanner:
         self.backend = backend
         self.post_name = post
         self.post = plugins.get("postprocessor", post)
-        self.post_options = dict(post_options or {})
+        self.post_options = options_mod.build(self.post, post_options, "scan.postprocessor_options")
 
     def locate(self, image: np.ndarray) -> tuple[Quad, Any]:
         """(quad, prediction) for one upright BGR photo."""
         pred = self.backend.predict(image)
         extra = {"corners": pred.corners, "corner_scores": pred.corner_scores}
         try:
-            quad = self.post.find_quad(pred.page_prob, image, dict(self.post_options), extra)
+            quad = self.post.find_quad(pred.page_prob, image, self.post_options, extra)
         except Exception as exc:  # a broken post-processor plugin costs one photo, not the run
             return Quad(None, 0.0, f"post-processor {self.post_name!r} failed: {type(exc).__name__}: {exc}"), pred
         if quad.corners is not None:
@@ -337,7 +338,8 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                             "or choose another --out")
     if on_start:
         on_start(len(photos))
-    rows, results = [], []
+    rows: list[tuple[str, np.ndarray | None]] = []
+    results: list[dict[str, Any]] = []
     for path, name in photos:
         try:
             image = read_photo(path)

@@ -32,8 +32,8 @@ from docsynth.errors import DocsynthError
 from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
-from docsynth.generate.labels import finish_labels
 from docsynth.generate.pagemap import Homography, page_map
+from docsynth.options import Options
 from docsynth.kinds import Page, Sample
 
 from docsynth_compose.steps import build_pipeline
@@ -132,6 +132,7 @@ class RealisticCompositor:
         self._cutouts: dict[str, Cutouts] = {}
 
     def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """What the declaration cannot check (the camera's keys); the host calls it once."""
         unknown = set(options) - set(DEFAULTS)
         if unknown:
             raise DocsynthError(f"generate.compositor_options: unknown option(s) {', '.join(sorted(unknown))} "
@@ -150,8 +151,8 @@ class RealisticCompositor:
 
     # ------------------------------------------------------------------------------------------
     def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
-                options: dict[str, Any]) -> Sample:
-        o = self.resolve_options(options)
+                options: Options) -> Sample:
+        o = options  # validated and default-filled once by the host (docsynth.options.build)
         pipeline = self.pipeline(o)
         out_w, out_h = self._size(o, rng)
         cases: set[str] = set()
@@ -180,7 +181,7 @@ class RealisticCompositor:
         if rng.random() < o["negative_p"]:
             sample = Sample(image=bg, mask=np.zeros((out_h, out_w), np.uint8), corners=None,
                             flags={"negative"}, extra={"cases": sorted(cases)})
-            return finish_labels(pipeline(sample, rng))
+            return pipeline(sample, rng)
 
         ph, pw = page.image.shape[:2]
         src = page.corners if page.corners is not None else page_corners(pw, ph)
@@ -280,7 +281,7 @@ class RealisticCompositor:
         if rng.random() < o["squash_p"]:
             sample = _SQUASH.run(sample, rng)
             sample.extra["cases"] = sorted(set(sample.extra["cases"]) | {"squashed"})
-        return finish_labels(sample)
+        return sample
 
     # ------------------------------------------------------------------------------------------
     @staticmethod

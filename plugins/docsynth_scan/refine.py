@@ -103,7 +103,7 @@ def refine_sides(image: np.ndarray, corners: np.ndarray, band: float,
     centre = corners.mean(0)
     coarse = side_lines(corners)
     p0, p1 = corners, np.roll(corners, -1, axis=0)
-    normals = np.array([line[:2] if line[:2] @ (a - centre) > 0 else -line[:2] for line, a in zip(coarse, p0)])
+    normals = np.array([line[:2] if line[:2] @ (a - centre) > 0 else -line[:2] for line, a in zip(coarse, p0, strict=True)])
     pts, strength, valid = edge_points(image, p0, p1, normals, band)
     fits = []
     for k in range(4):

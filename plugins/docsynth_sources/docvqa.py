@@ -26,6 +26,7 @@ from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 from docsynth_sources._common import box_word, choose, dataset_root, image_files, read_json_words, read_page
 
@@ -70,12 +71,10 @@ class DocVQASource:
     expected_archives = ["spdocvqa_images.tar.gz", "spdocvqa_qas.zip", "spdocvqa_ocr.tar.gz"]
     default_mask = "fullpage"
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
+    def list_documents(self, options: Options) -> list[DocumentRef]:
         root = dataset_root(self.name, options)
         wanted = choose(options, "splits", SPLITS, self.name)
-        crop = int(options.get("crop", 42))
-        if crop < 0:
-            raise DocsynthError(f"sources.options.{self.name}.crop: must be 0 or more pixels")
+        crop = int(options.crop)
         split_of = _splits_from_qas(root)
         # spdocvqa_ocr.tar.gz: one <image stem>.json of OCR lines and words per page
         ocr = {p.stem: str(p) for p in sorted(root.rglob("*.json")) if not _QA_FILE.match(p.name)}

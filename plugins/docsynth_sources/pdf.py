@@ -36,6 +36,7 @@ from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 from docsynth_sources._common import dataset_root
 
@@ -125,7 +126,7 @@ class PdfSource:
     options = {**listing_options(),
                "max_pages": F(int, 2, "seeded pages per PDF (0: all)", low=0),
                "orientation": F(str, "any", "pages kept", choices=("portrait", "landscape", "any")),
-               "long_side": F(int, 1280, "render size, px on the longer side", low=1),
+               "long_side": F(int, 1280, "render size, px on the longer side", low=16),
                "ink_min": F(float, 0.01, "least share of dark pixels (blank pages are skipped)", low=0, high=1),
                "ink_max": F(float, 0.60, "most share of dark pixels (photos are skipped)", low=0, high=1),
                "licence": F((str, None), None, "licence recorded for every page")}
@@ -137,20 +138,15 @@ class PdfSource:
         self.problems: list[str] = []  # PDFs the last listing could not open
         self._open: tuple[tuple[str, int], Any] | None = None  # the last PDF rendered from, kept open
 
-    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
-        o = {"max_pages": int(options.get("max_pages", 2)), "orientation": str(options.get("orientation", "any")),
-             "long_side": int(options.get("long_side", 1280)), "ink_min": float(options.get("ink_min", 0.01)),
-             "ink_max": float(options.get("ink_max", 0.60)), "seed": int(options.get("seed", 0))}
-        if o["orientation"] not in ORIENTATIONS:
-            raise DocsynthError(f"sources.options.pdf.orientation: {o['orientation']!r} unknown; use one of "
-                                + ", ".join(ORIENTATIONS))
-        if o["long_side"] < 16:
-            raise DocsynthError("sources.options.pdf.long_side: must be at least 16 pixels")
+    def _options(self, options: Options) -> dict[str, Any]:
+        o = {"max_pages": int(options.max_pages), "orientation": str(options.orientation),
+             "long_side": int(options.long_side), "ink_min": float(options.ink_min),
+             "ink_max": float(options.ink_max), "seed": int(options.seed)}
         if not 0 <= o["ink_min"] <= o["ink_max"] <= 1:
             raise DocsynthError("sources.options.pdf.ink_min/ink_max: need 0 <= ink_min <= ink_max <= 1")
         return o
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
+    def list_documents(self, options: Options) -> list[DocumentRef]:
         pdfium = _pdfium()
         root = dataset_root(self.name, options, hint="set option 'root' (sources.options.pdf.root) to a folder of PDFs")
         o = self._options(options)

@@ -19,6 +19,7 @@ from docsynth.errors import DocsynthError
 from docsynth.config import AT_LEAST_1, F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 LAYOUTS = ("letter", "article", "form", "invoice", "receipt", "slide")
 _SYLLABLES = ("an", "re", "to", "in", "de", "con", "ter", "pro", "ment", "al", "ing", "tion",
@@ -319,17 +320,13 @@ class ProceduralSource:
                "long_side": F(int, 960, "page size, px on the longer side", **AT_LEAST_1),
                "fonts": F(list, [], "TrueType files to draw with (default: OpenCV's fonts)")}
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
-        count = int(options.get("count", 24))
-        seed = int(options.get("seed", 0))
-        layout = options.get("layout")
-        if layout is not None and layout not in LAYOUTS:
-            raise DocsynthError(f"procedural source: layout {layout!r} unknown; use one of {', '.join(LAYOUTS)}")
-        fonts = [str(p) for p in options.get("fonts", [])]
+    def list_documents(self, options: Options) -> list[DocumentRef]:
+        count, seed, layout = int(options.count), int(options.seed), options.layout  # layout: a choice, checked
+        fonts = [str(p) for p in options.fonts]
         for font in fonts:
             if not Path(font).is_file():
                     raise DocsynthError(f"procedural source: font file {font} not found (source options 'fonts')")
-        meta = {"seed": seed, "layout": layout, "long_side": int(options.get("long_side", 960)),
+        meta = {"seed": seed, "layout": layout, "long_side": int(options.long_side),
                 "fonts": fonts, "licence": self.licence}
         return [DocumentRef(id=f"procedural-{seed}-{i:06d}", source=self.name, meta={**meta, "index": i})
                 for i in range(count)]

@@ -68,10 +68,8 @@ def larger_sheet(page: Page, image: np.ndarray, quad: np.ndarray, rng: np.random
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     shift = rng.uniform(-0.02, 0.02, 2) * size
     under = (quad - centre) @ rot.T * grow + centre + shift
-    if rng.random() < 0.5:
-        below = _plain(page, _cover_colour(page, rng), rng)
-    else:
-        below = sheet(page)  # another printed page, or a blank one of the same paper
+    # a plain cover or notebook of a similar colour, or another printed (or blank) sheet
+    below = _plain(page, _cover_colour(page, rng), rng) if rng.random() < 0.5 else sheet(page)
     ph, pw = page.image.shape[:2]
     image = paste(below, image, _homography(page_corners(pw, ph), under))
     return image, [{"corners": under, "role": "under", "flags": ["occluded"]}]
