@@ -238,7 +238,12 @@ def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
             "preset": row.get("preset"),
             "provenance": json.dumps(row or {"image": _rel(item.image, root)}, sort_keys=True),
             "dewarp": _label_bytes(root, row.get("dewarp")),
-            "text": None if not row.get("text") else _label_bytes(root, row["text"]).decode("utf-8")}
+            "text": _label_text(root, row.get("text"))}
+
+
+def _label_text(root: Path, rel: str | None) -> str | None:
+    data = _label_bytes(root, rel)
+    return None if data is None else data.decode("utf-8")
 
 
 def _label_bytes(root: Path, rel: str | None) -> bytes | None:

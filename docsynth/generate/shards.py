@@ -112,7 +112,7 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     skipped: dict[str, str] = {}  # input file -> why
     notes: set[str] = set()  # said once per run by the driver (e.g. pages without words)
     tar = ShardWriter() if gen.shard_format == "tar" else None
-    labels = list(gen.labels)
+    labels: list[str] = list(gen.labels)
     for index in range(start, end):
         made = ctx.stream.render(index, skipped)
         if made is None:
