@@ -415,7 +415,7 @@ def test_mobile_reference_matches_the_scanner(tmp_path):
         exact = mobile.shrink(photo[..., ::-1], *mobile.input_hw(meta)).transpose(2, 0, 1)[None]
         apart = diff > one_level / 2
         assert np.all(np.abs(exact[apart] % 1 - 0.5) < 1e-3), name
-        assert apart.mean() < 0.01, name
+        assert apart.mean() < 0.02, name  # ties are common on flat paper (a page filling the frame)
         out = backend.run(x)
         ref = mobile.decode(out["out"], out.get("corners"), photo.shape[1], photo.shape[0])
         pred = backend.predict(photo)
