@@ -8,6 +8,8 @@ a file is reported at once, each on one line naming the file, line, key and expe
 from __future__ import annotations
 
 import copy
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,13 @@ AT_LEAST_1 = {"low": 1}
 SHARE = {"low": 0, "high": 1}  # a probability or a fraction
 POSITIVE = {"low": 0, "above": True}
 QUALITY = {"low": 1, "high": 100}  # JPEG quality
+# Documented hard caps (README, "Limits"), so that a typo cannot ask for terabytes: checked when
+# the config loads, before any work. Worker counts are capped by the machine instead (workers.py).
+MAX_SIDE = 8192  # pixels, any side of an image docsynth makes (8192 x 8192 RGB is 200 MB)
+MAX_ITEMS = 10_000_000  # samples, documents, backgrounds in one run
+SIDE = {"low": 0, "high": MAX_SIDE}  # a size in pixels; 0 keeps the size
+ITEMS = {"low": 0, "high": MAX_ITEMS}
+WORKERS = {"low": 1}  # no hard cap: beyond the machine's CPUs it is capped, with a note (workers.py)
 
 
 def listing_options() -> dict[str, Field]:
@@ -100,18 +109,18 @@ SCHEMA: dict[str, Any] = {
     },
     "sources": {
         "mix": F(dict, {"procedural": 24}, "source name -> number of documents to sample"),
-        "max_size": F(int, 640, "longest side of prepared pages", **COUNT),
+        "max_size": F(int, 640, "longest side of prepared pages", **SIDE),
         "out": F(str, "data/documents", "prepared document folder"),
         "root": F(str, "data/sources", "where fetched/imported datasets live"),
         "masks": F(dict, {}, "source name -> mask strategy (default: fullpage)"),
         "options": F(dict, {}, "source name -> options for that source"),
         "image_format": F(str, "jpg", "file format of prepared pages (masks are PNG)", choices=("jpg", "png")),
         "jpeg_quality": F(int, 95, "JPEG quality of prepared pages", **QUALITY),
-        "workers": F(int, 1, "worker processes for prepare (does not change the output)", **AT_LEAST_1),
+        "workers": F(int, 1, "worker processes for prepare (does not change the output)", **WORKERS),
     },
     "backgrounds": {
         "provider": F(str, "procedural", "background provider"),
-        "count": F(int, 24, "number of backgrounds to collect", **COUNT),
+        "count": F(int, 24, "number of backgrounds to collect", **ITEMS),
         "out": F(str, "data/backgrounds", "background folder"),
         "queries": F(list, [
             "desk", "office desk", "wooden desk", "table", "wooden table", "kitchen table",
@@ -120,14 +129,14 @@ SCHEMA: dict[str, Any] = {
             "concrete floor", "laminate countertop", "tablecloth", "fabric texture", "cardboard",
         ], "search queries for scraping providers (the reference's 24 surfaces)"),
         "options": F(dict, {}, "provider name -> options for that provider (e.g. api_url, token)"),
-        "per_query": F(int, 100, "images to collect per query (`scrape --limit`)", **AT_LEAST_1),
+        "per_query": F(int, 100, "images to collect per query (`scrape --limit`)", low=1, high=MAX_ITEMS),
         "contact": F(str, "", "your e-mail or URL, sent in the User-Agent (Wikimedia blocks anonymous clients)"),
         "licences": F(list, ["cc0", "pdm", "by", "by-sa"], "licence codes to accept when scraping; 'any' accepts all"),
-        "min_width": F(int, 1280, "smallest accepted width in pixels when scraping", **COUNT),
-        "min_height": F(int, 0, "smallest accepted height in pixels when scraping", **COUNT),
+        "min_width": F(int, 1280, "smallest accepted width in pixels when scraping", **SIDE),
+        "min_height": F(int, 0, "smallest accepted height in pixels when scraping", **SIDE),
         "min_aspect": F(float, 1.0, "smallest accepted width/height (1.0: landscape or square)", **POSITIVE),
         "max_aspect": F(float, 3.0, "largest accepted width/height (no panoramas)", **POSITIVE),
-        "max_side": F(int, 2560, "scraped images are scaled down to this longest side (0: keep)", **COUNT),
+        "max_side": F(int, 2560, "scraped images are scaled down to this longest side (0: keep)", **SIDE),
         "jpeg_quality": F(int, 92, "quality of the JPEGs scrape/normalize/import-textures write", **QUALITY),
         "rate_limit": F(float, 1.0, "minimum seconds between two requests to one host", **COUNT),
         "retries": F(int, 5, "retries of a request after 429, 5xx or a network error", **COUNT),
@@ -143,19 +152,19 @@ SCHEMA: dict[str, Any] = {
         "documents": F(OptStr, None, "prepared documents folder; null: use `source`"),
         "source": F(str, "procedural", "source used when `documents` is null"),
         "source_options": F(dict, {}, "options for `source`"),
-        "documents_count": F(int, 12, "documents taken from `source` when `documents` is null", **AT_LEAST_1),
+        "documents_count": F(int, 12, "documents taken from `source` when `documents` is null", low=1, high=MAX_ITEMS),
         "mask": F(str, "fullpage", "mask strategy for pages without a mask"),
         "backgrounds": F(OptStr, None, "background folder; null: use `background_provider`"),
         "background_provider": F(str, "procedural", "provider used when `backgrounds` is null"),
         "background_options": F(dict, {}, "options for `background_provider`"),
-        "backgrounds_count": F(int, 24, "backgrounds taken from the provider when `backgrounds` is null", **AT_LEAST_1),
-        "per_document": F(int, 4, "composites per document (K)", **AT_LEAST_1),
-        "count": F(OptInt, None, "total samples; null: documents x per_document", **COUNT),
+        "backgrounds_count": F(int, 24, "backgrounds taken from the provider when `backgrounds` is null", low=1, high=MAX_ITEMS),
+        "per_document": F(int, 4, "composites per document (K)", low=1, high=100_000),
+        "count": F(OptInt, None, "total samples; null: documents x per_document", **ITEMS),
         "out": F(str, "data/synth", "output dataset folder"),
-        "workers": F(int, 1, "worker processes (does not change the output)", **AT_LEAST_1),
+        "workers": F(int, 1, "worker processes (does not change the output)", **WORKERS),
         "executor": F(str, "local", "executor plugin"),
         "executor_options": F(dict, {}, "options for the executor"),
-        "shard_size": F(int, 32, "samples per shard (unit of resume and of work)", **AT_LEAST_1),
+        "shard_size": F(int, 32, "samples per shard (unit of resume and of work)", low=1, high=100_000),
         "shard_format": F(str, "files", "files: images/ + masks/; tar: WebDataset-style shards/NNNNN.tar",
                           choices=("files", "tar")),
         "image_format": F(str, "jpg", "image file format", choices=("jpg", "png")),
@@ -169,7 +178,7 @@ SCHEMA: dict[str, Any] = {
                                             "(leaks pages into both splits); null: leak-free", **AT_LEAST_1),
         "group_by": F(str, "document", "what must not cross splits",
                       choices=("document", "background", "both")),
-        "max_size": F(int, 480, "resize to this longest side (0: keep size)", **COUNT),
+        "max_size": F(int, 480, "resize to this longest side (0: keep size)", **SIDE),
         "seed": F(OptInt, None, "split seed; null: the top-level seed", **COUNT),
         "out": F(str, "data/split", "split output folder"),
     },
@@ -179,14 +188,14 @@ SCHEMA: dict[str, Any] = {
         "weights": F(str, "none", "none, imagenet, coco, packaged (fine-tune the packaged model "
                                   "docsynth-cpu.pt; needs its backbone and backbone_options) or a weights file"),
         "out": F(str, "runs/train", "run folder"),
-        "epochs": F(int, 10, "training epochs", **AT_LEAST_1),
-        "steps_per_epoch": F(OptInt, None, "cap optimizer steps per epoch (null: whole dataset)", **AT_LEAST_1),
-        "input_size": F(int, 384, "square input side (images are squashed, not letterboxed)", low=16),
+        "epochs": F(int, 10, "training epochs", low=1, high=100_000),
+        "steps_per_epoch": F(OptInt, None, "cap optimizer steps per epoch (null: whole dataset)", low=1, high=MAX_ITEMS),
+        "input_size": F(int, 384, "square input side (images are squashed, not letterboxed)", low=16, high=2048),
         "mean": F(list, [0.4611, 0.4359, 0.3905], "RGB normalisation mean"),
         "std": F(list, [0.2193, 0.2150, 0.2109], "RGB normalisation std"),
         "greyscale_p": F(float, 0.4, "probability of a random greyscale image", **SHARE),
-        "batch_size": F(int, 64, "global batch (split across processes under torchrun)", **AT_LEAST_1),
-        "accumulate": F(int, 1, "micro-batches per optimizer step (batch_size is per micro-batch)", **AT_LEAST_1),
+        "batch_size": F(int, 64, "global batch (split across processes under torchrun)", low=1, high=4096),
+        "accumulate": F(int, 1, "micro-batches per optimizer step (batch_size is per micro-batch)", low=1, high=4096),
         "optimizer": F(str, "adam", "optimizer", choices=("adam", "adamw")),
         "lr": F(float, 1e-4, "learning rate (0 freezes the weights)", **COUNT),
         "weight_decay": F(float, 0.0, "weight decay", **COUNT),
@@ -213,7 +222,7 @@ SCHEMA: dict[str, Any] = {
         "checkpoint_minutes": F(float, 5.0, "save last.pt every N minutes of training (0: epoch ends only)", **COUNT),
         "eval_real": F(OptStr, None, "folder of real photos with corners.csv, scored each epoch"),
         "device": F(str, "auto", "compute device", choices=("auto", "cpu", "cuda", "mps")),
-        "threads": F(OptInt, None, "torch CPU threads (null: torch's default)", **AT_LEAST_1),
+        "threads": F(OptInt, None, "torch CPU threads (null: torch's default)", **WORKERS),
         "workers": F(int, 2, "DataLoader worker processes (does not change the result)", **COUNT),
         "seed": F(int, 41, "training seed (data order, augmentation, initialisation)", **COUNT),
     },
@@ -232,7 +241,7 @@ SCHEMA: dict[str, Any] = {
         "packaged": F(bool, False, "also score the packaged model (what `docsynth scan` uses) beside the "
                                    "checkpoint, on the same photos"),
         "out": F(str, "evaluation", "report folder: results.json, per_image.csv, worst.png"),
-        "worst": F(int, 8, "worst cases on the contact sheet", **COUNT),
+        "worst": F(int, 8, "worst cases on the contact sheet", low=0, high=1000),
     },
 }
 
@@ -281,6 +290,33 @@ def _check_value(field: Field, value: Any, with_range: bool = True) -> bool:
     return False
 
 
+def _non_finite(value: Any) -> bool:
+    """A NaN or an infinity in a number or a list (of lists) of numbers."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, list) and any(map(_non_finite, value))
+
+
+def _pixels(key: str, value: Any) -> str | None:
+    """What a pixel-size option should be, when ``value`` is not that (else None): ``size`` and
+    ``*_size`` lists are [width, height], ``sizes`` a list of them, ``*_side`` one side; each
+    side from 1 to MAX_SIDE."""
+    def side_ok(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE
+
+    def pair_ok(v: Any) -> bool:
+        return isinstance(v, (list, tuple)) and len(v) == 2 and all(map(side_ok, v))
+
+    pair = f"[width, height] in pixels, each from 1 to {MAX_SIDE}"
+    if (key == "size" or key.endswith("_size")) and isinstance(value, (list, tuple)):
+        return None if pair_ok(value) else pair
+    if key == "sizes" and isinstance(value, (list, tuple)):
+        return None if all(map(pair_ok, value)) else f"a list of {pair}"
+    if key.endswith("_side") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None if side_ok(value) else f"an integer from 1 to {MAX_SIDE} (pixels)"
+    return None
+
+
 def validate(data: Any, origin: str, lines: dict[tuple[str, ...], int] | None = None,
              schema: dict[str, Any] = SCHEMA) -> list[str]:
     """Return one message per problem (unknown key, wrong type), empty when fine."""
@@ -306,21 +342,36 @@ def validate(data: Any, origin: str, lines: dict[tuple[str, ...], int] | None = 
             sub = spec[key]
             if isinstance(sub, dict):
                 walk(value, sub, key_path)
+            elif isinstance(value, list) and _non_finite(value):
+                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected finite numbers")
+            elif isinstance(value, float) and not math.isfinite(value):
+                # NaN passes every comparison (and is not JSON): refused whatever the range.
+                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected a finite "
+                                f"{sub.describe(with_range=False).removeprefix('a ')}")
             elif not _check_value(sub, value):
                 # A value of the wrong type gets the type; one out of range gets the range too.
                 in_type = _check_value(sub, value, with_range=False)
                 problems.append(
                     f"{where(key_path)}: '{dotted}' is {value!r}, expected {sub.describe(with_range=in_type)}"
                 )
+            elif _pixels(str(key), value) is not None:
+                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected {_pixels(str(key), value)}")
             elif key.endswith("_options") and isinstance(value, dict):
                 probabilities(value, key_path)
 
-    def probabilities(options: dict[str, Any], path: tuple[str, ...]) -> None:
-        # Plugins' options are free-form, but by convention 'p' and '*_p' are probabilities.
+    def probabilities(options: dict[str, Any], path: tuple[str, ...], top: bool = True) -> None:
+        # Plugins' options are free-form, but by convention 'p' and '*_p' are probabilities, and
+        # at the top of a plugin's options 'size' / '*_size' ([width, height]), 'sizes' and
+        # '*_side' are pixels (steps' nested 'size' entries are shares of the frame).
         for key, value in options.items():
             key_path = path + (str(key),)
-            if isinstance(value, dict):
-                probabilities(value, key_path)
+            if _non_finite(value):
+                problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected finite numbers")
+            elif top and _pixels(str(key), value) is not None:
+                problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected "
+                                f"{_pixels(str(key), value)}")
+            elif isinstance(value, dict):
+                probabilities(value, key_path, top=False)
             elif (key == "p" or str(key).endswith("_p")) and not (
                     isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
                 problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected a "
@@ -354,6 +405,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<:' would hide where each key comes from
+                raise yaml.constructor.ConstructorError(
+                    None, None, "YAML merge keys ('<<:') are not supported; write the keys out in each section",
+                    key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
             if isinstance(key, (str, int, float, bool)) and key in seen:
@@ -374,13 +429,18 @@ def parse_file(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
         raise DocsynthError(f"{path}: config file not found; pass an existing --config PATH") from None
     except OSError as exc:
         raise DocsynthError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise DocsynthError(f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                            "save the config as UTF-8") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise DocsynthError(f"{path}{line}: {problem}; fix the YAML syntax") from None
+        hint = "" if "not supported" in problem else "; fix the YAML syntax"
+        raise DocsynthError(f"{path}{line}: {problem}{hint}") from None
     return ({} if data is None else data), _line_index(text)
 
 
@@ -406,6 +466,9 @@ def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
     return cfg
 
 
+_KEY_IN_PROBLEM = re.compile(r"'([^']+)' is ")
+
+
 def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
          cwd: Path | None = None) -> dict[str, Any]:
     """Effective config: defaults <- file (explicit, or ./docsynth.yaml if present) <- overrides.
@@ -416,19 +479,29 @@ def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None
     cfg = defaults()
     path = Path(config_path) if config_path is not None else (Path(DEFAULT_FILE) if cwd is None else cwd / DEFAULT_FILE)
     origin, lines = "command line", {}
+    problems: list[str] = []
     if config_path is not None or path.is_file():
         data, lines = parse_file(path)
         problems = validate(data, str(path), lines)
-        if problems:
-            raise DocsynthError("\n".join(problems))
-        cfg, origin = merge(cfg, data), str(path)
+        if isinstance(data, dict):  # merged even when some values are wrong, so that the plugins'
+            cfg, origin = merge(cfg, data), str(path)  # options are checked in the same pass
     apply_overrides(cfg, {k: v for k, v in (overrides or {}).items() if v is not None})
-    problems = validate(cfg, "command line")
-    if problems:
-        raise DocsynthError("\n".join(problems))
+    if not problems:  # the file's problems, found above, would be repeated here
+        problems = validate(cfg, "command line")
     from docsynth import options  # plugin options, typed by their plugins: checked before any work
 
-    options.check(cfg, origin, lines)
+    try:  # a key the core already named (a probability out of range) is not named twice
+        named = {m.group(1) for m in map(_KEY_IN_PROBLEM.search, problems) if m}
+        problems += [p for p in options.problems(cfg, origin, lines)
+                     if not (m := _KEY_IN_PROBLEM.search(p)) or m.group(1) not in named]
+    except Exception:  # a value of the wrong type above can trip a plugin's lookup: reported already
+        if not problems:
+            raise
+    if problems:  # every problem of the file at once, each on its own line
+        raise DocsynthError("\n".join(problems))
+    from docsynth import workers
+
+    workers.cap_config(cfg)
     return cfg
 
 

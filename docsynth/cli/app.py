@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from docsynth import __version__, config as config_mod, outputs, plugins
-from docsynth.errors import DocsynthError
+from docsynth.errors import DocsynthError, Incomplete
 from docsynth.progress import progress_bar
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./docsynth.yaml if present).",
@@ -198,6 +198,10 @@ def generate(
              f"{summary['failed']} failed) to {summary['out']} in {summary['seconds']} s"
              + (f"; {len(summary['skipped'])} unreadable files skipped (listed above)" if summary["skipped"] else ""))
     emit(summary, as_json, human)
+    if not summary["complete"]:
+        from docsynth.generate.shards import failure_line
+
+        raise Incomplete(failure_line(summary))
 
 
 def _s(path: Optional[Path]) -> Optional[str]:

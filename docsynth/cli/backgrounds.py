@@ -203,6 +203,11 @@ def register(app: typer.Typer) -> None:
         human = (f"{sum(made.values())} backgrounds made ({_rejections(made)}), skipped {_rejections(skipped)}; "
                  f"{summary['backgrounds']} in {summary['out']}; licences: {_rejections(summary['licences'])}")
         emit(summary, as_json, human)
+        if skipped.get("undecodable"):  # files that should have been textures failed to decode
+            from docsynth.errors import Incomplete
+
+            raise Incomplete(f"{src}: {skipped['undecodable']} files could not be decoded as images; "
+                             "replace them or move them out, then rerun (finished backgrounds are kept)")
 
     @bg.command("list")
     def list_cmd(as_json: bool = JsonOpt) -> None:

@@ -99,6 +99,12 @@ def register(app: typer.Typer) -> None:
                f"{summary['corners_csv']}" + (f"; {len(missing)} without a page" if missing else "")
                + (f" ({summary['skipped']} unreadable, skipped)" if summary.get("skipped") else "")])
         emit(summary, as_json, human)
+        if summary["skipped"]:  # the scan is not complete: say so in the exit status too
+            from docsynth.errors import Incomplete
+
+            first = next(r for r in summary["results"] if r.get("skipped"))
+            raise Incomplete(f"{summary['skipped']} of {summary['photos']} photos could not be read (first: "
+                             f"{first['image']}); replace them and rerun, the others are in {out}")
 
     @app.command("evaluate")
     def evaluate_cmd(
@@ -143,6 +149,11 @@ def register(app: typer.Typer) -> None:
                                        packaged=ec["packaged"])
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
+        if report.get("skipped"):  # scores over fewer photos than asked: not a complete evaluation
+            from docsynth.errors import Incomplete
+
+            raise Incomplete(f"{len(report['skipped'])} photos of {folder} could not be read (first: "
+                             f"{report['skipped'][0]['image']}) and are not in the scores; replace them and rerun")
 
     @app.command("hardcases")
     def hardcases_cmd(

@@ -125,6 +125,17 @@ def register(app: typer.Typer) -> None:
         per = ", ".join(f"{e} {s['taken']}" for e, s in summary["sources"].items())
         emit(summary, as_json, f"prepared {summary['documents']} documents ({per}; {summary['resumed']} already "
                                f"done) in {summary['out']} in {summary['seconds']} s")
+        # A source of the mix that gave no page at all failed (fewer pages than asked, when the
+        # source has too few readable ones, are the warnings above).
+        short = {e: s for e, s in summary["sources"].items() if not s["taken"] and s["requested"] != 0}
+        if short:
+            from docsynth.errors import Incomplete
+
+            entry, s = next(iter(short.items()))
+            why = f" (e.g. {s['skipped_examples'][0]})" if s["skipped_examples"] else ""
+            raise Incomplete(f"{summary['out']}: incomplete, source {entry!r} gave {s['taken']} of "
+                             f"{s['requested']} documents{why}; fix or replace the failing documents, or "
+                             "lower the mix, then rerun")
 
     @app.command("resize")
     def resize_cmd(src: Path = typer.Argument(..., help="Folder of images (and masks).", file_okay=False),

@@ -4,11 +4,15 @@ Sample ``i`` takes document ``(i // per_document) % D`` and draws everything els
 ``sample_rng(seed, i)``, so the output depends on the config and seed only, never on the
 number of workers or the order shards finish in. Work is cut into shards of consecutive
 indices; a shard is done when its ``shards/NNNNN.jsonl`` exists (written last, atomically),
-so a rerun skips finished shards and redoes only the rest.
+so a rerun skips finished shards and redoes only the rest. A shard where some sample failed
+(an unreadable document) is not done: its rows and failures go to ``shards/NNNNN.failed.json``,
+the dataset is marked incomplete (``run.yaml``'s ``status``, ``failed.jsonl``) and a rerun
+tries the shard again.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,8 @@ from docsynth.formats.tarshards import ShardWriter, shard_name, tar_row
 
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
-OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml")
+OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml", "failed.jsonl")
+FAILED_FILE = "failed.jsonl"  # the samples that could not be made, while the dataset is incomplete
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -151,12 +156,13 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     assert ctx is not None, "worker not initialised"
     shard, start, end = task
     gen = ctx.gen
-    rows, failed, skipped = [], 0, {}
+    rows, failed, skipped = [], [], {}
     tar = ShardWriter() if gen.get("shard_format", "files") == "tar" else None
     for index in range(start, end):
         made = render_sample(ctx, index, skipped)
         if made is None:
-            failed += 1
+            doc = ctx.documents.refs[(index // gen["per_document"]) % len(ctx.documents)]
+            failed.append({"index": index, "document": _where(doc), "reason": skipped.get(_where(doc), "unreadable")})
             continue
         sample, info = made
         row = sample_record(index, sample, info, ctx.cfg)
@@ -171,8 +177,13 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
         rows.append(row)
     if tar is not None:
         tar.write(ctx.out / shard_name(shard))
-    write_jsonl(ctx.out / "shards" / f"{shard:05d}.jsonl", rows)
-    return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start, "skipped": skipped}
+    done, partial = ctx.out / "shards" / f"{shard:05d}.jsonl", ctx.out / "shards" / f"{shard:05d}.failed.json"
+    if failed:  # not done: a rerun makes this shard again (sample i is the same bytes every time)
+        atomic_write_text(partial, json.dumps({"rows": rows, "failed": failed}) + "\n")
+    else:
+        write_jsonl(done, rows)
+        partial.unlink(missing_ok=True)
+    return {"shard": shard, "written": len(rows), "failed": len(failed), "size": end - start, "skipped": skipped}
 
 
 def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
@@ -183,8 +194,8 @@ def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
     for sub in ("images", "masks", "shards"):
         for tmp in (out / sub).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
-    atomic_write_text(out / "run.yaml", yaml.safe_dump(
-        {"fingerprint": dataset_fingerprint(cfg), "config": cfg}, sort_keys=False))
+    atomic_write_text(out / "run.yaml", yaml.safe_dump(  # complete only once every sample is made
+        {"fingerprint": dataset_fingerprint(cfg), "status": {"complete": False}, "config": cfg}, sort_keys=False))
 
 
 def plan_for(cfg: dict[str, Any], n_documents: int) -> Plan:
@@ -237,26 +248,57 @@ def generate(cfg: dict[str, Any], force: bool = False,
         if progress:
             progress(result["size"])
     rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []  # samples not made, in this run or (never retried) before
     for shard, _, _ in plan.shards:
         shard_file = shard_dir / f"{shard:05d}.jsonl"
-        if not shard_file.is_file():  # e.g. cluster workers wrote to their own disks
+        partial = shard_dir / f"{shard:05d}.failed.json"
+        if shard_file.is_file():
+            rows.extend(read_jsonl(shard_file))
+        elif partial.is_file():
+            record = json.loads(partial.read_text(encoding="utf-8"))
+            rows.extend(record["rows"])
+            failures.extend(record["failed"])
+        else:  # e.g. cluster workers wrote to their own disks
             raise DocsynthError(f"{shard_file}: missing after all shards ran; put --out on a "
                                 "filesystem the driver and every worker share, then rerun")
-        rows.extend(read_jsonl(shard_file))
     write_jsonl(out / "manifest.jsonl", rows)
+    _record_status(out, cfg, len(rows), failures)
     if plan.total and not rows:
         raise DocsynthError(f"{out}: no sample could be made: none of the {len(documents)} documents could be "
-                            "read; check the document images (generate.documents / --documents)")
+                            "read; check the document images (generate.documents / --documents)", exit_code=1)
     seconds = time.perf_counter() - t0
     return {
         "out": str(out),
+        "complete": not failures,
         "samples": len(rows),
         "written": written,
         "resumed": skipped,
-        "failed": failed,
+        "failed": len(failures),
+        "failed_samples": failures,
         "skipped": [{"file": f, "reason": why} for f, why in sorted(unreadable.items())],
         "documents": len(documents),
         "backgrounds": len(backgrounds),
         "seconds": round(seconds, 3),
         "samples_per_second": round(written / seconds, 2) if seconds > 0 else None,
     }
+
+
+def _record_status(out: Path, cfg: dict[str, Any], samples: int, failures: list[dict[str, Any]]) -> None:
+    """Say in the run record whether the dataset is complete, and list what is missing in
+    ``failed.jsonl`` (removed once a rerun made every sample)."""
+    status = {"complete": not failures, "samples": samples, "failed": len(failures)}
+    atomic_write_text(out / "run.yaml", yaml.safe_dump(
+        {"fingerprint": dataset_fingerprint(cfg), "status": status, "config": cfg}, sort_keys=False))
+    if failures:
+        write_jsonl(out / FAILED_FILE, failures)
+    else:
+        (out / FAILED_FILE).unlink(missing_ok=True)
+
+
+def failure_line(summary: dict[str, Any]) -> str:
+    """One line for an incomplete dataset: how many samples failed, the first reason, what to do."""
+    first = summary["failed_samples"][0]
+    return (f"{summary['out']}: incomplete, {summary['failed']} of {summary['failed'] + summary['samples']} samples "
+            f"failed (first: sample {first['index']}, {first['reason']}); listed in "
+            f"{Path(summary['out']) / FAILED_FILE}; fix or replace those files, then rerun the same command "
+            "to make the failed samples")
