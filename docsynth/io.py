@@ -168,10 +168,26 @@ def read_mask(path: str | Path) -> np.ndarray:
     return np.where(mask >= 128, 255, 0).astype(np.uint8)
 
 
-def list_images(folder: str | Path) -> list[Path]:
+# Files by which docsynth marks a folder it wrote: a dataset (run.yaml), a scan (scan.json), an
+# evaluation (results.json), a stage of `docsynth run` (.stage.json), prepared pages (prepare.yaml).
+OUTPUT_RECORDS = ("run.yaml", "scan.json", "results.json", ".stage.json", "prepare.yaml")
+
+
+def docsynth_outputs_under(folder: str | Path) -> set[Path]:
+    """Subfolders of ``folder`` (not itself) that docsynth wrote: they carry one of its records.
+    Their composites, masks, pages and contact sheets are never listed as inputs."""
     folder = Path(folder)
+    return {record.parent for name in OUTPUT_RECORDS for record in folder.rglob(name)
+            if record.is_file() and record.parent != folder}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Every image under ``folder``, except hidden ones and those in docsynth's own outputs."""
+    folder = Path(folder)
+    ours = docsynth_outputs_under(folder)
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                  and not any(parent in ours for parent in p.parents))
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import yaml
 
 from helpers import run_docsynth
-from test_faults import fails, png
-
-TINY = ("generate:\n  documents_count: 2\n  backgrounds_count: 2\n"
-        "  source_options: {long_side: 160}\n  background_options: {size: [160, 120]}\n"
-        "  compositor_options: {size: [64, 48]}\n")
-
+from test_faults import fails, png, snapshot
 
 def errors(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("docsynth: error:")]
@@ -149,3 +145,133 @@ def test_odd_config_files_are_one_line(tmp_path):
     fails(run_docsynth("config", "show", "--config", "latin1.yaml", cwd=tmp_path), "latin1.yaml:2", "UTF-8")
     (tmp_path / "merge.yaml").write_text("base: &b\n  epochs: 1\ntrain:\n  <<: *b\n")
     fails(run_docsynth("config", "show", "--config", "merge.yaml", cwd=tmp_path), "merge.yaml:4", "merge keys")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Outputs are never read back as inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_output_inside_an_input_folder_is_refused(tmp_path, ):
+    docs = tmp_path / "docs"
+    png(docs / "a.png", 120, 160)
+    png(tmp_path / "bgs" / "wood.png", 200, 150, value=120)
+    before = snapshot(docs)
+    fails(run_docsynth("generate", "--documents", "docs", "--backgrounds", "bgs", "--out", "docs/gen", cwd=tmp_path),
+          "docs/gen", "inside the input folder docs")
+    fails(run_docsynth("generate", "--documents", "docs", "--backgrounds", "bgs", "--out", "bgs/gen", cwd=tmp_path),
+          "bgs/gen", "inside the input folder bgs")
+    assert snapshot(docs) == before and not (tmp_path / "bgs" / "gen").exists()
+    png(tmp_path / "photos" / "a.jpg", 80, 60)
+    fails(run_docsynth("scan", "photos", "--out", "photos/out", cwd=tmp_path), "inside the input folder photos")
+    (tmp_path / "photos" / "corners.csv").write_text("image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\n"
+                                                     "a.jpg,10,10,70,10,70,50,10,50\n")
+    fails(run_docsynth("evaluate", "photos", "--out", "photos/report", cwd=tmp_path), "inside the input folder photos")
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["a.jpg", "corners.csv"]
+
+
+def test_docsynth_outputs_inside_an_input_folder_are_not_listed(tmp_path):
+    """Folders that an older docsynth (or a user's mv) left inside an input folder carry their
+    record (run.yaml, scan.json, results.json): their composites and pages are not inputs."""
+    docs = tmp_path / "docs"
+    png(docs / "a.png", 120, 160)
+    made = run_docsynth("generate", "--count", "3", "--out", "docs/old", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    png(tmp_path / "bgs" / "wood.png", 200, 150, value=120)
+    gen = run_docsynth("generate", "--documents", "docs", "--backgrounds", "bgs", "-k", "1", "--out", "ds", "--json",
+                       cwd=tmp_path)
+    assert gen.returncode == 0, gen.stderr
+    assert json.loads(gen.stdout)["documents"] == 1  # a.png only, not old/images/* nor old/masks/*
+    png(tmp_path / "photos" / "a.jpg", 80, 60)
+    first = run_docsynth("scan", "photos", "--out", "pages", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "pages").rename(tmp_path / "photos" / "pages")
+    again = run_docsynth("scan", "photos", "--out", "pages2", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["photos"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Resume means resume: interrupted scan and hardcases, inputs replaced at the same path
+# ---------------------------------------------------------------------------------------------
+
+
+def _interrupt_when(args: tuple[str, ...], cwd: Path, ready) -> None:
+    """Start the CLI, press Ctrl-C once ``ready()`` is true, and check the interrupted exit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DOCSYNTH_LOAD_PLUGINS": "docsynth"}
+    proc = subprocess.Popen([sys.executable, "-m", "docsynth", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "rerun the same command to resume" in err, err
+
+
+def test_an_interrupted_scan_resumes(tmp_path):
+    import cv2
+    import numpy as np
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        image = np.full((240, 320, 3), 60, np.uint8)
+        x, y = int(rng.integers(20, 80)), int(rng.integers(20, 60))
+        image[y:y + 150, x:x + 110] = 235
+        cv2.imwrite(str(photos / f"p{i:02d}.jpg"), image)
+    _interrupt_when(("scan", "photos", "--out", "pages"), tmp_path,
+                    lambda: len(list((tmp_path / "pages").glob("p*.jpg"))) >= 3)
+    done_before = len(list((tmp_path / "pages").glob("p*.jpg")))
+    assert 3 <= done_before < 40 and not (tmp_path / "pages" / "corners.csv").exists()
+    (photos / "p00.jpg").write_bytes((photos / "p39.jpg").read_bytes())  # replaced at the same path
+    again = run_docsynth("scan", "photos", "--out", "pages", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["photos"] == 40 and 1 <= summary["resumed"] < done_before  # p00 changed: scanned again
+    p00 = next(r for r in summary["results"] if r["image"].endswith("p00.jpg"))
+    p39 = next(r for r in summary["results"] if r["image"].endswith("p39.jpg"))
+    assert p00["corners"] == p39["corners"]
+    assert len((tmp_path / "pages" / "corners.csv").read_text().splitlines()) == 41
+    assert not (tmp_path / "pages" / ".scan-progress.jsonl").exists()
+
+
+def test_an_interrupted_hardcases_resumes_to_the_same_benchmark(tmp_path):
+    args = ("hardcases", "b", "--count", "2", "--cases", "lightdesk,clutter,receipt")
+    _interrupt_when(args, tmp_path, lambda: len(list((tmp_path / "b" / "images").glob("*.jpg"))) >= 2)
+    again = run_docsynth(*args, "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    whole = run_docsynth("hardcases", "c", "--count", "2", "--cases", "lightdesk,clutter,receipt", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    ours = {k: v for k, v in snapshot(tmp_path / "b").items() if not k.startswith(".")}
+    assert ours == snapshot(tmp_path / "c")
+
+
+def test_generate_redoes_the_samples_of_a_page_replaced_at_the_same_path(tmp_path):
+    docs = tmp_path / "docs"
+    png(docs / "a.png", 120, 160)
+    png(docs / "b.png", 120, 160, value=90)
+    png(tmp_path / "bgs" / "wood.png", 200, 150, value=120)
+    (tmp_path / "docsynth.yaml").write_text("generate: {shard_size: 2}\n")  # one shard per page
+    args = ("generate", "--documents", "docs", "--backgrounds", "bgs", "-k", "2", "--out", "ds", "--json")
+    assert run_docsynth(*args, cwd=tmp_path).returncode == 0
+    first = snapshot(tmp_path / "ds" / "images")
+    png(docs / "b.png", 120, 160, value=30)  # same name, other content
+    again = run_docsynth(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["written"] == 2 and summary["resumed"] == 2, summary
+    assert "b.png" in again.stderr and "made again" in again.stderr
+    now = snapshot(tmp_path / "ds" / "images")
+    assert [now[k] == first[k] for k in sorted(now)] == [True, True, False, False]

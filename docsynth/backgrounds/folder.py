@@ -88,10 +88,13 @@ def read_rejected(root: Path) -> dict[str, dict[str, Any]]:
 def listed_files(root: str | Path) -> Iterator[Path]:
     """Every file under ``root`` except set-aside subfolders, hidden files and our own
     metadata files, in a stable order."""
+    from docsynth.io import docsynth_outputs_under
+
     root = Path(root)
+    ours = docsynth_outputs_under(root)  # a dataset or scan written inside: never backgrounds
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if not path.is_file() or any(p.startswith(".") for p in rel.parts):
+        if not path.is_file() or any(p.startswith(".") for p in rel.parts) or any(d in ours for d in path.parents):
             continue
         if rel.parts[0] in SET_ASIDE or (len(rel.parts) == 1 and rel.name in OWN_FILES):
             continue

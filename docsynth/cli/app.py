@@ -191,6 +191,7 @@ def generate(
     gen = cfg["generate"]
     outputs.check_folder(gen["out"])
     outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
+    outputs.refuse_inside(gen["out"], [gen["documents"], gen["backgrounds"]])  # listed recursively
     with progress_bar("generate") as bar:
         summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start,
                                note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))

@@ -40,11 +40,16 @@ def check_scan_output(inputs: list[Path], out: Path, force: bool) -> None:
     photos = collect_photos(inputs)
     outputs.check_folder(out)
     outputs.refuse_overlap(out, [i for i in inputs if i.is_dir()], holding=False)
+    outputs.refuse_inside(out, inputs)  # photo folders are listed recursively
+    from docsynth.scan.scanner import PROGRESS
+
     try:  # pages an earlier scan wrote into --out may be replaced by a new scan
         earlier = [r["page"] for r in json.loads((out / "scan.json").read_text())["results"] if r.get("page")]
     except (OSError, ValueError, KeyError, TypeError):
         earlier = []
     pages = [out / f"{name}.jpg" for _, name in photos]
+    if (out / PROGRESS).is_file():  # an interrupted scan wrote these (Ctrl-C may land between a
+        earlier += pages            # page and its journal line): the rerun resumes it
     outputs.refuse_replacing(pages, inputs=[p for p, _ in photos], ours=earlier, force=force)
 
 
@@ -55,6 +60,7 @@ def check_report_output(folder: Path, out: Path, force: bool) -> None:
 
     outputs.check_folder(out)
     outputs.refuse_overlap(out, [folder], holding=False)
+    outputs.refuse_inside(out, [folder])  # worst.png among the photos would be scanned as one
     files = [out / "per_image.csv", out / "worst.png"]
     outputs.refuse_replacing(files, inputs=[folder], ours=files if (out / "results.json").is_file() else [],
                              force=force)
@@ -78,7 +84,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Find the page in each photo and write it flattened, plus corners.csv."""
-        from docsynth.scan.scanner import Scanner, load_backend, scan_photos
+        from docsynth.scan.scanner import HOLD_BACK_BELOW, Scanner, load_backend, scan_photos, stamp
 
         checkpoint, inputs = split_model_arg(args, "photos or folders")
         cfg = load_config(config, {"scan.postprocessor": post})["scan"]
@@ -87,17 +93,23 @@ def register(app: typer.Typer) -> None:
         scanner = Scanner(load_backend(checkpoint), cfg["postprocessor"], cfg["postprocessor_options"])
         check_scan_output(inputs, out, force)
         with progress_bar("scan") as bar:
+            model = {"model": str(checkpoint) if checkpoint else "packaged",
+                     "stamp": stamp(checkpoint) if checkpoint else None}  # an interrupted scan resumes with it
             summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=cfg["jpeg_quality"],
-                                  progress=bar.advance, on_start=bar.start,
+                                  progress=bar.advance, on_start=bar.start, fingerprint=model,
                                   warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
         missing = [r for r in summary["results"] if r["page"] is None]
         human = "\n".join(
             [f"{Path(r['image']).name}: " + (f"page -> {r['page']} (confidence {r['confidence']:.2f})"
-                                             if r["page"] else f"no document found ({r['reason']})")
+                                             if r["page"] else f"no page written ({r['reason']})"
+                                             if r.get("held_back") else f"no document found ({r['reason']})")
              for r in summary["results"]]
             + [f"{summary['pages']} of {summary['photos']} photos scanned into {out}; corners in "
                f"{summary['corners_csv']}" + (f"; {len(missing)} without a page" if missing else "")
-               + (f" ({summary['skipped']} unreadable, skipped)" if summary.get("skipped") else "")])
+               + (f" ({summary['held_back']} held back: confidence below {HOLD_BACK_BELOW})"
+                  if summary["held_back"] else "")
+               + (f" ({summary['skipped']} unreadable, skipped)" if summary.get("skipped") else "")
+               + (f"; {summary['resumed']} done by the interrupted scan" if summary["resumed"] else "")])
         emit(summary, as_json, human)
         if summary["skipped"]:  # the scan is not complete: say so in the exit status too
             from docsynth.errors import Incomplete
@@ -165,8 +177,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """A fixed synthetic benchmark, one set per hard case (light desk, clutter, sheets under
-        the page, card in the hand, receipt, close-up, squashed, greyscale); score it with
-        `docsynth evaluate OUT`: its subsets are the cases."""
+        the page, card in the hand, receipt, close-up, squashed, greyscale, page held by a
+        hand); score it with `docsynth evaluate OUT`: its subsets are the cases."""
         from docsynth.evaluate import hardcases
 
         names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None

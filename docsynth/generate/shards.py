@@ -230,6 +230,7 @@ def generate(cfg: dict[str, Any], force: bool = False,
     prepare_output(out, cfg, force)
     plan = plan_for(cfg, len(documents))
     shard_dir = out / "shards"
+    redo_changed_inputs(shard_dir, documents, backgrounds, note)
     todo = [t for t in plan.shards if not (shard_dir / f"{t[0]:05d}.jsonl").is_file()]
     skipped = plan.total - sum(end - start for _, start, end in todo)
     if on_start:
@@ -302,3 +303,50 @@ def failure_line(summary: dict[str, Any]) -> str:
             f"failed (first: sample {first['index']}, {first['reason']}); listed in "
             f"{Path(summary['out']) / FAILED_FILE}; fix or replace those files, then rerun the same command "
             "to make the failed samples")
+
+
+INPUTS_FILE = "inputs.json"  # in shards/: size and mtime of every input file the shards were made from
+
+
+def _stamps(refs: list[Any]) -> list[list[Any]]:
+    """[id, path, size, mtime_ns] of each reference read from a file ([id, None, ...] otherwise)."""
+    out = []
+    for ref in refs:
+        path = getattr(ref, "path", None)
+        try:
+            st = Path(path).stat() if path else None
+        except OSError:
+            st = None
+        out.append([ref.id, path, st and st.st_size, st and st.st_mtime_ns])
+    return out
+
+
+def redo_changed_inputs(shard_dir: Path, documents: DocumentPool, backgrounds: BackgroundPool,
+                        note: Callable[[str], None] | None = None) -> None:
+    """A rerun must not keep samples of an input that changed since: a page or background
+    replaced at the same path (other size or mtime) marks the finished shards that used it as
+    not done, and a different list of inputs (sample i would take another page) all of them."""
+    now = {"documents": _stamps(documents.refs), "backgrounds": _stamps(backgrounds.refs)}
+    record = shard_dir / INPUTS_FILE
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = None
+    done = sorted(shard_dir.glob("[0-9]*.jsonl"))
+    if before is not None and before != now and done:
+        same_list = all([r[:2] for r in before.get(k, [])] == [r[:2] for r in now[k]] for k in now)
+        changed = {k: {n[0] for b, n in zip(before.get(k, []), now[k]) if b != n} for k in now}
+        stale = []
+        for shard in done:
+            rows = read_jsonl(shard)
+            if not same_list or any(r["document"]["id"] in changed["documents"]
+                                    or r["background"] in changed["backgrounds"] for r in rows):
+                stale.append(shard)
+        for shard in stale:
+            shard.unlink()
+        if stale and note:
+            what = "the list of inputs changed" if not same_list else (
+                "changed since: " + ", ".join(sorted(str(r[1]) for k in now for r in now[k] if r[0] in changed[k]))[:300])
+            note(f"{len(stale)} finished shards are made again: {what}")
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(record, json.dumps(now) + "\n")
