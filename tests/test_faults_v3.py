@@ -275,3 +275,79 @@ def test_generate_redoes_the_samples_of_a_page_replaced_at_the_same_path(tmp_pat
     assert "b.png" in again.stderr and "made again" in again.stderr
     now = snapshot(tmp_path / "ds" / "images")
     assert [now[k] == first[k] for k in sorted(now)] == [True, True, False, False]
+
+
+def test_a_checkpoint_with_a_bad_input_size_is_one_line(tmp_path):
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    from test_faults import PACKAGED
+
+    ckpt = torch.load(PACKAGED, map_location="cpu", weights_only=False)
+    ckpt["input_size"] = -5
+    torch.save(ckpt, tmp_path / "bad.pt")
+    png(tmp_path / "a.jpg", 80, 60)
+    fails(run_docsynth("scan", "bad.pt", "a.jpg", "--out", "pages", cwd=tmp_path), "bad.pt", "input_size is -5")
+    assert not (tmp_path / "pages").exists()
+
+
+def test_a_duplicate_row_in_corners_csv_is_refused_naming_both_lines(tmp_path):
+    png(tmp_path / "photos" / "a.jpg", 80, 60)
+    png(tmp_path / "photos" / "b.jpg", 80, 60)
+    (tmp_path / "photos" / "corners.csv").write_text("image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y\n"
+                                                     "a.jpg,10,10,70,10,70,50,10,50\n"
+                                                     "b.jpg,10,10,70,10,70,50,10,50\n"
+                                                     "a.jpg,0,0,80,0,80,60,0,60\n")
+    fails(run_docsynth("evaluate", "photos", "--out", "report", cwd=tmp_path),
+          "corners.csv:4", "a.jpg is also on line 2")
+
+
+BAD_SOURCE = '''
+from docsynth.hookspecs import hookimpl
+
+
+class Bad:
+    name = "bad"
+    description = "a source with a bug"
+    licence = "none"
+    homepage = "https://example.org"
+
+    def list_documents(self, options):
+        raise RuntimeError("boom in list")
+
+    def load_document(self, ref):
+        raise RuntimeError("boom in load")
+
+
+@hookimpl
+def register_sources(register):
+    register(Bad())
+'''
+
+
+def test_a_third_party_source_that_raises_is_one_line_naming_it(tmp_path):
+    from test_faults import _site_with
+
+    site = _site_with(tmp_path, "bad-source", "badsrc", BAD_SOURCE)
+    env = {"PYTHONPATH": str(site), "DOCSYNTH_LOAD_PLUGINS": "docsynth,bad-source"}
+    (tmp_path / "docsynth.yaml").write_text("generate: {source: bad}\nsources: {mix: {bad: 2}, out: docs}\n")
+    for args in (("generate", "--out", "ds"), ("sources", "prepare")):
+        fails(run_docsynth(*args, cwd=tmp_path, env=env), "source 'bad'", "bad-source", "list_documents",
+              "boom in list", code=1)
+    listed = run_docsynth("sources", "list", "--json", cwd=tmp_path, env=env)  # the others are still listed
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    assert {"bad", "procedural"} <= {s["name"] for s in json.loads(listed.stdout)}
+
+
+def test_train_on_a_dataset_with_a_missing_image_is_one_line_before_training(tmp_path):
+    import pytest
+
+    pytest.importorskip("torch")
+    made = run_docsynth("generate", "--count", "6", "-k", "1", "--out", "ds", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "ds" / "images" / "0000004.jpg").unlink()
+    started = time.monotonic()
+    fails(run_docsynth("train", "ds", "--backbone", "compact", "--epochs", "1", "--input-size", "64",
+                       "--batch-size", "1", "--workers", "0", "--out", "tr", cwd=tmp_path),
+          "0000004.jpg", "missing")
+    assert time.monotonic() - started < 60 and not (tmp_path / "tr" / "last.pt").exists()

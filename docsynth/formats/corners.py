@@ -36,11 +36,16 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
     if header is None or tuple(h.strip() for h in header) != COLUMNS:
         raise DocsynthError(f"{path}:1: header must be {','.join(COLUMNS)}")
     out: dict[str, np.ndarray] = {}
+    seen: dict[str, int] = {}  # image -> its line: a second row would silently win
     for line, row in enumerate(reader, 2):
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) != len(COLUMNS):
             raise DocsynthError(f"{path}:{line}: expected {len(COLUMNS)} fields, got {len(row)}")
+        if row[0].strip() in seen:
+            raise DocsynthError(f"{path}:{line}: image {row[0].strip()} is also on line {seen[row[0].strip()]}; "
+                                "keep one row per image")
+        seen[row[0].strip()] = line
         if not any(cell.strip() for cell in row[1:]):
             continue  # no page in this photo (scan writes such rows)
         try:

@@ -142,7 +142,15 @@ class OnnxBackend(RawBackend):
             raise DocsynthError(f"{path}: ONNX model lacks docsynth metadata; export it with "
                                 "docsynth export-model")
         self.path = Path(path)
-        self.meta = json.loads(props[ONNX_META_KEY])
+        try:
+            self.meta = json.loads(props[ONNX_META_KEY])
+        except ValueError:
+            self.meta = None
+        from docsynth.scan.model_contract import meta_problem
+
+        problem = meta_problem(self.meta) if isinstance(self.meta, dict) else "its docsynth metadata is not JSON"
+        if problem:
+            raise DocsynthError(f"{path}: {problem}; re-export it with docsynth export-model")
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
