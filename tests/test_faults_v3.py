@@ -351,3 +351,65 @@ def test_train_on_a_dataset_with_a_missing_image_is_one_line_before_training(tmp
                        "--batch-size", "1", "--workers", "0", "--out", "tr", cwd=tmp_path),
           "0000004.jpg", "missing")
     assert time.monotonic() - started < 60 and not (tmp_path / "tr" / "last.pt").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Commands do what was asked
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_until_split_needs_no_torch(tmp_path):
+    from test_faults import NO_TORCH
+
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(NO_TORCH)  # as if torch were not installed
+    (tmp_path / "docsynth.yaml").write_text(
+        "run: {dir: r, report: false}\nsources: {mix: {procedural: 2}, max_size: 160}\n"
+        "backgrounds: {count: 2, options: {procedural: {size: [160, 120]}}}\n"
+        "generate: {per_document: 2, compositor_options: {size: [64, 48]}}\nsplit: {valid_fraction: 0.5}\n")
+    result = run_docsynth("run", "--until", "split", cwd=tmp_path, env={"PYTHONPATH": str(hide)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "split" / "split.jsonl").is_file()
+    fails(run_docsynth("run", cwd=tmp_path, env={"PYTHONPATH": str(hide)}), "need PyTorch")
+
+
+def test_report_refuses_a_folder_that_is_not_a_run_and_never_replaces_its_files(tmp_path):
+    made = run_docsynth("generate", "--count", "2", "--out", "ds", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    fails(run_docsynth("report", "ds", cwd=tmp_path), "ds", "not a `docsynth run` folder")
+    assert not (tmp_path / "ds" / "report.html").exists()
+    run_yaml = tmp_path / "r" / "run.yaml"
+    run_yaml.parent.mkdir()
+    run_yaml.write_text("seed: 1\nrun: {dir: r, stages: [generate]}\n")
+    before = run_yaml.read_bytes()
+    fails(run_docsynth("report", "r", "--out", "r/run.yaml", "--force", cwd=tmp_path), "r/run.yaml", "input")
+    assert run_yaml.read_bytes() == before
+    done = run_docsynth("report", "r", cwd=tmp_path)  # its own report.html is fine
+    assert done.returncode == 0, done.stderr
+
+
+def test_backgrounds_normalize_leaves_files_that_are_not_images_where_they_are(tmp_path):
+    png(tmp_path / "bgs" / "wood.png", 200, 150, value=120)
+    (tmp_path / "bgs" / "README.txt").write_text("where these came from\n")
+    (tmp_path / "bgs" / "broken.jpg").write_text("not a jpeg")
+    result = run_docsynth("backgrounds", "normalize", "bgs", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "bgs" / "README.txt").read_text() == "where these came from\n"
+    assert sorted(p.name for p in (tmp_path / "bgs" / "rejected").rglob("*") if p.is_file()) == ["broken.jpg"]
+    assert json.loads(result.stdout)["not-an-image"] == 1
+
+
+def test_export_model_format_follows_the_suffix_or_must_match_it(tmp_path):
+    from test_faults import PACKAGED
+
+    fails(run_docsynth("export-model", str(PACKAGED), "--format", "onnx", "--out", "m.tflite", cwd=tmp_path),
+          "m.tflite", "--format onnx", ".onnx")
+    fails(run_docsynth("export-model", str(PACKAGED), "--out", "m.bin", cwd=tmp_path), "m.bin", "--format")
+    by_suffix = run_docsynth("export-model", str(PACKAGED), "--out", "m.tflite", "--json", cwd=tmp_path)
+    if by_suffix.returncode == 0:  # the TFLite extra is installed: a TFLite file, not ONNX
+        assert json.loads(by_suffix.stdout)["format"] == "tflite"
+    else:  # without torch or the extra: one line about TFLite, and no file
+        assert "tflite" in by_suffix.stderr.lower() and "Traceback" not in by_suffix.stderr
+        assert not (tmp_path / "m.tflite").exists()
+    assert not list(tmp_path.glob("*.onnx"))

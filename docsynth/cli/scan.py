@@ -204,7 +204,8 @@ def register(app: typer.Typer) -> None:
     @app.command("export-model")
     def export_cmd(
         checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) to export."),
-        fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, torchscript, tflite or coreml."),
+        fmt: Optional[str] = typer.Option(None, "--format", "-f", help="onnx, torchscript, tflite or coreml "
+                                                                       "(default: what --out's suffix says)."),
         out: Path = typer.Option(..., "--out", "-o", help="File to write (.onnx / .ts / .tflite / .mlpackage)."),
         precision: str = typer.Option("fp32", "--precision", "-p",
                                       help="fp32, fp16 (onnx, coreml) or int8 (onnx, static, calibrated on composites)."),
@@ -223,8 +224,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export a model (ONNX fp32/fp16/int8, TorchScript, TFLite, Core ML), verified against the original."""
         from docsynth import outputs
-        from docsynth.scan.export_model import TOLERANCES, Tolerance, export_model
+        from docsynth.scan.export_model import TOLERANCES, Tolerance, export_model, format_for
 
+        fmt = format_for(out, fmt)
         if fmt == "coreml":  # an .mlpackage is a folder
             outputs.check_folder(out)
         else:

@@ -73,6 +73,25 @@ FORMATS = ("onnx", "torchscript", "tflite", "coreml")
 PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "torchscript": ("fp32",), "tflite": ("fp32",),
               "coreml": ("fp32", "fp16")}
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "tflite": ".tflite", "coreml": ".mlpackage"}
+FORMAT_OF_SUFFIX = {".onnx": "onnx", ".ts": "torchscript", ".torchscript": "torchscript", ".tflite": "tflite",
+                    ".mlpackage": "coreml", ".mlmodel": "coreml"}
+
+
+def format_for(out: Path, fmt: str | None) -> str:
+    """The export format: ``--format`` when given (then ``--out``'s suffix must agree: an
+    ``m.tflite`` holding ONNX would fail in the app that loads it), else what the suffix says."""
+    by_suffix = FORMAT_OF_SUFFIX.get(out.suffix.lower())
+    if fmt is None:
+        if by_suffix is None:
+            raise DocsynthError(f"{out}: cannot tell the format from the suffix {out.suffix or '(none)'!r}; pass "
+                                f"--format ({', '.join(FORMATS)}) or end --out in "
+                                f"{', '.join(sorted(FORMAT_OF_SUFFIX))}")
+        return by_suffix
+    if fmt in FORMATS and by_suffix != fmt:
+        raise DocsynthError(f"{out}: --format {fmt} writes a {SUFFIXES[fmt]} file, but --out ends in "
+                            f"{out.suffix or '(no suffix)'!r}; end --out in {SUFFIXES[fmt]}, or leave out --format "
+                            "to export what the suffix says")
+    return fmt
 # Composites for calibration and for the check come from different seeds, so the check never
 # scores an int8 model on the very images its ranges were fitted to.
 CALIBRATION_SEED = 18
