@@ -371,6 +371,14 @@ def test_run_until_split_needs_no_torch(tmp_path):
     result = run_docsynth("run", "--until", "split", cwd=tmp_path, env={"PYTHONPATH": str(hide)})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "split" / "split.jsonl").is_file()
+    # The report of that run (section 7): commands as <code>, not `backticks`; the counts
+    # that differ from the config say why; the contrast's unit allows negative values.
+    report = run_docsynth("report", "r", cwd=tmp_path, env={"PYTHONPATH": str(hide)})
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "`" not in page and "<code>docsynth run</code>" in page
+    assert "are what the sources stage made (<code>generate.documents_count</code>, 12" in page
+    assert "contrast (grey, page minus background: -255 to 255)" in page
     fails(run_docsynth("run", cwd=tmp_path, env={"PYTHONPATH": str(hide)}), "need PyTorch")
 
 
@@ -413,3 +421,11 @@ def test_export_model_format_follows_the_suffix_or_must_match_it(tmp_path):
         assert "tflite" in by_suffix.stderr.lower() and "Traceback" not in by_suffix.stderr
         assert not (tmp_path / "m.tflite").exists()
     assert not list(tmp_path.glob("*.onnx"))
+
+
+
+def test_a_value_below_a_limit_never_reads_as_equal_to_it():
+    from docsynth.text import below
+
+    assert below(0.8496, 0.85) == "0.8496" and below(0.84999, 0.85) == "0.84999"
+    assert below(0.1234, 0.5) == "0.12" and below(0.849, 0.85) == "0.849"

@@ -14,7 +14,7 @@ import yaml
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
 from docsynth.run.engine import STAGE_ORDER
-from docsynth.report.html import esc, fmt_value, img, missing, table
+from docsynth.report.html import esc, fmt_value, img, missing, prose, table
 from docsynth.report.run_folder import RunFolder, read_json
 from docsynth.viz import TILE, caption, draw_quad, finite, fit_height, grid, svg_chart
 
@@ -96,6 +96,21 @@ def section_backgrounds(run: RunFolder) -> str:
     return out
 
 
+def _inputs_note(run: RunFolder, summary: dict[str, Any]) -> str:
+    """Why the counts differ from generate.documents_count / backgrounds_count in the config:
+    in a run, generate reads what the sources and backgrounds stages made; those counts apply
+    only when generate renders its own."""
+    used = ((run.records.get("generate") or {}).get("config") or {}).get("generate") or {}
+    configured = run.config.get("generate") or {}
+    notes = []
+    for key, stage in (("documents", "sources"), ("backgrounds", "backgrounds")):
+        if used.get(key) and f"{key}_count" in configured and summary.get(key) is not None:
+            notes.append(f"the {fmt_value(summary[key])} {key} are what the {stage} stage made "
+                         f"(<code>generate.{key}_count</code>, {esc(configured[f'{key}_count'])}, applies only "
+                         f"when generate makes its own {key})")
+    return ("Here " + "; ".join(notes) + ". ") if notes else ""
+
+
 def section_dataset(run: RunFolder, count: int = 12) -> str:
     folder = run.stage_dir("generate")
     manifest = folder / "manifest.jsonl"
@@ -114,7 +129,8 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     out = (f"<p>{len(rows)} samples from {fmt_value(summary.get('documents'))} documents and "
            f"{fmt_value(summary.get('backgrounds'))} backgrounds"
            + (f", {fmt_value(summary.get('samples_per_second'))} samples/s" if summary.get("samples_per_second") else "")
-           + ". Green: page mask outline; red: the corner quad, corners numbered 0 = top-left, clockwise; "
+           + ". " + _inputs_note(run, summary)
+           + "Green: page mask outline; red: the corner quad, corners numbered 0 = top-left, clockwise; "
            "cyan: other documents in the frame.</p>")
     if flags:
         out += table(["flag", "samples"], sorted(flags.items()))
@@ -203,7 +219,7 @@ def section_split(run: RunFolder) -> str:
     out = table(["", "train", "valid"], rows)
     from docsynth.dataset.split import describe_sharing
 
-    out += (f"<p>{esc(describe_sharing(s))}" + (f" {s['dropped']} samples dropped." if s.get("dropped") else "")
+    out += (f"<p>{prose(describe_sharing(s))}" + (f" {s['dropped']} samples dropped." if s.get("dropped") else "")
             + "</p>")
     if not (folder / "split.yaml").is_file():
         out += missing("split.yaml is missing from the split folder.")
@@ -346,12 +362,12 @@ def section_evaluation(run: RunFolder) -> str:
            "frame, mean over photos (no page found = 0); mask IoU in image pixels."
            + (f" Photos: <code>{esc(where)}</code>." if where else "") + "</p>")
     if data.get("note"):
-        out += f'<p class="missing">{esc(data["note"])}</p>'
+        out += f'<p class="missing">{prose(data["note"])}</p>'
     out += table(["method", "photos", "page found", "mean Jaccard", "mean mask IoU",
                   *[f"Jaccard: {s}" for s in subsets]], rows)
     remark = evaluation_remark(run)
     if remark:
-        out += f'<p class="remark"><strong>{esc(remark)}</strong></p>'
+        out += f'<p class="remark"><strong>{prose(remark)}</strong></p>'
     if data.get("skipped"):
         out += missing(f"{len(data['skipped'])} photos could not be read and were not scored: "
                        + ", ".join(f"{s.get('image')} ({s.get('reason')})" for s in data["skipped"]))
