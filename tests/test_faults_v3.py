@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from helpers import run_docsynth
+from helpers import REPO, run_docsynth
 from test_faults import fails, png, snapshot
 
 def errors(result) -> list[str]:
@@ -429,3 +429,24 @@ def test_a_value_below_a_limit_never_reads_as_equal_to_it():
 
     assert below(0.8496, 0.85) == "0.8496" and below(0.84999, 0.85) == "0.84999"
     assert below(0.1234, 0.5) == "0.12" and below(0.849, 0.85) == "0.849"
+
+
+def test_export_model_checks_that_the_confidence_agrees(tmp_path):
+    """The fp16 export of the packaged model scanned tonyxlh_receipt at 0.16 where the original
+    says 0.40: the export is refused with --real, naming the photo; on composites it agrees."""
+    import pytest
+
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from test_faults import PACKAGED
+
+    tight = run_docsynth("export-model", str(PACKAGED), "--precision", "fp16", "--out", "m.onnx", "--check", "2",
+                         "--max-confidence-diff", "0.00001", cwd=tmp_path)
+    fails(tight, "m.onnx", "fp16", "the confidence of composite_", "tolerance 1e-05", code=1)
+    assert not (tmp_path / "m.onnx").exists()
+    realdocs = REPO.parent / "shared" / "realdocs"
+    if not (realdocs / "corners.csv").is_file():
+        pytest.skip("../shared/realdocs is absent")
+    real = run_docsynth("export-model", str(PACKAGED), "--precision", "fp16", "--out", "m.onnx", "--check", "1",
+                        "--real", str(realdocs), cwd=tmp_path)
+    fails(real, "real photos", "the confidence of tonyxlh_receipt.jpg differs by 0.2", "tolerance 0.2", code=1)

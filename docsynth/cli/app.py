@@ -29,6 +29,18 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./do
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
+def _plain_help(param: Any) -> None:
+    """Help that reads as written: a flag takes no value, so it shows no ``<bool>``; an argument
+    with a metavar shows that metavar alone, not ``{METAVAR}...`` and ``<list[Path]>``."""
+    if getattr(param, "is_flag", False):
+        param.display_type_rich = lambda ctx: None
+    elif getattr(param, "param_type_name", "") == "argument" and param.metavar:
+        param.display_type_rich = lambda ctx: None
+        param._usage_display_name = lambda: param.metavar
+        param._rich_display_name = lambda: param.metavar
+    return param
+
+
 class _Group(TyperGroup):
     """Turns DocsynthError (raised anywhere below) into one line on stderr and an exit code."""
 
@@ -38,7 +50,18 @@ class _Group(TyperGroup):
             # The command list shows each help's first paragraph, and Typer's rich mode keeps its
             # line breaks: docstrings wrapped at 100 columns came out as ragged half-lines.
             command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        if command is not None and not getattr(command, "_plain", False):
+            command._plain = True
+            listed = command.get_params  # the --help option is added there, not to .params
+
+            def get_params(ctx: Any) -> list:
+                return [_plain_help(p) for p in listed(ctx)]
+
+            command.get_params = get_params
         return command
+
+    def get_params(self, ctx: Any) -> list:
+        return [_plain_help(p) for p in super().get_params(ctx)]
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -141,6 +164,15 @@ def emit(result: Any, as_json: bool, human: str | None = None) -> None:
         typer.echo(human if human is not None else json.dumps(result, indent=2, default=str))
 
 
+def print_table(table: Any) -> None:
+    """A rich table on stdout. In a terminal it fits the window; piped or redirected, rich would
+    cut it at 80 columns, so it gets whatever width its cells need (and --json has it all)."""
+    from rich.console import Console
+
+    piped = not sys.stdout.isatty()
+    Console(width=100_000 if piped else None, soft_wrap=piped).print(table)
+
+
 def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return config_mod.load(path, overrides)
 
@@ -227,7 +259,6 @@ def plugins_list(as_json: bool = JsonOpt) -> None:
                                for kind, names in info["provides"].items()}
         emit(infos, True)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("plugin", "version", "provides", "errors")
@@ -236,7 +267,7 @@ def plugins_list(as_json: bool = JsonOpt) -> None:
         if "register_commands" in info["hooks"]:
             provides = (provides + "; " if provides else "") + "commands"
         table.add_row(info["name"], info["version"] or "", provides, "\n".join(info["errors"]))
-    Console().print(table)
+    print_table(table)
 
 
 def _pip(args: list[str]) -> None:

@@ -38,7 +38,7 @@ def _rejections(counts: dict[str, int]) -> str:
 
 def register(app: typer.Typer) -> None:
     from docsynth import plugins
-    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config
+    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config, print_table
     from docsynth.progress import progress_bar
 
     bg = typer.Typer(cls=_Group, no_args_is_help=True,
@@ -218,10 +218,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit(rows, True)
             return
-        from rich.console import Console
         from rich.table import Table
 
         table = Table("provider", "scrape", "description", "licence")
         for r in rows:
             table.add_row(r["name"], "yes" if r["scrape"] else "", r["description"], r["licence"])
-        Console().print(table)
+        print_table(table)

@@ -218,6 +218,9 @@ def register(app: typer.Typer) -> None:
                                                       help="Override the precision's corner tolerance (px)."),
         max_jaccard_diff: Optional[float] = typer.Option(None, "--max-jaccard-diff",
                                                          help="Override the precision's mean-Jaccard tolerance."),
+        max_confidence_diff: Optional[float] = typer.Option(None, "--max-confidence-diff",
+                                                            help="Override the precision's tolerance on one photo's "
+                                                                 "confidence (0.01 fp32, 0.2 fp16 and int8)."),
         atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's raw outputs (fp32)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),
         as_json: bool = JsonOpt,
@@ -233,11 +236,12 @@ def register(app: typer.Typer) -> None:
             outputs.check_file(out)
         outputs.refuse_replacing([out], inputs=[checkpoint] + ([real] if real else []), force=force)
         tolerance = None
-        if max_corner_px is not None or max_jaccard_diff is not None:
+        if max_corner_px is not None or max_jaccard_diff is not None or max_confidence_diff is not None:
             default = TOLERANCES.get(precision, TOLERANCES["fp32"])["real"]
             tolerance = Tolerance(default.corner_px if max_corner_px is None else max_corner_px,
                                   default.jaccard if max_jaccard_diff is None else max_jaccard_diff,
-                                  two_sided=default.two_sided)
+                                  two_sided=default.two_sided,
+                                  confidence=default.confidence if max_confidence_diff is None else max_confidence_diff)
         summary = export_model(checkpoint, fmt, out, force=force, atol=atol, precision=precision, real=real,
                                check=check, calibration=calibration, post=post, tolerance=tolerance,
                                progress=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
@@ -263,9 +267,12 @@ def format_export(summary: dict[str, Any]) -> str:
         median = "" if a["median_corner_px"] is None else f" (median {a['median_corner_px']:.3f})"
         model = ("" if a["median_model_corner_px"] is None else
                  f"; model corners median {a['median_model_corner_px']:.3f} px, max {a['max_model_corner_px']:.3f}")
+        conf = ("" if a.get("mean_confidence_diff") is None else
+                f"; confidence within {a['max_confidence_diff']:.3f} (mean {a['mean_confidence_diff']:.4f})")
         lines.append(f"agreement on {a['photos']} {'composites' if name == 'composites' else 'real photos'} "
-                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}; "
-                     "tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
+                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}"
+                     f"{conf}; tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
                      + (f"Jaccard within {tol['jaccard']}" if tol["two_sided"]
-                        else f"Jaccard at most {tol['jaccard']} lower"))
+                        else f"Jaccard at most {tol['jaccard']} lower")
+                     + (f", confidence within {tol['confidence']}" if tol.get("confidence") is not None else ""))
     return "\n".join(lines)

@@ -24,7 +24,7 @@ def _bytes_progress(bar):
 
 
 def register(app: typer.Typer) -> None:
-    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config
+    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config, print_table
 
     sources_app = typer.Typer(cls=_Group, no_args_is_help=True,
                               help="Document sources: list, fetch or import datasets, prepare a document set.")
@@ -44,7 +44,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit(infos, True)
             return
-        from rich.console import Console
         from rich.table import Table
 
         table = Table("source", "licence", "get it", "here", "documents", "note")
@@ -52,7 +51,7 @@ def register(app: typer.Typer) -> None:
             name = i["name"] if i["name"] == i["source"] else f"{i['name']} ({i['source']})"
             table.add_row(name, i["licence"], i["fetch"], "yes" if i["present"] else "no",
                           "" if i["documents"] is None else str(i["documents"]), i["note"])
-        Console().print(table)
+        print_table(table)
 
     @sources_app.command("fetch")
     def sources_fetch(name: str = typer.Argument(..., help="Source name (see 'docsynth sources list')."),
