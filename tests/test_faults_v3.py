@@ -450,3 +450,75 @@ def test_export_model_checks_that_the_confidence_agrees(tmp_path):
     real = run_docsynth("export-model", str(PACKAGED), "--precision", "fp16", "--out", "m.onnx", "--check", "1",
                         "--real", str(realdocs), cwd=tmp_path)
     fails(real, "real photos", "the confidence of tonyxlh_receipt.jpg differs by 0.2", "tolerance 0.2", code=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. What users read
+# ---------------------------------------------------------------------------------------------
+
+UNSURE = '''
+import numpy as np
+
+from docsynth.hookspecs import hookimpl
+from docsynth.kinds import Quad
+
+
+class Unsure:
+    name = "unsure"
+    description = "a page at the centre, with the confidence the photo's name asks for"
+
+    def find_quad(self, page_prob, image, options, extra):
+        h, w = image.shape[:2]
+        corners = np.array([[w * 0.2, h * 0.2], [w * 0.8, h * 0.2], [w * 0.8, h * 0.8], [w * 0.2, h * 0.8]])
+        return Quad(corners, float(image[0, 0, 0] > 128))
+
+
+@hookimpl
+def register_postprocessors(register):
+    register(Unsure())
+'''
+
+
+def test_scan_keeps_subfolders_in_page_names_and_holds_back_unsure_pages(tmp_path):
+    from test_faults import _site_with
+
+    png(tmp_path / "photos" / "images" / "sure.jpg", 80, 60, value=200)  # top-left pixel 200: confidence 1
+    png(tmp_path / "photos" / "images" / "unsure.jpg", 80, 60, value=20)  # 20: confidence 0
+    site = _site_with(tmp_path, "unsure-post", "unsure", UNSURE)
+    env = {"PYTHONPATH": str(site), "DOCSYNTH_LOAD_PLUGINS": "docsynth,unsure-post"}
+    result = run_docsynth("scan", "photos", "--out", "pages", "--post", "unsure", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.relative_to(tmp_path / "pages").as_posix() for p in (tmp_path / "pages").rglob("*.jpg"))
+    assert written == ["images/sure.jpg"]  # not images__sure.jpg; the unsure page is held back
+    assert "unsure.jpg: no page written (confidence 0.00 below 0.05: page held back" in result.stdout
+    assert "1 held back" in result.stdout
+    rows = (tmp_path / "pages" / "corners.csv").read_text().splitlines()
+    assert any(r.startswith("images/unsure.jpg,16") for r in rows)  # its corners are still there, marked
+    unsure = next(r for r in json.loads((tmp_path / "pages" / "scan.json").read_text())["results"]
+                  if r["image"].endswith("unsure.jpg"))
+    assert unsure["held_back"] is True and unsure["page"] is None
+
+
+def test_help_and_tables_read_as_written(tmp_path):
+    generate = run_docsynth("generate", "--help", cwd=tmp_path).stdout
+    assert "<bool>" not in generate and "--force" in generate
+    scan = run_docsynth("scan", "--help", cwd=tmp_path).stdout
+    assert "scan [OPTIONS] [CHECKPOINT] IMAGE_OR_DIR..." in scan and "{" not in scan and "<list" not in scan
+    hardcases = " ".join(run_docsynth("hardcases", "--help", cwd=tmp_path).stdout.split())
+    assert "page held by a hand" in hardcases
+    listed = run_docsynth("sources", "list", "--no-count", cwd=tmp_path)  # piped: not cut at 80 columns
+    assert listed.returncode == 0, listed.stderr
+    assert max(map(len, listed.stdout.splitlines())) > 120
+    assert "(registration required); images from the UCSF Industry Documents Library" in listed.stdout  # one line
+
+
+def test_parquet_document_column_does_not_repeat_the_source(tmp_path):
+    import pytest
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    made = run_docsynth("generate", "--count", "2", "--out", "ds", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    done = run_docsynth("export", "ds", "--format", "parquet", "--out", "ds.parquet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    documents = pq.read_table(tmp_path / "ds.parquet")["document"].to_pylist()
+    assert documents and all(d.startswith("procedural-") for d in documents), documents
