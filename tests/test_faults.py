@@ -383,7 +383,7 @@ def test_bad_compositor_options_stop_run_before_the_first_stage(tmp_path):
         generate:
           compositor_options: {size: [192]}
     """))
-    fails(run_docsynth("run", cwd=tmp_path), "docsynth.yaml:5", "compositor 'realistic'", "size")
+    fails(run_docsynth("run", cwd=tmp_path), "docsynth.yaml:5", "generate.compositor_options.size", "[width, height]")
     assert not (tmp_path / "r" / "sources").exists()
 
 

@@ -440,7 +440,7 @@ def test_export_model_checks_that_the_confidence_agrees(tmp_path):
     pytest.importorskip("onnxruntime")
     from test_faults import PACKAGED
 
-    tight = run_docsynth("export-model", str(PACKAGED), "--precision", "fp16", "--out", "m.onnx", "--check", "2",
+    tight = run_docsynth("export-model", str(PACKAGED), "--precision", "fp16", "--out", "m.onnx", "--check", "4",
                          "--max-confidence-diff", "0.00001", cwd=tmp_path)
     fails(tight, "m.onnx", "fp16", "the confidence of composite_", "tolerance 1e-05", code=1)
     assert not (tmp_path / "m.onnx").exists()

@@ -229,6 +229,8 @@ def register(app: typer.Typer) -> None:
         from docsynth import outputs
         from docsynth.scan.export_model import TOLERANCES, Tolerance, export_model, format_for
 
+        if out.exists() or fmt is not None:  # never an input, whatever the format
+            outputs.refuse_replacing([out], inputs=[checkpoint] + ([real] if real else []), force=force)
         fmt = format_for(out, fmt)
         if fmt == "coreml":  # an .mlpackage is a folder
             outputs.check_folder(out)
