@@ -8,8 +8,6 @@ a file is reported at once, each on one line naming the file, line, key and expe
 from __future__ import annotations
 
 import copy
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import yaml
 
 from docsynth.errors import DocsynthError
+from docsynth.limits import MAX_ITEMS, MAX_SIDE, free_form_problems, non_finite, pixel_problem
 
 DEFAULT_FILE = "docsynth.yaml"
 
@@ -68,10 +67,7 @@ AT_LEAST_1 = {"low": 1}
 SHARE = {"low": 0, "high": 1}  # a probability or a fraction
 POSITIVE = {"low": 0, "above": True}
 QUALITY = {"low": 1, "high": 100}  # JPEG quality
-# Documented hard caps (README, "Limits"), so that a typo cannot ask for terabytes: checked when
-# the config loads, before any work. Worker counts are capped by the machine instead (workers.py).
-MAX_SIDE = 8192  # pixels, any side of an image docsynth makes (8192 x 8192 RGB is 200 MB)
-MAX_ITEMS = 10_000_000  # samples, documents, backgrounds in one run
+# Hard caps (docsynth/limits.py); worker counts are capped by the machine instead (workers.py).
 SIDE = {"low": 0, "high": MAX_SIDE}  # a size in pixels; 0 keeps the size
 ITEMS = {"low": 0, "high": MAX_ITEMS}
 WORKERS = {"low": 1}  # no hard cap: beyond the machine's CPUs it is capped, with a note (workers.py)
@@ -290,33 +286,6 @@ def _check_value(field: Field, value: Any, with_range: bool = True) -> bool:
     return False
 
 
-def _non_finite(value: Any) -> bool:
-    """A NaN or an infinity in a number or a list (of lists) of numbers."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    return isinstance(value, list) and any(map(_non_finite, value))
-
-
-def _pixels(key: str, value: Any) -> str | None:
-    """What a pixel-size option should be, when ``value`` is not that (else None): ``size`` and
-    ``*_size`` lists are [width, height], ``sizes`` a list of them, ``*_side`` one side; each
-    side from 1 to MAX_SIDE."""
-    def side_ok(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE
-
-    def pair_ok(v: Any) -> bool:
-        return isinstance(v, (list, tuple)) and len(v) == 2 and all(map(side_ok, v))
-
-    pair = f"[width, height] in pixels, each from 1 to {MAX_SIDE}"
-    if (key == "size" or key.endswith("_size")) and isinstance(value, (list, tuple)):
-        return None if pair_ok(value) else pair
-    if key == "sizes" and isinstance(value, (list, tuple)):
-        return None if all(map(pair_ok, value)) else f"a list of {pair}"
-    if key.endswith("_side") and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return None if side_ok(value) else f"an integer from 1 to {MAX_SIDE} (pixels)"
-    return None
-
-
 def validate(data: Any, origin: str, lines: dict[tuple[str, ...], int] | None = None,
              schema: dict[str, Any] = SCHEMA) -> list[str]:
     """Return one message per problem (unknown key, wrong type), empty when fine."""
@@ -342,40 +311,18 @@ def validate(data: Any, origin: str, lines: dict[tuple[str, ...], int] | None = 
             sub = spec[key]
             if isinstance(sub, dict):
                 walk(value, sub, key_path)
-            elif isinstance(value, list) and _non_finite(value):
+            elif non_finite(value):  # NaN passes every range check (and is not JSON)
                 problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected finite numbers")
-            elif isinstance(value, float) and not math.isfinite(value):
-                # NaN passes every comparison (and is not JSON): refused whatever the range.
-                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected a finite "
-                                f"{sub.describe(with_range=False).removeprefix('a ')}")
             elif not _check_value(sub, value):
                 # A value of the wrong type gets the type; one out of range gets the range too.
                 in_type = _check_value(sub, value, with_range=False)
                 problems.append(
                     f"{where(key_path)}: '{dotted}' is {value!r}, expected {sub.describe(with_range=in_type)}"
                 )
-            elif _pixels(str(key), value) is not None:
-                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected {_pixels(str(key), value)}")
+            elif isinstance(value, list) and pixel_problem(str(key), value) is not None:  # sides have ranges
+                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected {pixel_problem(str(key), value)}")
             elif key.endswith("_options") and isinstance(value, dict):
-                probabilities(value, key_path)
-
-    def probabilities(options: dict[str, Any], path: tuple[str, ...], top: bool = True) -> None:
-        # Plugins' options are free-form, but by convention 'p' and '*_p' are probabilities, and
-        # at the top of a plugin's options 'size' / '*_size' ([width, height]), 'sizes' and
-        # '*_side' are pixels (steps' nested 'size' entries are shares of the frame).
-        for key, value in options.items():
-            key_path = path + (str(key),)
-            if _non_finite(value):
-                problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected finite numbers")
-            elif top and _pixels(str(key), value) is not None:
-                problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected "
-                                f"{_pixels(str(key), value)}")
-            elif isinstance(value, dict):
-                probabilities(value, key_path, top=False)
-            elif (key == "p" or str(key).endswith("_p")) and not (
-                    isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
-                problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected a "
-                                "probability from 0 to 1")
+                problems.extend(free_form_problems(value, key_path, where))
 
     walk(data, schema, ())
     return problems
@@ -466,9 +413,6 @@ def apply_overrides(cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
     return cfg
 
 
-_KEY_IN_PROBLEM = re.compile(r"'([^']+)' is ")
-
-
 def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
          cwd: Path | None = None) -> dict[str, Any]:
     """Effective config: defaults <- file (explicit, or ./docsynth.yaml if present) <- overrides.
@@ -490,13 +434,7 @@ def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None
         problems = validate(cfg, "command line")
     from docsynth import options  # plugin options, typed by their plugins: checked before any work
 
-    try:  # a key the core already named (a probability out of range) is not named twice
-        named = {m.group(1) for m in map(_KEY_IN_PROBLEM.search, problems) if m}
-        problems += [p for p in options.problems(cfg, origin, lines)
-                     if not (m := _KEY_IN_PROBLEM.search(p)) or m.group(1) not in named]
-    except Exception:  # a value of the wrong type above can trip a plugin's lookup: reported already
-        if not problems:
-            raise
+    problems += options.more_problems(cfg, origin, lines, problems)
     if problems:  # every problem of the file at once, each on its own line
         raise DocsynthError("\n".join(problems))
     from docsynth import workers

@@ -91,8 +91,9 @@ def listed_files(root: str | Path) -> Iterator[Path]:
     from docsynth.io import docsynth_outputs_under
 
     root = Path(root)
-    ours = docsynth_outputs_under(root)  # a dataset or scan written inside: never backgrounds
-    for path in sorted(root.rglob("*")):
+    every = sorted(root.rglob("*"))
+    ours = docsynth_outputs_under(root, every)  # a dataset or scan written inside: never backgrounds
+    for path in every:
         rel = path.relative_to(root)
         if not path.is_file() or any(p.startswith(".") for p in rel.parts) or any(d in ours for d in path.parents):
             continue

@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
         outputs.check_file(target)
         RunFolder(run_dir)  # not a run folder: one line, before anything is written
         if target.resolve() != (run_dir / "report.html").resolve():  # the run's files are its inputs
-            outputs.refuse_replacing([target], inputs=[run_dir], force=force)
+            # (a foreign file elsewhere is write_report's to refuse, naming what it is)
+            outputs.refuse_replacing([target], inputs=[run_dir], force=True)
         path = write_report(run_dir, out, force=force)
         emit({"report": str(path)}, as_json, f"report: {path}")

@@ -87,7 +87,7 @@ def format_for(out: Path, fmt: str | None) -> str:
                                 f"--format ({', '.join(FORMATS)}) or end --out in "
                                 f"{', '.join(sorted(FORMAT_OF_SUFFIX))}")
         return by_suffix
-    if fmt in FORMATS and by_suffix != fmt:
+    if fmt in FORMATS and by_suffix is not None and by_suffix != fmt:  # no or another suffix: as asked
         raise DocsynthError(f"{out}: --format {fmt} writes a {SUFFIXES[fmt]} file, but --out ends in "
                             f"{out.suffix or '(no suffix)'!r}; end --out in {SUFFIXES[fmt]}, or leave out --format "
                             "to export what the suffix says")
