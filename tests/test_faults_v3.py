@@ -497,6 +497,10 @@ def test_scan_keeps_subfolders_in_page_names_and_holds_back_unsure_pages(tmp_pat
     unsure = next(r for r in json.loads((tmp_path / "pages" / "scan.json").read_text())["results"]
                   if r["image"].endswith("unsure.jpg"))
     assert unsure["held_back"] is True and unsure["page"] is None
+    everything = run_docsynth("scan", "photos", "--out", "all", "--post", "unsure", "--min-confidence", "0",
+                              cwd=tmp_path, env=env)
+    assert everything.returncode == 0, everything.stderr
+    assert sorted(p.name for p in (tmp_path / "all" / "images").glob("*.jpg")) == ["sure.jpg", "unsure.jpg"]
 
 
 def test_help_and_tables_read_as_written(tmp_path):

@@ -80,12 +80,16 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Output folder: flattened pages, corners.csv, scan.json."),
         post: Optional[str] = typer.Option(None, "--post", help=post_help),
         force: bool = typer.Option(False, "--force", help="Replace the results of an earlier scan in --out."),
+        min_confidence: float = typer.Option(0.05, "--min-confidence",
+                                             help="Hold back pages found with a lower confidence (0: write all)."),
         config: Optional[Path] = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Find the page in each photo and write it flattened, plus corners.csv."""
-        from docsynth.scan.scanner import HOLD_BACK_BELOW, Scanner, load_backend, scan_photos, stamp
+        from docsynth.scan.scanner import Scanner, load_backend, scan_photos, stamp
 
+        if not 0 <= min_confidence <= 1:  # also refuses NaN
+            raise DocsynthError(f"--min-confidence: {min_confidence} is not a confidence from 0 to 1")
         checkpoint, inputs = split_model_arg(args, "photos or folders")
         cfg = load_config(config, {"scan.postprocessor": post})["scan"]
         if checkpoint is None and cfg["checkpoint"]:
@@ -97,6 +101,7 @@ def register(app: typer.Typer) -> None:
                      "stamp": stamp(checkpoint) if checkpoint else None}  # an interrupted scan resumes with it
             summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=cfg["jpeg_quality"],
                                   progress=bar.advance, on_start=bar.start, fingerprint=model,
+                                  min_confidence=min_confidence,
                                   warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
         missing = [r for r in summary["results"] if r["page"] is None]
         human = "\n".join(
@@ -106,7 +111,8 @@ def register(app: typer.Typer) -> None:
              for r in summary["results"]]
             + [f"{summary['pages']} of {summary['photos']} photos scanned into {out}; corners in "
                f"{summary['corners_csv']}" + (f"; {len(missing)} without a page" if missing else "")
-               + (f" ({summary['held_back']} held back: confidence below {HOLD_BACK_BELOW})"
+               + (f" ({summary['held_back']} held back: confidence below {min_confidence}; "
+                  "--min-confidence 0 writes them)"
                   if summary["held_back"] else "")
                + (f" ({summary['skipped']} unreadable, skipped)" if summary.get("skipped") else "")
                + (f"; {summary['resumed']} done by the interrupted scan" if summary["resumed"] else "")])

@@ -29,6 +29,7 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.geometry import page_corners, to_center_homography
 from docsynth.kinds import Quad
+from docsynth.text import below
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PACKAGED_MODEL = ASSETS / "docsynth-cpu.pt"
@@ -329,7 +330,7 @@ def collect_photos(inputs: list[Path]) -> list[tuple[Path, str]]:
 
 
 # A page found with a confidence below this is held back: its corners go to corners.csv, marked,
-# but no flattened page is written (docs/scan.md).
+# but no flattened page is written (docs/scan.md; `scan --min-confidence` changes it).
 HOLD_BACK_BELOW = 0.05
 PROGRESS = ".scan-progress.jsonl"  # photos done so far, while a scan runs: what a rerun resumes from
 
@@ -361,7 +362,8 @@ def read_progress(out: Path, fingerprint: Any) -> dict[str, dict[str, Any]]:
 def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = False,
                 jpeg_quality: int = 95, progress: Callable[[int], None] | None = None,
                 on_start: Callable[[int], None] | None = None,
-                warn: Callable[[str], None] | None = None, fingerprint: Any = None) -> dict[str, Any]:
+                warn: Callable[[str], None] | None = None, fingerprint: Any = None,
+                min_confidence: float = HOLD_BACK_BELOW) -> dict[str, Any]:
     """Scan photos into ``out``: one flattened ``<name>.jpg`` per page found, ``corners.csv``
     (pixels of the upright photo; empty corners where no page was found) and ``scan.json``.
     An unreadable photo is skipped (``warn`` gets one line naming it) and the rest scanned.
@@ -378,7 +380,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
         raise DocsynthError(f"{csv_path}: exists from an earlier scan; pass --force to replace it "
                             "or choose another --out")
     fingerprint = {"scanner": fingerprint, "post": scanner.post_name, "post_options": scanner.post_options,
-                   "jpeg_quality": jpeg_quality}
+                   "jpeg_quality": jpeg_quality, "min_confidence": min_confidence}
     earlier = {} if force else read_progress(out, fingerprint)
     out.mkdir(parents=True, exist_ok=True)
     journal = (out / PROGRESS).open("w" if not earlier else "a", encoding="utf-8")
@@ -399,7 +401,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                 if progress:
                     progress(1)
                 continue
-            _scan_one(scanner, path, name, inputs, out, jpeg_quality, rows, results, warn)
+            _scan_one(scanner, path, name, inputs, out, jpeg_quality, min_confidence, rows, results, warn)
             if results[-1].get("skipped"):  # not journalled: a rerun tries it again (and says so again)
                 if progress:
                     progress(1)
@@ -424,6 +426,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
 
 
 def _scan_one(scanner: Scanner, path: Path, name: str, inputs: list[Path], out: Path, jpeg_quality: int,
+              min_confidence: float,
               rows: list, results: list, warn: Callable[[str], None] | None) -> None:
     """Scan one photo: its page file, its corners.csv row and its result appended."""
     from docsynth.io import write_image
@@ -439,9 +442,10 @@ def _scan_one(scanner: Scanner, path: Path, name: str, inputs: list[Path], out: 
         return
     result = scanner.scan(image)
     page_file, confidence, reason = None, float(result.quad.confidence), result.quad.reason
-    held = result.page is not None and confidence < HOLD_BACK_BELOW
+    held = result.page is not None and confidence < min_confidence
     if held:  # a page the scanner is not sure of at all is likely not the page: not written as one
-        reason = f"confidence {confidence:.2f} below {HOLD_BACK_BELOW}: page held back (corners in corners.csv)"
+        reason = f"confidence {below(confidence, min_confidence)} below {min_confidence}: page held back " \
+                 "(corners in corners.csv)"
     elif result.page is not None:
         page_file = out / f"{name}.jpg"
         write_image(page_file, result.page, jpeg_quality)
