@@ -30,12 +30,14 @@ def main() -> None:
     import torch
 
     from docsynth import plugins
+    from docsynth.options import build
 
     rows = []
     for name in args.backbones:
         for size in args.sizes:
             torch.manual_seed(0)
-            model = plugins.get("backbone", name).build(2, "none", {})
+            backbone = plugins.get("backbone", name)
+            model = backbone.build(2, "none", build(backbone, {}))
             params = sum(p.numel() for p in model.parameters())
             torch.set_num_threads(args.threads)
             model.train()

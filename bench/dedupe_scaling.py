@@ -61,9 +61,9 @@ def main() -> None:
     for n in args.sizes:
         h = synthetic_hashes(n)
         sizes = list(range(n))
-        t_search, (pairs, _) = best_of(lambda: near_pairs(h, args.threshold), args.repeat)
-        t_group, groups = best_of(lambda: group_duplicates(h, sizes, args.threshold), args.repeat)
-        t_all, count = best_of(lambda: all_pairs(h, args.threshold), 1)
+        t_search, (pairs, _) = best_of(lambda h=h: near_pairs(h, args.threshold), args.repeat)
+        t_group, groups = best_of(lambda h=h, sizes=sizes: group_duplicates(h, sizes, args.threshold), args.repeat)
+        t_all, count = best_of(lambda h=h: all_pairs(h, args.threshold), 1)
         assert count == len(pairs), (count, len(pairs))
         print(f"| {n:>7} | {len(pairs):>11} | {len(groups):>6} | {t_search * 1e3:>12.1f} | {t_group * 1e3:>10.1f} "
               f"| {t_all * 1e3:>9.1f} | {t_all / t_search:>5.1f} |")

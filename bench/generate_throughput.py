@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+import contextlib
 
 PRESETS = ("homography", "reference", "realistic")
 GOALS = {"reference": 2.0, "realistic": 3.0}
@@ -62,10 +63,8 @@ print(time.perf_counter() - t0, time.process_time() - c0)
 
 def pin_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-        except OSError:
-            pass
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["OPENCV_NUM_THREADS"] = "1"  # inherited by the subprocesses too
 
@@ -75,6 +74,7 @@ def make_inputs(root: Path) -> tuple[Path, Path]:
     import cv2
 
     from docsynth import plugins
+    from docsynth.options import build
 
     pages, bgs = root / "pages", root / "backgrounds"
     if (pages / "done").exists() and (bgs / "done").exists():
@@ -82,10 +82,10 @@ def make_inputs(root: Path) -> tuple[Path, Path]:
     pages.mkdir(parents=True, exist_ok=True)
     bgs.mkdir(parents=True, exist_ok=True)
     src = plugins.get("source", "procedural")
-    for i, ref in enumerate(src.list_documents({"seed": 1, "count": 12})[:12]):
+    for i, ref in enumerate(src.list_documents(build(src, {"seed": 1, "count": 12}))[:12]):
         cv2.imwrite(str(pages / f"page{i:02d}.png"), src.load_document(ref).image)
     prov = plugins.get("background", "procedural")
-    for i, ref in enumerate(prov.list_backgrounds({"seed": 1, "count": 24, "size": [1024, 768]})[:24]):
+    for i, ref in enumerate(prov.list_backgrounds(build(prov, {"seed": 1, "count": 24, "size": [1024, 768]}))[:24]):
         cv2.imwrite(str(bgs / f"bg{i:02d}.jpg"), prov.load_background(ref), [cv2.IMWRITE_JPEG_QUALITY, 90])
     (pages / "done").touch()
     (bgs / "done").touch()

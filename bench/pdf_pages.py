@@ -9,6 +9,7 @@ report them with `uptime`.
 
 from __future__ import annotations
 
+import contextlib
 import argparse
 import os
 import shutil
@@ -17,6 +18,7 @@ import time
 
 from docsynth import config as config_mod
 from docsynth import plugins
+from docsynth.options import build
 from docsynth.sources.prepare import prepare
 
 
@@ -31,7 +33,7 @@ def main() -> None:
                "orientation": "portrait", "seed": 42}
     source = plugins.get("source", "pdf")
     t = time.perf_counter()
-    refs = source.list_documents(options)
+    refs = source.list_documents(build(source, options))
     listing = time.perf_counter() - t
     pdfs = len({r.path for r in refs})
     print(f"listing: {len(refs)} candidate pages from {pdfs} PDFs in {listing:.2f} s "
@@ -39,10 +41,8 @@ def main() -> None:
     t = time.perf_counter()
     n = min(len(refs), 100)
     for ref in refs[:n]:
-        try:
+        with contextlib.suppress(Exception):
             source.load_document(ref)
-        except Exception:
-            pass
     render = time.perf_counter() - t
     print(f"render only, 1 process: {1000 * render / max(n, 1):.1f} ms per page ({n} pages)")
     for workers in args.workers:

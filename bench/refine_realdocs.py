@@ -40,6 +40,7 @@ def main() -> None:
     from scan_fixtures import coverage
 
     from docsynth import plugins
+    from docsynth.options import build
     from docsynth.evaluate.smartdoc import subset_of
     from docsynth.scoring import jaccard_smartdoc
     from docsynth.formats.corners import read_folder
@@ -67,7 +68,8 @@ def main() -> None:
                 extra = {"corners": coarse, "corner_scores": np.full(4, 0.9)} if args.heatmaps else {}
                 for name in posts:
                     t0 = time.process_time()
-                    quad = plugins.get("postprocessor", name).find_quad(prob, photo, {}, extra if name == "refine" else {})
+                    post = plugins.get("postprocessor", name)
+                    quad = post.find_quad(prob, photo, build(post, {}), extra if name == "refine" else {})
                     times[name].append(time.process_time() - t0)
                     j = jaccard_smartdoc(gt, quad.corners)
                     scores[name].append(j)

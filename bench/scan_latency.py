@@ -86,11 +86,13 @@ def typical_prediction(photo, size: int, with_corners: bool):
 def bench_one(label: str, ckpt_path: Path, photo, post_name: str, repeat: int, onnx: bool,
               trained: bool) -> list[dict]:
     from docsynth import plugins
+    from docsynth.options import build
     from docsynth.scan.export_model import export_model
     from docsynth.scan.model_contract import input_hw
     from docsynth.scan.scanner import OnnxBackend, load_backend
 
     post = plugins.get("postprocessor", post_name)
+    options = build(post, {})  # what the scanner hands the post-processor: its defaults
     rows = []
     backends = [("pytorch", lambda: load_backend(ckpt_path))]
     if onnx:
@@ -103,15 +105,15 @@ def bench_one(label: str, ckpt_path: Path, photo, post_name: str, repeat: int, o
         if not trained:
             pred = typical_prediction(photo, input_hw(backend.meta)[0], pred.corners is not None)
         extra = {"corners": pred.corners, "corner_scores": pred.corner_scores}
-        model_ms = median_ms(lambda: backend.predict(photo), repeat)
-        post_ms = median_ms(lambda: post.find_quad(pred.page_prob, photo, {}, extra), repeat)
+        model_ms = median_ms(lambda backend=backend: backend.predict(photo), repeat)
+        post_ms = median_ms(lambda pred=pred, extra=extra: post.find_quad(pred.page_prob, photo, options, extra), repeat)
         row = {"model": label, "runtime": runtime, "model_ms": round(model_ms, 1),
                "post_ms": round(post_ms, 1), "total_ms": round(model_ms + post_ms, 1)}
         if trained:  # the real thing end to end
 
-            def whole():
+            def whole(backend=backend):
                 p = backend.predict(photo)
-                post.find_quad(p.page_prob, photo, {}, {"corners": p.corners, "corner_scores": p.corner_scores})
+                post.find_quad(p.page_prob, photo, options, {"corners": p.corners, "corner_scores": p.corner_scores})
 
             row["total_ms"] = round(median_ms(whole, repeat), 1)
         rows.append(row)
@@ -143,6 +145,7 @@ def main() -> None:
     torch.set_num_interop_threads(1)
     cv2.setNumThreads(1)
     from docsynth import plugins
+    from docsynth.options import build
     from docsynth.scan.classical import find_page
     from docsynth.scan.model_contract import REFERENCE_MEAN, REFERENCE_STD, save_checkpoint
 
@@ -158,7 +161,7 @@ def main() -> None:
         for name in args.backbones or plugins.names("backbone"):
             backbone = plugins.get("backbone", name)
             for size in args.size:
-                model = backbone.build(2, "none", {}).eval()
+                model = backbone.build(2, "none", build(backbone, {})).eval()
                 ckpt = tmp / f"{name}-{size}.pt"
                 save_checkpoint(ckpt, model, {"backbone": name, "backbone_options": {}, "num_classes": 2,
                                               "input_size": size, "mean": list(REFERENCE_MEAN),

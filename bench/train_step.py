@@ -20,9 +20,11 @@ def bench(name: str, size: int, batch: int, iters: int, warmup: int, device: str
     import torch
 
     from docsynth import config, plugins
+    from docsynth.options import build
     from docsynth.train.losses import total_loss
 
-    model = plugins.get("backbone", name).build(2, "none", {}).to(device).train()
+    backbone = plugins.get("backbone", name)
+    model = backbone.build(2, "none", build(backbone, {})).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     tcfg = config.defaults()["train"]
     g = torch.Generator().manual_seed(0)

@@ -6,6 +6,7 @@ place, so an interrupted run never leaves a half-written file under a final name
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,10 +51,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, OSError) and not exc.filename:  # a failed write names no file
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
@@ -117,7 +116,7 @@ def _check_header(path: Path, data: np.ndarray) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(_io.BytesIO(data)) as probe:
+            with Image.open(_io.BytesIO(data)) as probe:  # type: ignore[arg-type]  # an ndarray is a buffer
                 width, height = probe.size
     except Image.DecompressionBombError:  # Pillow's own limit, higher than ours
         raise DocsynthError(f"{path}: more pixels than docsynth reads ({MAX_PIXELS // 1_000_000} megapixels); "
@@ -245,3 +244,17 @@ def claim_output(out: Path, record: Path, fingerprint: Any, entries: Iterable[st
         elif target.exists():
             target.unlink()
     return False
+
+
+def place_file(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` at ``dst`` (same file system) or copy it, atomically either way (the
+    exporters place dataset images this way)."""
+    if not src.is_file():
+        raise DocsynthError(f"{src}: image listed in the manifest is missing; regenerate the dataset")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    try:
+        os.link(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:
+        atomic_write_bytes(dst, src.read_bytes())

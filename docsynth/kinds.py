@@ -37,6 +37,9 @@ class Page:
     image: np.ndarray
     mask: np.ndarray | None = None
     corners: np.ndarray | None = None
+    # Words the source knows (text labels): [{"text": str, "poly": [[x, y] x 4]}], clockwise from
+    # the top-left, in this image's pixel-edge coordinates; None when the source has no text.
+    words: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -56,6 +59,9 @@ class Sample:
     corners: np.ndarray | None  # None for negatives (no document in the image)
     flags: set[str] = field(default_factory=set)  # truncated, occluded, approximate, negative
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. more instances' corners
+    # How the page got into the image (docsynth.generate.pagemap.PageMap), when the compositor
+    # reports it; dewarp and text labels are computed from it. Not written anywhere itself.
+    geometry: Any = None
 
 
 @dataclass

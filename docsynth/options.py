@@ -1,12 +1,16 @@
-"""Typed plugin options, validated once, when the config is loaded.
+"""Typed plugin options, validated once, when the config is loaded, and handed to the plugin.
 
 A plugin declares its options as ``options = {"key": F(type, default, help, low=..., high=...,
 choices=...)}`` with :func:`docsynth.config.F`, the same typed fields the config schema uses, and
-one validator (:func:`docsynth.config.validate`) checks both. Before any stage runs, every
+one validator (:func:`docsynth.fields.validate`) checks both. Before any stage runs, every
 ``*_options`` section of the config is checked against the plugin it configures: an unknown
 key, a wrong type or a value out of range is one line with file, line, key, what is allowed
 and the plugin's name. A plugin without ``options`` takes a free-form mapping and checks it
-itself (compositors and augmentation steps reject unknown keys when they are built).
+itself (augmentation steps reject unknown keys when they are built).
+
+What a plugin receives is an :class:`Options` object built once by :func:`build` (where a run
+picks the plugin, never per sample): its declared options, checked, with every default filled
+in, read by attribute (``options.threshold``) or by key. A plugin never repeats a default.
 
 ``docsynth plugins list --json`` shows each plugin's schema (:func:`schema`) and
 ``docsynth config show`` the effective values (:func:`effective`).
@@ -14,23 +18,93 @@ itself (compositors and augmentation steps reject unknown keys when they are bui
 
 from __future__ import annotations
 
+import copy
 import re
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-from docsynth import config as config_mod
-from docsynth.config import Field, lookup
+from docsynth import plugins
+from docsynth.fields import Field, lookup, validate
 from docsynth.errors import DocsynthError
 
-# config path of a plugin's options -> (plugin kind, dotted key that names the plugin)
-SECTIONS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("generate", "source_options"): ("source", "generate.source"),
-    ("generate", "background_options"): ("background", "generate.background_provider"),
-    ("generate", "executor_options"): ("executor", "generate.executor"),
-    ("generate", "compositor_options"): ("compositor", "generate.compositor"),
-    ("train", "backbone_options"): ("backbone", "train.backbone"),
-    ("scan", "postprocessor_options"): ("postprocessor", "scan.postprocessor"),
-    ("evaluate", "postprocessor_options"): ("postprocessor", "evaluate.postprocessor"),
+# The one table of config keys that name a plugin: dotted key -> (plugin kind, dotted key of
+# that plugin's options, or None). Sources' options live per mix entry (sources.options.<entry>)
+# and the background provider's under backgrounds.options.<provider>: see sections().
+PLUGINS: dict[str, tuple[str, str | None]] = {
+    "generate.source": ("source", "generate.source_options"),
+    "generate.background_provider": ("background", "generate.background_options"),
+    "generate.executor": ("executor", "generate.executor_options"),
+    "generate.compositor": ("compositor", "generate.compositor_options"),
+    "generate.mask": ("mask", None),
+    "backgrounds.provider": ("background", None),
+    "train.backbone": ("backbone", "train.backbone_options"),
+    "scan.postprocessor": ("postprocessor", "scan.postprocessor_options"),
+    "evaluate.postprocessor": ("postprocessor", "evaluate.postprocessor_options"),
 }
+
+
+class Options(Mapping[str, Any]):
+    """A plugin's options as the plugin receives them: validated against its declaration, every
+    default filled in; read-only, read by attribute or key. Free-form options (a plugin without
+    a declaration) come as given."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None):
+        object.__setattr__(self, "_values", dict(values or {}))
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):  # pickling and copying look up dunders before __init__ ran
+            raise AttributeError(key)
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"no option {key!r} (options here: {', '.join(self._values) or 'none'})") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("plugin options are read-only")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # workers receive the options pickled
+        return (Options, (self._values,))
+
+    def __repr__(self) -> str:
+        return f"Options({self._values!r})"
+
+
+def build(plugin: Any, values: Mapping[str, Any] | None, where: str = "options",
+          core: Mapping[str, Any] | None = None) -> Options:
+    """The options object ``plugin`` receives: ``values`` checked against its declaration (a
+    DocsynthError with one line per problem, ``where`` naming the config key) and every default
+    filled in (a copy, so a plugin cannot change the next run's defaults). ``core``: what the
+    core passes besides the user's options (``seed``, ``count``, ``root``, ``licences``), under
+    them; a declared plugin gets only the core keys it declares. Free-form plugins get both as
+    given. Call it once where a run picks the plugin, then pass the result on."""
+    fields = declared(plugin)
+    core = {k: v for k, v in (core or {}).items() if fields is None or k in fields}
+    values = {**core, **(values or {})}
+    if fields is None:
+        return Options(values)
+    spec: dict[str, Any] = fields
+    data: dict[str, Any] = values
+    for part in reversed(where.split(".")):
+        data, spec = {part: data}, {part: spec}
+    found = validate(data, "", schema=spec)  # no file here: each line names its key
+    if found:
+        name = getattr(plugin, "name", type(plugin).__name__)
+        raise DocsynthError("\n".join(f"{line.removeprefix(': ')} (plugin {name!r})" for line in found))
+    filled = {key: values[key] if key in values else copy.deepcopy(f.default) for key, f in fields.items()}
+    resolve = getattr(plugin, "resolve_options", None)
+    if callable(resolve):  # what a declaration cannot check (nested keys), checked once too
+        filled = dict(resolve(filled))
+    return Options(filled)
 
 
 def declared(plugin: Any) -> dict[str, Field] | None:
@@ -44,10 +118,10 @@ def declared(plugin: Any) -> dict[str, Field] | None:
 def sections(cfg: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, str]]:
     """(config path of an options mapping, plugin kind, plugin name) for every plugin the config
     names, including ``sources.options.<entry>`` and ``backgrounds.options.<provider>``."""
-    for path, (kind, name_key) in SECTIONS.items():
+    for name_key, (kind, options_key) in PLUGINS.items():
         name = lookup(cfg, name_key)
-        if isinstance(name, str):
-            yield path, kind, name
+        if options_key is not None and isinstance(name, str):
+            yield tuple(options_key.split(".")), kind, name
     for entry, opts in (lookup(cfg, "sources.options") or {}).items():
         if isinstance(opts, dict):
             yield ("sources", "options", entry), "source", str(opts.get("source", entry))
@@ -57,8 +131,6 @@ def sections(cfg: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], str, str]]:
 
 
 def _plugin(kind: str, name: str) -> Any | None:
-    from docsynth import plugins
-
     try:
         return plugins.get(kind, name)
     except DocsynthError:  # an unknown plugin name is reported by the checks that know the kind
@@ -80,7 +152,7 @@ def problems(cfg: dict[str, Any], origin: str, lines: dict[tuple[str, ...], int]
         spec: dict[str, Any] = schema
         for part in reversed(path):
             data, spec = {part: data}, {part: spec}
-        out += [f"{line} ({kind} {name!r})" for line in config_mod.validate(data, origin, lines, schema=spec)]
+        out += [f"{line} ({kind} {name!r})" for line in validate(data, origin, lines, schema=spec)]
     return out
 
 

@@ -51,7 +51,7 @@ def check_file(path: str | Path, flag: str = "--out") -> Path:
     return path
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def _inside(path: str | Path, folder: str | Path) -> bool:
     path, folder = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
     return path == folder or folder in path.parents
 

@@ -177,7 +177,7 @@ class Host:
         """Let plugins add commands to ``cli``. A plugin may only add: a command whose name is
         taken (a built-in's or an earlier plugin's) is dropped with a warning, and the commands
         registered before it are put back if the plugin removed or replaced them."""
-        owners: dict[str, str] = {}  # command name -> plugin that added it
+        owners: dict[str | None, str] = {}  # command name -> plugin that added it
         for impl in self.pm.hook.register_commands.get_hookimpls():
             info = self._info(impl.plugin_name)
             before_cmds, before_groups = list(cli.registered_commands), list(cli.registered_groups)
@@ -188,7 +188,7 @@ class Host:
                 info.errors.append(f"register_commands failed: {type(exc).__name__}: {exc}")
             for attr, before in (("registered_commands", before_cmds), ("registered_groups", before_groups)):
                 now = getattr(cli, attr)
-                if any(a is not b for a, b in zip(now, before)) or len(now) < len(before):
+                if any(a is not b for a, b in zip(now, before, strict=False)) or len(now) < len(before):
                     info.errors.append("register_commands changed existing commands; they were restored")
                 added = [c for c in now if not any(c is b for b in before)]
                 kept = []

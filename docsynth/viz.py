@@ -33,7 +33,9 @@ def grid(tiles: list[np.ndarray], columns: int = 4, gap: int = 6, background: in
     before it grows wider than ``max_width``; None: about two report tiles per column, 0: no
     limit), each row as tall as its tallest tile, ``gap`` pixels after every tile and row (and
     before the first with ``edge``), the rest filled with ``background``."""
-    rows, row, width = [], [], 0
+    rows: list[list[np.ndarray]] = []
+    row: list[np.ndarray] = []
+    width = 0
     if max_width is None:
         max_width = max(1, columns) * (TILE * 3 // 4 + gap) * 2
     for tile in tiles:

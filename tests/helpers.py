@@ -36,3 +36,12 @@ def generate_tiny(out: str, seed: int, **generate_options) -> dict:
                              "generate.compositor_options": {"size": [64, 48]}, "generate.out": out,
                              **{f"generate.{k}": v for k, v in generate_options.items()}})
     return generate(cfg)
+
+
+def built_backbone(name: str, weights: str, options: dict):
+    """A 2-class model of backbone ``name``, its options built by the host as a run does."""
+    from docsynth import options as options_mod
+    from docsynth import plugins
+
+    backbone = plugins.get("backbone", name)
+    return backbone.build(2, weights, options_mod.build(backbone, options))

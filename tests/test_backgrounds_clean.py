@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.backgrounds.credits import write_credits
 from docsynth.backgrounds.folder import BackgroundIndex, normalize_folder
@@ -157,7 +158,7 @@ def test_normalize_folder_in_place_and_idempotent(cli):
     assert after == before  # a second run changes nothing
 
     # The folder provider lists exactly the normalised images, with their records.
-    refs = plugins.get("background", "folder").list_backgrounds({"root": "bg"})
+    refs = plugins.get("background", "folder").list_backgrounds(options_mod.build(plugins.get("background", "folder"), {"root": "bg"}))
     assert sorted(Path(r.path).relative_to(root).as_posix() for r in refs) == files
     assert all(r.meta["licence"] == "by" for r in refs)
 
@@ -166,7 +167,7 @@ def test_folder_provider_without_records_still_works():
     save("plain/x.jpg", picture(1))
     save("plain/sub/y.png", picture(2))
     save("plain/duplicates/z.jpg", picture(3))
-    refs = plugins.get("background", "folder").list_backgrounds({"root": "plain"})
+    refs = plugins.get("background", "folder").list_backgrounds(options_mod.build(plugins.get("background", "folder"), {"root": "plain"}))
     assert [r.id for r in refs] == ["sub/y", "x"]
 
 
@@ -179,7 +180,7 @@ def brute_pairs(h: np.ndarray, t: int) -> set[tuple[int, int]]:
     x = h[:, None] ^ h[None, :]
     d = np.bitwise_count(x)
     i, j = np.nonzero(np.triu(d <= t, 1))
-    return set(zip(i.tolist(), j.tolist()))
+    return set(zip(i.tolist(), j.tolist(), strict=True))
 
 
 @pytest.mark.parametrize("threshold", [0, 3, 6, 10, 40])
@@ -233,7 +234,7 @@ def test_dedupe_real_near_duplicates(cli):
     assert rec["file"] == "duplicates/b_tint.jpg" and rec["duplicate_of"] == "img01" and rec["distance"] <= 6
     # nothing left to find; the folder provider no longer lists the duplicates
     assert dedupe_folder(root, 6)["duplicates"] == 0
-    assert len(plugins.get("background", "folder").list_backgrounds({"root": "bg"})) == 12
+    assert len(plugins.get("background", "folder").list_backgrounds(options_mod.build(plugins.get("background", "folder"), {"root": "bg"}))) == 12
 
 
 def test_hash_matches_between_different_textures_are_not_confirmed(cli):
@@ -334,7 +335,7 @@ def test_import_textures_filters_records_licences_and_resumes(cli):
     r = cli("backgrounds", "import-textures", "pack/textures/tex_wood", "--out", "bgu", "--size", "320x240",
             "--mode", "upscale", "--licence", "MIT", "--json")
     assert {rec["texture"]["method"] for rec in BackgroundIndex("bgu").records.values()} == {"upscale"}
-    refs = plugins.get("background", "folder").list_backgrounds({"root": "bgu"})
+    refs = plugins.get("background", "folder").list_backgrounds(options_mod.build(plugins.get("background", "folder"), {"root": "bgu"}))
     assert len(refs) == 3 and refs[0].meta["licence"] == "MIT"
     # everything but CC0/PD needs a credit line
     assert write_credits("bgt")["credited"] == 2

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.backgrounds.folder import BackgroundIndex, read_rejected
 from docsynth.backgrounds.scrape import ScrapeSettings, scrape
@@ -264,10 +265,11 @@ def test_openverse_scrape_collects_filters_and_records(server):
     assert any(r["image_url"].endswith("ov-1008.jpg") for r in index.records.values())
 
 
+@pytest.mark.slow
 def test_scrape_resumes_after_interruption_without_refetching(server):
     """A few hundred images over three queries, interrupted once, then finished."""
     queries = ["carpet", "bedsheet", "kitchen table"]
-    for q, seed0 in zip(queries, (3000, 4000, 6000)):
+    for q, seed0 in zip(queries, (3000, 4000, 6000), strict=True):
         openverse_catalogue(server, q, 130, seed0)
     provider = plugins.get("background", "openverse")
     options = {"api_url": f"{server.base}/v1/", "licences": ["any"]}
@@ -376,7 +378,7 @@ def test_url_list_csv_and_licence_filter(server, tmp_path):
     summary = scrape(provider, ["urls.txt"], "bg2", limit=10, settings=settings(licences=("any",)),
                      client=fast_client(), options={"licence": "cc0"})
     assert summary["added"] == 6
-    refs = provider.list_backgrounds({"root": "bg2"})
+    refs = provider.list_backgrounds(options_mod.build(provider, {"root": "bg2"}))
     assert len(refs) == 6 and refs[0].meta["licence"] == "cc0"
     assert provider.load_background(refs[0]).shape[2] == 3
 

@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import run_docsynth
 
 import docsynth
 
 
+@pytest.mark.slow
 def test_version_and_module_entry(tmp_path):
     result = run_docsynth("--version", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == f"docsynth {docsynth.__version__}"
@@ -18,6 +21,7 @@ def test_version_and_module_entry(tmp_path):
 
 CHECK_NO_TORCH = """
 import sys
+
 from docsynth.cli.app import main
 try:
     main({args!r})
@@ -37,12 +41,14 @@ def _heavy_modules_after(args: list[str], cwd) -> str:
     return line[0][len("HEAVY="):]
 
 
+@pytest.mark.slow
 def test_help_and_generate_do_not_import_torch(tmp_path):
     assert _heavy_modules_after(["--help"], tmp_path) == ""
     assert _heavy_modules_after(["generate", "--count", "2", "--out", "ds", "--json"], tmp_path) == ""
     assert (tmp_path / "ds" / "manifest.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path):
     (tmp_path / "docsynth.yaml").write_text("generate:\n  workers: lots\n")
     result = run_docsynth("generate", cwd=tmp_path)
@@ -53,12 +59,14 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path):
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_json_summary_on_stdout_only(tmp_path):
     result = run_docsynth("generate", "--count", "3", "--out", "ds", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["samples"] == 3
 
 
+@pytest.mark.slow
 def test_command_lists_reflow_each_commands_summary(tmp_path):
     """Wide enough, every command's summary is one row: the docstrings' line breaks are not kept."""
     for group in ([], ["sources"], ["backgrounds"]):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
+from docsynth.generate.labels import finish_labels
 from docsynth.geometry import mask_iou, quad_area, quad_mask
 from docsynth.kinds import Page
 
@@ -19,7 +22,8 @@ SMALL = {"size": [96, 128], "landscape_p": 0.0}
 # more than 1% IoU on its own.)
 PLAIN = {**SMALL, "negative_p": 0, "truncate_p": 0, "small_p": 0, "curl_p": 0, "fold_p": 0, "stacked_p": 0,
          "multi_p": 0, "light_surface_p": 0, "desk_p": 0, "card_p": 0, "receipt_p": 0, "held_p": 0,
-         "card_held_p": 0, "close_p": 0, "underlay_p": 0, "squash_p": 0, "pipeline": []}
+         "card_held_p": 0, "close_p": 0, "underlay_p": 0, "squash_p": 0, "full_p": 0, "larger_sheet_p": 0,
+         "book_p": 0, "pipeline": []}
 
 
 def page(w=60, h=80, seed=0) -> Page:
@@ -38,14 +42,18 @@ def background(seed=1) -> np.ndarray:
 
 
 def compose(name, options, seed=0, pg=None):
-    return plugins.get("compositor", name).compose(pg or page(), background(), np.random.default_rng(seed), options)
+    """One sample as the sample stream makes it: options built by the host, labels finished."""
+    compositor = plugins.get("compositor", name)
+    built = options_mod.build(compositor, options, "generate.compositor_options")
+    return finish_labels(compositor.compose(pg or page(), background(), np.random.default_rng(seed), built))
 
 
 def test_both_presets_are_registered_and_realistic_is_default():
     from docsynth.config import defaults
+    from docsynth.schema import RunConfig
 
     assert {"reference", "realistic"} <= set(plugins.names("compositor"))
-    assert defaults()["generate"]["compositor"] == "realistic"
+    assert defaults()["generate"]["compositor"] == "realistic" == RunConfig().generate.compositor
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -195,18 +203,19 @@ def test_default_realistic_covers_many_cases():
 
 
 def test_unknown_options_are_errors():
-    with pytest.raises(DocsynthError, match="unknown option"):
+    with pytest.raises(DocsynthError, match="unknown key 'generate.compositor_options.sise'"):
         compose("realistic", {"sise": [1, 2]})
     with pytest.raises(DocsynthError, match="camera"):
         compose("realistic", {"camera": {"fov": 3}})
-    with pytest.raises(DocsynthError, match="unknown option"):
+    with pytest.raises(DocsynthError, match="unknown key 'generate.compositor_options.scale'"):
         compose("reference", {"scale": 1})
 
 
+@pytest.mark.slow
 def test_generate_end_to_end_with_the_default_preset(cli):
     r = cli("generate", "--count", "6", "--out", "ds", "--json")
     assert r.exit_code == 0, r.stderr
-    rows = [json.loads(line) for line in open("ds/manifest.jsonl")]
+    rows = [json.loads(line) for line in Path("ds/manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and all(r["preset"] == "realistic" for r in rows)
     for row in rows:
         mask = cv2.imread(f"ds/{row['mask']}", cv2.IMREAD_GRAYSCALE)
@@ -228,6 +237,7 @@ def test_generate_with_step_overrides_from_yaml(cli, tmp_path):
     assert r.exit_code != 0 and "unknown step" in r.stderr
 
 
+@pytest.mark.slow
 def test_realistic_output_does_not_depend_on_worker_count(cli, tmp_path):
     (tmp_path / "docsynth.yaml").write_text(
         "generate:\n  shard_size: 3\n  compositor_options:\n    size: [96, 128]\n")

@@ -16,15 +16,15 @@ def test_defaults_file_and_overrides(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("seed: 7\ngenerate:\n  per_document: 3\n  compositor_options:\n    landscape_p: 0.5\n")
     cfg = config.load(path, {"generate.per_document": 9, "generate.out": None})
-    assert cfg["seed"] == 7
-    assert cfg["generate"]["per_document"] == 9  # flag beats file
-    assert cfg["generate"]["out"] == config.defaults()["generate"]["out"]  # unset flag keeps default
-    assert cfg["generate"]["compositor_options"]["landscape_p"] == 0.5
+    assert cfg.seed == 7
+    assert cfg.generate.per_document == 9  # flag beats file
+    assert cfg.generate.out == config.RunConfig().generate.out  # unset flag keeps default
+    assert cfg.generate.compositor_options["landscape_p"] == 0.5
 
 
 def test_docsynth_yaml_in_cwd_is_read(tmp_path):
     (tmp_path / "docsynth.yaml").write_text("seed: 123\n")
-    assert config.load(None, cwd=tmp_path)["seed"] == 123
+    assert config.load(None, cwd=tmp_path).seed == 123
 
 
 def test_unknown_key_and_wrong_type_are_all_reported_with_lines(tmp_path):
@@ -93,7 +93,7 @@ def test_plugin_options_are_typed_and_checked_when_the_config_loads(tmp_path):
     problems = run_checks.check(run_checks.load_config(path), STAGES)
     assert any("scan.postprocessor_options.treshold" in p and "(postprocessor 'robust')" in p for p in problems)
     path.write_text("scan:\n  postprocessor: refine\n  postprocessor_options: {band: 12, passes: 1}\n")
-    assert config.load(path)["scan"]["postprocessor_options"] == {"band": 12, "passes": 1}
+    assert config.load(path).scan.postprocessor_options == {"band": 12, "passes": 1}
 
 
 def test_plugins_list_shows_option_schemas_and_config_show_the_effective_values(cli, tmp_path):

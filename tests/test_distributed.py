@@ -29,6 +29,8 @@ from docsynth import config, plugins  # noqa: E402
 from docsynth.io import read_jsonl  # noqa: E402
 from train_data import make_dataset  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
+
 # batch_size is the global micro-batch (2 samples per process); accumulate 2 exercises DDP's
 # no_sync() on the first micro-batch of each step.
 TRAIN = {"backbone": "tiny_nobn", "input_size": 32, "batch_size": 4, "accumulate": 2, "epochs": 2,
@@ -88,7 +90,7 @@ def _torchrun(script: Path, *args: str, nproc: int = 2, timeout: int = 300) -> s
 
 
 def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     (tmp_path / "tiny_nobn.py").write_text(BACKBONE)
     (tmp_path / "launch.py").write_text(LAUNCHER)
@@ -110,7 +112,7 @@ def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
 
     one, two = read_jsonl("one/metrics.jsonl"), read_jsonl("two/metrics.jsonl")
     assert [r["step"] for r in one] == [r["step"] for r in two]
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=True):
         for key in ("train_loss", "valid_loss", "valid_iou"):
             assert b[key] == pytest.approx(a[key], rel=2e-4, abs=1e-5), (key, a, b)
     # Training moved the weights, so equal losses are not two untouched initialisations.

@@ -9,6 +9,7 @@ import types
 
 import numpy as np
 
+from docsynth import options as options_mod
 from docsynth import hookspecs, plugins
 
 from helpers import REPO
@@ -65,7 +66,7 @@ def test_readme_example_plugin_code_runs():
     exec(compile(code, "doc_example", "exec"), module.__dict__)
     plugins.host().add(module, "doc-example")
     source = plugins.get("source", "blank")
-    refs = source.list_documents({"count": 2})
+    refs = source.list_documents(options_mod.build(source, {"count": 2}))
     page = source.load_document(refs[0])
     assert len(refs) == 2 and page.image.shape == (560, 400, 3) and np.all(page.image == 250)
 

@@ -124,6 +124,7 @@ def test_corners_csv_errors_name_the_line(tmp_path):
         read_table(bad)
 
 
+@pytest.mark.slow
 def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, monkeypatch):
     import docsynth.scan.scanner
 
@@ -147,6 +148,7 @@ def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, 
     assert none.exit_code == 2 and "no packaged model" in none.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_packaged_scores_the_packaged_model_beside_a_checkpoint(cli, tmp_path, monkeypatch):
     import docsynth.scan.scanner
 
@@ -212,3 +214,17 @@ def test_corners_csv_has_one_reader_that_skips_the_no_page_rows_scan_writes(tmp_
     assert [p.name for p, _ in items] == ["page.jpg"] and np.allclose(items[0][1], quad)
     pytest.importorskip("torch")
     assert [name for name, *_ in RealEval(tmp_path).items] == ["page.jpg"]
+
+
+def test_corners_csv_carries_an_optional_confidence_column(tmp_path):
+    from docsynth.formats import corners as corners_csv
+
+    quad = np.array([[1.0, 2.0], [30.0, 2.0], [30.0, 40.0], [1.0, 40.0]])
+    path = corners_csv.write(tmp_path / "corners.csv", [("a.jpg", quad), ("b.jpg", None)], [0.25, 0.0])
+    lines = path.read_text().splitlines()
+    assert lines[0].endswith(",confidence") and lines[1].endswith(",0.2500") and lines[2] == "b.jpg" + "," * 9
+    table = corners_csv.read_table(path)  # readers take the file with the column...
+    assert list(table) == ["a.jpg"] and np.allclose(table["a.jpg"], quad)
+    path.write_text("\n".join(lines[:1] + ["a.jpg,1,2,30,2,30,40,1,40"]) + "\n")  # ...and refuse a short row
+    with pytest.raises(Exception, match=":2: expected 10 fields"):
+        corners_csv.read_table(path)

@@ -18,7 +18,7 @@ from docsynth.io import read_jsonl, read_mask
 def dataset(cli, tmp_path):
     """A small generated dataset with a negative, a truncated page and plain pages."""
     (tmp_path / "docsynth.yaml").write_text(
-        "generate:\n  compositor_options:\n    size: [120, 160]\n    negative_p: 0.2\n    truncate_p: 0.2\n")
+        "generate:\n  compositor_options:\n    size: [120, 160]\n    negative_p: 0.3\n    truncate_p: 0.2\n")
     r = cli("generate", "--count", "10", "--per-document", "2", "--out", "ds", "--json")
     assert r.exit_code == 0, r.stderr
     rows = read_jsonl(tmp_path / "ds" / "manifest.jsonl")
@@ -26,6 +26,7 @@ def dataset(cli, tmp_path):
     return tmp_path / "ds"
 
 
+@pytest.mark.slow
 def test_coco_loads_with_pycocotools(cli, dataset, tmp_path):
     from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
@@ -57,6 +58,7 @@ def test_coco_loads_with_pycocotools(cli, dataset, tmp_path):
         assert list(kp[:, 2]) == [2 if v else 1 for v in inside]
 
 
+@pytest.mark.slow
 def test_yolo_seg_labels_are_normalised_polygons(cli, dataset, tmp_path):
     r = cli("export", str(dataset), "--format", "yolo-seg", "--out", "yolo")
     assert r.exit_code == 0, r.stderr
@@ -79,6 +81,7 @@ def test_yolo_seg_labels_are_normalised_polygons(cli, dataset, tmp_path):
         assert mask_iou(drawn, read_mask(dataset / row["mask"])) > 0.9
 
 
+@pytest.mark.slow
 def test_reference_layout_names_and_three_channel_masks(cli, dataset, tmp_path):
     r = cli("export", str(dataset), "--format", "reference", "--out", "ref", "--json")
     assert r.exit_code == 0, r.stderr
@@ -90,12 +93,13 @@ def test_reference_layout_names_and_three_channel_masks(cli, dataset, tmp_path):
     docs = list(dict.fromkeys((r["document"]["source"], r["document"]["id"]) for r in rows))
     assert result["documents"] == len(docs)
     assert masks[0].name == "0000_bck_00.png" and (tmp_path / "ref" / "masks" / "0000_bck_01.png").is_file()
-    for m, row in zip(masks, rows):
+    for m, row in zip(masks, rows, strict=True):
         mask = cv2.imread(str(m), cv2.IMREAD_UNCHANGED)
         assert mask.ndim == 3 and mask.shape[2] == 3 and set(np.unique(mask)) <= {0, 255}
         assert np.array_equal(mask[..., 0], read_mask(dataset / row["mask"]))
 
 
+@pytest.mark.slow
 def test_export_refuses_to_overwrite_and_bad_input(cli, dataset, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")
@@ -114,6 +118,7 @@ def test_export_refuses_to_overwrite_and_bad_input(cli, dataset, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeypatch):
     """Every value round-trips: the image and mask files' bytes, corners, flags, provenance;
     datasets loads it offline, with image and mask as its Image feature."""
@@ -131,7 +136,7 @@ def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeyp
 
     table = pq.read_table(path).to_pylist()
     assert [t["id"] for t in table] == [r["id"] for r in rows]
-    for t, row in zip(table, rows):
+    for t, row in zip(table, rows, strict=True):
         assert t["image"] == {"bytes": (dataset / row["image"]).read_bytes(), "path": row["image"]}
         assert t["mask"] == {"bytes": (dataset / row["mask"]).read_bytes(), "path": row["mask"]}
         assert t["corners"] == row["corners"] and t["flags"] == row["flags"] and t["cases"] == row["cases"]
@@ -156,13 +161,14 @@ def test_parquet_loads_with_datasets_and_pyarrow(cli, dataset, tmp_path, monkeyp
     assert np.array_equal(np.asarray(decoded["mask"].convert("L")), truth)  # PNG: lossless
     assert decoded["image"].size == (rows[1]["width"], rows[1]["height"])
     raw = ds.cast_column("image", datasets.Image(decode=False)).cast_column("mask", datasets.Image(decode=False))
-    for got, row in zip(raw, rows):
+    for got, row in zip(raw, rows, strict=True):
         assert got["image"]["bytes"] == (dataset / row["image"]).read_bytes()
         assert got["mask"]["bytes"] == (dataset / row["mask"]).read_bytes()
         assert got["corners"] == row["corners"] and got["flags"] == row["flags"]
         assert json.loads(got["provenance"]) == row
 
 
+@pytest.mark.slow
 def test_parquet_refuses_to_overwrite_and_reports_bad_input_in_one_line(cli, dataset, tmp_path, monkeypatch):
     pytest.importorskip("pyarrow", reason="pyarrow not installed (pip install 'docsynth[parquet]')")
     assert cli("export", str(dataset), "--format", "parquet", "--out", "d.parquet").exit_code == 0

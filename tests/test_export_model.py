@@ -9,6 +9,8 @@ import pytest
 
 from scan_fixtures import synthetic_photo, tiny_checkpoint
 
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
+
 PAGE = np.array([[60.5, 40.2], [250.1, 52.3], [240.7, 200.6], [50.2, 190.4]])
 
 
@@ -37,7 +39,7 @@ def test_onnx_export_matches_pytorch_and_names_outputs(cli, tmp_path):
 
     with torch.inference_mode():
         ref = {k: v.numpy() for k, v in model(torch.from_numpy(preprocess(photo, ckpt_meta))).items()}
-    got = dict(zip(["out", "corners"], session.run(None, {"image": preprocess(photo, meta)})))
+    got = dict(zip(["out", "corners"], session.run(None, {"image": preprocess(photo, meta)}), strict=True))
     for key in ("out", "corners"):
         np.testing.assert_allclose(got[key], ref[key], atol=1e-4)
     a, b = predict(model, ckpt_meta, photo), load_backend(tmp_path / "m.onnx").predict(photo)
@@ -77,17 +79,19 @@ def test_export_refuses_to_overwrite_and_bad_formats(cli, tmp_path):
 
 def test_export_check_catches_a_mismatch(tmp_path, monkeypatch):
     """If the exported graph computed something else, the file is not written."""
+    import dataclasses
+
     import docsynth.scan.export_model as em
     from docsynth.errors import DocsynthError
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
-    real = em._export_onnx
+    real = em.EXPORTERS["onnx"].export
 
-    def skewed(*args, **kwargs):
-        run = real(*args, **kwargs)
+    def skewed(job):
+        run = real(job)
         return lambda x: {k: v + 0.01 for k, v in run(x).items()}
 
-    monkeypatch.setattr(em, "_export_onnx", skewed)
+    monkeypatch.setitem(em.EXPORTERS, "onnx", dataclasses.replace(em.EXPORTERS["onnx"], export=skewed))
     with pytest.raises(DocsynthError, match="differs from PyTorch"):
         em.export_model(ckpt, "onnx", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()

@@ -93,6 +93,7 @@ def _site_with(tmp_path: Path, dist: str, module: str, code: str) -> Path:
     return site
 
 
+@pytest.mark.slow
 def test_plugin_cannot_replace_a_builtin_compositor_or_command(tmp_path):
     site = _site_with(tmp_path, "hijack-plugin", "hijack", HIJACKER)
     env = {"PYTHONPATH": str(site), "DOCSYNTH_LOAD_PLUGINS": "docsynth,hijack-plugin"}
@@ -112,6 +113,7 @@ def test_plugin_cannot_replace_a_builtin_compositor_or_command(tmp_path):
     assert hello.returncode == 0 and hello.stdout.strip() == "hello from a plugin"
 
 
+@pytest.mark.slow
 def test_plugins_uninstall_refuses_docsynth_and_unknown_names(tmp_path):
     # A stand-in pip shadows the real one, so that a regression cannot uninstall anything.
     fake = tmp_path / "fake" / "pip"
@@ -150,6 +152,7 @@ def photos(tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_scan_into_the_photo_folder_is_refused(tmp_path, photos):
     before = snapshot(photos)
     fails(run_docsynth("scan", "photos", "--out", "photos", cwd=tmp_path), "photos", "input")
@@ -160,6 +163,7 @@ def test_scan_into_the_photo_folder_is_refused(tmp_path, photos):
     assert snapshot(photos) == before
 
 
+@pytest.mark.slow
 def test_scan_keeps_a_users_file_in_out_without_force(tmp_path, photos):
     mine = png(tmp_path / "out" / "a.jpg", 10, 10)
     before = mine.read_bytes()
@@ -167,6 +171,7 @@ def test_scan_keeps_a_users_file_in_out_without_force(tmp_path, photos):
     assert mine.read_bytes() == before and not (tmp_path / "out" / "corners.csv").exists()
 
 
+@pytest.mark.slow
 def test_stats_plot_never_replaces_a_file_without_force(tmp_path, dataset):
     mine = tmp_path / "existing.png"
     mine.write_bytes(b"my picture")
@@ -181,6 +186,7 @@ def test_stats_plot_never_replaces_a_file_without_force(tmp_path, dataset):
     assert mine.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_preview_and_export_never_touch_the_dataset(tmp_path, dataset):
     before = snapshot(dataset)
     image = dataset / "images" / "0000001.jpg"
@@ -191,6 +197,7 @@ def test_preview_and_export_never_touch_the_dataset(tmp_path, dataset):
     assert snapshot(dataset) == before
 
 
+@pytest.mark.slow
 def test_generate_force_never_clears_its_own_input(tmp_path):
     docs = tmp_path / "docs"
     for i in range(2):
@@ -201,6 +208,7 @@ def test_generate_force_never_clears_its_own_input(tmp_path):
     assert snapshot(docs) == before
 
 
+@pytest.mark.slow
 def test_export_model_never_replaces_its_checkpoint(tmp_path):
     ckpt = tmp_path / "model.pt"
     ckpt.write_bytes(b"weights")
@@ -229,6 +237,7 @@ UNWRITABLE = {  # command -> arguments; {D}: the dataset, {B}: a path under a re
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(UNWRITABLE))
 def test_output_under_a_regular_file_is_one_line(tmp_path, dataset, photos, command):
     (tmp_path / "blocker").write_text("a file, not a folder")
@@ -252,6 +261,7 @@ def _small_disk(limit: int):
     return apply
 
 
+@pytest.mark.slow
 def test_disk_full_during_generate_is_one_line(tmp_path):
     env = {**os.environ, "DOCSYNTH_LOAD_PLUGINS": "docsynth"}
     result = subprocess.run([sys.executable, "-m", "docsynth", "generate", "--count", "8", "--workers", "2",
@@ -306,6 +316,7 @@ def _start_long_generate(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     return proc, workers
 
 
+@pytest.mark.slow
 @linux_proc
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_stops_generate_within_a_second(tmp_path, presses):
@@ -333,6 +344,7 @@ def test_ctrl_c_stops_generate_within_a_second(tmp_path, presses):
             assert (tmp_path / "ds" / row["image"]).is_file() and (tmp_path / "ds" / row["mask"]).is_file()
 
 
+@pytest.mark.slow
 @linux_proc
 def test_workers_die_with_a_killed_generate(tmp_path):
     proc, workers = _start_long_generate(tmp_path)
@@ -352,6 +364,7 @@ def test_workers_die_with_a_killed_generate(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_config_ranges_and_duplicate_keys_reported_with_file_and_line(tmp_path):
     (tmp_path / "docsynth.yaml").write_text(textwrap.dedent("""\
         seed: -1
@@ -375,6 +388,7 @@ def test_config_ranges_and_duplicate_keys_reported_with_file_and_line(tmp_path):
     fails(run_docsynth("generate", "--seed", "-1", "--count", "1", cwd=tmp_path), "'seed' is -1")
 
 
+@pytest.mark.slow
 def test_bad_compositor_options_stop_run_before_the_first_stage(tmp_path):
     (tmp_path / "docsynth.yaml").write_text(textwrap.dedent("""\
         run:
@@ -406,6 +420,7 @@ def _bomb_png(path: Path, side: int = 20000) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_generate_names_every_unreadable_page_and_background(tmp_path):
     docs, bgs = tmp_path / "docs", tmp_path / "bgs"
     png(docs / "good.png", 120, 160)
@@ -434,6 +449,7 @@ def test_generate_names_every_unreadable_page_and_background(tmp_path):
     assert summary["samples"] == 2
 
 
+@pytest.mark.slow
 def test_scan_skips_an_unreadable_photo_and_goes_on(tmp_path, photos):
     (photos / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     _bomb_png(photos / "d.png")
@@ -449,6 +465,7 @@ def test_scan_skips_an_unreadable_photo_and_goes_on(tmp_path, photos):
     assert len(rows) == 5  # header + every photo, the skipped ones with empty corners
 
 
+@pytest.mark.slow
 def test_evaluate_skips_unreadable_photos_names_them_and_scores_the_rest(tmp_path, photos):
     """A text file named x.jpg and a cut-off JPEG among annotated photos: one warning line each,
     listed under "skipped" in --json, and the readable photos are scored by every method."""
@@ -498,8 +515,10 @@ class Raiser:
     def compose(self, page, background, rng, options):
         if page.image.shape[0] > 300:  # the small up-front sample passes, real pages do not
             raise RuntimeError("plugin bug")
+        from docsynth.options import build
         from docsynth_compose.compositor_homography import HomographyCompositor
-        return HomographyCompositor().compose(page, background, rng, options)
+        homography = HomographyCompositor()
+        return homography.compose(page, background, rng, build(homography, options))
 
 
 class Broken:
@@ -517,6 +536,7 @@ def register_compositors(register):
 '''
 
 
+@pytest.mark.slow
 def test_a_failing_plugin_compositor_is_one_line_naming_it(tmp_path):
     import importlib
 
@@ -540,6 +560,7 @@ def _damaged_copy(dataset: Path, dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_failed_export_and_split_leave_nothing_that_blocks_the_rerun(tmp_path, dataset):
     ds = _damaged_copy(dataset, tmp_path / "ds")
     fails(run_docsynth("export", "ds", "--format", "reference", "--out", "ex", cwd=tmp_path), "0000003.jpg")
@@ -551,6 +572,7 @@ def test_failed_export_and_split_leave_nothing_that_blocks_the_rerun(tmp_path, d
     assert run_docsynth("split", "ds", "--out", "sp", "--valid-fraction", "0.5", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_corrupt_stage_record_is_called_corrupt(tmp_path):
     (tmp_path / "docsynth.yaml").write_text(textwrap.dedent("""\
         run: {dir: r, stages: [generate], report: false}
@@ -578,6 +600,7 @@ sys.meta_path.insert(0, NoTorch())
 '''
 
 
+@pytest.mark.slow
 def test_run_without_torch_says_so_before_the_first_stage(tmp_path):
     hide = tmp_path / "hide"
     hide.mkdir()
@@ -593,6 +616,7 @@ def test_run_without_torch_says_so_before_the_first_stage(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_split_check_says_what_is_grouped_and_what_is_shared(tmp_path, dataset):
     assert run_docsynth("split", str(dataset), "--out", "sp", "--valid-fraction", "0.5", cwd=tmp_path).returncode == 0
     check = run_docsynth("split", "sp", "--check", "--json", cwd=tmp_path)
@@ -615,6 +639,7 @@ def test_report_tiles_number_corners_from_zero_and_epochs_are_whole():
     assert tile.shape == (58, 60, 3) and (tile[:40] == 0).all()  # under the picture, not over it
 
 
+@pytest.mark.slow
 def test_compositor_flag_does_not_inherit_another_compositors_options(tmp_path):
     (tmp_path / "docsynth.yaml").write_text((REPO / "docsynth.yaml").read_text())  # realistic's options
     result = run_docsynth("generate", "--compositor", "reference", "--count", "2", "--out", "ds", "--workers", "1",
@@ -623,6 +648,7 @@ def test_compositor_flag_does_not_inherit_another_compositors_options(tmp_path):
     assert "compositor_options are for 'realistic'" in result.stderr
 
 
+@pytest.mark.slow
 def test_train_prints_a_line_per_epoch_when_stderr_is_not_a_terminal(tmp_path):
     pytest.importorskip("torch")
     made = run_docsynth("generate", "--count", "6", "-k", "1", "--out", "ds", cwd=tmp_path)

@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import pytest
+
 from docsynth.geometry import mask_iou, quad_mask
 
 
@@ -34,6 +36,7 @@ def _small_config(tmp_path: Path, extra: str = "") -> None:
         "  compositor_options: {size: [160, 208]}\n" + extra)
 
 
+@pytest.mark.slow
 def test_default_generate_writes_consistent_dataset(cli, tmp_path):
     result = cli("generate", "--json")  # no options at all: built-in procedural default
     assert result.exit_code == 0, result.stderr
@@ -88,6 +91,7 @@ def test_rerun_resumes_only_missing_shards(cli, tmp_path):
     assert keep.stat().st_mtime_ns == stamp  # finished shards untouched
 
 
+@pytest.mark.slow
 def test_other_config_refused_without_force(cli, tmp_path):
     _small_config(tmp_path)
     assert cli("generate", "--out", "ds", *SMALL).exit_code == 0

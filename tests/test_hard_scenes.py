@@ -152,3 +152,97 @@ def test_squashed_frames_from_the_compositor():
     s = compose("realistic", {**FRAME, "squash_p": 1.0}, 5, page(150, 200))
     assert "squashed" in s.extra["cases"] and s.image.shape[:2] != (320, 240)
     assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.97
+
+
+# -- v3 scenes: the failure kinds of held-out real photos ------------------------------------------
+
+
+def test_full_frame_pages_fill_the_frame_in_its_orientation():
+    for seed in range(6):
+        s = compose("realistic", {**FRAME, "full_p": 1.0, "landscape_p": 0.5}, seed, page(150, 200))
+        h, w = s.mask.shape
+        assert "full_frame" in s.extra["cases"] and h > w  # a portrait page turns the frame portrait
+        assert quad_area(s.corners) / (w * h) > 0.7
+        # edges at the border or just past it: never more than 2.5% (+ rounding) outside
+        assert (s.corners[:, 0] > -0.03 * w).all() and (s.corners[:, 0] < 1.03 * w).all()
+        assert (s.corners[:, 1] > -0.03 * h).all() and (s.corners[:, 1] < 1.03 * h).all()
+        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.98
+
+
+def test_a_larger_similar_sheet_under_the_page_shows_but_is_not_page():
+    for seed in range(6):
+        s = compose("realistic", {**FRAME, "larger_sheet_p": 1.0, "camera": {"area": [0.3, 0.5]}}, seed,
+                    page(150, 200))
+        assert "larger_sheet" in s.extra["cases"]
+        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.99  # only the page
+        (under,) = s.extra["instances"]
+        assert under["role"] == "under"
+        ratio = quad_area(np.array(under["corners"])) / quad_area(s.corners)
+        assert 1.03 < ratio < 1.18  # 2-8% larger on each side
+
+
+def test_a_booklet_page_has_its_facing_page_at_the_gutter_and_only_the_page_is_labelled():
+    seen_facing = 0
+    for seed in range(8):
+        s = compose("realistic", {**FRAME, "book_p": 1.0, "camera": {"area": [0.15, 0.3]}}, seed, page(150, 200))
+        assert "book" in s.extra["cases"]
+        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.97  # curl: a little approximate
+        facing = [i for i in s.extra["instances"] if i["role"] == "facing"]
+        assert len(facing) == 1
+        f = np.array(facing[0]["corners"])
+        # the facing page shares the gutter: two of its corners lie next to two page corners
+        d = np.linalg.norm(f[:, None] - s.corners[None], axis=2)
+        size = np.sqrt(quad_area(s.corners))
+        assert np.sort(d.min(axis=1))[1] < 0.15 * size  # (a gap, a shift and the curl move them a little)
+        outside = quad_mask(f, s.mask.shape) > 0
+        seen_facing += int(outside.sum() > 0)
+        assert (s.mask[outside & (quad_mask(s.corners, s.mask.shape) == 0)] == 0).all()
+    assert seen_facing >= 6  # mostly in the frame
+
+
+def _cutout_dir(tmp_path):
+    folder = tmp_path / "cutouts" / "images"
+    folder.mkdir(parents=True)
+    for k, colour in enumerate([(0, 40, 230), (30, 200, 60)]):
+        img = np.zeros((64, 64, 4), np.uint8)
+        cv2.circle(img, (32, 32), 28, (*colour, 255), -1)  # a round, saturated object
+        cv2.circle(img, (24, 24), 6, (255, 255, 255, 255), -1)
+        cv2.imwrite(str(folder / f"{k}.png"), img)
+    return str(folder.parent)
+
+
+def test_cutouts_on_the_page_cut_the_mask_and_beside_it_leave_it(tmp_path):
+    from docsynth_compose.steps.cutouts import Cutouts
+
+    folder = _cutout_dir(tmp_path)
+    scene = _scene()
+    on = Cutouts(p=1.0, dir=folder, on_page_p=1.0, beside_p=0.0, count=[2, 2], size=[0.3, 0.4])
+    out = on(scene, np.random.default_rng(0))
+    assert "cutouts" in out.extra["cases"] and "occluded" in out.flags
+    assert cv2.countNonZero(out.mask) < cv2.countNonZero(scene.mask)
+    assert np.array_equal(out.corners, scene.corners)  # the page does not move
+    beside = Cutouts(p=1.0, dir=folder, on_page_p=0.0, beside_p=1.0, count=[2, 2])
+    out = beside(scene, np.random.default_rng(1))
+    assert np.array_equal(out.mask, scene.mask) and "occluded" not in out.flags
+    assert (np.abs(out.image.astype(int) - scene.image).sum(axis=2) > 30).sum() > 50  # drawn, off the page
+    assert (out.image[scene.mask > 0] == scene.image[scene.mask > 0]).all()
+    # determinism: the same seed draws the same objects
+    again = beside(scene, np.random.default_rng(1))
+    assert np.array_equal(again.image, out.image)
+
+
+def test_cutouts_without_a_folder_draw_nothing_and_say_so(tmp_path, capsys):
+    from docsynth_compose.steps.cutouts import Cutouts
+
+    scene = _scene()
+    out = Cutouts(p=1.0, dir=str(tmp_path / "missing"))(scene, np.random.default_rng(0))
+    assert np.array_equal(out.image, scene.image)
+    assert "no cut-outs" in capsys.readouterr().err
+
+
+def test_the_compositor_pastes_cutouts_from_its_option(tmp_path):
+    folder = _cutout_dir(tmp_path)
+    s = compose("realistic", {**FRAME, "cutouts": folder, "cutouts_p": 1.0}, 3, page(150, 200))
+    assert "cutouts" in s.extra["cases"]
+    plain = compose("realistic", FRAME, 3, page(150, 200))
+    assert "cutouts" not in plain.extra["cases"]

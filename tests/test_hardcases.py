@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from docsynth.evaluate.smartdoc import subset_of
 from docsynth.formats.corners import read_table
 from docsynth.evaluate.hardcases import CASES, write_hardcases
 
 
+@pytest.mark.slow
 def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):
     out = tmp_path / "hc"
     summary = write_hardcases(out, count=2, cases=["handcard", "receipt", "greyscale"])
@@ -29,6 +31,7 @@ def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):
     assert all("_" not in case for case in CASES)
 
 
+@pytest.mark.slow
 def test_benchmark_is_deterministic_and_guarded(tmp_path, cli):
     a, b = tmp_path / "a", tmp_path / "b"
     write_hardcases(a, count=1, cases=["lightdesk", "underlay"])
@@ -47,17 +50,35 @@ def test_benchmark_is_deterministic_and_guarded(tmp_path, cli):
 
 def test_cases_keep_their_positions_and_held_pages_are_held():
     from docsynth.evaluate.hardcases import INDEX_BASE, case_config
-    from docsynth.generate.pools import BackgroundPool, DocumentPool
-    from docsynth.generate.shards import Context, render_sample
+    from docsynth.generate.stream import SampleStream
 
     # A case's position picks its composites: new cases are appended, so published scores of
     # the older cases stay comparable.
     assert list(CASES)[:9] == ["lightdesk", "clutter", "underlay", "handcard", "receipt", "closeup", "squashed",
                                "greyscale", "heldpage"]
     cfg = case_config("heldpage", 2026)
-    gen = cfg["generate"]
-    ctx = Context(cfg=cfg, out=None, documents=DocumentPool.from_config(gen, cfg["seed"]),
-                  backgrounds=BackgroundPool.from_config(gen, cfg["seed"]))
+    stream = SampleStream.from_config(cfg.generate, cfg.seed)
     for i in range(3):
-        sample = render_sample(ctx, INDEX_BASE + 8 * (1 << 24) + i)[0]
+        sample = stream.sample(INDEX_BASE + 8 * (1 << 24) + i)
         assert "hand_hold" in sample.extra["cases"] and "card" not in sample.extra["cases"]
+
+
+def test_v3_cases_follow_the_first_nine_and_nopage_photos_measure_false_acceptance(tmp_path, cli):
+    """The v3 cases are appended; ``nopage`` photos have empty corners, and `evaluate` reports
+    the false refusal and false acceptance rates with them."""
+    from docsynth.formats.corners import read_negatives
+
+    assert list(CASES)[9:] == ["fullframe", "largersheet", "onpage", "round", "booklet", "nopage"]
+    out = tmp_path / "hc"
+    r = cli("hardcases", str(out), "--count", "1", "--cases", "fullframe,nopage")
+    assert r.exit_code == 0, r.stderr
+    assert list(read_table(out / "corners.csv")) == ["fullframe_000.jpg"]
+    assert [p.name for p in read_negatives(out)] == ["nopage_000.jpg"]
+    r = cli("evaluate", str(out), "--json", "--no-packaged", "--out", str(tmp_path / "e1"))
+    assert r.exit_code == 0, r.stderr
+    ab = json.loads(r.stdout)["methods"]["model:refine"]["abstention"]
+    assert ab["pages"] == 1 and ab["negatives"] == 1
+    assert ab["false_refusal"] in (0.0, 1.0) and ab["false_acceptance"] in (0.0, 1.0)
+    r = cli("evaluate", str(out), "--no-packaged", "--out", str(tmp_path / "e2"))
+    assert r.exit_code == 0, r.stderr
+    assert "false refusals" in r.stdout and "false acceptances" in r.stdout

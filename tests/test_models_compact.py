@@ -7,9 +7,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from docsynth import options as options_mod  # noqa: E402
 from docsynth import plugins  # noqa: E402
+from helpers import built_backbone  # noqa: E402
 from docsynth.errors import DocsynthError  # noqa: E402
 from docsynth.scan.model_contract import decode_corners, load_model, predict, save_checkpoint  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
 
 SMALL = {"width": 0.5, "decoder": 16}
 
@@ -23,17 +27,17 @@ def test_registered_with_their_outputs():
 def test_forward_shapes_follow_the_contract():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 64, 96)
-    mask_model = plugins.get("backbone", "compact").build(2, "none", SMALL).eval()
+    mask_model = built_backbone("compact", "none", SMALL).eval()
     out = mask_model(x)
     assert set(out) == {"out"} and out["out"].shape == (2, 2, 64, 96)
-    corner_model = plugins.get("backbone", "compact_corners").build(2, "none", SMALL).eval()
+    corner_model = built_backbone("compact_corners", "none", SMALL).eval()
     out = corner_model(x)
     assert out["out"].shape == (2, 2, 64, 96)
     assert out["corners"].shape == (2, 4, 32, 48)  # heatmaps at half the input resolution
 
 
 def test_default_size_is_compact():
-    model = plugins.get("backbone", "compact_corners").build(2, "none", {})
+    model = built_backbone("compact_corners", "none", {})
     params = sum(p.numel() for p in model.parameters())
     assert 100_000 < params < 2_000_000
 
@@ -75,7 +79,7 @@ def _loss(out, mask, corners):
 @pytest.mark.parametrize("name", ["compact", "compact_corners"])
 def test_a_few_steps_lower_the_loss(name):
     torch.manual_seed(0)
-    model = plugins.get("backbone", name).build(2, "none", SMALL)
+    model = built_backbone(name, "none", SMALL)
     x, mask, corners = _batch()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -90,7 +94,7 @@ def test_a_few_steps_lower_the_loss(name):
 
 def test_checkpoint_round_trip_in_fp16(tmp_path):
     torch.manual_seed(1)
-    model = plugins.get("backbone", "compact_corners").build(2, "none", SMALL)
+    model = built_backbone("compact_corners", "none", SMALL)
     model.train()
     x, _, _ = _batch(2)
     model(x)  # move BatchNorm statistics away from their defaults
@@ -121,11 +125,11 @@ def test_checkpoint_round_trip_in_fp16(tmp_path):
 def test_weights_option(tmp_path):
     backbone = plugins.get("backbone", "compact")
     with pytest.raises(DocsynthError, match="no pretrained"):
-        backbone.build(2, "imagenet", SMALL)
+        backbone.build(2, "imagenet", options_mod.build(backbone, SMALL))
     with pytest.raises(DocsynthError, match="not found"):
-        backbone.build(2, str(tmp_path / "missing.pt"), SMALL)
-    model = backbone.build(2, "none", SMALL)
+        backbone.build(2, str(tmp_path / "missing.pt"), options_mod.build(backbone, SMALL))
+    model = backbone.build(2, "none", options_mod.build(backbone, SMALL))
     torch.save(model.state_dict(), tmp_path / "w.pt")
-    again = backbone.build(2, str(tmp_path / "w.pt"), SMALL)
-    for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items()):
+    again = backbone.build(2, str(tmp_path / "w.pt"), options_mod.build(backbone, SMALL))
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(v, v2)

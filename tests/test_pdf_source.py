@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from docsynth import options as options_mod
 from docsynth import config as config_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
@@ -49,35 +50,35 @@ def _source():
 def test_listing_samples_pages_per_pdf_with_a_seed(tmp_path):
     make_pdf(tmp_path / "a.pdf", ["text"] * 8)
     make_pdf(tmp_path / "sub" / "b.pdf", ["text"] * 3)
-    refs = _source().list_documents({"root": str(tmp_path), "seed": 1})
+    refs = _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path), "seed": 1}))
     by_pdf = {}
     for r in refs:
         by_pdf.setdefault(Path(r.meta["pdf"]).name, []).append(r.meta["page"])
     assert {k: len(v) for k, v in by_pdf.items()} == {"a.pdf": 2, "b.pdf": 2}  # max_pages default 2
     assert refs[0].meta["pages"] == 8 and refs[0].id.startswith("a/p")
-    again = _source().list_documents({"root": str(tmp_path), "seed": 1})
+    again = _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path), "seed": 1}))
     assert [r.id for r in again] == [r.id for r in refs]
-    pages_by_seed = {tuple(r.meta["page"] for r in _source().list_documents({"root": str(tmp_path), "seed": s})
+    pages_by_seed = {tuple(r.meta["page"] for r in _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path), "seed": s}))
                            if r.meta["pdf"].endswith("a.pdf")) for s in range(6)}
     assert len(pages_by_seed) > 1  # the seed picks the pages
-    everything = _source().list_documents({"root": str(tmp_path), "max_pages": 0})
+    everything = _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path), "max_pages": 0}))
     assert len(everything) == 11
 
 
 def test_orientation_filter(tmp_path):
     make_pdf(tmp_path / "mixed.pdf", ["text", "landscape", "text", "landscape"])
-    portrait = _source().list_documents({"root": str(tmp_path), "orientation": "portrait", "max_pages": 0})
-    landscape = _source().list_documents({"root": str(tmp_path), "orientation": "landscape", "max_pages": 0})
+    portrait = _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path), "orientation": "portrait", "max_pages": 0}))
+    landscape = _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path), "orientation": "landscape", "max_pages": 0}))
     assert [r.meta["page"] for r in portrait] == [1, 3]
     assert [r.meta["page"] for r in landscape] == [2, 4]
     with pytest.raises(DocsynthError, match="orientation"):
-        _source().list_documents({"root": str(tmp_path), "orientation": "square"})
+        _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path), "orientation": "square"}))
 
 
 def test_render_size_colour_and_ink_filter(tmp_path):
     make_pdf(tmp_path / "d.pdf", ["red", "blank", "black"])
     source = _source()
-    refs = source.list_documents({"root": str(tmp_path), "max_pages": 0, "long_side": 200})
+    refs = source.list_documents(options_mod.build(source, {"root": str(tmp_path), "max_pages": 0, "long_side": 200}))
     page = source.load_document(refs[0])
     assert page.image.shape == (200, 143, 3) and page.image.dtype == np.uint8
     b, g, r = page.image[5, 5]
@@ -115,7 +116,7 @@ def test_debian_provenance_and_prepare(tmp_path):
     _amc_tree(tmp_path / "debs" / "auto-multiple-choice-doc-pdf")
     (tmp_path / "debs" / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a pdf")
     make_pdf(tmp_path / "debs" / "plain.pdf", ["text"])
-    refs = _source().list_documents({"root": str(tmp_path / "debs"), "max_pages": 0})
+    refs = _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path / "debs"), "max_pages": 0}))
     assert any("broken.pdf" in p for p in _source().problems)
     ed = [r for r in refs if "ednotes" in r.id]
     assert len(ed) == 3
@@ -129,7 +130,7 @@ def test_debian_provenance_and_prepare(tmp_path):
     plain = [r for r in refs if "plain" in r.id][0]
     assert "package" not in plain.meta and plain.meta["licence"].startswith("unknown")
 
-    cfg = config_mod.merge(config_mod.defaults(), {"sources": {
+    cfg = config_mod.typed({"sources": {
         "mix": {"pdf": "all"}, "max_size": 96, "out": "docs",
         "options": {"pdf": {"root": str(tmp_path / "debs"), "max_pages": 0, "long_side": 160,
                             "ink_min": 0.01, "ink_max": 0.6}}}})
@@ -142,8 +143,8 @@ def test_debian_provenance_and_prepare(tmp_path):
     assert row["licence"].startswith("lppl1.3 (CTAN ednotes") and row["meta"]["page"] in (1, 2)
     assert row["meta"]["pdf"].endswith("ednotes.pdf") and row["original"].endswith("ednotes.pdf")
     assert max(row["width"], row["height"]) == 96
-    cfg["sources"]["workers"] = 2
-    cfg["sources"]["out"] = "docs2"
+    cfg.sources.workers = 2
+    cfg.sources.out = "docs2"
     prepare(cfg)
     assert read_jsonl("docs2/documents.jsonl") == rows
 
@@ -152,9 +153,9 @@ def test_missing_pypdfium2_says_how_to_install(tmp_path, monkeypatch):
     make_pdf(tmp_path / "a.pdf", ["text"])
     monkeypatch.setitem(sys.modules, "pypdfium2", None)  # import now fails
     with pytest.raises(DocsynthError, match=r"pip install 'docsynth\[pdf\]'"):
-        _source().list_documents({"root": str(tmp_path)})
+        _source().list_documents(options_mod.build(_source(), {"root": str(tmp_path)}))
 
 
 def test_missing_root_says_what_to_set():
     with pytest.raises(DocsynthError, match="folder of PDFs"):
-        _source().list_documents({"root": "nowhere"})
+        _source().list_documents(options_mod.build(_source(), {"root": "nowhere"}))

@@ -8,6 +8,8 @@ import tomllib
 import types
 from pathlib import Path
 
+import pytest
+
 from docsynth import plugins
 from docsynth.hookspecs import hookimpl
 
@@ -84,6 +86,7 @@ def _install_with_dist_info(src: Path, site: Path) -> None:
     (dist / "entry_points.txt").write_text("[docsynth]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
 
 
+@pytest.mark.slow
 def test_third_party_plugin_discovered_and_used(tmp_path):
     site = tmp_path / "site"
     _install_with_dist_info(EXAMPLE, site)
@@ -110,6 +113,7 @@ def test_third_party_plugin_discovered_and_used(tmp_path):
     assert "unknown source 'ruled'" in hidden.stderr and "procedural" in hidden.stderr
 
 
+@pytest.mark.slow
 def test_entry_point_that_fails_to_import_is_reported(tmp_path):
     site = tmp_path / "site"
     dist = site / "bad_plugin-1.0.dist-info"

@@ -41,7 +41,7 @@ CONFIG = {
 @pytest.fixture
 def fixtures(tmp_path):
     """The datasets, imported as a user would, plus two local folders and a docsynth.yaml."""
-    cfg = config_mod.merge(config_mod.defaults(), CONFIG)
+    cfg = config_mod.typed(CONFIG)
     dl = tmp_path / "downloads"
     images, qas = docvqa_archives(dl)
     for name, archive in [("docvqa", images), ("docvqa", qas), *[("iam-forms", a) for a in iam_archives(dl)],
@@ -62,10 +62,10 @@ def fixtures(tmp_path):
 
 def _cfg(**sources):
     cfg = config_mod.load("docsynth.yaml")
-    cfg["sources"].update(sources)
-    return cfg
+    return cfg.model_copy(update={"sources": cfg.sources.model_copy(update=sources)})
 
 
+@pytest.mark.slow
 def test_reference_mix_counts_crop_resize_and_masks(fixtures, cli):
     result = cli("sources", "prepare", "--json")
     assert result.exit_code == 0, result.stderr
@@ -118,7 +118,7 @@ def test_prepare_is_deterministic_and_worker_independent(fixtures):
         assert Path("a", row["image"]).read_bytes() == Path("b", row["image"]).read_bytes()
         assert Path("a", row["mask"]).read_bytes() == Path("b", row["mask"]).read_bytes()
     cfg = _cfg(mix=mix, out="c")
-    cfg["seed"] = 7
+    cfg.seed = 7
     prepare(cfg)
     assert [r["id"] for r in read_jsonl("c/documents.jsonl")] != [r["id"] for r in rows_a]
     # an entry's sample does not depend on the other entries of the mix
@@ -230,7 +230,7 @@ def test_resize_folder_keeps_aspect_and_binary_masks(fixtures, cli):
     summary = json.loads(result.stdout)
     assert summary["written"] == 6 and summary["documents_jsonl"]
     before, after = read_jsonl("p/documents.jsonl"), read_jsonl("small/documents.jsonl")
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         img = cv2.imread(str(Path("small", b["image"])))
         mask = cv2.imread(str(Path("small", b["mask"])), cv2.IMREAD_GRAYSCALE)
         assert img.shape[:2] == (b["height"], b["width"]) == mask.shape and max(img.shape[:2]) == 32
@@ -253,7 +253,7 @@ def test_ids_that_clean_up_alike_get_distinct_files(tmp_path):
         p = Path("alike") / name
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(page_png(40, 50, seed=len(name)))
-    cfg = config_mod.merge(config_mod.defaults(), {"sources": {
+    cfg = config_mod.typed({"sources": {
         "mix": {"folder": "all"}, "out": "o", "options": {"folder": {"root": "alike"}}}})
     assert prepare(cfg)["documents"] == 3
     rows = read_jsonl("o/documents.jsonl")

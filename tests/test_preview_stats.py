@@ -35,6 +35,7 @@ def photos(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_preview_draws_outlines_and_numbered_corners(cli, dataset, tmp_path):
     r = cli("preview", str(dataset), "--out", "sheet.png", "--columns", "3", "--tile", "100", "--json")
     assert r.exit_code == 0, r.stderr
@@ -73,6 +74,7 @@ def test_ks_distance():
     assert 0 < ks_distance([1, 2, 3, 4], [3, 4, 5, 6]) < 1
 
 
+@pytest.mark.slow
 def test_stats_compares_dataset_with_real_photos(cli, dataset, photos, tmp_path):
     r = cli("stats", str(dataset), "--real", str(photos), "--plot", "hist.png", "--json")
     assert r.exit_code == 0, r.stderr

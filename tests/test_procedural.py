@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth_backgrounds.procedural import FAMILIES, render_background
 from docsynth_sources.procedural import LAYOUTS, render_page
@@ -39,13 +40,13 @@ def test_at_least_six_distinct_background_families():
 
 def test_provider_cycles_families_and_validates_options():
     provider = plugins.get("background", "procedural")
-    refs = provider.list_backgrounds({"count": 10, "seed": 1, "size": [64, 48]})
+    refs = provider.list_backgrounds(options_mod.build(provider, {"count": 10, "seed": 1, "size": [64, 48]}))
     assert {r.meta["family"] for r in refs} == set(FAMILIES)
     assert provider.load_background(refs[0]).shape == (48, 64, 3)
     from docsynth.errors import DocsynthError
 
     with pytest.raises(DocsynthError, match="unknown families"):
-        provider.list_backgrounds({"families": ["lava"]})
+        provider.list_backgrounds(options_mod.build(provider, {"families": ["lava"]}))
     source = plugins.get("source", "procedural")
-    with pytest.raises(DocsynthError, match="layout 'poster' unknown"):
-        source.list_documents({"layout": "poster"})
+    with pytest.raises(DocsynthError, match="'options.layout' is 'poster', expected one of letter"):
+        source.list_documents(options_mod.build(source, {"layout": "poster"}))

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
 
 from helpers import generate_tiny, tree_bytes
+
+pytestmark = pytest.mark.slow  # starts Ray clusters: seconds per test (CI runs them; `-m "not slow"` skips them)
 
 
 
@@ -112,6 +115,11 @@ def _user_error(task: tuple[str, int]) -> int:
     raise DocsynthError("docs/x.png: not a readable image", exit_code=3)
 
 
+def built(options):
+    """The executor's options as the host hands them over (checked, defaults filled)."""
+    return options_mod.build(executor(), options, "generate.executor_options")
+
+
 def executor():
     return plugins.get("executor", "ray")
 
@@ -128,7 +136,7 @@ def test_context_shipped_once_per_worker_process(ray_cluster, tmp_path):
 
 def test_failed_tasks_are_retried(ray_cluster, tmp_path, capfd):
     tasks = [(str(tmp_path), i) for i in range(4)]
-    results = dict(executor().map(_flaky, tasks, workers=2, options={"max_retries": 2}))
+    results = dict(executor().map(_flaky, tasks, workers=2, options=built({"max_retries": 2})))
     assert results == {0: 0, 1: 10, 2: 20, 3: 30}
     err = capfd.readouterr().err
     assert "ray task 1 failed (OSError: shared filesystem hiccup); retry 1/2" in err
@@ -137,21 +145,21 @@ def test_failed_tasks_are_retried(ray_cluster, tmp_path, capfd):
 
 def test_retries_are_bounded_and_user_errors_not_retried(ray_cluster, tmp_path):
     with pytest.raises(DocsynthError, match=r"task 0 failed 3 times \(ValueError: broken plugin\); rerun"):
-        list(executor().map(_always_fails, [(str(tmp_path), 0)], workers=2, options={"max_retries": 2}))
+        list(executor().map(_always_fails, [(str(tmp_path), 0)], workers=2, options=built({"max_retries": 2})))
     assert len(list(tmp_path.glob("try-*"))) == 3
     for p in tmp_path.glob("try-*"):
         p.unlink()
     with pytest.raises(DocsynthError, match="docs/x.png: not a readable image") as info:
-        list(executor().map(_user_error, [(str(tmp_path), 0)], workers=2, options={"max_retries": 2}))
+        list(executor().map(_user_error, [(str(tmp_path), 0)], workers=2, options=built({"max_retries": 2})))
     assert info.value.exit_code == 3
     assert len(list(tmp_path.glob("try-*"))) == 1
 
 
 def test_bad_options(ray_cluster):
-    with pytest.raises(DocsynthError, match="unknown option.*'adress'"):
-        list(executor().map(_square, [1], workers=1, options={"adress": "auto"}))
-    with pytest.raises(DocsynthError, match="max_retries: must be a whole number"):
-        list(executor().map(_square, [1], workers=1, options={"max_retries": -1}))
+    with pytest.raises(DocsynthError, match="unknown key 'generate.executor_options.adress'"):
+        list(executor().map(_square, [1], workers=1, options=built({"adress": "auto"})))
+    with pytest.raises(DocsynthError, match="'generate.executor_options.max_retries' is -1, expected an integer >= 0"):
+        list(executor().map(_square, [1], workers=1, options=built({"max_retries": -1})))
 
 
 def test_missing_ray_is_a_clear_error(monkeypatch):

@@ -8,6 +8,7 @@ screenshot. It is skipped, with the reason, when no Chromium is installed
 
 from __future__ import annotations
 
+import contextlib
 import base64
 import json
 import os
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
-from docsynth.run import engine as run_mod
+from docsynth.run import runner as run_mod
 from docsynth.run import stages as run_stages
 from docsynth.errors import DocsynthError
 from docsynth.report.page import build_report, write_report
@@ -68,7 +69,7 @@ def fake_evaluate(ctx: StageContext) -> dict:
     from docsynth.evaluate.smartdoc import evaluate_predictions
     from docsynth.formats.corners import read_folder
 
-    data = ctx.cfg["evaluate"]["data"]
+    data = ctx.cfg.evaluate.data
     items = read_folder(data)
     methods = {}
     for name, offset in (("model", 6.0), ("classical", 2.0)):
@@ -115,6 +116,7 @@ class Resources(HTMLParser):
                 self.urls.append(value)
 
 
+@pytest.mark.slow
 def test_report_is_one_self_contained_file_with_every_section():
     run_dir = build_run(["generate", "split", "train", "evaluate"])
     page = (run_dir / "report.html").read_text()
@@ -138,6 +140,7 @@ def test_report_is_one_self_contained_file_with_every_section():
     assert page.count("is not part of this run (not in run.stages)") == 2  # sources, backgrounds
 
 
+@pytest.mark.slow
 def test_report_says_which_stages_did_not_run(cli):
     run_dir = build_run(["generate", "split", "train", "evaluate"])
     record = json.loads((run_dir / "train" / ".stage.json").read_text())
@@ -150,6 +153,7 @@ def test_report_says_which_stages_did_not_run(cli):
     assert "The evaluate stage has not run yet" in page
 
 
+@pytest.mark.slow
 def test_report_command_refuses_to_overwrite_a_foreign_file(cli):
     run_dir = build_run(["generate"])
     Path("mine.html").write_text("<html>my notes</html>")
@@ -238,10 +242,8 @@ class Browser:
         return json.loads(message)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.send("Browser.close", timeout=10)
-        except Exception:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -303,6 +305,7 @@ def non_blank(image: np.ndarray) -> float:
     return 1.0 - counts.max() / len(flat)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (CI: apt-get install -y chromium)")
 def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     run_dir = build_run(["generate", "split", "train", "evaluate"])

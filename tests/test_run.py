@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from docsynth.run import checks as run_checks
-from docsynth.run import engine as run_mod
+from helpers import built_backbone
+from docsynth.run import runner as run_mod
 from docsynth.run import stages as run_stages
 from docsynth.errors import DocsynthError
 from docsynth.run.engine import Stage, StageContext
@@ -43,7 +44,7 @@ class Calls:
     def train(self, ctx: StageContext) -> dict:
         self.log.append("train")
         assert (ctx.inputs["split"] / "train" / "manifest.jsonl").is_file()
-        rows = [{"epoch": e + 1, "loss": 1.0 / (e + 1)} for e in range(ctx.cfg["train"]["epochs"])]
+        rows = [{"epoch": e + 1, "loss": 1.0 / (e + 1)} for e in range(ctx.cfg.train.epochs)]
         (ctx.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         (ctx.out / "best.pt").write_bytes(b"weights")
         return {"epochs": len(rows)}
@@ -75,9 +76,9 @@ def quiet(_msg: str) -> None:
 def stop_training_in_epoch_two(monkeypatch):
     """The train stage stops during epoch 2 as Ctrl-C does (last.pt saved, the run returns);
     returns the real ``train`` to put back."""
-    from docsynth.train import loop
+    from docsynth.train import command
 
-    real_train = loop.train
+    real_train = command.train
 
     def stop_in_epoch_two(*args, **kwargs):
         def on_step(trainer):
@@ -85,10 +86,11 @@ def stop_training_in_epoch_two(monkeypatch):
                 trainer._stop = True
         return real_train(*args, **kwargs, on_step=on_step)
 
-    monkeypatch.setattr(loop, "train", stop_in_epoch_two)
+    monkeypatch.setattr(command, "train", stop_in_epoch_two)
     return real_train
 
 
+@pytest.mark.slow
 def test_skip_when_unchanged_and_rerun_exactly_downstream_of_a_changed_key():
     calls = Calls()
     stages = stages_with(calls)
@@ -124,6 +126,7 @@ def test_skip_when_unchanged_and_rerun_exactly_downstream_of_a_changed_key():
     assert Path("runs/t/generate/manifest.jsonl").read_bytes() != manifest
 
 
+@pytest.mark.slow
 def test_force_from_until():
     calls = Calls()
     stages = stages_with(calls)
@@ -196,6 +199,7 @@ def test_cli_reports_problems_on_stderr_without_traceback(cli):
     assert not Path("runs/c").exists()
 
 
+@pytest.mark.slow
 def test_interrupted_generate_resumes_and_finished_shards_are_kept():
     stages = stages_with(Calls())
     cfg = write_config({**BASE, "run": {**BASE["run"], "stages": ["generate", "split"]}})
@@ -286,6 +290,7 @@ def test_second_run_on_the_same_folder_is_refused_while_one_is_alive():
     assert not Path("runs/t/.lock").exists()
 
 
+@pytest.mark.slow
 def test_cli_run_json_and_report(cli):
     write_config({**BASE, "run": {"dir": "runs/j", "stages": ["generate", "split"]}})
     result = cli("run", "--json")
@@ -319,9 +324,10 @@ TINY_REAL = {
 }
 
 
+@pytest.mark.slow
 def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_evaluate(monkeypatch):
     pytest.importorskip("torch")
-    from docsynth.train import loop
+    from docsynth.train import command
 
     cfg = write_config(TINY_REAL)
     first = run_mod.run(cfg, log=quiet)
@@ -358,7 +364,7 @@ def test_whole_run_with_the_real_stages_then_train_epochs_reruns_only_train_and_
     assert json.loads((run_dir / "train" / ".stage.json").read_text())["status"] == "interrupted"
     assert len((run_dir / "train" / "metrics.jsonl").read_text().splitlines()) == 1
 
-    monkeypatch.setattr(loop, "train", real_train)
+    monkeypatch.setattr(command, "train", real_train)
     resumed = run_mod.run(cfg, log=quiet)
     assert actions(resumed) == {"sources": "skipped", "backgrounds": "skipped", "generate": "skipped",
                                 "split": "skipped", "train": "resumed", "evaluate": "ran"}
@@ -376,7 +382,7 @@ def test_keys_an_upstream_stage_makes_irrelevant_rerun_nothing():
 
     def generate_stub(ctx: StageContext) -> dict:
         ran.append("generate")
-        assert ctx.cfg["generate"]["documents"] == str(ctx.inputs["sources"])
+        assert ctx.cfg.generate.documents == str(ctx.inputs["sources"])
         (ctx.out / "manifest.jsonl").write_text("")
         return {}
 
@@ -413,13 +419,14 @@ def test_sources_mix_may_name_an_alias_of_a_source(cli, tmp_path):
     assert len(rows) == 2
 
 
+@pytest.mark.slow
 def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resumes(monkeypatch, cli):
     """train.weights: packaged in a run: a backbone other than the packaged model's is one line
     with file and line before any stage; with its architecture, training starts from its
     weights (lr 0 keeps them), is interrupted, resumes from last.pt, and evaluate scores it
     beside the packaged model."""
     torch = pytest.importorskip("torch")
-    from docsynth.train import loop
+    from docsynth.train import command
 
     tiny = {**TINY_REAL, "run": {"dir": "runs/ft", "report": True,
                                  "stages": ["generate", "split", "train", "evaluate"]},
@@ -436,7 +443,7 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
     real_train = stop_training_in_epoch_two(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_mod.run(cfg, log=quiet)
-    monkeypatch.setattr(loop, "train", real_train)
+    monkeypatch.setattr(command, "train", real_train)
     resumed = run_mod.run(cfg, log=quiet)
     assert actions(resumed)["train"] == "resumed" and actions(resumed)["evaluate"] == "ran"
     run_dir = Path("runs/ft")
@@ -446,8 +453,8 @@ def test_run_fine_tunes_the_packaged_model_refuses_another_architecture_and_resu
     packaged = torch.load(PACKAGED_MODEL, map_location="cpu", weights_only=False)["model"]
     trained = torch.load(run_dir / "train" / "best.pt", map_location="cpu", weights_only=False)
     assert trained["config"]["train"]["weights"] == "packaged"
-    params = {name for name, _ in loop.plugins.get("backbone", "compact_corners").build(
-        2, "none", {"width": 1.25, "decoder": 40}).named_parameters()}
+    params = {name for name, _ in built_backbone("compact_corners", "none",
+                                                 {"width": 1.25, "decoder": 40}).named_parameters()}
     for name in params:  # lr 0: the weights are the packaged model's (BatchNorm statistics move)
         assert torch.equal(trained["model"][name].float(), packaged[name].float()), name
     results = json.loads((run_dir / "evaluate" / "results.json").read_text())

@@ -20,6 +20,7 @@ def read_csv_rows(path):
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 def test_scan_writes_pages_and_corners(cli, tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     truth = write_photo_folder(tmp_path / "photos")
@@ -34,6 +35,9 @@ def test_scan_writes_pages_and_corners(cli, tmp_path):
                                                            "bl_x", "bl_y")]).reshape(4, 2)
         # a 96 px model on ~300 px photos, refined on the photo's edges: within about a pixel
         assert np.abs(order_corners(found) - order_corners(corners)).max() < 1.5, name
+        # the post-processor's confidence travels with the quad (the same as scan.json's)
+        assert float(rows[name]["confidence"]) == pytest.approx(
+            next(r["confidence"] for r in summary["results"] if r["image"].endswith(name)), abs=1e-4)
         page = cv2.imread(str(tmp_path / "out" / f"{name.rsplit('.', 1)[0]}.jpg"))
         assert page is not None and (page.shape[1], page.shape[0]) == page_size(found)
     assert (tmp_path / "out" / "scan.json").is_file()
@@ -71,6 +75,7 @@ def test_scan_applies_exif_orientation(cli, tmp_path):
     assert np.abs(order_corners(np.array(result["corners"])) - order_corners(np.array(corners))).max() < 1.5
 
 
+@pytest.mark.slow
 def test_evaluate_model_next_to_the_classical_baseline(cli, tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     write_photo_folder(tmp_path / "photos")
@@ -103,16 +108,18 @@ def test_packaged_model_is_the_default(cli, tmp_path, monkeypatch):
     assert json.loads(res.stdout)["pages"] == 3
 
 
+@pytest.mark.slow
 def test_scan_with_an_onnx_model_matches_pytorch(cli, tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     write_photo_folder(tmp_path / "photos")
     assert cli("export-model", str(ckpt), "--format", "onnx", "--out", "tiny.onnx").exit_code == 0
     a = json.loads(cli("scan", str(ckpt), str(tmp_path / "photos"), "--out", "pt", "--json").stdout)
     b = json.loads(cli("scan", "tiny.onnx", str(tmp_path / "photos"), "--out", "onnx", "--json").stdout)
-    for ra, rb in zip(a["results"], b["results"]):
+    for ra, rb in zip(a["results"], b["results"], strict=True):
         assert np.abs(np.array(ra["corners"]) - np.array(rb["corners"])).max() < 0.05
 
 
+@pytest.mark.slow
 def test_a_broken_post_processor_costs_a_photo_not_the_run(cli, tmp_path):
     import types
 

@@ -28,6 +28,7 @@ def _max_corner_distance(a, b) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_realdocs
 def test_packaged_onnx_scans_like_the_packaged_checkpoint_on_realdocs():
     """The shipped .onnx is an export of the shipped .pt (it records the .pt's SHA-256), and
@@ -55,6 +56,7 @@ def _no_torch_env() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([str(NO_TORCH), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
+@pytest.mark.slow
 def test_scan_and_evaluate_work_where_torch_cannot_be_imported(tmp_path):
     env = _no_torch_env()
     shim = subprocess.run([sys.executable, "-c", "import torch"], env={**os.environ, **env},
@@ -85,6 +87,7 @@ def test_scan_and_evaluate_work_where_torch_cannot_be_imported(tmp_path):
     assert ckpt.is_file() and not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 def test_scanning_with_the_packaged_onnx_never_imports_torch(tmp_path):
     """Even where torch is installed, scanning with the packaged model leaves it unimported."""
     write_photo_folder(tmp_path / "photos")
@@ -96,6 +99,7 @@ def test_scanning_with_the_packaged_onnx_never_imports_torch(tmp_path):
     assert "TORCH=False" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_a_stale_packaged_onnx_gives_way_to_the_checkpoint(cli, tmp_path, monkeypatch, capsys):
     """When docsynth-cpu.pt is replaced and not re-exported, the .pt wins (torch is here) and a
     note gives the re-export command; once re-exported, the ONNX is used again."""
@@ -133,6 +137,7 @@ def _onnx_meta(path: Path) -> dict:
     return json.loads({p.key: p.value for p in proto.metadata_props}["docsynth"])
 
 
+@pytest.mark.slow
 def test_onnx_export_is_deterministic_fixed_shape_and_records_its_source(cli, tmp_path):
     import onnx
 
@@ -157,6 +162,7 @@ def test_onnx_export_is_deterministic_fixed_shape_and_records_its_source(cli, tm
     assert meta["source_sha256"] == file_sha256(ckpt) and meta["precision"] == "fp32"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
 def test_reduced_precision_exports_scan(cli, tmp_path, precision):
     import onnx
@@ -183,19 +189,20 @@ def test_reduced_precision_exports_scan(cli, tmp_path, precision):
     assert json.loads(scanned.stdout)["photos"] == 3
 
 
+@pytest.mark.slow
 def test_an_export_that_disagrees_fails_in_one_line_and_writes_nothing(cli, tmp_path, monkeypatch):
-    import docsynth.scan.export_model as em
+    import docsynth.scan.exporters.to_onnx as to_onnx
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
     write_photo_folder(tmp_path / "photos")
-    real_runner = em.onnx_runner
+    real_runner = to_onnx.onnx_runner
 
     def shifted(path, threads=1):
         run = real_runner(path, threads)
         # the page mask and heatmaps move 12 of 96 cells right: corners about 40 px from the original's
         return lambda x: {k: np.roll(v, v.shape[-1] // 8, axis=-1) for k, v in run(x).items()}
 
-    monkeypatch.setattr(em, "onnx_runner", shifted)
+    monkeypatch.setattr(to_onnx, "onnx_runner", shifted)
     res = cli("export-model", str(ckpt), "--precision", "fp16", "--out", "m.onnx", "--check", "2",
               "--real", "photos", "--post", "refine", "--max-corner-px", "1")
     assert res.exit_code == 1
@@ -212,13 +219,15 @@ def test_export_input_errors_are_one_line(cli, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 @needs_realdocs
 def test_int8_export_of_the_packaged_model_meets_the_goals(cli, tmp_path):
     """The issue's goals for the shipped model: int8 at most a third of the fp32 size, mean
     Jaccard on realdocs no more than 0.005 below the original's, no slower than fp32 on one
     core. A gain is allowed (refine's jumps make int8 score +0.005 on these 31 photos, all of it
     from one photo, see TOLERANCES), but the model's own corners must stay close."""
-    from docsynth.scan.export_model import one_core_latency_ms, onnx_runner
+    from docsynth.scan.export_model import one_core_latency_ms
+    from docsynth.scan.exporters.to_onnx import onnx_runner
     from docsynth.scan.scanner import PACKAGED_MODEL, packaged_onnx
 
     res = cli("export-model", str(PACKAGED_MODEL), "--precision", "int8", "--out", "int8.onnx",
@@ -282,7 +291,7 @@ def test_tflite_export_runs_with_the_litert_interpreter(cli, tmp_path, capfd):
     """A real conversion of a tiny corner model: the LiteRT interpreter runs the file, its raw
     outputs match PyTorch, corners agree within 1 px (the issue's goal) and the converter's
     chatter stays off stdout, so --json can be parsed."""
-    from docsynth.scan.export_model import tflite_runner
+    from docsynth.scan.exporters.to_tflite import tflite_runner
     from docsynth.scan.model_contract import load_model, preprocess
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
@@ -311,6 +320,7 @@ def test_tflite_export_runs_with_the_litert_interpreter(cli, tmp_path, capfd):
         np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _importable("coremltools"), reason="coremltools not installed (pip install 'docsynth[coreml]')")
 def test_coreml_export_is_a_structurally_valid_mlpackage(cli, tmp_path):
     """Core ML cannot run on Linux: the .mlpackage is checked for its structure, and the check
@@ -318,7 +328,7 @@ def test_coreml_export_is_a_structurally_valid_mlpackage(cli, tmp_path):
     import coremltools as ct
 
     from docsynth.errors import DocsynthError
-    from docsynth.scan.export_model import check_coreml_spec
+    from docsynth.scan.exporters.to_coreml import check_coreml_spec
     from docsynth.scan.scanner import file_sha256
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt", with_corners=True)
@@ -384,6 +394,7 @@ def test_scan_and_evaluate_explain_that_app_exports_do_not_run_here(cli, tmp_pat
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mobile_reference_matches_the_scanner(tmp_path):
     import cv2
 

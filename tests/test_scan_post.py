@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.geometry import order_corners
 
@@ -29,7 +30,8 @@ TRUNCATED = np.array([[-40.2, 50.3], [250.6, 30.1], [270.4, 260.8], [20.7, 330.5
 def find(name: str, prob: np.ndarray, image: np.ndarray | None = None, extra: dict | None = None,
          options: dict | None = None):
     image = np.zeros((*prob.shape, 3), np.uint8) if image is None else image
-    return plugins.get("postprocessor", name).find_quad(prob.astype(np.float32), image, options or {}, extra or {})
+    post = plugins.get("postprocessor", name)
+    return post.find_quad(prob.astype(np.float32), image, options_mod.build(post, options), extra or {})
 
 
 def corner_error(found: np.ndarray, truth: np.ndarray) -> float:
@@ -85,13 +87,64 @@ def test_noisy_mask(name, tol):
 def test_no_document_instead_of_a_garbage_quad(name):
     empty = find(name, np.zeros((H, W)))
     assert empty.corners is None and empty.reason
-    disc = np.zeros((H, W), np.float32)
-    cv2.circle(disc, (200, 150), 100, 1.0, -1)
-    q = find(name, disc)
-    assert q.corners is None and ("quadrilateral" in q.reason or "sides" in q.reason)
     tiny = np.zeros((H, W), np.float32)
     tiny[10:14, 10:14] = 1.0
     assert find(name, tiny).corners is None
+    disc = np.zeros((H, W), np.float32)
+    cv2.circle(disc, (200, 150), 100, 1.0, -1)
+    q = find(name, disc)
+    if name == "robust":  # robust refuses what is not a quadrilateral
+        assert q.corners is None and ("quadrilateral" in q.reason or "sides" in q.reason)
+    else:  # refine refuses only where the model sees no page: a rough quad, flagged by its confidence
+        assert q.corners is not None and q.confidence < 0.3 and q.reason.startswith("low confidence")
+
+
+# -- abstention: refuse only when the model sees no page ------------------------------------------
+
+
+def test_refine_answers_a_page_filling_the_frame_with_a_low_confidence_quad(monkeypatch):
+    """A page whose edges lie at the photo's border, where the mask fits fail (in the real photo
+    the mask's outline was ragged) and the heatmap corners are weak and not backed by the mask:
+    before, "no document found" (a Jaccard of 0); now the page region's quad, with its low
+    confidence and the reason."""
+    import docsynth_scan.refine as refine
+    from docsynth.kinds import Quad
+    from docsynth.scoring import jaccard_smartdoc
+
+    monkeypatch.setattr(refine, "robust_quad", lambda page_prob, options: Quad(None, 0.0, "not a quadrilateral"))
+    monkeypatch.setattr(refine, "fit_quad_to_mask", lambda *a, **k: Quad(None, 0.0, "not a quadrilateral"))
+    prob = np.ones((H, W), np.float32)
+    prob[:, :2] = 0.3  # the page runs to the border, its left edge a pixel or two inside
+    image = np.full((H, W, 3), 200, np.uint8)
+    frame = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float64)
+    weak = frame * 0.6 + [60, 40]  # corners the mask does not back, peaks under min_corner_score
+    q = find("refine", prob, image, extra={"corners": weak, "corner_scores": np.full(4, 0.1)})
+    assert q.corners is not None, q.reason
+    assert q.confidence < 0.5 and "low confidence" in q.reason
+    assert jaccard_smartdoc(frame, q.corners) > 0.95
+
+
+def test_refine_answers_when_every_candidate_fails_a_plausibility_rule(monkeypatch):
+    """Markers lying across a page make its heatmap quad a sliver ("opposite sides differ more
+    than 5x") and the mask fit fail: the answer is still the best candidate, not a refusal."""
+    import docsynth_scan.refine as refine
+
+    prob = coverage(UPRIGHT, (H, W))
+    sliver = np.array([[100, 100], [300, 100], [300, 130], [100, 260.0]])
+    monkeypatch.setattr(refine, "candidates", lambda page_prob, extra, options: iter(
+        [("heatmaps", sliver, 0.8, ""), ("mask", None, None, "the region is not a quadrilateral")]))
+    q = find("refine", prob)
+    assert q.corners is not None and 0 < q.confidence < 0.5
+    assert "5x" in q.reason or "hull" in q.reason
+
+
+def test_refine_refuses_a_photo_without_a_page():
+    """No page in the photo: the model's page map is (nearly) empty and its corner peaks are not
+    all sure; that is the one reason to answer "no document found"."""
+    prob = np.zeros((H, W), np.float32)
+    prob[100:104, 200:210] = 0.9  # a speck, 0.03% of the photo
+    q = find("refine", prob, extra={"corners": UPRIGHT, "corner_scores": np.array([0.9, 0.2, 0.1, 0.25])})
+    assert q.corners is None and q.reason.startswith("no page")
 
 
 def test_reference_never_says_no_page_for_a_blob():
@@ -214,21 +267,22 @@ def test_refine_chooses_among_candidates_after_refining_them(monkeypatch):
     def fake_refine(image, corners, band, passes=2):
         return corners, support[np.asarray(corners).tobytes()]
 
-    def two(page_prob, extra, options):
+    def two(page_prob, extra, options, rejected=None):
         yield "heatmaps", Quad(heat, 0.60)  # 0.60 + 0.1 margin > 0.62 before refinement
         yield "mask", Quad(mask, 0.62)
 
     monkeypatch.setattr(refine, "refine_quad", fake_refine)
     monkeypatch.setattr(refine, "coarse_quads", two)
-    q = find("refine", np.zeros((H, W), np.float32))
+    page = coverage(UPRIGHT, (H, W))  # the model sees a page (else: "no page" before any candidate)
+    q = find("refine", page)
     assert np.allclose(q.corners, mask) and q.confidence == pytest.approx(0.62)
     support[mask.tobytes()] = 0.0  # now neither is backed: the heatmap quad wins the near tie
-    q = find("refine", np.zeros((H, W), np.float32))
+    q = find("refine", page)
     assert np.allclose(q.corners, heat) and q.confidence == pytest.approx(0.60 * 0.75)
 
-    def sure(page_prob, extra, options):
+    def sure(page_prob, extra, options, rejected=None):
         yield "heatmaps", Quad(heat, 0.8)
         raise AssertionError("the mask fits were made although the heatmap quad is sure")
 
     monkeypatch.setattr(refine, "coarse_quads", sure)
-    assert np.allclose(find("refine", np.zeros((H, W), np.float32)).corners, heat)
+    assert np.allclose(find("refine", page).corners, heat)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
 from sources_fixtures import (DOCVQA, FileServer, docvqa_archives, funsd_zip, iam_archives, kaggle_archive,
@@ -25,12 +26,12 @@ def _json(result):
 
 def _list(name, **options):
     source = plugins.get("source", name)
-    return source, source.list_documents({"root": str(ROOT / name), "seed": 1, **options})
+    return source, source.list_documents(options_mod.build(source, {"root": str(ROOT / name), "seed": 1, **options}))
 
 
 def test_list_shows_every_source_with_licence_and_how_to_get_it(cli):
     infos = {i["name"]: i for i in _json(cli("sources", "list", "--json"))}
-    assert ALL <= set(infos)
+    assert set(infos) >= ALL
     for name in ALL:
         assert infos[name]["licence"], name
     assert infos["funsd"]["fetch"] == "download" and infos["smartdoc-qa"]["fetch"] == "download"
@@ -209,7 +210,7 @@ def test_plain_folder_behaves_as_before(tmp_path):
     _img(tmp_path / "a.png")
     _img(tmp_path / "sub" / "b.jpg")
     source = plugins.get("source", "folder")
-    refs = source.list_documents({"root": str(tmp_path)})
+    refs = source.list_documents(options_mod.build(source, {"root": str(tmp_path)}))
     assert [r.id for r in refs] == ["a", "sub/b"]
     page = source.load_document(refs[0])
     assert page.mask is None and page.corners is None
@@ -230,7 +231,7 @@ def test_folder_annotations_json_mask_and_layout(tmp_path):
     m[20:60, 30:70] = 255
     cv2.imwrite(str(root / "masked_mask.png"), m)
     source = plugins.get("source", "folder")
-    refs = {r.id: r for r in source.list_documents({"root": str(root)})}
+    refs = {r.id: r for r in source.list_documents(options_mod.build(source, {"root": str(root)}))}
     assert sorted(refs) == ["masked", "poly", "quad"]  # the mask file is not a document
     quad = source.load_document(refs["quad"])
     assert np.allclose(quad.corners, [[10, 10], [90, 10], [90, 70], [10, 70]])  # reordered TL,TR,BR,BL
@@ -247,11 +248,11 @@ def test_folder_annotations_json_mask_and_layout(tmp_path):
     _img(lay / "images" / "x" / "p1.jpg")
     (lay / "masks" / "x").mkdir(parents=True)
     cv2.imwrite(str(lay / "masks" / "x" / "p1.png"), m)
-    refs = source.list_documents({"root": str(lay)})
+    refs = source.list_documents(options_mod.build(source, {"root": str(lay)}))
     assert [r.id for r in refs] == ["x/p1"]
     assert (source.load_document(refs[0]).mask > 0).sum() == 40 * 40
     (root / "bad.json").write_text('{"corners": [[1, 2]]}')
     _img(root / "bad.png")
-    bad = [r for r in source.list_documents({"root": str(root)}) if r.id == "bad"][0]
+    bad = [r for r in source.list_documents(options_mod.build(source, {"root": str(root)})) if r.id == "bad"][0]
     with pytest.raises(DocsynthError, match="bad.json: no page outline"):
         source.load_document(bad)

@@ -60,7 +60,7 @@ def test_check_catches_a_planted_leak(cli, tmp_path):
 def test_group_by_both_drops_crossing_samples(tmp_path):
     rows = make_dataset(tmp_path / "ds", documents=8, per_document=3, backgrounds=4)
     labels = split_mod.assign(rows, seed=3, valid_fraction=0.5, group_by="both")
-    keep = [(r, side) for r, side in zip(rows, labels) if side != "dropped"]
+    keep = [(r, side) for r, side in zip(rows, labels, strict=True) if side != "dropped"]
     for key in (split_mod.document_key, split_mod.background_key):
         train = {key(r) for r, side in keep if side == "train"}
         valid = {key(r) for r, side in keep if side == "valid"}

@@ -37,7 +37,7 @@ def test_tar_members_match_files_mode_and_headers_are_fixed():
     tar_rows = read_jsonl("tar/manifest.jsonl")
     assert len(tar_rows) == len(files_rows) == 14
     names = []
-    for frow, trow in zip(files_rows, tar_rows):
+    for frow, trow in zip(files_rows, tar_rows, strict=True):
         sid = frow["id"]
         # Only where the bytes live differs between the two formats.
         assert trow == {**frow, "image": f"{sid}.jpg", "mask": f"{sid}.mask.png",
@@ -67,7 +67,7 @@ def test_iter_samples_decodes_in_order_and_splits_by_rank():
     rows = read_jsonl("tar/manifest.jsonl")
     samples = list(iter_samples("tar"))
     assert [s["id"] for s in samples] == [r["id"] for r in rows]
-    for s, r in zip(samples, rows):
+    for s, r in zip(samples, rows, strict=True):
         assert s["meta"] == r
         assert s["image"].dtype == np.uint8 and s["image"].shape == (r["height"], r["width"], 3)
         assert set(np.unique(s["mask"])) <= {0, 255}
@@ -126,6 +126,7 @@ def test_cli_shard_format_choice_and_format_switch_needs_force(cli):
     assert refused.exit_code != 0 and "--force" in refused.stderr
 
 
+@pytest.mark.slow
 def test_split_and_train_say_a_tar_dataset_needs_files(cli, tmp_path):
     made = cli("generate", "--count", "4", "--out", "tards", "--shard-format", "tar", "--compositor", "homography")
     assert made.exit_code == 0, made.stderr

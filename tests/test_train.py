@@ -15,9 +15,13 @@ import pytest
 import torch
 
 from docsynth import config, plugins
+from docsynth import options as options_mod
+from helpers import built_backbone
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
 from train_data import make_dataset, make_realdocs
+
+pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
 
 BACKBONES = ["mobilenet_v3_large", "resnet50", "lraspp_mobilenet_v3_large"]
 
@@ -52,7 +56,7 @@ def _batch(n: int = 4, size: int = 64) -> dict:
 
 @pytest.mark.parametrize("name", BACKBONES)
 def test_backbones_build_and_follow_the_output_contract(name):
-    model = plugins.get("backbone", name).build(2, "none", {})
+    model = built_backbone(name, "none", {})
     x = torch.randn(2, 3, 64, 64)
     model.train()
     out = model(x)
@@ -67,9 +71,9 @@ def test_a_training_step_lowers_the_loss_on_a_fixed_batch():
     from docsynth.train.losses import total_loss
 
     torch.manual_seed(0)
-    model = plugins.get("backbone", "lraspp_mobilenet_v3_large").build(2, "none", {})
+    model = built_backbone("lraspp_mobilenet_v3_large", "none", {})
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batch, tcfg = _batch(), config.defaults()["train"]
+    batch, tcfg = _batch(), config.RunConfig().train
     losses = []
     for _ in range(6):
         loss, parts = total_loss(model(batch["image"]), batch, tcfg)
@@ -110,7 +114,7 @@ def test_iou_metric_is_mean_over_both_classes_of_the_argmax():
 
 def test_train_writes_metrics_curves_and_loadable_checkpoints(tmp_path):
     from docsynth.scan.model_contract import load_model, predict
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     make_dataset(tmp_path / "ds", documents=5, per_document=3)
     make_realdocs(tmp_path / "real")
@@ -156,7 +160,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     """Ctrl-C mid-epoch, then a crash after periodic checkpoints, then the rest: same weights,
     same losses as one uninterrupted run. DeepLabV3 has dropout, so the RNG state matters;
     the resumed sessions use 2 DataLoader workers, the reference none."""
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     # 4 documents x 3: 9 training images = 2 steps of 4 per epoch, at 32 px
     make_dataset(tmp_path / "ds", documents=4, per_document=3)
@@ -205,15 +209,15 @@ def test_cli_train_refuses_to_overwrite_and_resume_checks_config(cli, tmp_path):
 def test_weights_from_a_local_file(tmp_path):
     torch.manual_seed(1)
     backbone = plugins.get("backbone", "lraspp_mobilenet_v3_large")
-    source = backbone.build(2, "none", {})
+    source = backbone.build(2, "none", options_mod.build(backbone, {}))
     torch.save({"state_dict": source.state_dict()}, tmp_path / "w.pth")
-    loaded = backbone.build(2, str(tmp_path / "w.pth"), {})
+    loaded = backbone.build(2, str(tmp_path / "w.pth"), options_mod.build(backbone, {}))
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in source.state_dict().items())
     with pytest.raises(DocsynthError, match="weights file not found"):
-        backbone.build(2, str(tmp_path / "nope.pth"), {})
+        backbone.build(2, str(tmp_path / "nope.pth"), options_mod.build(backbone, {}))
     torch.save({"x": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(DocsynthError, match="another backbone"):
-        backbone.build(2, str(tmp_path / "other.pth"), {})
+        backbone.build(2, str(tmp_path / "other.pth"), options_mod.build(backbone, {}))
 
 
 def test_pretrained_weights_come_from_the_torch_hub_cache_only(tmp_path, monkeypatch):
@@ -223,21 +227,21 @@ def test_pretrained_weights_come_from_the_torch_hub_cache_only(tmp_path, monkeyp
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     lraspp = plugins.get("backbone", "lraspp_mobilenet_v3_large")
     with pytest.raises(DocsynthError) as err:
-        lraspp.build(2, "imagenet", {})
+        lraspp.build(2, "imagenet", options_mod.build(lraspp, {}))
     message = str(err.value)
     assert str(cache / "mobilenet_v3_large-8738ca79.pth") in message and "download.pytorch.org" in message
     with pytest.raises(DocsynthError, match="deeplabv3_resnet50_coco-cd0a2569.pth"):
-        plugins.get("backbone", "resnet50").build(2, "coco", {})
+        built_backbone("resnet50", "coco", {})
     # a corrupt file in the cache is named as such
     cache.mkdir(parents=True)
     (cache / "mobilenet_v3_large-8738ca79.pth").write_bytes(b"not a weights file")
     with pytest.raises(DocsynthError, match="not usable as 'imagenet' weights"):
-        lraspp.build(2, "imagenet", {})
+        lraspp.build(2, "imagenet", options_mod.build(lraspp, {}))
     # a real (here: random) ImageNet MobileNetV3 state dict in the cache is used for the backbone
     torch.manual_seed(3)
     classifier = torchvision.models.mobilenet_v3_large()
     torch.save(classifier.state_dict(), cache / "mobilenet_v3_large-8738ca79.pth")
-    model = lraspp.build(2, "imagenet", {})
+    model = lraspp.build(2, "imagenet", options_mod.build(lraspp, {}))
     first = classifier.features[0][0].weight
     assert torch.equal(model.backbone["0"][0].weight, first)
 
@@ -264,7 +268,7 @@ def test_samplers_shard_global_batches_and_balance_bins():
 def test_online_training_resumes_exactly_whatever_the_worker_count(tmp_path):
     """--online: fresh composites from OnlineDataset (procedural pages and backgrounds);
     validation is a fixed seeded set of online samples."""
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     (tmp_path / "docsynth.yaml").write_text(
         "generate:\n  documents_count: 3\n  backgrounds_count: 3\n"
@@ -291,7 +295,7 @@ def test_split_folder_with_accumulation_balance_channels_last_and_early_stopping
     """A split folder as DATA; 2 micro-batches per step; balanced sampling; lr 0 so the
     validation IoU never improves and early stopping ends the run after 1 + 1 epochs."""
     from docsynth.dataset.split import split
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     make_dataset(tmp_path / "ds", documents=5, per_document=4)
     split(tmp_path / "ds", tmp_path / "sp", seed=1, valid_fraction=0.2, max_size=0)
@@ -364,13 +368,13 @@ def test_packaged_weights_fine_tune_resume_exactly_and_refuse_another_architectu
     interrupted fine-tune resumes to the same weights as an uninterrupted one, and another
     backbone or other backbone options are refused in one line before anything is written."""
     from docsynth.scan.scanner import PACKAGED_MODEL
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     make_dataset(tmp_path / "ds", documents=4, per_document=3)  # 9 training images: 2 steps of 4
     packaged = _state(PACKAGED_MODEL)["model"]
     frozen = train(_cfg(out="frozen", weights="packaged", lr=0.0, epochs=1, **PACKAGED_ARCH), data="ds")
     assert frozen["steps"] == 2
-    params = dict(plugins.get("backbone", "compact_corners").build(2, "none", PACKAGED_ARCH["backbone_options"])
+    params = dict(built_backbone("compact_corners", "none", PACKAGED_ARCH["backbone_options"])
                   .named_parameters())
     model = _state(tmp_path / "frozen" / "best.pt")["model"]
     assert all(torch.equal(model[k].float(), packaged[k].float()) for k in params)

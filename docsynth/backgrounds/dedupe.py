@@ -51,10 +51,8 @@ def near_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarr
         raise DocsynthError("dedupe threshold must be 0 or more")
     found_i: list[np.ndarray] = []
     found_j: list[np.ndarray] = []
-    if threshold >= HASH_BITS // 2:  # chunks of 1-2 bits would not filter anything: compare all
-        layout = [(0, 0)]
-    else:
-        layout = chunk_layout(threshold)
+    # chunks of 1-2 bits would not filter anything: compare all
+    layout = [(0, 0)] if threshold >= HASH_BITS // 2 else chunk_layout(threshold)
     for shift, width in layout:
         key = (h >> np.uint64(shift)) & np.uint64((1 << width) - 1) if width else np.zeros(n, np.uint64)
         order = np.argsort(key, kind="stable")
@@ -121,7 +119,7 @@ def group_duplicates(hashes: np.ndarray, sizes: Sequence[Any], threshold: int,
         if lo == hi:
             continue
         group = Group(keep=k)
-        for other, d in zip(dst[lo:hi].tolist(), dd[lo:hi].tolist()):
+        for other, d in zip(dst[lo:hi].tolist(), dd[lo:hi].tolist(), strict=True):
             if not taken[other]:
                 taken[other] = True
                 group.duplicates.append((other, d))
@@ -192,25 +190,26 @@ def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False,
         raise DocsynthError(f"{root}: background folder not found")
     index = BackgroundIndex(root)
     refs = folder_backgrounds(root)
+    files = [str(ref.path) for ref in refs]  # a folder's backgrounds are files
     hashes, sizes = [], []
-    for ref in refs:
+    for ref, file in zip(refs, files, strict=True):
         rec = ref.meta
         phash, width, height = rec.get("phash"), rec.get("width"), rec.get("height")
         if not phash or not width or not height:  # an image nobody normalised: hash it now
             try:
-                with Image.open(ref.path) as im:
+                with Image.open(file) as im:
                     phash, (width, height) = phash_of(im.convert("RGB")), im.size
             except OSError:
                 raise DocsynthError(f"{ref.path}: not a readable image; run `docsynth backgrounds normalize` first") from None
         hashes.append(int(phash, 16))
-        sizes.append((int(width) * int(height), Path(ref.path).stat().st_size))
+        sizes.append((int(width) * int(height), Path(file).stat().st_size))
     hashed = time.perf_counter()
-    check = ThumbnailCheck([r.path for r in refs], min_correlation) if min_correlation > 0 else None
+    check = ThumbnailCheck(files, min_correlation) if min_correlation > 0 else None
     groups = group_duplicates(np.array(hashes, dtype=np.uint64), sizes, threshold, check)
     grouped = time.perf_counter()
 
     def rel(k: int) -> str:
-        return Path(refs[k].path).relative_to(root).as_posix()
+        return Path(files[k]).relative_to(root).as_posix()
 
     report = [{"keep": refs[g.keep].id, "keep_file": rel(g.keep),
                "duplicates": [{"id": refs[k].id, "file": rel(k), "distance": d} for k, d in g.duplicates]}
@@ -220,12 +219,12 @@ def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False,
         for g in groups:
             for k, d in g.duplicates:
                 old = rel(k)
-                moved = move_aside(root, Path(refs[k].path), SET_ASIDE[0]).relative_to(root).as_posix()
-                rec = records.get(old)
-                if rec is None:  # an image without a record gets one, so the move is traceable
-                    rec = {"id": refs[k].id, "provider": "folder"}
-                    index.add(rec)
-                rec.update({"file": moved, "duplicate_of": refs[g.keep].id, "distance": d})
+                moved = move_aside(root, Path(files[k]), SET_ASIDE[0]).relative_to(root).as_posix()
+                record = records.get(old)
+                if record is None:  # an image without a record gets one, so the move is traceable
+                    record = {"id": refs[k].id, "provider": "folder"}
+                    index.add(record)
+                record.update({"file": moved, "duplicate_of": refs[g.keep].id, "distance": d})
         index.save()
     removed = sum(len(g.duplicates) for g in groups)
     return {"folder": str(root), "images": len(refs), "threshold": threshold, "min_correlation": min_correlation,

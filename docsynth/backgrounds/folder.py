@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from docsynth import options as options_mod
 from docsynth.config import root_folder
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes, read_image, read_jsonl, write_jsonl
@@ -143,7 +144,7 @@ class ScrapedBackgrounds:
         return folder_backgrounds(root, provider=self.name, ref_provider=self.name)
 
     def load_background(self, ref: BackgroundRef):
-        return read_image(ref.path)
+        return read_image(str(ref.path))  # listed from a folder: always a file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,14 +259,15 @@ def collect_backgrounds(provider: Any, name: str, out: str | Path, *, count: int
     from docsynth.io import write_image
 
     out = Path(out)
-    refs = provider.list_backgrounds({"seed": seed, "count": count, **(options or {})})[:count]
+    built = options_mod.build(provider, options, f"backgrounds.options.{name}", {"seed": seed, "count": count})
+    refs = provider.list_backgrounds(built)[:count]
     if not refs:
         raise DocsynthError(f"backgrounds.provider: {name!r} listed no backgrounds; check backgrounds.options")
     targets = [out / "images" / f"{safe_id(ref.id)}.jpg" for ref in refs]
     done = sum(t.is_file() for t in targets)
     if on_start:
         on_start(len(refs), done)
-    for ref, target in zip(refs, targets):
+    for ref, target in zip(refs, targets, strict=True):
         if target.is_file():
             continue
         write_image(target, provider.load_background(ref), jpeg_quality)

@@ -7,6 +7,7 @@ JPEGs, 16-bit PNGs, WebP) and applies the EXIF orientation. Each rejection has a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 from dataclasses import dataclass
@@ -103,18 +104,17 @@ def normalize_bytes(data: bytes, *, min_width: int = 1, min_height: int = 1, max
     if keep_bytes:
         out = data
     else:
-        try:
-            image = ImageOps.exif_transpose(image)
-        except Exception:  # a broken EXIF block must not lose an otherwise good image
-            pass
-        image = _to_rgb(image)
-        if max_side and max(image.size) > max_side:
-            scale = max_side / max(image.size)
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(size, Image.LANCZOS)
+        upright: Image.Image = image
+        with contextlib.suppress(Exception):  # a broken EXIF block must not lose an otherwise good image
+            upright = ImageOps.exif_transpose(image)
+        rgb = _to_rgb(upright)
+        if max_side and max(rgb.size) > max_side:
+            scale = max_side / max(rgb.size)
+            size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+            rgb = rgb.resize(size, Image.Resampling.LANCZOS)
         buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=quality)
+        rgb.save(buf, "JPEG", quality=quality)
         out = buf.getvalue()
-        width, height = image.size
+        width, height = rgb.size
     return Normalized(out, width, height, hashlib.sha256(out).hexdigest(),
-                      phash_of(image if not keep_bytes else image.convert("RGB")), changed=not keep_bytes)
+                      phash_of(rgb if not keep_bytes else image.convert("RGB")), changed=not keep_bytes)

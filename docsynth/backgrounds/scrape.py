@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from docsynth import options as options_mod
+from docsynth.schema import BackgroundsSection
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_bytes, write_jsonl
 from docsynth.backgrounds.folder import REJECTED, BackgroundIndex, read_rejected, safe_id
@@ -53,19 +55,19 @@ class ScrapeSettings:
     flush_every: int = 20  # records saved at least every N images (and on any exit)
 
 
-def settings_from_config(section: dict[str, Any]) -> ScrapeSettings:
-    return ScrapeSettings(licences=tuple(section["licences"]), min_width=section["min_width"],
-                          min_height=section["min_height"], min_aspect=float(section["min_aspect"]),
-                          max_aspect=float(section["max_aspect"]), max_side=section["max_side"],
-                          quality=section["jpeg_quality"])
+def settings_from_config(section: BackgroundsSection) -> ScrapeSettings:
+    return ScrapeSettings(licences=tuple(section.licences), min_width=section.min_width,
+                          min_height=section.min_height, min_aspect=float(section.min_aspect),
+                          max_aspect=float(section.max_aspect), max_side=section.max_side,
+                          quality=section.jpeg_quality)
 
 
-def client_from_config(section: dict[str, Any]) -> PoliteClient:
+def client_from_config(section: BackgroundsSection) -> PoliteClient:
     from docsynth.backgrounds.http import PoliteClient
 
-    return PoliteClient(contact=section["contact"], interval=float(section["rate_limit"]),
-                        retries=section["retries"], backoff=float(section["backoff"]),
-                        max_wait=float(section["max_wait"]), timeout=float(section["timeout"]))
+    return PoliteClient(contact=section.contact, interval=float(section.rate_limit),
+                        retries=section.retries, backoff=float(section.backoff),
+                        max_wait=float(section.max_wait), timeout=float(section.timeout))
 
 
 def _size_problem(width: int | None, height: int | None, s: ScrapeSettings) -> str | None:
@@ -86,10 +88,14 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     """Collect up to ``limit`` new-or-kept images per query into ``out``; resumable.
 
     Images already recorded for (provider, query) count towards the limit, ids seen before
-    (recorded or rejected) are skipped without a download.
+    (recorded or rejected) are skipped without a download. ``options``: the provider's, with
+    the core's ``licences`` (``backgrounds.licences``) under them.
     """
     from docsynth.backgrounds.http import FetchError
     from docsynth.backgrounds.normalize import Rejected, normalize_bytes
+
+    built = options_mod.build(provider, {k: v for k, v in options.items() if k != "licences"},
+                              f"backgrounds.options.{provider.name}", {"licences": options.get("licences")})
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,7 +134,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
         for query in queries:
             if have[query] >= limit:
                 continue
-            for cand in _search(provider, query, options, client):
+            for cand in _search(provider, query, built, client):
                 rid = safe_id(f"{provider.name}-{cand.id}")
                 if seen(rid):
                     counts["seen-before"] += 1
@@ -182,7 +188,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
             "requests": client.requests, "retry_waits": len(client.waits)}
 
 
-def _search(provider: Any, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
+def _search(provider: Any, query: str, options: Mapping[str, Any], client: PoliteClient) -> Iterator[Candidate]:
     """The provider's results; an API that keeps failing ends the run with one line (what was
     collected so far is saved, and the next run resumes)."""
     from docsynth.backgrounds.http import FetchError

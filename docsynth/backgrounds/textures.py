@@ -170,8 +170,7 @@ def import_textures(src: str | Path, out: str | Path, settings: TextureSettings,
             try:
                 with Image.open(path) as im:
                     im.seek(0)
-                    im = ImageOps.exif_transpose(im)
-                    rgba = np.asarray(im.convert("RGBA"))
+                    rgba = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
                 # A README or a licence file beside the textures is no failure; a broken .png is.
                 counts["skipped:undecodable" if path.suffix.lower() in IMAGE_SUFFIXES | {".gif"}

@@ -7,6 +7,7 @@ Heavy modules (torch) are imported inside the commands that need them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -29,7 +30,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./do
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
-def _plain_help(param: Any) -> None:
+def _plain_help(param: Any) -> Any:
     """Help that reads as written: a flag takes no value, so it shows no ``<bool>``; an argument
     with a metavar shows that metavar alone, not ``{METAVAR}...`` and ``<list[Path]>``."""
     if getattr(param, "is_flag", False):
@@ -51,13 +52,13 @@ class _Group(TyperGroup):
             # line breaks: docstrings wrapped at 100 columns came out as ragged half-lines.
             command.short_help = " ".join(command.help.split("\n\n")[0].split())
         if command is not None and not getattr(command, "_plain", False):
-            command._plain = True
+            setattr(command, "_plain", True)  # noqa: B010
             listed = command.get_params  # the --help option is added there, not to .params
 
             def get_params(ctx: Any) -> list:
                 return [_plain_help(p) for p in listed(ctx)]
 
-            command.get_params = get_params
+            setattr(command, "get_params", get_params)  # noqa: B010
         return command
 
     def get_params(self, ctx: Any) -> list:
@@ -132,7 +133,7 @@ def os_error_line(exc: OSError) -> str:
             errno.EDQUOT: "free some space, then rerun the same command (finished work is kept)",
             errno.EACCES: "check the permissions or choose another path",
             errno.EROFS: "choose a writable path",
-            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno, "")
+            errno.ENOTDIR: "a part of the path is a file; choose another path"}.get(exc.errno or 0, "")
     return f"{where}{what}" + (f"; {hint}" if hint else "")
 
 
@@ -173,13 +174,20 @@ def print_table(table: Any) -> None:
     Console(width=100_000 if piped else None, soft_wrap=piped).print(table)
 
 
-def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> config_mod.RunConfig:
     return config_mod.load(path, overrides)
 
 
 # ---------------------------------------------------------------------------------------------
 # generate
 # ---------------------------------------------------------------------------------------------
+
+
+def _label_list(text: str | None) -> list[str] | None:
+    """``--labels dewarp,text`` as a list (checked with the rest of the config); 'none' -> []."""
+    if text is None:
+        return None
+    return [] if text.strip() in ("", "none") else [p.strip() for p in text.split(",") if p.strip()]
 
 
 @app.command()
@@ -196,6 +204,8 @@ def generate(
     executor: Optional[str] = typer.Option(None, help="Executor plugin (local, ray, ...)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
     shard_format: Optional[str] = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Labels beyond the page, comma-separated: dewarp, "
+                                         "text (dewarp/<id>.npz, text/<id>.jsonl); 'none' for none."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset made with another config."),
     config: Optional[Path] = ConfigOpt,
     as_json: bool = JsonOpt,
@@ -203,14 +213,14 @@ def generate(
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
     from docsynth.generate.shards import generate as run_generate
 
-    written = load_config(config, {"generate.executor": executor})["generate"]
-    if address is not None and written["executor"] == "local":
+    written = load_config(config, {"generate.executor": executor}).generate
+    if address is not None and written.executor == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
     # Options belong to the compositor they were written for (the shipped docsynth.yaml's are
     # realistic's): --compositor X runs X with its own defaults.
-    other_compositor = compositor is not None and compositor != written["compositor"] and written["compositor_options"]
+    other_compositor = compositor is not None and compositor != written.compositor and written.compositor_options
     if other_compositor:
-        typer.echo(f"docsynth: note: generate.compositor_options are for {written['compositor']!r}; --compositor "
+        typer.echo(f"docsynth: note: generate.compositor_options are for {written.compositor!r}; --compositor "
                    f"{compositor} runs with its defaults", err=True)
     cfg = load_config(config, {
         "seed": seed, "generate.documents": _s(documents), "generate.backgrounds": _s(backgrounds),
@@ -219,11 +229,12 @@ def generate(
         "generate.compositor": compositor, "generate.executor": executor,
         "generate.executor_options.address": address, "generate.shard_format": shard_format,
         "generate.compositor_options": {} if other_compositor else None,
+        "generate.labels": _label_list(labels),
     })
-    gen = cfg["generate"]
-    outputs.check_folder(gen["out"])
-    outputs.refuse_overlap(gen["out"], [gen["documents"], gen["backgrounds"]])  # --force clears images/
-    outputs.refuse_inside(gen["out"], [gen["documents"], gen["backgrounds"]])  # listed recursively
+    gen = cfg.generate
+    outputs.check_folder(gen.out)
+    outputs.refuse_overlap(gen.out, [gen.documents, gen.backgrounds])  # --force clears images/
+    outputs.refuse_inside(gen.out, [gen.documents, gen.backgrounds])  # listed recursively
     with progress_bar("generate") as bar:
         summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start,
                                note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
@@ -326,7 +337,7 @@ def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> 
     """Print the effective config (defaults, file, nothing else)."""
     from docsynth import options
 
-    cfg = load_config(config)
+    cfg = load_config(config).model_dump()
     human = config_mod.dump(cfg).rstrip()
     effective = options.effective(cfg)
     if effective:  # what the plugins will see, declared defaults filled in (comments: still valid YAML)
@@ -363,8 +374,6 @@ def main(argv: list[str] | None = None) -> None:
             # SIGINT back to its default action, and a second press landing there would kill
             # the process by signal instead of the exit 130 it was promised.
             for stream in (sys.stdout, sys.stderr):
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     stream.flush()
-                except (OSError, ValueError):
-                    pass
             os._exit(code if isinstance(code, int) else 130)

@@ -67,26 +67,24 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, {"backgrounds.out": None if out is None else str(out),
                                    "backgrounds.per_query": limit, "backgrounds.min_width": min_width,
                                    "backgrounds.licences": licences.split(",") if licences else None})
-        section = cfg["backgrounds"]
-        name = provider or section["provider"]
+        section = cfg.backgrounds
+        name = provider or section.provider
         plugin = plugins.get("background", name)
         if not can_scrape(plugin):
             scrapers = [n for n, p in plugins.host().all("background").items() if can_scrape(p)]
             raise DocsynthError(f"background provider {name!r} cannot scrape; use --provider with one of: "
                                 f"{', '.join(scrapers) or 'none installed'}")
-        queries = list(query or section["queries"])
+        queries = list(query or section.queries)
         if not queries:
             raise DocsynthError("no queries: pass --query or set backgrounds.queries")
-        if section["per_query"] < 1:
-            raise DocsynthError(f"--limit {section['per_query']}: must be at least 1")
-        options = {"licences": section["licences"], **(section["options"].get(name) or {}),
+        options = {"licences": section.licences, **(section.options.get(name) or {}),
                    **_parse_options(option or [])}
         client = client_from_config(section)
-        if not section["contact"]:
+        if not section.contact:
             typer.echo("docsynth: warning: backgrounds.contact is empty; APIs such as Wikimedia Commons "
                        "may block anonymous clients (set it to your e-mail or URL)", err=True)
         with progress_bar(f"scrape {name}") as bar:
-            summary = scrape(plugin, queries, section["out"], limit=section["per_query"],
+            summary = scrape(plugin, queries, section.out, limit=section.per_query,
                              settings=settings_from_config(section), client=client, options=options,
                              on_start=bar.start, progress=bar.advance)
         human = (f"added {summary['added']} images ({summary['total']} in {summary['out']}); "
@@ -111,7 +109,7 @@ def register(app: typer.Typer) -> None:
         width, height = _parse_size(min_size) if min_size else (1, 1)
         with progress_bar("normalize") as bar:
             summary = normalize_folder(folder, min_width=width, min_height=height, max_side=max_side,
-                                       quality=cfg["backgrounds"]["jpeg_quality"], licence=licence,
+                                       quality=cfg.backgrounds.jpeg_quality, licence=licence,
                                        on_start=bar.start, progress=bar.advance)
         rejected = {k.split(":", 1)[1]: v for k, v in summary.items() if k.startswith("rejected:")}
         human = (f"{summary['folder']}: {summary.get('kept', 0)} kept, {summary.get('converted', 0)} converted "
@@ -136,9 +134,9 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config(config, {"backgrounds.dedupe_threshold": threshold,
                                    "backgrounds.dedupe_min_correlation": min_correlation})
-        section = cfg["backgrounds"]
-        summary = dedupe_folder(folder, section["dedupe_threshold"], apply=apply,
-                                min_correlation=section["dedupe_min_correlation"])
+        section = cfg.backgrounds
+        summary = dedupe_folder(folder, section.dedupe_threshold, apply=apply,
+                                min_correlation=section.dedupe_min_correlation)
         lines = []
         for group in summary["groups"]:
             lines.append(f"keep {group['keep_file']}")
@@ -188,13 +186,13 @@ def register(app: typer.Typer) -> None:
         from docsynth.backgrounds.textures import TextureSettings, import_textures
 
         cfg = load_config(config, {"backgrounds.texture_mode": mode})
-        section = cfg["backgrounds"]
-        width, height = _parse_size(size) if size else tuple(int(v) for v in section["texture_size"])
-        settings = TextureSettings(width=width, height=height, mode=section["texture_mode"],
-                                   seed=cfg["seed"] if seed is None else seed, exclude=tuple(exclude or ()),
-                                   quality=section["jpeg_quality"])
+        section = cfg.backgrounds
+        width, height = _parse_size(size) if size else tuple(int(v) for v in section.texture_size)
+        settings = TextureSettings(width=width, height=height, mode=section.texture_mode,
+                                   seed=cfg.seed if seed is None else seed, exclude=tuple(exclude or ()),
+                                   quality=section.jpeg_quality)
         with progress_bar("import-textures") as bar:
-            summary = import_textures(src, out or Path(section["out"]), settings, licence=licence,
+            summary = import_textures(src, out or Path(section.out), settings, licence=licence,
                                       copyright_file=copyright_file, copyright_prefix=copyright_prefix,
                                       provider=provider, source_url=source_url, author=author,
                                       on_start=bar.start, progress=bar.advance)

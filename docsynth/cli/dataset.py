@@ -15,14 +15,16 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         dataset: Path = typer.Argument(..., help="Dataset folder made by 'docsynth generate'."),
-        fmt: str = typer.Option(..., "--format", "-f", help="coco, yolo-seg, reference or parquet."),
+        fmt: str = typer.Option(..., "--format", "-f", help="coco, yolo-seg, reference, parquet; with "
+                                "generate --labels: icdar2015 (words), doc3d, uvdoc (dewarp maps)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder (parquet: output file)."),
         force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder (parquet: the file)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Write a dataset as COCO (segmentation + 4 corner keypoints), YOLO segmentation labels,
         the reference layout (images + 3-channel masks named {doc:04}_bck_{k:02}) or one Parquet
-        file (a row per sample: image and mask bytes, corners, flags, provenance)."""
+        file (a row per sample: image and mask bytes, corners, flags, provenance, labels); and the
+        labels beyond the page as ICDAR 2015 word boxes, Doc3D backward maps or UVDoc grids."""
         from docsynth import outputs
         from docsynth.dataset.export import export, require_pyarrow
 
@@ -46,6 +48,8 @@ def register(app: typer.Typer) -> None:
         tile: int = typer.Option(240, help="Tile size in pixels."),
         seed: int = typer.Option(0, help="Seed of the subset."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing sheet."),
+        labels: str = typer.Option("", "--labels", help="Also draw labels beyond the page: words, bm "
+                                   "(a checkerboard through the backward map), comma-separated."),
         as_json: bool = JsonOpt,
     ) -> None:
         """A contact sheet: each sample with its mask outline, corner quad and numbered corners
@@ -55,7 +59,9 @@ def register(app: typer.Typer) -> None:
 
         outputs.check_file(out)
         outputs.refuse_replacing([out], inputs=[dataset], force=force)
-        result = contact_sheet(dataset, out, count=count, columns=columns, tile=tile, seed=seed, force=force)
+        views = [v.strip() for v in labels.split(",") if v.strip()]
+        result = contact_sheet(dataset, out, count=count, columns=columns, tile=tile, seed=seed, force=force,
+                               views=views)
         emit(result, as_json, f"wrote {result['out']} ({result['samples']} samples)")
 
     @app.command("stats")

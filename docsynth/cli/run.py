@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         RUN/report.html is written at the end."""
         from docsynth.errors import DocsynthError
         from docsynth.progress import progress_bar
-        from docsynth.run.engine import run
+        from docsynth.run.runner import run
 
         if config and config_opt and config != config_opt:
             raise DocsynthError(f"two configs given ({config} and --config {config_opt}); pass one")

@@ -35,13 +35,13 @@ def check_scan_output(inputs: list[Path], out: Path, force: bool) -> None:
     import json
 
     from docsynth import outputs
-    from docsynth.scan.scanner import collect_photos
+    from docsynth.scan.photos import collect_photos
 
     photos = collect_photos(inputs)
     outputs.check_folder(out)
     outputs.refuse_overlap(out, [i for i in inputs if i.is_dir()], holding=False)
     outputs.refuse_inside(out, inputs)  # photo folders are listed recursively
-    from docsynth.scan.scanner import PROGRESS
+    from docsynth.scan.photos import PROGRESS
 
     try:  # pages an earlier scan wrote into --out may be replaced by a new scan
         earlier = [r["page"] for r in json.loads((out / "scan.json").read_text())["results"] if r.get("page")]
@@ -86,20 +86,21 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOpt,
     ) -> None:
         """Find the page in each photo and write it flattened, plus corners.csv."""
-        from docsynth.scan.scanner import Scanner, load_backend, scan_photos, stamp
+        from docsynth.scan.photos import scan_photos, stamp
+        from docsynth.scan.scanner import Scanner, load_backend
 
         if not 0 <= min_confidence <= 1:  # also refuses NaN
             raise DocsynthError(f"--min-confidence: {min_confidence} is not a confidence from 0 to 1")
         checkpoint, inputs = split_model_arg(args, "photos or folders")
-        cfg = load_config(config, {"scan.postprocessor": post})["scan"]
-        if checkpoint is None and cfg["checkpoint"]:
-            checkpoint = Path(cfg["checkpoint"])
-        scanner = Scanner(load_backend(checkpoint), cfg["postprocessor"], cfg["postprocessor_options"])
+        sc = load_config(config, {"scan.postprocessor": post}).scan
+        if checkpoint is None and sc.checkpoint:
+            checkpoint = Path(sc.checkpoint)
+        scanner = Scanner(load_backend(checkpoint), sc.postprocessor, sc.postprocessor_options)
         check_scan_output(inputs, out, force)
         with progress_bar("scan") as bar:
             model = {"model": str(checkpoint) if checkpoint else "packaged",
                      "stamp": stamp(checkpoint) if checkpoint else None}  # an interrupted scan resumes with it
-            summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=cfg["jpeg_quality"],
+            summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=sc.jpeg_quality,
                                   progress=bar.advance, on_start=bar.start, fingerprint=model,
                                   min_confidence=min_confidence,
                                   warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
@@ -150,21 +151,21 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, {"evaluate.postprocessor": post, "evaluate.baseline": baseline,
                                    "evaluate.packaged": packaged,
                                    "evaluate.out": None if out is None else str(out), "evaluate.worst": worst})
-        ec = cfg["evaluate"]
-        folder = rest[0] if rest else (Path(ec["data"]) if ec["data"] else None)
+        ec = cfg.evaluate
+        folder = rest[0] if rest else (Path(ec.data) if ec.data else None)
         if folder is None:
             raise DocsynthError("no photo folder: pass DIR (images + corners.csv) or set evaluate.data")
-        if checkpoint is None and ec["checkpoint"]:
-            checkpoint = Path(ec["checkpoint"])
-        report_dir = Path(ec["out"])
+        if checkpoint is None and ec.checkpoint:
+            checkpoint = Path(ec.checkpoint)
+        report_dir = Path(ec.out)
         check_report_output(folder, report_dir, force)
         with progress_bar("evaluate") as bar:
-            report = ev.run_evaluation(folder, checkpoint, post=ec["postprocessor"],
-                                       post_options=ec["postprocessor_options"], baseline=ec["baseline"],
-                                       out=report_dir, worst=ec["worst"], force=force, progress=bar,
+            report = ev.run_evaluation(folder, checkpoint, post=ec.postprocessor,
+                                       post_options=ec.postprocessor_options, baseline=ec.baseline,
+                                       out=report_dir, worst=ec.worst, force=force, progress=bar,
                                        note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True),
                                        warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True),
-                                       packaged=ec["packaged"])
+                                       packaged=ec.packaged)
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
         if report.get("skipped"):  # scores over fewer photos than asked: not a complete evaluation
@@ -182,9 +183,12 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Replace a benchmark made with other settings."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """A fixed synthetic benchmark, one set per hard case (light desk, clutter, sheets under
-        the page, card in the hand, receipt, close-up, squashed, greyscale, page held by a
-        hand); score it with `docsynth evaluate OUT`: its subsets are the cases."""
+        """A fixed synthetic benchmark, one set per hard case; score it with `docsynth evaluate OUT`.
+
+        The 15 cases: light desk, clutter, sheets under the page, card in the hand, receipt,
+        close-up, squashed, greyscale, page held, page filling the frame, larger sheet under
+        it, objects on it, round objects beside it, booklet, and photos without a page. The
+        evaluation's subsets are the cases; the page-less photos measure false acceptance."""
         from docsynth.evaluate import hardcases
 
         names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
@@ -194,7 +198,7 @@ def register(app: typer.Typer) -> None:
         if count < 1 or count > 10000:
             raise DocsynthError(f"--count: must be between 1 and 10000, got {count}")
         with progress_bar("hardcases") as bar:
-            started = []
+            started: list[bool] = []
 
             def advance(done: int, total: int) -> None:
                 if not started:

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config(config)
         entries = list(dict.fromkeys(plugins.names("source") + [
-            e for e, o in cfg["sources"]["options"].items() if isinstance(o, dict) and "source" in o]))
+            e for e, o in cfg.sources.options.items() if isinstance(o, dict) and "source" in o]))
         infos = [describe(cfg, e, count=not no_count) for e in entries]
         if as_json:
             emit(infos, True)
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
                                    "sources.out": None if out is None else str(out),
                                    "sources.workers": workers, "sources.image_format": image_format})
         if mix is not None:
-            cfg["sources"]["mix"] = parse_mix(mix)
+            cfg.sources.mix = parse_mix(mix)
 
         def warn(msg: str) -> None:
             typer.echo(f"docsynth: warning: {msg}", err=True)

@@ -13,6 +13,7 @@ from docsynth.errors import DocsynthError
 def register(app: typer.Typer) -> None:
     from docsynth.cli.app import ConfigOpt, JsonOpt, emit, load_config
     from docsynth.progress import progress_bar
+    from docsynth.schema import RunConfig
 
     @app.command("split")
     def split_cmd(
@@ -54,16 +55,16 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, {"split.valid_fraction": valid_fraction, "split.valid_per_group": valid_per_group,
                                    "split.group_by": group_by, "split.max_size": max_size,
                                    "split.out": None if out is None else str(out), "split.seed": seed})
-        sp = cfg["split"]
+        sp = cfg.split
         if valid_fraction is not None:
-            sp["valid_per_group"] = None  # an explicit fraction means leak-free mode
-        outputs.check_folder(sp["out"])
-        outputs.refuse_overlap(sp["out"], [dataset])  # --force clears train/ and valid/ there
+            sp.valid_per_group = None  # an explicit fraction means leak-free mode
+        outputs.check_folder(sp.out)
+        outputs.refuse_overlap(sp.out, [dataset])  # --force clears train/ and valid/ there
         with progress_bar("split") as bar:
             summary = split_mod.split(
-                dataset, sp["out"], seed=sp["seed"] if sp["seed"] is not None else cfg["seed"],
-                valid_fraction=sp["valid_fraction"], valid_per_group=sp["valid_per_group"],
-                group_by=sp["group_by"], max_size=sp["max_size"], force=force,
+                dataset, sp.out, seed=sp.seed if sp.seed is not None else cfg.seed,
+                valid_fraction=sp.valid_fraction, valid_per_group=sp.valid_per_group,
+                group_by=sp.group_by, max_size=sp.max_size, force=force,
                 progress=bar.advance, on_start=bar.start)
         leaks = len(summary["leaked_documents"]) + len(summary["leaked_backgrounds"])
         human = (f"split {dataset} into {summary['out']}: train {summary['train']}, valid {summary['valid']}, "
@@ -87,24 +88,30 @@ def register(app: typer.Typer) -> None:
         input_size: Optional[int] = typer.Option(None, "--input-size", help="Square input side."),
         workers: Optional[int] = typer.Option(None, "--workers", "-w", help="DataLoader workers."),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (initialisation and order; "
+                                                                "the data stream follows the master seed)."),
         force: bool = typer.Option(False, "--force", help="Start over in a run folder that holds a run."),
         config: Optional[Path] = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Train a page-segmentation (and corner) model; resumable, torchrun-aware."""
         from docsynth import outputs
-        from docsynth.train.loop import train
+        from docsynth.train.command import train
 
         overrides: dict[str, Any] = {
             "train.backbone": backbone, "train.epochs": epochs, "train.weights": weights,
             "train.out": None if out is None else str(out), "train.online": online,
             "train.eval_real": None if eval_real is None else str(eval_real),
             "train.batch_size": batch_size, "train.input_size": input_size, "train.workers": workers,
-            "train.device": device,
+            "train.device": device, "train.seed": seed,
         }
         # A resumed run continues with the config saved in its last.pt.
-        cfg = None if resume is not None else load_config(config, overrides)
-        run_dir = resume if resume is not None else Path(cfg["train"]["out"])
+        cfg: RunConfig | None = None
+        if resume is not None:
+            run_dir = resume
+        else:
+            cfg = load_config(config, overrides)
+            run_dir = Path(cfg.train.out)
         outputs.check_folder(run_dir, "--resume" if resume is not None else "--out")
         outputs.refuse_overlap(run_dir, [data])
         summary = train(cfg, data=None if data is None else str(data), resume=resume, force=force,

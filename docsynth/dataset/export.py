@@ -11,7 +11,10 @@
 - ``parquet``: one file (``--out data.parquet``), one row per sample (:data:`PARQUET_COLUMNS`):
   the image and mask files' bytes, corners, flags and provenance, readable by pyarrow, pandas
   and Hugging Face ``datasets`` (``image`` and ``mask`` load as its ``Image`` feature). Needs
-  pyarrow (``pip install 'docsynth[parquet]'``).
+  pyarrow (``pip install 'docsynth[parquet]'``). Samples made with ``generate.labels`` carry
+  their ``dewarp`` npz bytes and ``text`` word records too.
+- ``icdar2015``, ``doc3d``, ``uvdoc``: the labels beyond the page, see
+  :mod:`docsynth.dataset.export_labels`.
 
 Images are hard-linked when the file system allows, copied otherwise. An output folder that is
 not empty is refused unless ``force``; every file is written atomically (the parquet file under
@@ -23,17 +26,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
+from docsynth.dataset.export_labels import LABEL_EXPORTERS
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
-from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, read_mask
+from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, place_file, read_mask
 
-FORMATS = ("coco", "yolo-seg", "reference", "parquet")
+FORMATS = ("coco", "yolo-seg", "reference", "parquet", "icdar2015", "doc3d", "uvdoc")
 KEYPOINTS = ["tl", "tr", "br", "bl"]
 
 
@@ -45,19 +50,6 @@ def _prepare_out(out: Path, force: bool) -> None:
             raise DocsynthError(f"{out}: not empty; use --force to replace it or choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-
-
-def _place(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` at ``dst`` (same file system) or copy it, atomically either way."""
-    if not src.is_file():
-        raise DocsynthError(f"{src}: image listed in the manifest is missing; regenerate the dataset")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    try:
-        os.link(src, tmp)
-        os.replace(tmp, dst)
-    except OSError:
-        atomic_write_bytes(dst, src.read_bytes())
 
 
 def _mask_of(item: Item) -> np.ndarray | None:
@@ -101,11 +93,12 @@ def mask_polygons(mask: np.ndarray, min_area: float = 4.0, ss: int = 4) -> list[
 
 
 def export_coco(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for n, item in enumerate(items, 1):
         w, h = _size(item)
         name = f"{item.id}{item.image.suffix}"
-        _place(item.image, out / "images" / name)
+        place_file(item.image, out / "images" / name)
         images.append({"id": n, "file_name": f"images/{name}", "width": w, "height": h,
                        "flags": item.flags, "document": item.document})
         mask = _mask_of(item) if item.corners is not None else None
@@ -143,7 +136,7 @@ def export_yolo_seg(items: list[Item], out: Path, progress: Callable[[int], None
     labelled = 0
     for item in items:
         w, h = _size(item)
-        _place(item.image, out / "images" / f"{item.id}{item.image.suffix}")
+        place_file(item.image, out / "images" / f"{item.id}{item.image.suffix}")
         lines = []
         mask = _mask_of(item) if item.corners is not None else None
         if mask is not None:
@@ -167,7 +160,7 @@ def export_reference(items: list[Item], out: Path, progress: Callable[[int], Non
         k = per_doc.get(doc, 0)
         per_doc[doc] = k + 1
         stem = f"{doc:04d}_bck_{k:02d}"
-        _place(item.image, out / "images" / f"{stem}{item.image.suffix}")
+        place_file(item.image, out / "images" / f"{stem}{item.image.suffix}")
         w, h = _size(item)
         mask = _mask_of(item) if item.corners is not None else None
         if mask is None:
@@ -194,6 +187,8 @@ PARQUET_COLUMNS = {
     "seed": "[master seed, sample index]: the sample is redrawn from these",
     "preset": "compositor preset",
     "provenance": "the whole manifest row as JSON (everything above and what plugins add)",
+    "dewarp": "generate.labels dewarp: the dewarp/<id>.npz bytes (uv, visible, bm; np.load(io.BytesIO(...)))",
+    "text": "generate.labels text: the text/<id>.jsonl word records, as JSON lines",
 }
 PARQUET_ROWS_PER_GROUP = 64  # a few MB of images per row group: streaming, bounded memory
 PARQUET_EXTRA = "pip install 'docsynth[parquet]' (pyarrow)"
@@ -215,7 +210,7 @@ def _parquet_schema() -> Any:
               ("height", pa.int32()), ("corners", pa.list_(pa.list_(pa.float64()))),
               ("flags", pa.list_(pa.string())), ("cases", pa.list_(pa.string())), ("document", pa.string()),
               ("background", pa.string()), ("seed", pa.list_(pa.int64())), ("preset", pa.string()),
-              ("provenance", pa.string())]
+              ("provenance", pa.string()), ("dewarp", pa.binary()), ("text", pa.string())]
     # datasets reads image/mask as its Image feature from this; other columns map from Arrow types
     hf = {"info": {"features": {"image": {"_type": "Image"}, "mask": {"_type": "Image"}}}}
     return pa.schema(fields, metadata={"huggingface": json.dumps(hf),
@@ -236,6 +231,7 @@ def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
     if not item.image.is_file():
         raise DocsynthError(f"{item.image}: image listed in the manifest is missing; regenerate the dataset")
     w, h = _size(item)
+    mask: dict[str, Any] | None
     if item.mask is not None and item.mask.is_file():
         mask = {"bytes": item.mask.read_bytes(), "path": _rel(item.mask, root)}
     else:
@@ -250,7 +246,24 @@ def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
             "background": None if row.get("background") is None else str(row["background"]),
             "seed": [int(v) for v in seed] if isinstance(seed, list) else None,
             "preset": row.get("preset"),
-            "provenance": json.dumps(row or {"image": _rel(item.image, root)}, sort_keys=True)}
+            "provenance": json.dumps(row or {"image": _rel(item.image, root)}, sort_keys=True),
+            "dewarp": _label_bytes(root, row.get("dewarp")),
+            "text": _label_text(root, row.get("text"))}
+
+
+def _label_text(root: Path, rel: str | None) -> str | None:
+    data = _label_bytes(root, rel)
+    return None if data is None else data.decode("utf-8")
+
+
+def _label_bytes(root: Path, rel: str | None) -> bytes | None:
+    """A label file of the sample (generate.labels), None when it has none."""
+    if not rel:
+        return None
+    path = root / rel
+    if not path.is_file():
+        raise DocsynthError(f"{path}: label file listed in the manifest is missing; regenerate the dataset")
+    return path.read_bytes()
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -306,6 +319,7 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
         out.parent.mkdir(parents=True, exist_ok=True)
         return {"format": fmt, "out": str(out), **export_parquet(items, out, Path(dataset), progress)}
     items = read_items(dataset)
+    exporter = partial(LABEL_EXPORTERS[fmt], root=Path(dataset)) if fmt in LABEL_EXPORTERS else EXPORTERS[fmt]
     if out.resolve() == Path(dataset).resolve():
         raise DocsynthError(f"{out}: --out must differ from the dataset folder")
     existed = out.is_dir()
@@ -313,7 +327,7 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
     if on_start:
         on_start(len(items), 0)
     try:
-        result = EXPORTERS[fmt](items, out, progress)
+        result = exporter(items, out, progress=progress)
     except BaseException:
         # Everything in ``out`` is this export's (it was empty or cleared): a half-written
         # export would only block the rerun with "not empty".

@@ -2,7 +2,9 @@
 
 Each tile shows a sample with the page mask's outline (green), the corner quad (red) with
 corners numbered 0-3 (0 = TL, clockwise), other instances' quads (cyan: sheets under the page
-or other documents) and the sample's flags and hard cases in the top-left caption. Works on a
+or other documents) and the sample's flags and hard cases in the top-left caption. With
+``views`` (``--labels words,bm``) it also draws the words (text labels) and a flat checkerboard
+carried into the photo through the backward map (dewarp labels). Works on a
 generated dataset and on a folder of photos with ``corners.csv`` (same drawing, for a visual
 comparison with real photos).
 """
@@ -30,13 +32,18 @@ def _pick(items: list[Item], count: int, seed: int) -> list[Item]:
     return [items[i] for i in np.sort(rng.choice(len(items), size=count, replace=False))]
 
 
-def render_tile(item: Item, tile: int) -> np.ndarray:
-    """One sample drawn at ``tile`` pixels on its longer side (padded to a square)."""
+def render_tile(item: Item, tile: int, views: list[str] | None = None, root: Path | None = None) -> np.ndarray:
+    """One sample drawn at ``tile`` pixels on its longer side (padded to a square); ``views``
+    (words, bm) draws labels beyond the page of a dataset in ``root``."""
     image = read_image(item.image)
     h, w = image.shape[:2]
     s = tile / max(h, w)
     small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
                        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    if views and root is not None:
+        from docsynth.dataset.label_viz import load_labels, overlay
+
+        small = overlay(small, *load_labels(root, item.row), views, s)
     if item.mask is not None and item.mask.is_file():
         mask = cv2.resize(read_mask(item.mask), small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -67,7 +74,7 @@ MAX_SHEET_PIXELS = 100_000_000  # 300 MB of RGB
 
 
 def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns: int = 8, tile: int = 240,
-                  seed: int = 0, force: bool = False) -> dict[str, Any]:
+                  seed: int = 0, force: bool = False, views: list[str] | None = None) -> dict[str, Any]:
     out = Path(out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise DocsynthError(f"{out}: --out must end in .png or .jpg")
@@ -85,7 +92,11 @@ def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns
     items = _pick(read_items(dataset), count, seed)
     if not items:
         raise DocsynthError(f"{dataset}: no samples to show")
-    tiles = [render_tile(item, tile) for item in items]
+    if views:
+        from docsynth.dataset.label_viz import check_views
+
+        check_views(views)
+    tiles = [render_tile(item, tile, views, Path(dataset)) for item in items]
     while len(tiles) % columns:
         tiles.append(np.full_like(tiles[0], 24))
     sheet = grid(tiles, columns, gap=2, background=0, edge=False, max_width=0)

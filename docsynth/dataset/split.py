@@ -17,6 +17,7 @@ output depends only on the dataset, the options and the seed.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections import defaultdict
@@ -29,7 +30,7 @@ import yaml
 
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
-from docsynth.io import atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image, write_jsonl
+from docsynth.io import atomic_write_bytes, atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image, write_jsonl
 
 SPLITS = ("train", "valid")
 
@@ -67,8 +68,6 @@ def _pick_groups(keys: list[str], fraction: float, rng: np.random.Generator) -> 
 def assign(rows: list[dict[str, Any]], *, seed: int, valid_fraction: float = 0.2,
            valid_per_group: int | None = None, group_by: str = "document") -> list[str]:
     """Return "train", "valid" or "dropped" for each row (deterministic in seed and rows)."""
-    if not 0 <= valid_fraction < 1:
-        raise DocsynthError(f"split.valid_fraction: {valid_fraction} is not in [0, 1)")
     if group_by not in ("document", "background", "both"):
         raise DocsynthError(f"split.group_by: {group_by!r} is not document, background or both")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x5B117])))
@@ -161,11 +160,11 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: list[str | None], max_size: int,
+def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: list[str], max_size: int,
                  progress: Callable[[int], None] | None) -> None:
     manifests: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     record = []
-    for row, label in zip(rows, labels):
+    for row, label in zip(rows, labels, strict=True):
         record.append({"id": row.get("id"), "split": label, "document": document_key(row),
                        "background": background_key(row), "image": row["image"]})
         if label in SPLITS:
@@ -196,12 +195,16 @@ def _copy_sample(root: Path, dest: Path, row: dict[str, Any], max_size: int) -> 
             new["corners"] = np.round(np.asarray(row["corners"], float) * factor, 3).tolist()
         for key, value in row.items():  # more instances' corners (compositor extras)
             if key.endswith("_corners") and isinstance(value, list) and value:
-                try:
+                with contextlib.suppress(ValueError):
                     new[key] = np.round(np.asarray(value, float) * factor, 3).tolist()
-                except ValueError:
-                    pass
     write_image(dest / new["image"], image)
     write_image(dest / new["mask"], mask)
+    if row.get("dewarp") or row.get("text"):  # generate.labels: carried along, resized with the image
+        from docsynth.generate.dewarp import resized_labels
+
+        for kind, data in resized_labels(root, row, (new["width"], new["height"])).items():
+            new[kind] = f"{kind}/{Path(name).with_suffix('.npz' if kind == 'dewarp' else '.jsonl').as_posix()}"
+            atomic_write_bytes(dest / new[kind], data)
     return new
 
 

@@ -84,7 +84,7 @@ def measure(folder: str | Path, limit: int | None = None, seed: int = 0,
         items = [items[k] for k in np.sort(rng.choice(len(items), size=limit, replace=False))]
     values: dict[str, list[float]] = {k: [] for k in STATS}
     for item in items:
-        for key, value in image_stats(read_image(item.image), item.corners).items():
+        for key, value in image_stats(read_image(item.image), item.corners).items():  # type: ignore[arg-type]  # pages only
             if math.isfinite(value):
                 values[key].append(value)
         if progress:
@@ -139,7 +139,7 @@ def plot(synthetic: dict[str, list[float]], real: dict[str, list[float]] | None,
             for name, values in groups.items():
                 if values:
                     hist, _ = np.histogram(values, bins=bins, range=(lo, hi))
-                    series[name] = list(zip(centres.tolist(), (hist / len(values)).tolist()))
+                    series[name] = list(zip(centres.tolist(), (hist / len(values)).tolist(), strict=True))
         panels.append(Panel(key, series, xlabel=unit))
     write_image(out, raster_chart(panels, columns=4, size=(320, 200)))
 
@@ -153,7 +153,7 @@ def run_stats(folder: str | Path, real: str | Path | None = None, plot_to: str |
     if not counts["measured"]:
         raise DocsynthError(f"{folder}: no images with a page to measure")
     real_values, real_counts = (measure(real, None, seed, progress) if real is not None else (None, None))
-    result = {"dataset": str(folder), "counts": counts, "stats": compare(synthetic, real_values)}
+    result: dict[str, Any] = {"dataset": str(folder), "counts": counts, "stats": compare(synthetic, real_values)}
     if real is not None:
         result["real"] = str(real)
         result["real_counts"] = real_counts

@@ -17,7 +17,7 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.formats import corners as corners_csv
 from docsynth.viz import grid
-from docsynth.evaluate.smartdoc import CONFIDENT, WRONG_BELOW, evaluate_predictions
+from docsynth.evaluate.smartdoc import CONFIDENT, WRONG_BELOW, abstention, evaluate_predictions
 
 # ---------------------------------------------------------------------------------------------
 # Polygons
@@ -74,6 +74,26 @@ def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
     return evaluate_predictions(records)
 
 
+def run_negatives(method: Method, negatives: list[Path], skipped: dict[Path, str],
+                  progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """``method`` on photos without a page: what it found there (nothing, ideally)."""
+    from docsynth.scan.scanner import read_photo
+
+    found = []
+    for path in negatives:
+        if path not in skipped:
+            try:
+                quad, _ = method(read_photo(path))
+                found.append({"image": path.name, "corners": None if quad.corners is None else
+                              np.round(np.asarray(quad.corners, np.float64), 2).tolist(),
+                              "confidence": float(quad.confidence), "reason": quad.reason})
+            except DocsynthError as exc:
+                skipped[path] = str(exc).strip().splitlines()[0]
+        if progress:
+            progress(1)
+    return found
+
+
 def classical_method(image: np.ndarray) -> tuple[Any, None]:
     from docsynth.scan.classical import find_page
 
@@ -110,6 +130,7 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
         raise DocsynthError(f"evaluate.packaged: no packaged model is installed ({PACKAGED_MODEL.with_suffix('.onnx')} "
                             f"and {PACKAGED_MODEL} are missing); set evaluate.packaged: false")
     items = corners_csv.read_folder(folder)
+    negatives = corners_csv.read_negatives(folder)
     methods: dict[str, Method] = {}
     if checkpoint is None and not PACKAGED_MODEL.is_file() and baseline:
         if note:
@@ -132,11 +153,16 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
     if packaged:
         report["packaged"] = packaged_mod.facts()
     if progress:
-        progress.start(len(items) * len(methods))
+        progress.start((len(items) + len(negatives)) * len(methods))
     skipped: dict[Path, str] = {}
     for name, method in methods.items():
-        report["methods"][name] = evaluate_method(method, items, progress=progress.advance if progress else None,
-                                                  skipped=skipped, warn=warn)
+        result = evaluate_method(method, items, progress=progress.advance if progress else None,
+                                 skipped=skipped, warn=warn)
+        found = run_negatives(method, negatives, skipped, progress.advance if progress else None)
+        result["abstention"] = abstention(result["images"], found)
+        if found:
+            result["negatives"] = found
+        report["methods"][name] = result
     report["skipped"] = [{"image": path.name, "path": str(path), "reason": reason} for path, reason in skipped.items()]
     if len(skipped) == len(items):
         raise DocsynthError(f"{Path(folder) / 'corners.csv'}: none of its {len(items)} photos could be read "
@@ -157,9 +183,15 @@ def format_report(report: dict[str, Any]) -> str:
     lines = []
     for name in methods:
         r = report["methods"][name]
-        subsets = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
+        per_subset = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())
         lines.append(f"{name}: mean Jaccard {r['mean_jaccard']:.4f}, mean mask IoU {r['mean_mask_iou']:.4f}, "
-                     f"found {r['found']}/{r['count']}; per subset: {subsets}")
+                     f"found {r['found']}/{r['count']}; per subset: {per_subset}")
+        ab = r.get("abstention")
+        if ab:
+            lines.append(f"  false refusals {ab['false_refusal']:.1%} of {ab['pages']} photos with a page"
+                         + (f"; false acceptances {ab['false_acceptance']:.1%} of {ab['negatives']} photos without "
+                            f"one ({ab['confident_false_acceptance']:.1%} with confidence >= {CONFIDENT})"
+                            if ab["negatives"] else "; no photos without a page to measure false acceptance"))
         cal = r.get("calibration")
         if cal and cal["confident"]:
             lines.append(f"  confidence >= {CONFIDENT}: {cal['confident']} quads, {cal['wrong_among_confident']:.1%} "
@@ -171,7 +203,7 @@ def format_report(report: dict[str, Any]) -> str:
                  for s in subsets}
         sw = max(6, max(map(len, subsets)))
         lines += ["", f"{'subset':<{sw}}  {'n':>3}  " + "  ".join(f"{m[:16]:>16}" for m in methods)]
-        for s in sorted(subsets, key=worst.get):
+        for s in sorted(subsets, key=lambda s: worst[s]):
             n = max(report["methods"][m]["subsets"].get(s, {}).get("count", 0) for m in methods)
             cells = [report["methods"][m]["subsets"].get(s) for m in methods]
             lines.append(f"{s:<{sw}}  {n:>3}  " + "  ".join(f"{c['mean_jaccard']:16.4f}" if c else f"{'-':>16}"
@@ -229,7 +261,7 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
         canvas[y0:y0 + thumb.shape[0], x0:x0 + thumb.shape[1]] = thumb
         shift = np.array([x0, y0])
 
-        def draw(corners, colour, thickness):
+        def draw(corners, colour, thickness, f=f, shift=shift, canvas=canvas):  # this photo's
             pts = np.round(np.asarray(corners) * f + shift).astype(np.int32)
             cv2.polylines(canvas, [pts], True, colour, thickness, cv2.LINE_AA)
 

@@ -71,3 +71,19 @@ def calibration(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"confident": len(sure),
             "wrong_among_confident": (wrong_sure / len(sure)) if sure else math.nan,
             "right_with_low_confidence": (sum(r["confidence"] < CONFIDENT for r in right) / len(right)) if right else math.nan}
+
+
+def abstention(rows: list[dict[str, Any]], negatives: list[dict[str, Any]]) -> dict[str, Any]:
+    """When does a method answer? ``false_refusal``: the share of photos with a page that got no
+    quad (a refusal scores 0); ``false_acceptance``: the share of photos without a page that got
+    a quad, and ``confident_false_acceptance`` the share that got one with confidence >= 0.5
+    (what a user who trusts confident quads would see). ``negatives``: one dict per page-less
+    photo with ``corners`` (None when nothing was found) and ``confidence``."""
+    found = [n for n in negatives if n["corners"] is not None]
+    # None, not NaN, where there is nothing to measure: results.json stays valid JSON
+    return {"pages": len(rows),
+            "false_refusal": (sum(r["corners"] is None for r in rows) / len(rows)) if rows else None,
+            "negatives": len(negatives),
+            "false_acceptance": (len(found) / len(negatives)) if negatives else None,
+            "confident_false_acceptance": (sum(n["confidence"] >= CONFIDENT for n in found) / len(negatives))
+            if negatives else None}

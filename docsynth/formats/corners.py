@@ -3,7 +3,9 @@
 One header line ``image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y``, then one row per photo:
 its name (relative to the folder, or to the folder's ``images/``) and its four corners in photo
 pixels, TL, TR, BR, BL. A row whose corner fields are all empty is a photo without a page
-(``docsynth scan`` writes such rows); readers skip it. ``scan``, ``hardcases`` and ``run``
+(``docsynth scan`` writes such rows); readers skip it. ``docsynth scan`` adds a tenth column,
+``confidence`` (0-1, the post-processor's), so a low-confidence quad is kept with its warning;
+readers accept the file with or without it. ``scan``, ``hardcases`` and ``run``
 write the file; ``evaluate``, training's real-photo metrics, ``export``, ``stats``, ``preview``,
 ``report`` and ``export-model`` read it, all through this module.
 """
@@ -22,6 +24,7 @@ from docsynth.geometry import is_simple_quad
 
 FILENAME = "corners.csv"
 COLUMNS = ("image", "tl_x", "tl_y", "tr_x", "tr_y", "br_x", "br_y", "bl_x", "bl_y")
+CONFIDENCE = "confidence"  # the optional last column (scan writes it)
 
 
 def read_table(path: str | Path) -> dict[str, np.ndarray]:
@@ -33,19 +36,21 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
     text = path.read_text(encoding="utf-8-sig")
     reader = csv.reader(_io.StringIO(text))
     header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != COLUMNS:
-        raise DocsynthError(f"{path}:1: header must be {','.join(COLUMNS)}")
+    names = None if header is None else tuple(h.strip() for h in header)
+    if names not in (COLUMNS, COLUMNS + (CONFIDENCE,)):
+        raise DocsynthError(f"{path}:1: header must be {','.join(COLUMNS)} (optionally ,{CONFIDENCE})")
     out: dict[str, np.ndarray] = {}
     seen: dict[str, int] = {}  # image -> its line: a second row would silently win
     for line, row in enumerate(reader, 2):
         if not row or not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(COLUMNS):
-            raise DocsynthError(f"{path}:{line}: expected {len(COLUMNS)} fields, got {len(row)}")
+        if len(row) != len(names):
+            raise DocsynthError(f"{path}:{line}: expected {len(names)} fields, got {len(row)}")
         if row[0].strip() in seen:
             raise DocsynthError(f"{path}:{line}: image {row[0].strip()} is also on line {seen[row[0].strip()]}; "
                                 "keep one row per image")
         seen[row[0].strip()] = line
+        row = row[:len(COLUMNS)]
         if not any(cell.strip() for cell in row[1:]):
             continue  # no page in this photo (scan writes such rows)
         try:
@@ -80,21 +85,48 @@ def read_folder(folder: str | Path) -> list[tuple[Path, np.ndarray]]:
     return items
 
 
-def text(rows: Iterable[tuple[str, np.ndarray | None]]) -> str:
-    """The text of a corners.csv; a row with None corners (no page) has empty fields."""
+def read_negatives(folder: str | Path) -> list[Path]:
+    """The photos of ``folder/corners.csv`` whose corner fields are all empty: photos with no
+    page (``docsynth hardcases`` writes them for its ``nopage`` case), on which a scanner should
+    find nothing. ``evaluate`` measures its false acceptance on them."""
+    folder = Path(folder)
+    path = folder / FILENAME
+    if not path.is_file():
+        return []
+    reader = csv.reader(_io.StringIO(path.read_text(encoding="utf-8-sig")))
+    next(reader, None)
+    found = []
+    for row in reader:
+        row = row[:len(COLUMNS)]
+        if len(row) != len(COLUMNS) or not row[0].strip() or any(cell.strip() for cell in row[1:]):
+            continue
+        for candidate in (folder / row[0].strip(), folder / "images" / row[0].strip()):
+            if candidate.is_file():
+                found.append(candidate)
+                break
+    return found
+
+
+def text(rows: Iterable[tuple[str, np.ndarray | None]], confidences: Iterable[float] | None = None) -> str:
+    """The text of a corners.csv; a row with None corners (no page) has empty fields. With
+    ``confidences`` (one per row), the ``confidence`` column is added."""
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for name, corners in rows:
+    rows = list(rows)
+    conf = None if confidences is None else list(confidences)
+    writer.writerow(COLUMNS if conf is None else COLUMNS + (CONFIDENCE,))
+    for k, (name, corners) in enumerate(rows):
         values = [""] * 8 if corners is None else [f"{v:.2f}" for v in np.asarray(corners).reshape(8)]
-        writer.writerow([name, *values])
+        extra = [] if conf is None else ["" if corners is None else f"{conf[k]:.4f}"]
+        writer.writerow([name, *values, *extra])
     return buf.getvalue()
 
 
-def write(path: str | Path, rows: Iterable[tuple[str, np.ndarray | None]]) -> Path:
-    """Write a corners.csv atomically; returns its path."""
+def write(path: str | Path, rows: Iterable[tuple[str, np.ndarray | None]],
+          confidences: Iterable[float] | None = None) -> Path:
+    """Write a corners.csv atomically (with the ``confidence`` column when given); returns its path."""
     from docsynth.io import atomic_write_text
 
     path = Path(path)
-    atomic_write_text(path, text(rows))
+    atomic_write_text(path, text(rows, confidences))
     return path

@@ -2,7 +2,8 @@
 
 With ``generate.shard_format: tar`` each shard of samples becomes one ``shards/NNNNN.tar``
 holding, per sample and in index order, ``<id>.<jpg|png>`` (the image), ``<id>.mask.png``
-and ``<id>.json`` (its manifest row). Members share the ``<id>`` prefix, which is how
+and ``<id>.json`` (its manifest row), plus ``<id>.dewarp.npz`` and ``<id>.text.jsonl`` when
+``generate.labels`` asks for them. Members share the ``<id>`` prefix, which is how
 WebDataset groups them into samples, so ``webdataset.WebDataset("shards/{00000..00009}.tar")``
 reads them as well as :func:`iter_samples` does.
 
@@ -30,6 +31,7 @@ from docsynth.io import atomic_write_bytes
 
 FORMATS = ("files", "tar")
 MASK_SUFFIX = ".mask.png"
+LABEL_MEMBERS = ("dewarp.npz", "text.jsonl")  # generate.labels: <id>.dewarp.npz, <id>.text.jsonl
 
 
 def shard_name(shard: int) -> str:
@@ -47,7 +49,8 @@ class ShardWriter:
 
     def __init__(self) -> None:
         self._buffer = io.BytesIO()
-        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.USTAR_FORMAT)
+        # open across add() calls, closed by write(): the shard is one tar in memory until then
+        self._tar = tarfile.open(fileobj=self._buffer, mode="w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
 
     def _add(self, name: str, data: bytes) -> None:
         info = tarfile.TarInfo(name)
@@ -58,11 +61,14 @@ class ShardWriter:
         info.uname = info.gname = ""
         self._tar.addfile(info, io.BytesIO(data))
 
-    def add(self, row: dict[str, Any], image: bytes, mask: bytes) -> None:
-        """Add one sample; ``row`` must already come from :func:`tar_row`."""
+    def add(self, row: dict[str, Any], image: bytes, mask: bytes, labels: dict[str, bytes] | None = None) -> None:
+        """Add one sample; ``row`` must already come from :func:`tar_row`. ``labels``: more
+        members by suffix (``{"dewarp.npz": ..., "text.jsonl": ...}``, generate.labels)."""
         self._add(row["image"], image)
         self._add(row["mask"], mask)
         self._add(f"{row['id']}.json", json.dumps(row, separators=(",", ":")).encode("utf-8"))
+        for suffix, data in (labels or {}).items():
+            self._add(f"{row['id']}.{suffix}", data)
 
     def write(self, path: str | Path) -> None:
         self._tar.close()
@@ -92,10 +98,11 @@ def _split_key(name: str) -> tuple[str, str]:
     return (f"{folder}/{stem}" if folder else stem), ext
 
 
-def _read_groups(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+def _read_groups(path: Path) -> Iterator[tuple[str | None, dict[str, bytes]]]:
     """Yield ``(key, {extension: bytes})`` for consecutive members sharing a key; streams the
     file, so a shard on slow or remote storage is read once, front to back."""
-    key, group = None, {}
+    key: str | None = None
+    group: dict[str, bytes] = {}
     try:
         with tarfile.open(path, mode="r|") as tar:
             for member in tar:
@@ -133,7 +140,7 @@ def iter_samples(paths: str | Path | Iterable[str | Path], *, decode: bool = Tru
         raise DocsynthError(f"iter_samples: rank {rank} is not in 0..{world_size - 1}")
     for shard in shards[rank::world_size]:
         for key, group in _read_groups(shard):
-            yield _sample(shard, key, group, decode)
+            yield _sample(shard, str(key), group, decode)  # a group always has its key
 
 
 def _sample(shard: Path, key: str, group: dict[str, bytes], decode: bool) -> dict[str, Any]:
@@ -145,12 +152,14 @@ def _sample(shard: Path, key: str, group: dict[str, bytes], decode: bool) -> dic
         meta = json.loads(group["json"])
     except json.JSONDecodeError as exc:
         raise DocsynthError(f"{shard}: {key}.json is not valid JSON ({exc.msg})") from None
-    image, mask = group[image_ext], group["mask.png"]
+    image: Any = group[image_ext]  # bytes, or decoded arrays with ``decode``
+    mask: Any = group["mask.png"]
     if decode:
         image = _decode(shard, f"{key}.{image_ext}", image, color=True)
         mask = _decode(shard, f"{key}.mask.png", mask, color=False)
         mask = (mask >= 128).astype("uint8") * 255
-    return {"id": key, "image": image, "mask": mask, "meta": meta, "shard": str(shard)}
+    labels = {ext: data for ext, data in group.items() if ext in LABEL_MEMBERS}  # encoded, as written
+    return {"id": key, "image": image, "mask": mask, "meta": meta, "shard": str(shard), "labels": labels}
 
 
 def _decode(shard: Path, name: str, data: bytes, color: bool) -> np.ndarray:

@@ -32,7 +32,8 @@ def finish_labels(sample: Sample) -> Sample:
     if extra.get("instances"):
         extra["instances"] = [{**inst, "corners": np.round(np.asarray(inst["corners"]), 3).tolist()}
                               for inst in extra["instances"]]
-    return Sample(image=sample.image, mask=sample.mask, corners=corners, flags=flags, extra=extra)
+    return Sample(image=sample.image, mask=sample.mask, corners=corners, flags=flags, extra=extra,
+                  geometry=sample.geometry)
 
 
 def mask_outside_quad(sample: Sample) -> bool:

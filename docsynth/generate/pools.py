@@ -10,22 +10,25 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
+from docsynth import options as options_mod
 from docsynth import plugins
+from docsynth.schema import GenerateSection
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.kinds import BackgroundRef, DocumentRef, Page
+from docsynth.options import Options
 
 
-def _listed(lister: Callable[[dict[str, Any]], list], options: dict[str, Any], count: int | None, seed: int,
+def _listed(lister: Callable[[Options], list], options: Options, count: int | None, seed: int,
             salt: int, empty: str) -> list:
-    """What a plugin lists, given the core's listing options (``seed``, ``count``) under the
-    user's, as a seeded subset of ``count`` that keeps their order; the ``empty`` line when it
+    """What a plugin lists with its options (the core's ``seed`` and ``count`` under the
+    user's), as a seeded subset of ``count`` that keeps their order; the ``empty`` line when it
     lists nothing."""
-    refs = lister({"seed": seed, "count": count, **options})
+    refs = lister(options)
     if not refs:
         raise DocsynthError(empty)
     if count is None or len(refs) <= count:
@@ -45,9 +48,9 @@ class DocumentPool:
         self._cache: tuple[int, Page] | None = None
 
     @classmethod
-    def from_config(cls, gen: dict[str, Any], seed: int) -> "DocumentPool":
-        folder = gen.get("documents")
-        mask = gen["mask"]
+    def from_config(cls, gen: GenerateSection, seed: int) -> "DocumentPool":
+        folder = gen.documents
+        mask = gen.mask
         if folder:
             root = Path(folder)
             if not root.is_dir():
@@ -62,14 +65,17 @@ class DocumentPool:
                 names = {r.source: "" for r in refs}
             else:
                 source = plugins.get("source", "folder")
-                refs = source.list_documents({"root": str(root)})
+                refs = source.list_documents(options_mod.build(source, {}, "generate.documents", {"root": str(root)}))
                 names = {r.source: "folder" for r in refs}
             if not refs:
                 raise DocsynthError(f"{root}: no document images found; add images or prepare documents first")
             return cls(refs, names, mask, root)
-        name = gen["source"]
-        refs = _listed(plugins.get("source", name).list_documents, gen["source_options"], gen["documents_count"],
-                       seed, 1, f"source {name!r} listed no documents; check generate.source_options")
+        name = gen.source
+        source = plugins.get("source", name)
+        options = options_mod.build(source, gen.source_options, "generate.source_options",
+                                    {"seed": seed, "count": gen.documents_count})
+        refs = _listed(source.list_documents, options, gen.documents_count, seed, 1,
+                       f"source {name!r} listed no documents; check generate.source_options")
         return cls(refs, {r.source: name for r in refs}, mask)
 
     def __len__(self) -> int:
@@ -82,10 +88,7 @@ class DocumentPool:
             return self._cache[1]
         ref = self.refs[index]
         plugin = self.source_names.get(ref.source, "")
-        if plugin:
-            page = plugins.get("source", plugin).load_document(ref)
-        else:
-            page = _load_prepared(ref)
+        page = plugins.get("source", plugin).load_document(ref) if plugin else _load_prepared(ref)
         if page.mask is None:
             page = plugins.get("mask", self.mask).make_mask(page)
         self._cache = (index, page)
@@ -93,11 +96,11 @@ class DocumentPool:
 
 
 def _load_prepared(ref: DocumentRef) -> Page:
-    image = read_image(ref.path)
+    image = read_image(str(ref.path))  # prepared documents always have a file
     mask = read_mask(ref.meta["mask_path"]) if ref.meta.get("mask_path") else None
     corners = ref.meta.get("corners")
     corners = np.asarray(corners, dtype=np.float64) if corners else None
-    return Page(image=image, mask=mask, corners=corners)
+    return Page(image=image, mask=mask, corners=corners, words=ref.meta.get("words"))
 
 
 class BackgroundPool:
@@ -108,20 +111,24 @@ class BackgroundPool:
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     @classmethod
-    def from_config(cls, gen: dict[str, Any], seed: int) -> "BackgroundPool":
-        folder = gen.get("backgrounds")
+    def from_config(cls, gen: GenerateSection, seed: int) -> "BackgroundPool":
+        folder = gen.backgrounds
         if folder:
             root = Path(folder)
             if not root.is_dir():
                 raise DocsynthError(f"{root}: backgrounds folder not found (generate.backgrounds / --backgrounds)")
             provider = plugins.get("background", "folder")
-            refs = provider.list_backgrounds({"root": str(root)})
+            refs = provider.list_backgrounds(options_mod.build(provider, {}, "generate.backgrounds",
+                                                               {"root": str(root)}))
             if not refs:
                 raise DocsynthError(f"{root}: no background images found; add JPEG/PNG files")
             return cls(refs, "folder")
-        name = gen["background_provider"]
-        refs = _listed(plugins.get("background", name).list_backgrounds, gen["background_options"],
-                       gen["backgrounds_count"], seed, 2, f"background provider {name!r} listed no backgrounds")
+        name = gen.background_provider
+        provider = plugins.get("background", name)
+        options = options_mod.build(provider, gen.background_options, "generate.background_options",
+                                    {"seed": seed, "count": gen.backgrounds_count})
+        refs = _listed(provider.list_backgrounds, options, gen.backgrounds_count, seed, 2,
+                       f"background provider {name!r} listed no backgrounds")
         return cls(refs, name)
 
     def __len__(self) -> int:

@@ -1,8 +1,8 @@
 """`docsynth generate`: composite documents onto backgrounds, in resumable shards.
 
-Sample ``i`` takes document ``(i // per_document) % D`` and draws everything else from
-``sample_rng(seed, i)``, so the output depends on the config and seed only, never on the
-number of workers or the order shards finish in. Work is cut into shards of consecutive
+The samples come from the one sample stream (:mod:`docsynth.generate.stream`): sample ``i`` is
+a pure function of (config, seed, i), so the output never depends on the number of workers or
+the order shards finish in. Work is cut into shards of consecutive
 indices; a shard is done when its ``shards/NNNNN.jsonl`` exists (written last, atomically),
 so a rerun skips finished shards and redoes only the rest. A shard where some sample failed
 (an unreadable document) is not done: its rows and failures go to ``shards/NNNNN.failed.json``,
@@ -21,29 +21,40 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
+from docsynth import options as options_mod
 from docsynth import plugins
+from docsynth.schema import GenerateSection, RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.generate.pools import BackgroundPool, DocumentPool
+from docsynth.generate.stream import SampleStream, _where
 from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
-from docsynth.generate.preflight import compositor_problem
+from docsynth.generate.preflight import compositor_problem, labels_problem
+from docsynth.generate.dewarp import check_labels, label_files
 from docsynth.formats.tarshards import ShardWriter, shard_name, tar_row
 
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
-OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml", "failed.jsonl")
+OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml", "dewarp", "text", "failed.jsonl")
 FAILED_FILE = "failed.jsonl"  # the samples that could not be made, while the dataset is incomplete
 
 
-def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """The random generator of sample ``index``: a pure function of (seed, index)."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index])))
-
-
-def dataset_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
+def dataset_fingerprint(cfg: RunConfig) -> dict[str, Any]:
     """The part of the config that determines the output files."""
-    gen = {k: v for k, v in cfg["generate"].items() if k not in NON_OUTPUT_KEYS}
-    return {"seed": cfg["seed"], "generate": gen}
+    return _fingerprint(cfg.model_dump())
+
+
+def _fingerprint(dumped: dict[str, Any]) -> dict[str, Any]:
+    gen = {k: v for k, v in _without_empty_labels(dumped)["generate"].items() if k not in NON_OUTPUT_KEYS}
+    return {"seed": dumped["seed"], "generate": gen}
+
+
+def _without_empty_labels(dumped: dict[str, Any]) -> dict[str, Any]:
+    """The dumped config without ``generate.labels`` when it is empty: a dataset without labels
+    is the same (and its run.yaml byte-identical) as one made before labels existed."""
+    if dumped["generate"].get("labels"):
+        return dumped
+    return {**dumped, "generate": {k: v for k, v in dumped["generate"].items() if k != "labels"}}
 
 
 @dataclass
@@ -61,16 +72,12 @@ class Plan:
 
 @dataclass
 class Context:
-    """Everything a worker needs; built once per process."""
+    """Everything a worker needs; built once, in the parent, and shipped to each worker."""
 
-    cfg: dict[str, Any]
+    gen: GenerateSection
+    seed: int
     out: Path
-    documents: DocumentPool
-    backgrounds: BackgroundPool
-
-    @property
-    def gen(self) -> dict[str, Any]:
-        return self.cfg["generate"]
+    stream: SampleStream
 
 
 _CTX: Context | None = None
@@ -81,70 +88,20 @@ def _init_worker(ctx: Context) -> None:
     _CTX = ctx
 
 
-def render_sample(ctx: Context, index: int,
-                  skipped: dict[str, str] | None = None) -> tuple[Sample, dict[str, Any]] | None:
-    """Make sample ``index`` in memory; None when its document cannot be read. Each unreadable
-    document or background goes into ``skipped`` (its file -> why)."""
-    gen, seed = ctx.gen, ctx.cfg["seed"]
-    skipped = {} if skipped is None else skipped
-    doc_index = (index // gen["per_document"]) % len(ctx.documents)
-    try:
-        page = ctx.documents.load(doc_index)
-    except DocsynthError as exc:
-        skipped[_where(ctx.documents.refs[doc_index])] = str(exc)
-        return None
-    rng = sample_rng(seed, index)
-    bg_index = int(rng.integers(len(ctx.backgrounds)))
-    background = None
-    # An unreadable background is replaced by the next one: deterministic, since decoding
-    # the same file fails the same way in every worker.
-    for attempt in range(len(ctx.backgrounds)):
-        j = (bg_index + attempt) % len(ctx.backgrounds)
-        try:
-            background = ctx.backgrounds.load(j)
-            bg_index = j
-            break
-        except DocsynthError as exc:
-            skipped[_where(ctx.backgrounds.refs[j])] = str(exc)
-            continue
-    if background is None:
-        raise DocsynthError("no readable background images; check generate.backgrounds / --backgrounds")
-    compositor = plugins.get("compositor", gen["compositor"])
-    try:
-        sample = compositor.compose(page, background, rng, dict(gen["compositor_options"]))
-    except DocsynthError:
-        raise
-    except Exception as exc:  # a plugin's bug: one line naming it, not its traceback
-        raise DocsynthError(f"compositor {gen['compositor']!r} ({plugins.host().describe('compositor', gen['compositor'])}) "
-                            f"failed on sample {index}: {type(exc).__name__}: {exc}") from None
-    doc_ref, bg_ref = ctx.documents.refs[doc_index], ctx.backgrounds.refs[bg_index]
-    info = {
-        "document": {"source": doc_ref.source, "id": doc_ref.id},
-        "background": bg_ref.id,
-    }
-    return sample, info
-
-
-def _where(ref: Any) -> str:
-    """A document or background as the user knows it: its file, else its id."""
-    return str(ref.path) if getattr(ref, "path", None) else f"{getattr(ref, 'source', None) or ref.provider}:{ref.id}"
-
-
-def sample_record(index: int, sample: Sample, info: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
-    gen = cfg["generate"]
+def sample_record(index: int, sample: Sample, info: dict[str, Any], gen: GenerateSection, seed: int) -> dict[str, Any]:
     sid = f"{index:07d}"
     h, w = sample.mask.shape[:2]
     row = {
         "id": sid,
-        "image": f"images/{sid}.{gen['image_format']}",
+        "image": f"images/{sid}.{gen.image_format}",
         "mask": f"masks/{sid}.png",
         **info,
-        "seed": [cfg["seed"], index],
+        "seed": [seed, index],
         "width": w,
         "height": h,
         "corners": None if sample.corners is None else np.round(sample.corners, 3).tolist(),
         "flags": sorted(sample.flags),
-        "preset": gen["compositor"],
+        "preset": gen.compositor,
     }
     row.update(sample.extra)
     return row
@@ -156,24 +113,34 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     assert ctx is not None, "worker not initialised"
     shard, start, end = task
     gen = ctx.gen
-    rows, failed, skipped = [], [], {}
-    tar = ShardWriter() if gen.get("shard_format", "files") == "tar" else None
+    rows: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []  # samples not made: index, document, reason
+    skipped: dict[str, str] = {}  # input file -> why
+    notes: set[str] = set()  # said once per run by the driver (e.g. pages without words)
+    tar = ShardWriter() if gen.shard_format == "tar" else None
+    labels: list[str] = list(gen.labels)
+    documents = ctx.stream.documents
     for index in range(start, end):
-        made = render_sample(ctx, index, skipped)
+        made = ctx.stream.render(index, skipped)
         if made is None:
-            doc = ctx.documents.refs[(index // gen["per_document"]) % len(ctx.documents)]
+            doc = documents.refs[(index // gen.per_document) % len(documents)]
             failed.append({"index": index, "document": _where(doc), "reason": skipped.get(_where(doc), "unreadable")})
             continue
         sample, info = made
-        row = sample_record(index, sample, info, ctx.cfg)
-        suffix = "." + gen["image_format"]
-        image, mask = encode_image(sample.image, suffix, gen["jpeg_quality"]), encode_image(sample.mask, ".png")
+        row = sample_record(index, sample, info, gen, ctx.seed)
+        suffix = "." + gen.image_format
+        image, mask = encode_image(sample.image, suffix, gen.jpeg_quality), encode_image(sample.mask, ".png")
+        members = label_files(sample, labels, gen.compositor, info, notes) if labels else {}
         if tar is not None:
-            row = tar_row(row, shard, gen["image_format"])
-            tar.add(row, image, mask)
+            row = tar_row(row, shard, gen.image_format)
+            row.update({kind: f"{row['id']}.{name}" for kind, (name, _) in members.items()})
+            tar.add(row, image, mask, {name: data for name, data in members.values()})
         else:
             atomic_write_bytes(ctx.out / row["image"], image)
             atomic_write_bytes(ctx.out / row["mask"], mask)
+            for kind, (name, data) in members.items():
+                row[kind] = f"{kind}/{row['id']}.{name.split('.', 1)[1]}"
+                atomic_write_bytes(ctx.out / row[kind], data)
         rows.append(row)
     if tar is not None:
         tar.write(ctx.out / shard_name(shard))
@@ -183,69 +150,77 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     else:
         write_jsonl(done, rows)
         partial.unlink(missing_ok=True)
-    return {"shard": shard, "written": len(rows), "failed": len(failed), "size": end - start, "skipped": skipped}
+    return {"shard": shard, "written": len(rows), "failed": len(failed), "size": end - start, "skipped": skipped,
+            "notes": sorted(notes)}
 
 
-def prepare_output(out: Path, cfg: dict[str, Any], force: bool) -> None:
+def prepare_output(out: Path, cfg: RunConfig, force: bool) -> None:
     """Refuse to mix configs in one folder; with ``force``, clear what docsynth wrote there."""
     claim_output(out, out / "run.yaml", dataset_fingerprint(cfg), OUR_ENTRIES, force, "made with this config")
     out.mkdir(parents=True, exist_ok=True)
     # A worker killed mid-write (Ctrl-C, kill -9) leaves its temporary file behind.
-    for sub in ("images", "masks", "shards"):
+    for sub in ("images", "masks", "shards", "dewarp", "text"):
         for tmp in (out / sub).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
-    atomic_write_text(out / "run.yaml", yaml.safe_dump(  # complete only once every sample is made
-        {"fingerprint": dataset_fingerprint(cfg), "status": {"complete": False}, "config": cfg}, sort_keys=False))
+    _write_record(out, cfg, {"complete": False})  # complete only once every sample is made
 
 
-def plan_for(cfg: dict[str, Any], n_documents: int) -> Plan:
-    gen = cfg["generate"]
-    if gen["per_document"] < 1:
-        raise DocsynthError("generate.per_document must be at least 1")
-    if gen["shard_size"] < 1:
-        raise DocsynthError("generate.shard_size must be at least 1")
-    total = gen["count"] if gen["count"] is not None else n_documents * gen["per_document"]
-    if total < 0:
-        raise DocsynthError("generate.count must not be negative")
-    return Plan(total=total, per_document=gen["per_document"], shard_size=gen["shard_size"])
+def _write_record(out: Path, cfg: RunConfig, status: dict[str, Any]) -> None:
+    """run.yaml: the fingerprint, whether the dataset is complete, the config. The fingerprint
+    shares its mappings with the config, as run.yaml has always been written (YAML anchors)."""
+    dumped = cfg.model_dump()
+    atomic_write_text(out / "run.yaml", yaml.safe_dump(
+        {"fingerprint": _fingerprint(dumped), "status": status, "config": _without_empty_labels(dumped)},
+        sort_keys=False))
 
 
-def generate(cfg: dict[str, Any], force: bool = False,
+def plan_for(gen: GenerateSection, n_documents: int) -> Plan:
+    total = gen.count if gen.count is not None else n_documents * gen.per_document
+    return Plan(total=total, per_document=gen.per_document, shard_size=gen.shard_size)
+
+
+def generate(cfg: RunConfig, force: bool = False,
              progress: Callable[[int], None] | None = None,
              on_start: Callable[[int, int], None] | None = None,
              note: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run generation for an effective config; returns a summary dict. ``note`` hears about
-    each unreadable input file, once."""
+    """Run generation (the ``generate`` section; the whole config is recorded in run.yaml);
+    returns a summary dict. ``note`` hears about each unreadable input file, once."""
     t0 = time.perf_counter()
-    gen = cfg["generate"]
-    if gen["workers"] < 1:
-        raise DocsynthError("generate.workers must be at least 1")
-    problem = compositor_problem(gen["compositor"], gen["compositor_options"])  # before any work
+    gen = cfg.generate
+    check_labels(list(gen.labels))
+    problem = compositor_problem(gen.compositor, gen.compositor_options) \
+        or labels_problem(gen.compositor, gen.compositor_options, list(gen.labels))  # before any work
     if problem:
         raise DocsynthError(problem)
-    executor = plugins.get("executor", gen["executor"])
-    documents = DocumentPool.from_config(gen, cfg["seed"])
-    backgrounds = BackgroundPool.from_config(gen, cfg["seed"])
-    out = Path(gen["out"])
+    executor = plugins.get("executor", gen.executor)
+    executor_options = options_mod.build(executor, gen.executor_options, "generate.executor_options")
+    stream = SampleStream.from_config(gen, cfg.seed)
+    documents, backgrounds = stream.documents, stream.backgrounds
+    out = Path(gen.out)
     prepare_output(out, cfg, force)
-    plan = plan_for(cfg, len(documents))
+    plan = plan_for(gen, len(documents))
     shard_dir = out / "shards"
     redo_changed_inputs(shard_dir, documents, backgrounds, note)
     todo = [t for t in plan.shards if not (shard_dir / f"{t[0]:05d}.jsonl").is_file()]
     skipped = plan.total - sum(end - start for _, start, end in todo)
     if on_start:
         on_start(plan.total, skipped)
-    ctx = Context(cfg=cfg, out=out, documents=documents, backgrounds=backgrounds)
+    ctx = Context(gen=gen, seed=cfg.seed, out=out, stream=stream)
     written = failed = 0
     unreadable: dict[str, str] = {}  # input file -> why it was skipped
-    for _, result in executor.map(run_shard, todo, workers=gen["workers"], initializer=_init_worker,
-                                  initargs=(ctx,), options=gen["executor_options"]):
+    noted: set[str] = set()  # notes already given (once per run, whichever worker saw them)
+    for _, result in executor.map(run_shard, todo, workers=gen.workers, initializer=_init_worker,
+                                  initargs=(ctx,), options=executor_options):
         written += result["written"]
         failed += result["failed"]
         for file, why in result.get("skipped", {}).items():
             if file not in unreadable and note:
                 note(f"skipped {why}")
             unreadable.setdefault(file, why)
+        for line in result.get("notes", ()):
+            if line not in noted and note:
+                note(line)
+            noted.add(line)
         if progress:
             progress(result["size"])
     rows: list[dict[str, Any]] = []
@@ -284,12 +259,10 @@ def generate(cfg: dict[str, Any], force: bool = False,
     }
 
 
-def _record_status(out: Path, cfg: dict[str, Any], samples: int, failures: list[dict[str, Any]]) -> None:
+def _record_status(out: Path, cfg: RunConfig, samples: int, failures: list[dict[str, Any]]) -> None:
     """Say in the run record whether the dataset is complete, and list what is missing in
     ``failed.jsonl`` (removed once a rerun made every sample)."""
-    status = {"complete": not failures, "samples": samples, "failed": len(failures)}
-    atomic_write_text(out / "run.yaml", yaml.safe_dump(
-        {"fingerprint": dataset_fingerprint(cfg), "status": status, "config": cfg}, sort_keys=False))
+    _write_record(out, cfg, {"complete": not failures, "samples": samples, "failed": len(failures)})
     if failures:
         write_jsonl(out / FAILED_FILE, failures)
     else:
@@ -335,7 +308,8 @@ def redo_changed_inputs(shard_dir: Path, documents: DocumentPool, backgrounds: B
     done = sorted(shard_dir.glob("[0-9]*.jsonl"))
     if before is not None and before != now and done:
         same_list = all([r[:2] for r in before.get(k, [])] == [r[:2] for r in now[k]] for k in now)
-        changed = {k: {n[0] for b, n in zip(before.get(k, []), now[k]) if b != n} for k in now}
+        # (lists of other lengths make every shard stale through same_list, so zip may stop short)
+        changed = {k: {n[0] for b, n in zip(before.get(k, []), now[k], strict=False) if b != n} for k in now}
         stale = []
         for shard in done:
             rows = read_jsonl(shard)

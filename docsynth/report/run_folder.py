@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from docsynth.errors import DocsynthError
-from docsynth.run.engine import RECORD, STAGE_ORDER
+from docsynth.formats.runfolder import RECORD, STAGE_ORDER
 
 
 class RunFolder:

@@ -13,10 +13,11 @@ import yaml
 
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
-from docsynth.run.engine import STAGE_ORDER
+from docsynth.formats.runfolder import STAGE_ORDER
 from docsynth.report.html import esc, fmt_value, img, missing, prose, table
-from docsynth.report.run_folder import RunFolder, read_json
-from docsynth.viz import TILE, caption, draw_quad, finite, fit_height, grid, svg_chart
+from docsynth.report.run_folder import RunFolder
+from docsynth.report.worst import _evaluation, section_worst
+from docsynth.viz import TILE, caption, finite, fit_height, grid, svg_chart
 
 
 def section_overview(run: RunFolder) -> str:
@@ -166,7 +167,8 @@ def section_statistics(run: RunFolder, limit: int = 200) -> str:
     real, real_counts = measure(where) if where else (None, None)
     result = compare(synthetic, real)
     out = (f"<p>{counts['measured']} synthetic samples with a page ({counts['negatives']} negatives not measured)"
-           + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>" if real else "")
+           + (f" against {real_counts['measured']} real photos from <code>{esc(where)}</code>"
+              if real and real_counts else "")
            + ". Statistics of <code>docsynth stats</code>; KS: two-sample Kolmogorov-Smirnov distance "
            "(0 = same distribution, 1 = disjoint).</p>")
     if real is None:
@@ -204,7 +206,7 @@ def _histogram(values: list[float], groups: dict[str, list[float]], bins: int = 
     hi = hi if hi > lo else lo + 1
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
     centres = (edges[:-1] + edges[1:]) / 2
-    return list(zip(centres.tolist(), (counts / max(1, len(values))).tolist()))
+    return list(zip(centres.tolist(), (counts / max(1, len(values))).tolist(), strict=True))
 
 
 def section_split(run: RunFolder) -> str:
@@ -269,15 +271,6 @@ def section_training(run: RunFolder) -> str:
     return out
 
 
-def _evaluation(run: RunFolder) -> dict[str, Any] | None:
-    """evaluate/results.json: {"methods": {name: {count, found, mean_jaccard, mean_mask_iou,
-    subsets, images: [{image, subset, jaccard, mask_iou, corners, confidence, reason}]}}}"""
-    data = read_json(run.stage_dir("evaluate") / "results.json")
-    if not data or not isinstance(data.get("methods"), dict) or not data["methods"]:
-        return None
-    return data
-
-
 def _method(methods: dict[str, Any], prefix: str) -> str | None:
     return next((name for name in methods if name.startswith(prefix)), None)
 
@@ -315,7 +308,7 @@ def evaluation_remark(run: RunFolder) -> str:
         parts.append(f"on {samples} composites" + (f" of {_plural(pages, 'page')}" if pages is not None else ""))
     elif pages is not None:
         parts.append(f"on composites of {_plural(pages, 'page')}")
-    seconds = tr.get("train_wall_seconds")
+    seconds: Any = tr.get("train_wall_seconds")  # a number when finite() says so
     if finite(seconds):
         parts.append(f"{seconds:.0f} s of training" if seconds < 120 else f"{seconds / 60:.0f} minutes of training")
     how = " ".join(parts[:-1]) + ", " + parts[-1] if len(parts) > 1 and finite(seconds) else " ".join(parts)
@@ -381,61 +374,6 @@ def section_evaluation(run: RunFolder) -> str:
     out += "<details open><summary>Per photo, worst first</summary>" + table(
         ["photo", *[f"Jaccard: {n}" for n in names], f"mask IoU: {names[0]}", "note"], detail) + "</details>"
     return out
-
-
-def section_worst(run: RunFolder, count: int = 8) -> str:
-    data = _evaluation(run)
-    if data is None or not run.complete("evaluate"):
-        return missing(run.why_missing("evaluate") if not run.complete("evaluate")
-                       else "The evaluate stage left no per-photo results.")
-    names = list(data["methods"])
-    by_method = {n: {r["image"]: r for r in data["methods"][n].get("images") or []} for n in names}
-    rows = sorted(by_method[names[0]].values(), key=lambda r: r.get("jaccard", 0))[:count]
-    truth = _ground_truth(run, data)
-    tiles = []
-    for row in rows:
-        path, gt = truth.get(row["image"], (None, None))
-        if path is None:
-            continue
-        try:
-            image = read_image(path)
-        except DocsynthError:
-            continue
-        tile, scale = fit_height(image, 300)
-        draw_quad(tile, gt, (60, 190, 60), scale, numbers=False, thickness=3)
-        scores = []
-        for k, name in enumerate(names[:2]):
-            other = by_method[name].get(row["image"]) or {}
-            if other.get("corners") is not None:
-                draw_quad(tile, other["corners"], (40, 40, 230) if k == 0 else (230, 120, 30), scale,
-                          numbers=k == 0, thickness=2 if k == 0 else 1)
-            scores.append(f"{name[:14]} {other.get('jaccard', 0):.3f}")
-        tiles.append(caption(caption(tile, row["image"]), "  ".join(scores)))
-    if tiles:
-        legend = ("Green: true quad; red: " + esc(names[0]) + " (corners numbered 0 = top-left, clockwise)"
-                  + (f"; blue: {esc(names[1])}" if len(names) > 1 else "") + ".")
-        return f"<p>{legend}</p>" + f'<div class="sheet">{img(grid(tiles, 4), "worst cases")}</div>'
-    sheet = run.stage_dir("evaluate") / "worst.png"
-    if sheet.is_file():
-        return f'<div class="sheet">{img(read_image(sheet), "worst cases")}</div>'
-    return missing("The photos of this evaluation are no longer where it found them.")
-
-
-def _ground_truth(run: RunFolder, data: dict[str, Any]) -> dict[str, tuple[Path, Any]]:
-    """photo name -> (path, true corners), from the folder the evaluation scored."""
-    from docsynth.formats import corners as corners_csv
-
-    record = run.records.get("evaluate") or {}
-    folder = data.get("data") or (record.get("summary") or {}).get("data")
-    if not folder:
-        return {}
-    folder = Path(folder)
-    if not folder.is_absolute() and not folder.is_dir():
-        folder = run.root / folder
-    try:
-        return {p.name: (p, gt) for p, gt in corners_csv.read_folder(folder)}
-    except DocsynthError:
-        return {}
 
 
 def _spread(rows: list[Any], count: int) -> list[Any]:

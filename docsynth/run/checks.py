@@ -6,17 +6,17 @@ checked before the first stage and reported all at once, with file and line.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
 from docsynth import config as config_mod
-from docsynth.config import lookup
+from docsynth.config import Loaded, lookup
 from docsynth import outputs, plugins
 from docsynth.errors import DocsynthError
 
-from docsynth.run.engine import STAGE_ORDER, Stage, stage_inputs
+from docsynth.formats.runfolder import STAGE_ORDER
+from docsynth.run.engine import Stage, stage_inputs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -24,65 +24,18 @@ from docsynth.run.engine import STAGE_ORDER, Stage, stage_inputs
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class LoadedConfig:
-    cfg: dict[str, Any]
-    path: Path | None  # the YAML file it came from (None: defaults only)
-    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-
-    def where(self, dotted: str) -> str:
-        """'file:line' of a key (or of its closest parent present in the file)."""
-        if self.path is None:
-            return "config"
-        parts = tuple(dotted.split("."))
-        while parts:
-            if parts in self.lines:
-                return f"{self.path}:{self.lines[parts]}"
-            parts = parts[:-1]
-        return str(self.path)
-
-
-def load_config(path: str | Path | None) -> LoadedConfig:
+def load_config(path: str | Path | None) -> Loaded:
     """Defaults <- the YAML file, keeping going past type problems so that every problem in the
     file (types, unknown keys, and the run checks after) is reported in one go."""
-    if path is None:
-        candidate = Path.cwd() / config_mod.DEFAULT_FILE
-        path = candidate if candidate.is_file() else None
-    if path is None:
-        return LoadedConfig(config_mod.defaults(), None)
-    path = Path(path)
-    data, lines = config_mod.parse_file(path)
-    problems = config_mod.validate(data, str(path), lines)
-    cfg = config_mod.merge(config_mod.defaults(), _valid_part(data, str(path)))
-    return LoadedConfig(cfg, path, lines, problems)
+    return config_mod.read(path, keep_going=True)
 
 
-def _valid_part(data: Any, origin: str) -> dict[str, Any]:
-    """The keys of ``data`` that pass validation (so later checks can still run on the rest)."""
-    if not isinstance(data, dict):
-        return {}
-    keep: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and isinstance(config_mod.SCHEMA.get(key), dict):
-            section = {k: v for k, v in value.items() if not config_mod.validate({key: {k: v}}, origin)}
-            keep[key] = section
-        elif not config_mod.validate({key: value}, origin):
-            keep[key] = value
-    return keep
+# generate's source and background provider are only used when no upstream stage fills the
+# folders: checked on their own below.
+_CHECKED_APART = {"generate.source", "generate.background_provider"}
 
 
-PLUGIN_KEYS = {  # dotted key -> plugin kind whose names it takes
-    "backgrounds.provider": "background",
-    "generate.compositor": "compositor",
-    "generate.executor": "executor",
-    "generate.mask": "mask",
-    "train.backbone": "backbone",
-    "evaluate.postprocessor": "postprocessor",
-}
-
-
-def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None = None,
+def check(loaded: Loaded, stages: dict[str, Stage], *, start: str | None = None,
           until: str | None = None, force: list[str] | None = None) -> list[str]:
     """Every problem that can be found before a stage starts, one line each."""
     from docsynth import options
@@ -94,7 +47,7 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
     def add(dotted: str, message: str) -> None:
         problems.append(f"{loaded.where(dotted)}: {message}")
 
-    selected = cfg["run"]["stages"]
+    selected = lookup(cfg, "run.stages")
     known = ", ".join(STAGE_ORDER)
     names = [s for s in selected if isinstance(s, str)]
     for name in selected:
@@ -124,10 +77,10 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
             "pip install torch==2.14.1 torchvision==0.29.1 (see README), or remove "
             f"{'it' if len(torch_stages) == 1 else 'them'} from run.stages")
     try:  # before any stage: a run folder under a file or in a read-only place
-        outputs.check_folder(cfg["run"]["dir"], "run.dir")
+        outputs.check_folder(lookup(cfg, "run.dir"), "run.dir")
     except DocsynthError as exc:
         add("run.dir", str(exc))
-    host_names = {kind: set(plugins.names(kind)) for kind in set(PLUGIN_KEYS.values()) | {"source"}}
+    host_names = {kind: set(plugins.names(kind)) for kind, _ in options.PLUGINS.values()}
     for name in order:
         stage = stages[name]
         filled = stage_inputs(stage, order)
@@ -138,9 +91,9 @@ def check(loaded: LoadedConfig, stages: dict[str, Stage], *, start: str | None =
                     f"add {'it' if len(slot) == 1 else 'one of them'} to run.stages")
         for dotted, message in (stage.check(cfg) if stage.check else []):
             add(dotted, message)
-    for dotted, kind in PLUGIN_KEYS.items():
+    for dotted, (kind, _) in options.PLUGINS.items():
         section = dotted.split(".")[0]
-        if not _section_used(section, order):
+        if dotted in _CHECKED_APART or not _section_used(section, order):
             continue
         value = lookup(cfg, dotted)
         if isinstance(value, str) and value not in host_names[kind]:
@@ -177,15 +130,6 @@ def _line_order(problem: str) -> tuple[int, int]:
 
 def _section_used(section: str, order: list[str]) -> bool:
     return section in order or section not in STAGE_ORDER
-
-
-def at_least(cfg: dict[str, Any], keys: dict[str, int]) -> list[tuple[str, str]]:
-    out = []
-    for dotted, low in keys.items():
-        value = lookup(cfg, dotted)
-        if isinstance(value, int) and not isinstance(value, bool) and value < low:
-            out.append((dotted, f"'{dotted}' is {value}, must be at least {low}"))
-    return out
 
 
 def existing_folder(cfg: dict[str, Any], dotted: str, what: str) -> list[tuple[str, str]]:

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 
-from docsynth.config import lookup
+from docsynth.config import lookup, typed
+from docsynth.schema import RunConfig
 from docsynth import plugins
 from docsynth.errors import DocsynthError
 
-from docsynth.run.checks import at_least, existing_folder
+from docsynth.run.checks import existing_folder
 from docsynth.run.engine import Stage, StageContext
 
 
@@ -23,13 +24,14 @@ from docsynth.run.engine import Stage, StageContext
 # ---------------------------------------------------------------------------------------------
 
 
-def _unused(cfg: dict[str, Any], section: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def _unused(cfg: RunConfig, section: str, keys: tuple[str, ...]) -> dict[str, Any]:
     """Keys made irrelevant by an upstream stage, kept as they are: returning them as
     overrides takes them out of the stage's key, so editing them reruns nothing."""
-    return {f"{section}.{k}": cfg[section][k] for k in keys if k in cfg[section]}
+    values = getattr(cfg, section)
+    return {f"{section}.{k}": getattr(values, k) for k in keys}
 
 
-def _configure_generate(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+def _configure_generate(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     overrides: dict[str, Any] = {"generate.out": str(out)}
     if "sources" in inputs:
         overrides.update(_unused(cfg, "generate", ("source", "source_options", "documents_count")))
@@ -58,8 +60,7 @@ def _execute_generate(ctx: StageContext) -> dict[str, Any]:
 def _check_generate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     from docsynth.generate.preflight import compositor_problem
 
-    problems = at_least(cfg, {"generate.per_document": 1, "generate.shard_size": 1, "generate.workers": 1,
-                               "generate.documents_count": 1, "generate.backgrounds_count": 1})
+    problems = []
     name, options = lookup(cfg, "generate.compositor"), lookup(cfg, "generate.compositor_options")
     if name in plugins.names("compositor") and isinstance(options, dict):  # else reported already
         problem = compositor_problem(name, options)
@@ -68,28 +69,21 @@ def _check_generate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def _configure_split(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+def _configure_split(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     return {"split.out": str(out)}
 
 
 def _execute_split(ctx: StageContext) -> dict[str, Any]:
     from docsynth.dataset.split import split
 
-    sp = ctx.cfg["split"]
-    seed = sp["seed"] if sp.get("seed") is not None else ctx.cfg["seed"]
-    return split(ctx.inputs["generate"], ctx.out, seed=seed, valid_fraction=sp["valid_fraction"],
-                 valid_per_group=sp["valid_per_group"], group_by=sp["group_by"], max_size=sp["max_size"],
+    sp = ctx.cfg.split
+    seed = sp.seed if sp.seed is not None else ctx.cfg.seed
+    return split(ctx.inputs["generate"], ctx.out, seed=seed, valid_fraction=sp.valid_fraction,
+                 valid_per_group=sp.valid_per_group, group_by=sp.group_by, max_size=sp.max_size,
                  force=True, progress=ctx.progress, on_start=ctx.on_start)
 
 
-def _check_split(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    fraction = lookup(cfg, "split.valid_fraction")
-    if isinstance(fraction, (int, float)) and not 0 < fraction < 1 and lookup(cfg, "split.valid_per_group") is None:
-        return [("split.valid_fraction", f"'split.valid_fraction' is {fraction}, must be between 0 and 1")]
-    return []
-
-
-def _configure_sources(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+def _configure_sources(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     return {"sources.out": str(out)}
 
 
@@ -109,17 +103,17 @@ def _check_sources(cfg: dict[str, Any]) -> list[tuple[str, str]]:
         problems.append(("sources.mix", "'sources.mix' is empty; name at least one source, e.g. procedural: 24"))
     for entry in mix:
         try:
-            info = describe(cfg, entry, count=True)
+            info = describe(typed(cfg), entry, count=True)
         except DocsynthError as exc:
             problems.append((f"sources.mix.{entry}", str(exc).splitlines()[0]))
             continue
         if not info["present"]:
             problems.append((f"sources.mix.{entry}", f"source {entry!r} has no documents here "
                              f"({info['note'] or 'nothing found under ' + str(info['root'])})"))
-    return problems + at_least(cfg, {"sources.max_size": 16, "sources.workers": 1})
+    return problems
 
 
-def _configure_backgrounds(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+def _configure_backgrounds(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     return {"backgrounds.out": str(out)}
 
 
@@ -132,36 +126,36 @@ def _execute_backgrounds(ctx: StageContext) -> dict[str, Any]:
     from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
     from docsynth.kinds import can_scrape
 
-    section = ctx.cfg["backgrounds"]
-    name = section["provider"]
+    section = ctx.cfg.backgrounds
+    name = section.provider
     provider = plugins.get("background", name)
-    options = dict(section["options"].get(name) or {})
+    options = dict(section.options.get(name) or {})
     if can_scrape(provider):
-        collected = scrape(provider, list(section["queries"]), ctx.out, limit=section["per_query"],
+        collected = scrape(provider, list(section.queries), ctx.out, limit=section.per_query,
                            settings=settings_from_config(section), client=client_from_config(section),
-                           options={"licences": section["licences"], **options},
+                           options={"licences": section.licences, **options},
                            on_start=ctx.on_start, progress=ctx.progress)
     else:
-        collected = collect_backgrounds(provider, name, ctx.out, count=section["count"], seed=ctx.cfg["seed"],
-                                        options=options, jpeg_quality=section["jpeg_quality"],
+        collected = collect_backgrounds(provider, name, ctx.out, count=section.count, seed=ctx.cfg.seed,
+                                        options=options, jpeg_quality=section.jpeg_quality,
                                         on_start=ctx.on_start, progress=ctx.progress)
-    dedupe = dedupe_folder(ctx.out, section["dedupe_threshold"], apply=True)
+    dedupe = dedupe_folder(ctx.out, section.dedupe_threshold, apply=True)
     credits = write_credits(ctx.out, force=True)
     return {"provider": name, "collected": collected, "duplicates": dedupe.get("duplicates"),
             "images": len(folder_backgrounds(ctx.out)), "credited": credits.get("credited")}
 
 
-def _configure_train(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+def _configure_train(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     overrides: dict[str, Any] = {"train.out": str(out)}
     if "split" in inputs:
         overrides.update(_unused(cfg, "train", ("valid_fraction",)))  # only for unsplit datasets
-    if not cfg["train"].get("online"):
+    if not cfg.train.online:
         overrides.update(_unused(cfg, "train", ("online_options",)))
-    if cfg["train"].get("eval_real"):
-        overrides["train.eval_real"] = str(Path(cfg["train"]["eval_real"]).resolve())
-    if cfg["train"].get("online"):
+    if cfg.train.eval_real:
+        overrides["train.eval_real"] = str(Path(cfg.train.eval_real).resolve())
+    if cfg.train.online:
         # the online stream draws from this run's prepared pages and backgrounds when it has them
-        online = dict(cfg["train"].get("online_options") or {})
+        online = dict(cfg.train.online_options)
         if "sources" in inputs and not online.get("documents"):
             online["documents"] = str(inputs["sources"])
         if "backgrounds" in inputs and not online.get("backgrounds"):
@@ -171,7 +165,7 @@ def _configure_train(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) ->
 
 
 def _execute_train(ctx: StageContext) -> dict[str, Any]:
-    from docsynth.train.loop import train
+    from docsynth.train.command import train
 
     if ctx.resume and (ctx.out / "last.pt").is_file():
         # same config as the interrupted attempt: continue from last.pt exactly
@@ -187,8 +181,7 @@ def _execute_train(ctx: StageContext) -> dict[str, Any]:
 
 
 def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    problems = at_least(cfg, {"train.epochs": 1, "train.batch_size": 1, "train.input_size": 16,
-                               "train.accumulate": 1})
+    problems = []
     stages = lookup(cfg, "run.stages") or []
     if not lookup(cfg, "train.online") and "split" not in stages and "generate" not in stages:
         problems.append(("run.stages", "stage 'train' reads the output of split or generate (or set "
@@ -197,18 +190,18 @@ def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     if lookup(cfg, "train.weights") == "packaged":
         from docsynth.scan.packaged import weights_problem
 
-        problem = weights_problem(cfg["train"])
+        problem = weights_problem(typed(cfg).train)
         if problem:
             problems.append(("train.weights", problem))
     return problems
 
 
-def _configure_evaluate(cfg: dict[str, Any], out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+def _configure_evaluate(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
     overrides: dict[str, Any] = {"evaluate.out": str(out)}
     if "train" in inputs:
         overrides["evaluate.checkpoint"] = str(inputs["train"] / "best.pt")
-    if cfg["evaluate"].get("data"):
-        overrides["evaluate.data"] = str(Path(cfg["evaluate"]["data"]).resolve())
+    if cfg.evaluate.data:
+        overrides["evaluate.data"] = str(Path(cfg.evaluate.data).resolve())
     return overrides
 
 
@@ -217,18 +210,18 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
     ``evaluate.data``, on held-out synthetic composites (said so in the results)."""
     from docsynth.evaluate import command as ev
 
-    section = ctx.cfg["evaluate"]
+    section = ctx.cfg.evaluate
     note = ""
-    data = section.get("data")
+    data = section.data
     if not data:
         data = str(_heldout_photos(ctx))
         note = ("No real photos configured (evaluate.data is null): scored on held-out synthetic composites "
                 "from the validation split. Set evaluate.data to a folder of real photos with corners.csv.")
-    report = ev.run_evaluation(data, section["checkpoint"], post=section["postprocessor"],
-                               post_options=section["postprocessor_options"], baseline=section.get("baseline"),
-                               out=ctx.out, worst=section["worst"], force=True, progress=_StageBar(ctx),
+    report = ev.run_evaluation(data, section.checkpoint, post=section.postprocessor,
+                               post_options=section.postprocessor_options, baseline=section.baseline,
+                               out=ctx.out, worst=section.worst, force=True, progress=_StageBar(ctx),
                                remark=note, warn=lambda msg: ctx.log(f"warning: {msg}"),
-                               packaged=section["packaged"])
+                               packaged=section.packaged)
     results = report["methods"]
     items = next(iter(results.values()))["count"] if results else 0
     return {"data": data, "photos": items, "synthetic": bool(note),
@@ -288,7 +281,7 @@ def _check_evaluate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
         if not packaged_model_available():
             problems.append(("evaluate.packaged", f"'evaluate.packaged' is true but no packaged model is installed "
                              f"({PACKAGED_MODEL.with_suffix('.onnx')} and {PACKAGED_MODEL} are missing); set it to false"))
-    return problems + at_least(cfg, {"evaluate.worst": 0})
+    return problems
 
 
 def _generate_ignore() -> frozenset[str]:
@@ -311,7 +304,7 @@ def builtin_stages() -> dict[str, Stage]:
               reads=(("sources",), ("backgrounds",)), ignore=_generate_ignore(), check=_check_generate,
               help="composite documents onto backgrounds"),
         Stage("split", ("seed", "split"), _execute_split, _configure_split, "split.yaml",
-              reads=(("generate",),), required=(0,), check=_check_split,
+              reads=(("generate",),), required=(0,),
               help="train/ and valid/ without leaking pages"),
         Stage("train", ("train",), _execute_train, _configure_train, "best.pt",
               reads=(("split", "generate"), ("sources",), ("backgrounds",)),

@@ -40,16 +40,12 @@ ONNX uses PyTorch's TorchScript-based exporter (``dynamo=False``): the newer exp
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -59,45 +55,24 @@ import numpy as np
 from docsynth import config
 from docsynth.errors import DocsynthError
 from docsynth.formats import corners as corners_csv
-from docsynth.generate.pools import BackgroundPool, DocumentPool
-from docsynth.generate.shards import Context, render_sample
+from docsynth.generate.stream import SampleStream
 from docsynth.geometry import is_simple_quad
 from docsynth.io import atomic_write_bytes
+from docsynth.scan.exporters import EXPORTERS, Exporter, Job, format_for  # noqa: F401  (format_for: the CLI imports it here)
+from docsynth.scan.exporters.common import native_chatter_muted, quiet_litert
 from docsynth.scan.model_contract import input_hw, load_model, preprocess
-from docsynth.scan.scanner import (TORCHSCRIPT_META, OnnxBackend, RawBackend, Scanner, TorchBackend, file_sha256,
+from docsynth.scan.scanner import (RawBackend, Scanner, TorchBackend, file_sha256,
                                    read_photo, torch_missing_error)
 from docsynth.scoring import jaccard_smartdoc
 
 META_KEYS = ("backbone", "backbone_options", "num_classes", "input_size", "mean", "std")
-FORMATS = ("onnx", "torchscript", "tflite", "coreml")
-PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "torchscript": ("fp32",), "tflite": ("fp32",),
-              "coreml": ("fp32", "fp16")}
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts", "tflite": ".tflite", "coreml": ".mlpackage"}
-FORMAT_OF_SUFFIX = {".onnx": "onnx", ".ts": "torchscript", ".torchscript": "torchscript", ".tflite": "tflite",
-                    ".mlpackage": "coreml", ".mlmodel": "coreml"}
-
-
-def format_for(out: Path, fmt: str | None) -> str:
-    """The export format: ``--format`` when given (then ``--out``'s suffix must agree: an
-    ``m.tflite`` holding ONNX would fail in the app that loads it), else what the suffix says."""
-    by_suffix = FORMAT_OF_SUFFIX.get(out.suffix.lower())
-    if fmt is None:
-        if by_suffix is None:
-            raise DocsynthError(f"{out}: cannot tell the format from the suffix {out.suffix or '(none)'!r}; pass "
-                                f"--format ({', '.join(FORMATS)}) or end --out in "
-                                f"{', '.join(sorted(FORMAT_OF_SUFFIX))}")
-        return by_suffix
-    if fmt in FORMATS and by_suffix is not None and by_suffix != fmt:  # no or another suffix: as asked
-        raise DocsynthError(f"{out}: --format {fmt} writes a {SUFFIXES[fmt]} file, but --out ends in "
-                            f"{out.suffix or '(no suffix)'!r}; end --out in {SUFFIXES[fmt]}, or leave out --format "
-                            "to export what the suffix says")
-    return fmt
+FORMATS = tuple(EXPORTERS)
+PRECISIONS = {name: e.precisions for name, e in EXPORTERS.items()}
+SUFFIXES = {name: e.suffix for name, e in EXPORTERS.items()}
 # Composites for calibration and for the check come from different seeds, so the check never
 # scores an int8 model on the very images its ranges were fitted to.
 CALIBRATION_SEED = 18
 CHECK_SEED = 81
-EXTRAS = {"tflite": "pip install 'docsynth[tflite]' (litert-torch, ai-edge-litert)",
-          "coreml": "pip install 'docsynth[coreml]' (coremltools)"}
 
 
 @dataclass(frozen=True)
@@ -160,19 +135,14 @@ def draw_composites(count: int, seed: int) -> list[tuple[str, np.ndarray, np.nda
     """``count`` composites of the default recipe (``realistic`` compositor, procedural pages and
     backgrounds) as (name, BGR photo, 4x2 corners or None): offline, and the same for a seed."""
 
-    cfg = config.defaults()
-    cfg["seed"] = seed
-    gen = cfg["generate"]
-    ctx = Context(cfg=cfg, out=Path("."), documents=DocumentPool.from_config(gen, seed),
-                  backgrounds=BackgroundPool.from_config(gen, seed))
-    out = []
+    stream = SampleStream.from_config(config.RunConfig().generate, seed)
+    out: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     index = 0
     while len(out) < count:
-        made = render_sample(ctx, index)
+        sample = stream.sample(index)
         index += 1
-        if made is None:  # an unreadable page; procedural pages always render, but stay safe
+        if sample is None:  # an unreadable page; procedural pages always render, but stay safe
             continue
-        sample = made[0]
         corners = None if sample.corners is None else np.asarray(sample.corners, np.float64)
         out.append((f"composite_{seed}_{index - 1:04d}", sample.image, corners))
     return out
@@ -242,7 +212,7 @@ def agreement(original: Any, exported: Any, items: list[tuple[str, np.ndarray, n
             "max_model_corner_px": float(np.max(model_dists)) if model_dists else None,
             "found_differs": found_differs, "scored": len(ja), "mean_jaccard_original": mean_a,
             "mean_jaccard_export": mean_b,
-            "jaccard_diff": None if mean_a is None else mean_b - mean_a,
+            "jaccard_diff": None if mean_a is None or mean_b is None else mean_b - mean_a,
             "max_photo_jaccard_diff": float(np.abs(np.subtract(jb, ja)).max()) if ja else None,
             # |confidence of the export - the original's| where both find a page
             "mean_confidence_diff": float(np.mean(conf_diffs)) if conf_diffs else None,
@@ -287,8 +257,8 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
     checkpoint, out = Path(checkpoint), Path(out)
     if out.exists() and not force:
         raise DocsynthError(f"{out}: exists; pass --force to replace it")
-    if fmt in EXTRAS:
-        _require_extra(fmt)
+    exporter = EXPORTERS[fmt]
+    _require_extra(fmt, exporter)
     real_items = real_photos(real) if real is not None else []  # bad folder: fail before the work
     model, ckpt = _load_original(checkpoint)
     meta = {k: ckpt[k] for k in META_KEYS if k in ckpt}
@@ -307,24 +277,17 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
         tmp_file = Path(tmp) / f"model{SUFFIXES[fmt]}"
         say(f"exporting {fmt} {precision}")
         calib = None
-        if fmt == "onnx" and precision == "int8":
+        if precision == "int8":
             say(f"drawing {calibration} calibration composites (seed {CALIBRATION_SEED})")
             calib = [preprocess(img, meta) for _, img, _ in draw_composites(calibration, CALIBRATION_SEED)]
-        if fmt == "onnx":
-            runner = _export_onnx(model, keys, inputs[0], tmp_file, file_meta, opset, precision, calib)
-        elif fmt == "torchscript":
-            runner = _export_torchscript(model, keys, inputs[0], tmp_file, file_meta)
-        elif fmt == "tflite":
-            runner = _export_tflite(model, keys, inputs[0], tmp_file)
-        else:
-            runner = _export_coreml(model, keys, inputs[0], tmp_file, file_meta, precision,
-                                        {k: list(v.shape) for k, v in expected[0].items()})
+        runner = exporter.export(Job(model, keys, inputs[0], tmp_file, file_meta, precision, opset, calib,
+                                     {k: list(v.shape) for k, v in expected[0].items()}))
         summary: dict[str, Any] = {"out": str(out), "format": fmt, "precision": precision, "outputs": keys,
                                    "input_size": [h, w], "source": str(checkpoint)}
-        if runner is None:  # Core ML off Apple systems: structure only, checked in _export_coreml
+        if runner is None:  # Core ML off Apple systems: structure only, checked by its exporter
             summary["verified"] = "structure only (Core ML runs on Apple systems only)"
         else:
-            diff = max(float(np.abs(runner(x)[k] - e[k]).max()) for x, e in zip(inputs, expected) for k in keys)
+            diff = max(float(np.abs(runner(x)[k] - e[k]).max()) for x, e in zip(inputs, expected, strict=True) for k in keys)
             summary["max_abs_diff"] = diff
             if precision == "fp32" and not diff <= atol:
                 raise DocsynthError(f"{checkpoint}: exported {fmt} model differs from PyTorch by {diff:.2g} "
@@ -333,7 +296,7 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
                 + (f" and {len(real_items)} photos of {real}" if real_items else ""))
             tols = {name: tolerance or t for name, t in TOLERANCES[precision].items()}
             exported = RawBackend(runner, meta)
-            sets = {"composites": draw_composites(check, CHECK_SEED)}
+            sets: dict[str, list[Any]] = {"composites": draw_composites(check, CHECK_SEED)}
             if real_items:
                 sets["real"] = real_items
             summary["agreement"] = {name: agreement(original, exported, items, post, post_options)
@@ -429,18 +392,17 @@ def _put_in_place(tmp: Path, out: Path, force: bool) -> None:
         staging.rename(out)
 
 
-def _require_extra(fmt: str) -> None:
+def _require_extra(fmt: str, exporter: Exporter) -> None:
     """One line saying how to install a missing optional converter; checked before any work."""
-    modules = {"tflite": ("litert_torch", "ai_edge_litert.interpreter"), "coreml": ("coremltools",)}[fmt]
     if fmt == "tflite":
-        _quiet_litert()
-    for module in modules:
+        quiet_litert()
+    for module in exporter.needs:
         try:
-            with _native_chatter_muted():  # both announce missing native parts and untested versions
+            with native_chatter_muted():  # both announce missing native parts and untested versions
                 importlib.import_module(module)
         except ImportError:
             raise DocsynthError(f"--format {fmt} needs {module.split('.')[0]}, which is not installed: "
-                                f"{EXTRAS[fmt]}") from None
+                                f"{exporter.install}") from None
 
 
 def _inference_keys(model: Any, x: np.ndarray) -> list[str]:
@@ -451,292 +413,3 @@ def _inference_keys(model: Any, x: np.ndarray) -> list[str]:
     if not isinstance(out, dict) or "out" not in out:
         raise DocsynthError("model output is not a dict with 'out'; the backbone breaks the model contract")
     return [k for k in out if k != "aux"]
-
-
-def _wrapper(model: Any, keys: list[str], as_dict: bool) -> Any:
-    import torch
-
-    class Exported(torch.nn.Module):
-        """The model with only its inference outputs, as a tuple (ONNX) or a dict (TorchScript)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, image):
-            out = self.model(image)
-            if as_dict:
-                return {k: out[k] for k in keys}
-            return tuple(out[k] for k in keys)
-
-    return Exported().eval()
-
-
-# ---------------------------------------------------------------------------------------------
-# ONNX
-# ---------------------------------------------------------------------------------------------
-
-# Operators a mobile runtime or NPU may lack, or that need shapes at run time.
-FORBIDDEN_ONNX_OPS = {"Einsum", "Loop", "If", "Scan", "NonZero", "NonMaxSuppression"}
-
-
-def _export_onnx(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], opset: int,
-                 precision: str = "fp32", calib: list[np.ndarray] | None = None):
-    """Write ``path``; returns a runner ``x -> {key: output}`` on ONNX Runtime."""
-    import onnx
-    import torch
-
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise DocsynthError("ONNX export needs onnxruntime for its check; pip install onnxruntime") from None
-    fp32 = path.with_name("fp32.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation
-        # no dynamic_axes: every shape is fixed (batch 1), as mobile runtimes and NPUs want
-        torch.onnx.export(_wrapper(model, keys, as_dict=False), (torch.from_numpy(x0),), str(fp32), dynamo=False,
-                          input_names=["image"], output_names=keys, opset_version=opset)
-    proto = onnx.load(str(fp32))
-    check_onnx_graph(proto, fp32)
-    if precision == "fp16":
-        proto = _to_fp16(proto)
-    elif precision == "int8":
-        proto = _quantize_int8(fp32, path.with_name("int8.onnx"), calib or [])
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "docsynth", json.dumps(meta, sort_keys=True)
-    proto.producer_name, proto.producer_version = "docsynth", ""  # bytes independent of versions
-    onnx.save(proto, str(path))
-    return onnx_runner(path)
-
-
-def onnx_runner(path: Path, threads: int = 1) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    backend = OnnxBackend(path, threads)
-    return lambda x: {k: v.astype(np.float32) for k, v in backend.run(x).items()}
-
-
-def check_onnx_graph(proto: Any, path: Path) -> None:
-    """Fixed shapes and no operator that mobile runtimes lack, or the export is refused."""
-    ops = {n.op_type for n in proto.graph.node}
-    bad = sorted(ops & FORBIDDEN_ONNX_OPS)
-    if bad:
-        raise DocsynthError(f"{path.name}: the exported graph uses {', '.join(bad)}, which mobile runtimes "
-                            "do not run; the backbone must avoid it")
-    for value in list(proto.graph.input) + list(proto.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if not dims or any(not d.HasField("dim_value") for d in dims):
-            raise DocsynthError(f"{path.name}: {value.name} has a dynamic shape; the backbone must "
-                                "produce fixed shapes")
-
-
-def _to_fp16(proto: Any) -> Any:
-    """Half-precision weights and activations; the graph's input and outputs stay float32 so
-    callers feed and read the same arrays at every precision."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # warns about values clamped to the fp16 range
-        return convert_float_to_float16(proto, keep_io_types=True)
-
-
-class _Calibration:
-    """ONNX Runtime's calibration reader over preprocessed composites."""
-
-    def __init__(self, inputs: list[np.ndarray]):
-        self.inputs = iter(inputs)
-
-    def get_next(self):
-        x = next(self.inputs, None)
-        return None if x is None else {"image": x}
-
-    def rewind(self):  # newer ONNX Runtime versions call it; one pass is all we need
-        pass
-
-
-def _quantize_int8(fp32: Path, path: Path, calib: list[np.ndarray]) -> Any:
-    """Static int8 quantization: QDQ format (what mobile runtimes and NPUs read), int8 weights
-    per output channel, uint8 activations with min-max ranges from the calibration composites.
-
-    The first layer (the one reading the image) stays in float: quantizing the packaged model's
-    first convolution alone moved heatmap corners by 2 px (median, at 192 px) and flipped peaks
-    on a tenth of the photos, while every other layer alone moved them by hundredths of a pixel.
-    It is the cheapest layer (3 input channels), so keeping it costs neither size nor time."""
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    if not calib:
-        raise DocsynthError("int8 export needs calibration composites (--calibration N)")
-    pre = path.with_name("pre.onnx")
-    # folds constants and fuses Conv+BN first, so one quantized Conv stands where three ops were
-    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-    graph = onnx.load(str(pre)).graph
-    first = [n.name for n in graph.node if any(i.name in n.input for i in graph.input)][:1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize_static(str(pre), str(path), _Calibration(calib), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=first)
-    proto = onnx.load(str(path))
-    if not any(n.op_type == "QuantizeLinear" for n in proto.graph.node):
-        raise DocsynthError("int8 export: no layer of this model could be quantized (only its first layer, "
-                            "kept in float, has weights); export fp16 instead")
-    return proto
-
-
-# ---------------------------------------------------------------------------------------------
-# TorchScript, TFLite, Core ML
-# ---------------------------------------------------------------------------------------------
-
-
-def _export_torchscript(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any]):
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit announces its deprecation
-        traced = torch.jit.trace(_wrapper(model, keys, as_dict=True), torch.from_numpy(x0), strict=False)
-        torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_META: json.dumps(meta, sort_keys=True)})
-        loaded = torch.jit.load(str(path), map_location="cpu")
-
-    def run(x: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.inference_mode():
-            return {k: v.float().numpy() for k, v in loaded(torch.from_numpy(x)).items()}
-
-    return run
-
-
-@contextlib.contextmanager
-def _native_chatter_muted():
-    """While LiteRT/TensorFlow load, convert and start an interpreter they print progress trees
-    and info logs from Python and native code. stdout must stay clean for ``--json``, so both
-    file descriptors 1 and 2 go to a scratch file for the duration; Python exceptions still
-    carry their message."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    yield
-                finally:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
-
-
-def _quiet_litert() -> None:
-    """Before LiteRT is imported: no progress tree from the converter, no TensorFlow info logs."""
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _export_tflite(model, keys, x0: np.ndarray, path: Path):
-    """LiteRT's converter traces the model with torch.export and lowers it to TFLite; the
-    LiteRT interpreter then runs the file for the check."""
-    _quiet_litert()
-    with _native_chatter_muted():
-        import litert_torch
-        import torch
-
-        try:
-            edge = litert_torch.convert(_wrapper(model, keys, as_dict=False), (torch.from_numpy(x0),))
-            edge.export(str(path))
-        except Exception as exc:  # the converter's errors are long; keep the first line
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise DocsynthError(f"litert-torch could not convert this model: {type(exc).__name__}: {first}; "
-                                "not written") from None
-        return tflite_runner(path, keys)
-
-
-def tflite_runner(path: Path, keys: list[str]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """Run a .tflite file with the LiteRT interpreter on one thread; outputs in the order of
-    ``keys`` (the converter keeps the order of the model's output tuple)."""
-    _quiet_litert()
-    with _native_chatter_muted():
-        from ai_edge_litert.interpreter import Interpreter
-
-        interp = Interpreter(model_path=str(path), num_threads=1)
-        runner = interp.get_signature_runner()
-        signature = interp.get_signature_list()["serving_default"]
-        in_name = next(iter(signature["inputs"]))
-        out_names = signature["outputs"]
-        detail = interp.get_input_details()[0]
-        runner(**{in_name: np.zeros(detail["shape"], detail["dtype"])})  # the delegate announces itself here
-    if len(out_names) != len(keys):
-        raise DocsynthError(f"{path.name}: the TFLite model has {len(out_names)} outputs, expected {len(keys)} "
-                            f"({', '.join(keys)})")
-
-    def run(x: np.ndarray) -> dict[str, np.ndarray]:
-        res = runner(**{in_name: x})
-        # signature outputs are named output_0, output_1, ...: sort numerically to restore order
-        ordered = [res[n] for n in sorted(out_names, key=lambda n: int(n.rsplit("_", 1)[-1]))]
-        return {k: np.asarray(v, np.float32) for k, v in zip(keys, ordered)}
-
-    return run
-
-
-def _export_coreml(model, keys, x0: np.ndarray, path: Path, meta: dict[str, Any], precision: str,
-                   shapes: dict[str, list[int]]):
-    """An ML program from the traced model. Core ML runs only on Apple systems: elsewhere the
-    saved package is checked structurally and the runner is None. The check reloads the
-    package (manifest, model spec, weights), and requires an ML program whose input is
-    ``image`` and whose outputs are ``keys``, with the fixed shapes PyTorch gives (``shapes``),
-    every weight it references inside its weight file, and the docsynth meta."""
-    import platform
-
-    with _native_chatter_muted():  # coremltools announces missing native parts and untested torch
-        import coremltools as ct
-        import torch
-
-        traced = torch.jit.trace(_wrapper(model, keys, as_dict=False), torch.from_numpy(x0), strict=False)
-        mlmodel = ct.convert(traced, inputs=[ct.TensorType(name="image", shape=x0.shape)],
-                             outputs=[ct.TensorType(name=k) for k in keys], convert_to="mlprogram",
-                             compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
-                             minimum_deployment_target=ct.target.iOS15)
-        mlmodel.user_defined_metadata["docsynth"] = json.dumps(meta, sort_keys=True)
-        mlmodel.save(str(path))
-        spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
-    check_coreml_spec(spec, path, keys, list(x0.shape), shapes)
-    if platform.system() != "Darwin":
-        return None
-    loaded = ct.models.MLModel(str(path))
-    return lambda x: {k: np.asarray(v, np.float32) for k, v in loaded.predict({"image": x}).items()}
-
-
-def check_coreml_spec(spec: Any, path: Path, keys: list[str], in_shape: list[int],
-                      shapes: dict[str, list[int]]) -> None:
-    """The structural check of a saved .mlpackage (what can be checked without Core ML)."""
-    def fail(msg: str) -> None:
-        raise DocsynthError(f"{path.name}: {msg}; not written")
-
-    if spec.WhichOneof("Type") != "mlProgram":
-        fail(f"expected an ML program, got {spec.WhichOneof('Type')}")
-    names_in = [i.name for i in spec.description.input]
-    names_out = [o.name for o in spec.description.output]
-    if names_in != ["image"] or names_out != keys:
-        fail(f"Core ML model has inputs {names_in} and outputs {names_out}, expected ['image'] and {keys}")
-    got = {"image": list(spec.description.input[0].type.multiArrayType.shape)}
-    got.update({o.name: list(o.type.multiArrayType.shape) for o in spec.description.output})
-    for name, want in {"image": in_shape, **shapes}.items():
-        if got[name] != want:
-            fail(f"Core ML {name} has shape {got[name]}, expected {want}")
-    if "docsynth" not in spec.description.metadata.userDefined:
-        fail("the docsynth meta is missing from the user metadata")
-    weights = path / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
-    size = weights.stat().st_size if weights.is_file() else 0
-    main = spec.mlProgram.functions["main"]
-    ops = main.block_specializations[main.opset].operations
-    for op in ops:
-        for attr in op.attributes.values():
-            if attr.HasField("blobFileValue") and attr.blobFileValue.offset >= size:
-                fail(f"weight {op.outputs[0].name} points past the end of its weight file ({size} bytes)")
-    if not ops:
-        fail("the ML program has no operations")

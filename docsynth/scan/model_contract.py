@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from docsynth import options as options_mod
 from docsynth.errors import DocsynthError
 from docsynth.scan.mobile import decode_corners, input_hw  # the one NumPy implementation, also an app's reference
 
@@ -95,7 +96,8 @@ def build_model(ckpt: dict[str, Any]) -> Any:
     from docsynth import plugins
 
     backbone = plugins.get("backbone", ckpt["backbone"])
-    model = backbone.build(int(ckpt.get("num_classes", 2)), "none", dict(ckpt.get("backbone_options") or {}))
+    options = options_mod.build(backbone, ckpt.get("backbone_options"), "checkpoint backbone_options")
+    model = backbone.build(int(ckpt.get("num_classes", 2)), "none", options)
     state = {k: v.float() if hasattr(v, "is_floating_point") and v.is_floating_point() else v
              for k, v in ckpt["model"].items()}
     model.load_state_dict(state)
@@ -123,8 +125,8 @@ def preprocess(image_bgr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     h, w = input_hw(meta)
     small = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
-    rgb = (rgb - np.asarray(meta["mean"], np.float32)) / np.asarray(meta["std"], np.float32)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
+    norm = (rgb - np.asarray(meta["mean"], np.float32)) / np.asarray(meta["std"], np.float32)
+    return np.ascontiguousarray(norm.transpose(2, 0, 1)[None])
 
 
 def predict(model: Any, meta: dict[str, Any], image_bgr: np.ndarray) -> Prediction:

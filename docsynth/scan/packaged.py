@@ -16,6 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from docsynth import options as options_mod
+from docsynth.schema import TrainSection
+
 PACKAGED = "packaged"  # the train.weights value
 
 
@@ -42,7 +45,7 @@ def _flow(options: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in sorted(options.items())) + "}"
 
 
-def weights_problem(train: dict[str, Any]) -> str | None:
+def weights_problem(train: TrainSection) -> str | None:
     """Why ``train`` (a config's train section with ``weights: packaged``) cannot start from the
     packaged checkpoint, in one line; None when it can. The architecture must be the packaged
     model's: same backbone and backbone options (options that build the same layers, e.g. a
@@ -62,7 +65,7 @@ def weights_problem(train: dict[str, Any]) -> str | None:
     except DocsynthError as exc:
         return f"'train.weights' is 'packaged' but {str(exc).splitlines()[0]}"
     want, want_options = ckpt["backbone"], dict(ckpt.get("backbone_options") or {})
-    have, have_options = train.get("backbone"), dict(train.get("backbone_options") or {})
+    have, have_options = train.backbone, dict(train.backbone_options)
     fix = (f"set train.backbone: {want} and train.backbone_options: {_flow(want_options)}, or train from "
            "scratch (weights: none)")
     if have != want:
@@ -72,7 +75,9 @@ def weights_problem(train: dict[str, Any]) -> str | None:
     try:
         from docsynth import plugins
 
-        model = plugins.get("backbone", have).build(int(ckpt.get("num_classes", 2)), "none", have_options)
+        backbone = plugins.get("backbone", have)
+        model = backbone.build(int(ckpt.get("num_classes", 2)), "none",
+                               options_mod.build(backbone, have_options, "train.backbone_options"))
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     except Exception as exc:  # options the backbone refuses
         return (f"'train.weights' is 'packaged' but train.backbone_options {_flow(have_options)} do not build a "

@@ -140,7 +140,7 @@ def _fetch_into(item: Download, part: Path, timeout: float, progress: ProgressFn
         total = have + int(length) if length is not None else item.size
         done = have
         try:
-            fh = open(part, "ab" if have else "wb")
+            fh = open(part, "ab" if have else "wb")  # noqa: SIM115 - `with fh` below; only open()'s error is caught here
         except OSError as exc:
             raise DocsynthError(f"{part}: cannot write ({exc.strerror})") from None
         with fh:
@@ -265,12 +265,12 @@ def _extract_into(archive: Path, dest: Path, progress: ProgressFn | None) -> Non
                         progress(i, len(members))
         elif name.endswith(ARCHIVE_SUFFIXES):
             with tarfile.open(archive) as tf:
-                members = _check_tar(archive, tf)
-                for i, m in enumerate(members, 1):
+                tar_members = _check_tar(archive, tf)
+                for i, m in enumerate(tar_members, 1):
                     # the 'data' filter (Python >= 3.11.4) also drops set-uid bits and owners
-                    tf.extract(m, dest, set_attrs=False, **_TAR_FILTER)
+                    tf.extract(m, dest, set_attrs=False, **_TAR_FILTER)  # type: ignore[arg-type]  # a filter name
                     if progress:
-                        progress(i, len(members))
+                        progress(i, len(tar_members))
         else:
             raise DocsynthError(f"{archive}: not a zip or tar archive ({', '.join(ARCHIVE_SUFFIXES)})")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:

@@ -11,7 +11,8 @@ the entry's mask strategy (``sources.masks``, else the source's ``default_mask``
 Output (``sources.out``), the folder ``generate --documents`` reads:
 ``images/<entry>/<id>.<fmt>``, ``masks/<entry>/<id>.png`` and ``documents.jsonl`` (id, source,
 original path, licence, width, height, image and mask paths relative to the folder, corners,
-the source's metadata). Every finished page is journalled in ``.prepare-journal.jsonl``, so an
+the source's metadata, and ``words`` (text, line, poly in page pixels) from sources that know
+their text). Every finished page is journalled in ``.prepare-journal.jsonl``, so an
 interrupted run resumes; a folder made with another config is only replaced with ``force``.
 """
 
@@ -33,7 +34,8 @@ from docsynth.errors import DocsynthError
 from docsynth.io import (IMAGE_SUFFIXES, atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image,
                          write_jsonl)
 from docsynth.kinds import DocumentRef, Page
-from docsynth.sources.store import entry_options, entry_source, mask_for
+from docsynth.schema import RunConfig
+from docsynth.sources.store import entry_options, entry_source, entry_values, mask_for
 
 JOURNAL = ".prepare-journal.jsonl"
 OUR_ENTRIES = ("images", "masks", "documents.jsonl", "prepare.yaml", JOURNAL)
@@ -61,7 +63,14 @@ def resize_page(page: Page, max_size: int) -> Page:
     image = cv2.resize(page.image, (nw, nh), interpolation=cv2.INTER_AREA)
     mask = None if page.mask is None else cv2.resize(page.mask, (nw, nh), interpolation=cv2.INTER_NEAREST)
     corners = None if page.corners is None else np.asarray(page.corners, np.float64) * (nw / w, nh / h)
-    return Page(image=image, mask=mask, corners=corners)
+    return Page(image=image, mask=mask, corners=corners, words=scale_words(page.words, nw / w, nh / h))
+
+
+def scale_words(words: list[dict[str, Any]] | None, sx: float, sy: float) -> list[dict[str, Any]] | None:
+    """Word polygons (``Page.words``) of a page resized by (sx, sy), rounded to 1/100 px."""
+    if words is None:
+        return None
+    return [{**w, "poly": np.round(np.asarray(w["poly"], np.float64) * (sx, sy), 2).tolist()} for w in words]
 
 
 def _is_mask_file(rel: Path) -> bool:
@@ -127,6 +136,8 @@ def resize_folder(src: str | Path, dst: str | Path, max_size: int, force: bool =
             row = {**row, "width": nw, "height": nh}
             if row.get("corners"):
                 row["corners"] = np.round(np.asarray(row["corners"], float) * (nw / w, nh / h), 3).tolist()
+            if row.get("words"):
+                row["words"] = scale_words(row["words"], nw / w, nh / h)
             rows.append(row)
         write_jsonl(dst / "documents.jsonl", rows)
         rows_written = True
@@ -183,7 +194,7 @@ def _file_stems(entry: str, refs: list[DocumentRef]) -> list[str]:
     for stem in stems:
         counts[stem] = counts.get(stem, 0) + 1
     return [f"{stem}-{zlib.crc32(f'{r.id}|{r.path}'.encode('utf-8')):08x}" if counts[stem] > 1 else stem
-            for stem, r in zip(stems, refs)]
+            for stem, r in zip(stems, refs, strict=True)]
 
 
 def _safe_entry(entry: str) -> str:
@@ -200,21 +211,21 @@ def entry_order(seed: int, entry: str, n: int) -> np.ndarray:
     return rng.permutation(n)
 
 
-def documents_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
+def documents_fingerprint(cfg: RunConfig) -> dict[str, Any]:
     """What determines the output files."""
-    sc = cfg["sources"]
-    return {"seed": cfg["seed"], "mix": dict(sc["mix"]), "max_size": sc["max_size"],
-            "image_format": sc["image_format"], "jpeg_quality": sc["jpeg_quality"],
-            "masks": {e: mask_for(cfg, e) for e in sc["mix"]},
-            "options": {e: {**entry_options(cfg, e), "source": entry_source(cfg, e)[0]} for e in sc["mix"]}}
+    sc = cfg.sources
+    return {"seed": cfg.seed, "mix": dict(sc.mix), "max_size": sc.max_size,
+            "image_format": sc.image_format, "jpeg_quality": sc.jpeg_quality,
+            "masks": {e: mask_for(cfg, e) for e in sc.mix},
+            "options": {e: {**entry_values(cfg, e), "source": entry_source(cfg, e)[0]} for e in sc.mix}}
 
 
-def _prepare_output(out: Path, fp: dict[str, Any], cfg: dict[str, Any], force: bool) -> None:
+def _prepare_output(out: Path, fp: dict[str, Any], cfg: RunConfig, force: bool) -> None:
     run_file = out / "prepare.yaml"
     claim_output(out, run_file, _json_safe(fp), OUR_ENTRIES, force, "prepared with this mix/config")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_file, yaml.safe_dump({"fingerprint": _json_safe(fp), "sources": _json_safe(cfg["sources"]),
-                                                "seed": cfg["seed"]}, sort_keys=False))
+    atomic_write_text(run_file, yaml.safe_dump({"fingerprint": _json_safe(fp), "sources": _json_safe(cfg.sources.model_dump()),
+                                                "seed": cfg.seed}, sort_keys=False))
 
 
 def _read_journal(path: Path) -> dict[tuple[str, int], dict[str, Any]]:
@@ -264,7 +275,7 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
     image_rel = f"images/{stem}.{task['image_format']}"
     mask_rel = f"masks/{stem}.png"
     write_image(out / image_rel, page.image, task["jpeg_quality"])
-    write_image(out / mask_rel, page.mask)
+    write_image(out / mask_rel, page.mask)  # type: ignore[arg-type]  # every strategy makes a mask
     h, w = page.image.shape[:2]
     meta = _json_safe(ref.meta)
     row = {
@@ -274,6 +285,8 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
         "corners": None if page.corners is None else np.round(np.asarray(page.corners, float), 3).tolist(),
         "mask_strategy": task["mask"], "meta": meta,
     }
+    if page.words is not None:  # flat-page word boxes, for generate.labels: [text]
+        row["words"] = scale_words(page.words, 1, 1)
     return {"entry": entry, "candidate": task["candidate"], "ref": ref.id, "ok": True, "row": row}
 
 
@@ -282,19 +295,16 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def prepare(cfg: dict[str, Any], force: bool = False,
+def prepare(cfg: RunConfig, force: bool = False,
             progress: Callable[[int], None] | None = None,
             on_start: Callable[[int, int], None] | None = None,
             warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build ``sources.out`` from ``sources.mix``; returns a summary dict."""
     t0 = time.perf_counter()
-    sc = cfg["sources"]
-    mix = sc["mix"]
+    sc = cfg.sources
+    mix = sc.mix
     if not mix:
         raise DocsynthError("sources.mix: empty; name at least one source, e.g. --mix procedural=24")
-    if sc["image_format"] not in ("jpg", "png"):
-        raise DocsynthError(f"sources.image_format: {sc['image_format']!r}; use jpg or png")
-    fit_size(1, 1, sc["max_size"])
     warnings: list[str] = []
 
     def say(msg: str) -> None:
@@ -323,9 +333,9 @@ def prepare(cfg: dict[str, Any], force: bool = False,
             want = len(refs)
         plan[entry] = {"plugin": plugin, "source": source, "mask": mask, "refs": refs, "want": want,
                        "stems": _file_stems(entry, refs),
-                       "order": entry_order(cfg["seed"], entry, len(refs)), "next": 0, "ok": [], "failed": []}
+                       "order": entry_order(cfg.seed, entry, len(refs)), "next": 0, "ok": [], "failed": []}
 
-    out = Path(sc["out"])
+    out = Path(sc.out)
     _prepare_output(out, documents_fingerprint(cfg), cfg, force)
     journal_path = out / JOURNAL
     journal = _read_journal(journal_path)
@@ -362,13 +372,13 @@ def prepare(cfg: dict[str, Any], force: bool = False,
                     tasks.append({"entry": entry, "candidate": k, "ref": p["refs"][int(p["order"][k])],
                                   "stem": p["stems"][int(p["order"][k])],
                                   "plugin": p["plugin"], "mask": p["mask"], "out": str(out),
-                                  "max_size": sc["max_size"], "image_format": sc["image_format"],
-                                  "jpeg_quality": sc["jpeg_quality"], "licence": p["source"].licence})
+                                  "max_size": sc.max_size, "image_format": sc.image_format,
+                                  "jpeg_quality": sc.jpeg_quality, "licence": p["source"].licence})
                 p["next"] = end
             if not tasks:
                 break
-            results = [None] * len(tasks)
-            for i, result in executor.map(prepare_one, tasks, workers=max(1, sc["workers"])):
+            results: list[dict[str, Any]] = [{}] * len(tasks)  # every slot is set below
+            for i, result in executor.map(prepare_one, tasks, workers=max(1, sc.workers)):
                 results[i] = result
                 jfh.write(json.dumps(result) + "\n")
                 jfh.flush()

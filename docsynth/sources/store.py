@@ -21,16 +21,19 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from docsynth import options as options_mod
+from docsynth.schema import RunConfig
 from docsynth import plugins
+from docsynth.options import Options
 from docsynth.sources.download import archive_stem, download, extract, is_archive
 from docsynth.errors import DocsynthError
 
 ProgressFn = Callable[[int, "int | None"], None]
 
 
-def entry_source(cfg: dict[str, Any], entry: str) -> tuple[str, Any]:
+def entry_source(cfg: RunConfig, entry: str) -> tuple[str, Any]:
     """(plugin name, source object) of a mix entry; unknown names list the known ones."""
-    opts = cfg["sources"]["options"].get(entry) or {}
+    opts = cfg.sources.options.get(entry) or {}
     if not isinstance(opts, dict):
         raise DocsynthError(f"sources.options.{entry}: must be a mapping of options")
     name = str(opts.get("source", entry))
@@ -43,25 +46,41 @@ def entry_source(cfg: dict[str, Any], entry: str) -> tuple[str, Any]:
                             f"source, set sources.options.{entry}.source: <known source>") from None
 
 
-def dataset_dir(cfg: dict[str, Any], name: str) -> Path:
-    return Path(cfg["sources"]["root"]) / name
+def dataset_dir(cfg: RunConfig, name: str) -> Path:
+    return Path(cfg.sources.root) / name
 
 
-def entry_options(cfg: dict[str, Any], entry: str, count: int | None = None) -> dict[str, Any]:
+def entry_values(cfg: RunConfig, entry: str, count: int | None = None) -> dict[str, Any]:
+    """What the config says for source entry ``entry``: the core's ``seed``, ``root`` (and
+    ``count``) under the user's options, without its ``source`` alias key (the core's)."""
+    return {**_core_values(cfg, entry, count), **_user_values(cfg, entry)}
+
+
+def _core_values(cfg: RunConfig, entry: str, count: int | None) -> dict[str, Any]:
     name, _ = entry_source(cfg, entry)
-    options: dict[str, Any] = {"seed": cfg["seed"], "root": str(dataset_dir(cfg, name))}
+    values: dict[str, Any] = {"seed": cfg.seed, "root": str(dataset_dir(cfg, name))}
     if count is not None:
-        options["count"] = count
-    options.update({k: v for k, v in (cfg["sources"]["options"].get(entry) or {}).items() if k != "source"})
-    return options
+        values["count"] = count
+    return values
 
 
-def mask_for(cfg: dict[str, Any], entry: str) -> str:
+def _user_values(cfg: RunConfig, entry: str) -> dict[str, Any]:
+    return {k: v for k, v in (cfg.sources.options.get(entry) or {}).items() if k != "source"}
+
+
+def entry_options(cfg: RunConfig, entry: str, count: int | None = None) -> Options:
+    """The options object source entry ``entry`` receives."""
     _, source = entry_source(cfg, entry)
-    return str(cfg["sources"]["masks"].get(entry) or getattr(source, "default_mask", None) or "fullpage")
+    return options_mod.build(source, _user_values(cfg, entry), f"sources.options.{entry}",
+                             _core_values(cfg, entry, count))
 
 
-def describe(cfg: dict[str, Any], entry: str, count: bool = True) -> dict[str, Any]:
+def mask_for(cfg: RunConfig, entry: str) -> str:
+    _, source = entry_source(cfg, entry)
+    return str(cfg.sources.masks.get(entry) or getattr(source, "default_mask", None) or "fullpage")
+
+
+def describe(cfg: RunConfig, entry: str, count: bool = True) -> dict[str, Any]:
     """What ``sources list`` shows for one entry: metadata, whether data is present, how much."""
     name, source = entry_source(cfg, entry)
     downloads = list(getattr(source, "downloads", None) or [])
@@ -71,11 +90,11 @@ def describe(cfg: dict[str, Any], entry: str, count: bool = True) -> dict[str, A
         "fetch": "download" if downloads else ("manual" if getattr(source, "manual_download", None) else "none"),
         "downloads": [{"url": d.url, "filename": d.filename, "sha256": d.sha256, "size": d.size} for d in downloads],
         "expected_archives": list(getattr(source, "expected_archives", None) or []),
-        "mask": mask_for(cfg, entry), "root": entry_options(cfg, entry)["root"],
+        "mask": mask_for(cfg, entry), "root": entry_values(cfg, entry)["root"],
         "present": False, "documents": None, "note": "",
     }
     root = Path(info["root"])
-    if count and not root.exists() and "root" not in (cfg["sources"]["options"].get(entry) or {}):
+    if count and not root.exists() and "root" not in (cfg.sources.options.get(entry) or {}):
         # No data folder. A source that makes its own pages (procedural, a plugin's renderer)
         # lists documents anyway: it is ready. One that needs files says how to get them.
         try:
@@ -120,7 +139,7 @@ def unpack_nested(folder: Path, progress: ProgressFn | None = None) -> list[str]
     return done
 
 
-def fetch(cfg: dict[str, Any], name: str, progress: ProgressFn | None = None,
+def fetch(cfg: RunConfig, name: str, progress: ProgressFn | None = None,
           retries: int = 4, timeout: float = 60.0) -> dict[str, Any]:
     """Download a source's files into ``<root>/<name>/downloads`` and unpack them next to it."""
     _, source = entry_source(cfg, name)
@@ -143,7 +162,7 @@ def fetch(cfg: dict[str, Any], name: str, progress: ProgressFn | None = None,
             **_count(source, cfg, name)}
 
 
-def import_data(cfg: dict[str, Any], name: str, path: str | Path, force: bool = False,
+def import_data(cfg: RunConfig, name: str, path: str | Path, force: bool = False,
                 progress: ProgressFn | None = None) -> dict[str, Any]:
     """Copy or unpack a manually downloaded archive or folder into ``<root>/<name>/``."""
     _, source = entry_source(cfg, name)
@@ -183,7 +202,7 @@ def import_data(cfg: dict[str, Any], name: str, path: str | Path, force: bool = 
             "warnings": warnings, **_count(source, cfg, name)}
 
 
-def _count(source: Any, cfg: dict[str, Any], entry: str) -> dict[str, Any]:
+def _count(source: Any, cfg: RunConfig, entry: str) -> dict[str, Any]:
     try:
         return {"documents": len(source.list_documents(entry_options(cfg, entry)))}
     except DocsynthError as exc:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, IterableDataset
 
+from docsynth.schema import SplitSection, TrainSection
 from docsynth.dataset import split as split_mod
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
@@ -61,12 +62,12 @@ def to_tensors(image_bgr: np.ndarray, mask: np.ndarray, corners: np.ndarray | No
     out_h, out_w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     small = cv2.resize(image_bgr, (out_w, out_h), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)
-    rgb = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    normalised = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     # Area-average then threshold: the small mask is the majority label of each cell.
     small_mask = cv2.resize(mask, (out_w, out_h), interpolation=cv2.INTER_AREA) >= 128
     has = corners is not None
     norm = np.asarray(corners, np.float32) / np.array([w, h], np.float32) if has else np.zeros((4, 2), np.float32)
-    return {"image": torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))),
+    return {"image": torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1))),
             "mask": torch.from_numpy(small_mask.astype(np.int64)),
             "corners": torch.from_numpy(norm), "has_corners": torch.tensor(has)}
 
@@ -131,22 +132,22 @@ def balanced_weights(page_fractions: np.ndarray) -> np.ndarray:
     return 1.0 / counts[bins]
 
 
-def open_fixed(data: str | Path, train_cfg: dict[str, Any], split_cfg: dict[str, Any],
+def open_fixed(data: str | Path, train_cfg: TrainSection, split_cfg: SplitSection,
                seed: int) -> tuple[FolderDataset, FolderDataset]:
     """(train, valid) datasets from a split folder, or from a generated dataset split in
     memory, leak-free by document (``train.valid_fraction``)."""
     data = Path(data)
-    kw = dict(size=train_cfg["input_size"], mean=train_cfg["mean"], std=train_cfg["std"], seed=seed)
+    kw: dict[str, Any] = dict(size=train_cfg.input_size, mean=train_cfg.mean, std=train_cfg.std, seed=seed)
     if (data / "train").is_dir() and (data / "valid").is_dir():
-        train = FolderDataset.from_folder(data / "train", greyscale_p=train_cfg["greyscale_p"], **kw)
+        train = FolderDataset.from_folder(data / "train", greyscale_p=train_cfg.greyscale_p, **kw)
         valid = FolderDataset.from_folder(data / "valid", **kw)
     else:
         rows = read_file_rows(data)
-        group_by = split_cfg.get("group_by", "document")
-        labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg["valid_fraction"], group_by=group_by)
-        train = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "train"],
-                              greyscale_p=train_cfg["greyscale_p"], **kw)
-        valid = FolderDataset(data, [r for r, side in zip(rows, labels) if side == "valid"], **kw)
+        group_by = split_cfg.group_by
+        labels = split_mod.assign(rows, seed=seed, valid_fraction=train_cfg.valid_fraction, group_by=group_by)
+        train = FolderDataset(data, [r for r, side in zip(rows, labels, strict=True) if side == "train"],
+                              greyscale_p=train_cfg.greyscale_p, **kw)
+        valid = FolderDataset(data, [r for r, side in zip(rows, labels, strict=True) if side == "valid"], **kw)
     if len(train) == 0:
         raise DocsynthError(f"{data}: no training samples")
     if len(valid) == 0:
@@ -182,7 +183,7 @@ class EpochSampler(DistributedSampler):
     def global_order(self) -> list[int]:
         g = torch.Generator()
         g.manual_seed(self.seed + self.epoch)
-        n = len(self.dataset)
+        n = len(self.dataset)  # type: ignore[arg-type]  # our datasets are sized
         if self.weights is not None:
             order = torch.multinomial(self.weights, self.total_size, replacement=True, generator=g)
         else:
@@ -249,40 +250,3 @@ class ListDataset(Dataset):
 
     def __getitem__(self, key):
         return self.items[key[1] if isinstance(key, tuple) else key]
-
-
-def online_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The config OnlineDataset reads: the generate section with train.online_options applied."""
-    import copy
-
-    out = copy.deepcopy(cfg)
-    opts = cfg["train"]["online_options"] or {}
-    gen = out["generate"]
-    for key in ("documents", "backgrounds", "compositor", "compositor_options"):
-        if opts.get(key) is not None:
-            gen[key] = opts[key]
-    return out
-
-
-def open_online(cfg: dict[str, Any], *, for_validation: bool = False):
-    """The online stream of this run (``docsynth.train.online.OnlineDataset``)."""
-    from docsynth.train.online import OnlineDataset
-
-    t = cfg["train"]
-    return OnlineDataset(online_config(cfg), t["input_size"], mean=t["mean"], std=t["std"],
-                         base=int((t["online_options"] or {}).get("base", 0)),
-                         augment=None if for_validation else online_augment(t["greyscale_p"]))
-
-
-# Validation samples of an online run come from far away in the index space, so the training
-# stream (positions counted up from 0) never reaches them.
-ONLINE_VALID_BASE = 1 << 36
-
-
-def online_validation(cfg: dict[str, Any]) -> ListDataset:
-    count = int((cfg["train"]["online_options"] or {}).get("valid_samples", 256))
-    if count < 1:
-        raise DocsynthError("train.online_options.valid_samples must be at least 1 without a validation folder")
-    stream = open_online(cfg, for_validation=True)
-    return ListDataset([stream.item(ONLINE_VALID_BASE + i) for i in range(count)])
-

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 import signal
 import time
@@ -35,23 +34,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from docsynth import options as options_mod
 from docsynth import plugins
-from docsynth.config import apply_overrides, lookup
+from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.io import write_jsonl
-from docsynth.scan.model_contract import read_checkpoint, save_checkpoint
+from docsynth.scan.model_contract import save_checkpoint
 from docsynth.progress import progress_bar
 from docsynth.train import data as data_mod
+from docsynth.train import online as online_mod
 from docsynth.train.curves import write_curves
 from docsynth.train.losses import total_loss
 from docsynth.train.metrics import mean_iou_per_image
 from docsynth.train.runtime import cpu_now, pick_device, rng_state, set_rng_state, setup_distributed
 
-RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "curves.png")
-# Keys that may change when resuming: they do not alter the computation (or, for epochs,
-# only extend it).
-RESUME_OVERRIDES = {"train.epochs", "train.workers", "train.device", "train.eval_real", "train.threads",
-                    "train.checkpoint_minutes"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,52 +91,50 @@ class Trainer:
     """One run. ``on_step(trainer)`` is called after every optimizer step (tests use it to
     interrupt a run at a known point)."""
 
-    def __init__(self, cfg: dict[str, Any], *, data: str | None, out: Path,
+    def __init__(self, cfg: RunConfig, *, data: str | None, out: Path,
                  ckpt: dict[str, Any] | None = None, on_step: Callable[["Trainer"], None] | None = None):
-        self.cfg, self.t = cfg, cfg["train"]
+        self.cfg, self.t = cfg, cfg.train
         self.out, self.data, self.on_step = out, data, on_step
         t = self.t
-        for key in ("batch_size", "accumulate", "epochs", "input_size"):
-            if t[key] < 1:
-                raise DocsynthError(f"train.{key} must be at least 1")
-        if t["threads"]:
-            torch.set_num_threads(int(t["threads"]))
-        self.device = pick_device(t["device"])
+        if t.threads:
+            torch.set_num_threads(int(t.threads))
+        self.device = pick_device(t.device)
         self.dist = setup_distributed(self.device)
-        self.seed = int(t["seed"])
-        self.backbone = plugins.get("backbone", t["backbone"])
+        self.seed = int(t.seed)
+        self.backbone = plugins.get("backbone", t.backbone)
         # Same initial weights on every rank and in every session (before any other draw).
         torch.manual_seed(self.seed)
         np.random.seed(self.seed % 2**32)
         random.seed(self.seed)
-        weights = "none" if ckpt is not None else t["weights"]
+        weights = "none" if ckpt is not None else t.weights
         if weights == "packaged":  # fine-tune the packaged model (its architecture checked in train())
             from docsynth.scan.packaged import checkpoint_path
 
             weights = str(checkpoint_path())
-        model = self.backbone.build(2, weights, dict(t["backbone_options"]))
+        model = self.backbone.build(2, weights, options_mod.build(self.backbone, t.backbone_options,
+                                                                  "train.backbone_options"))
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
-        if t.get("bn_momentum") is not None:
+        if t.bn_momentum is not None:
             # Eval-mode BatchNorm uses running statistics; with torchvision's MobileNetV3 momentum
             # (0.01) they lag hundreds of steps behind the weights, and validation looks broken.
             for module in model.modules():
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.momentum = float(t["bn_momentum"])
-        self.amp = bool(t["amp"]) and self.device.type == "cuda"
-        self.memory = torch.channels_last if t["channels_last"] else torch.contiguous_format
+                    module.momentum = float(t.bn_momentum)
+        self.amp = bool(t.amp) and self.device.type == "cuda"
+        self.memory = torch.channels_last if t.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory)
         self.net = self.model  # what forward runs through (DDP wrapper under torchrun)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        opt_cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(self.model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+        opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self._open_data()
-        self.total_steps = t["epochs"] * self.micro_batches // t["accumulate"]
+        self.total_steps = t.epochs * self.micro_batches // t.accumulate
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, self.total_steps, t["warmup_steps"], t["schedule"]))
+            self.optimizer, lambda s: lr_factor(s, self.total_steps, t.warmup_steps, t.schedule))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.state = RunState()
         if ckpt is not None:
@@ -151,12 +145,12 @@ class Trainer:
             self.state = RunState(**ckpt["run_state"])
             set_rng_state(ckpt["rng"], self.device)
         self.real = None
-        if t["eval_real"] and self.dist.main:
+        if t.eval_real and self.dist.main:
             from docsynth.train.realeval import RealEval
 
-            self.real = RealEval(t["eval_real"])
-        self.meta = {"backbone": t["backbone"], "backbone_options": dict(t["backbone_options"]),
-                     "input_size": t["input_size"], "mean": list(t["mean"]), "std": list(t["std"]),
+            self.real = RealEval(t.eval_real)
+        self.meta = {"backbone": t.backbone, "backbone_options": dict(t.backbone_options),
+                     "input_size": t.input_size, "mean": list(t.mean), "std": list(t.std),
                      "num_classes": 2, "outputs": getattr(self.backbone, "outputs", "mask")}
         self._stop = False  # set by Ctrl-C / SIGTERM on this rank
         self._halt = False  # all ranks agreed to stop after this epoch
@@ -166,42 +160,42 @@ class Trainer:
 
     def _open_data(self) -> None:
         t, d = self.t, self.dist
-        B = t["batch_size"]
+        B = t.batch_size
         if B % d.world:
             raise DocsynthError(f"train.batch_size: {B} is not divisible by {d.world} processes")
         self.local_batch = B // d.world
-        if t["online"]:
-            self.online = data_mod.open_online(self.cfg)
-            per_epoch = int((t["online_options"] or {}).get("samples_per_epoch", 2048))
+        if t.online:
+            self.online = online_mod.open_online(self.cfg)
+            per_epoch = int(t.online_options["samples_per_epoch"])
             micro = per_epoch // B
             if self.data:
                 self.valid = self._valid_from(self.data)
             else:
-                self.valid = data_mod.online_validation(self.cfg)
+                self.valid = online_mod.online_validation(self.cfg)
             self.train_set = None
         else:
             if not self.data:
                 raise DocsynthError("train: DATA is required (a split folder or generated dataset) unless --online")
-            self.train_set, self.valid = data_mod.open_fixed(self.data, t, self.cfg.get("split", {}), self.seed)
+            self.train_set, self.valid = data_mod.open_fixed(self.data, t, self.cfg.split, self.seed)
             micro = len(self.train_set) // B
             if micro == 0:
                 raise DocsynthError(f"{self.data}: {len(self.train_set)} training samples, fewer than "
                                     f"train.batch_size {B}; lower the batch size")
-        micro = micro // t["accumulate"] * t["accumulate"]
-        if t["steps_per_epoch"]:
-            micro = min(micro, t["steps_per_epoch"] * t["accumulate"])
+        micro = micro // t.accumulate * t.accumulate
+        if t.steps_per_epoch:
+            micro = min(micro, t.steps_per_epoch * t.accumulate)
         if micro < 1:
             raise DocsynthError("train: an epoch would have no optimizer step; raise samples_per_epoch "
                                 "or lower batch_size/accumulate")
         self.micro_batches = micro
         self.weights = None
-        if t["balanced"] and self.train_set is not None:
+        if t.balanced and self.train_set is not None:
             self.weights = data_mod.balanced_weights(self.train_set.page_fractions())
 
     def _valid_from(self, folder: str) -> Any:
         path = Path(folder)
         t = self.t
-        kw = dict(size=t["input_size"], mean=t["mean"], std=t["std"], seed=self.seed)
+        kw = dict(size=t.input_size, mean=t.mean, std=t.std, seed=self.seed)
         root = path / "valid" if (path / "valid").is_dir() else path
         return data_mod.FolderDataset.from_folder(root, **kw)
 
@@ -209,13 +203,13 @@ class Trainer:
         t = self.t
         gen = torch.Generator()
         gen.manual_seed(self.seed * 1000 + epoch)
-        common = dict(num_workers=t["workers"], pin_memory=self.device.type == "cuda", generator=gen)
+        common: dict[str, Any] = dict(num_workers=t.workers, pin_memory=self.device.type == "cuda", generator=gen)
         if self.train_set is None:
-            stream = data_mod.OnlineSteps(self.online, first=epoch * self.micro_batches * t["batch_size"],
-                                          batch_size=t["batch_size"], micro_batches=self.micro_batches,
+            stream = data_mod.OnlineSteps(self.online, first=epoch * self.micro_batches * t.batch_size,
+                                          batch_size=t.batch_size, micro_batches=self.micro_batches,
                                           start=self.state.micro, num_replicas=self.dist.world, rank=self.dist.rank)
             return DataLoader(stream, batch_size=self.local_batch, **common)
-        sampler = data_mod.EpochSampler(self.train_set, batch_size=t["batch_size"], micro_batches=self.micro_batches,
+        sampler = data_mod.EpochSampler(self.train_set, batch_size=t.batch_size, micro_batches=self.micro_batches,
                                         seed=self.seed, num_replicas=self.dist.world, rank=self.dist.rank,
                                         weights=self.weights)
         sampler.set_epoch(epoch)
@@ -245,7 +239,7 @@ class Trainer:
 
     def _agree(self, loss_sum: float, count: int) -> tuple[bool, bool, float, float]:
         """All ranks: (stop, save now, global loss sum, global count) for the step just done."""
-        minutes = self.t["checkpoint_minutes"]
+        minutes = self.t.checkpoint_minutes
         save = minutes > 0 and time.monotonic() - self._last_save >= minutes * 60
         flags = torch.tensor([float(self._stop), float(save), loss_sum, float(count)], dtype=torch.float64)
         if self.dist.enabled:
@@ -272,8 +266,8 @@ class Trainer:
         interrupted = False
         try:
             with (progress_bar("train") if self.dist.main else _no_progress()) as bar:
-                bar.start(t["epochs"] * self.micro_batches, st.epoch * self.micro_batches + st.micro)
-                while st.epoch < t["epochs"] and not st.stopped_early:
+                bar.start(t.epochs * self.micro_batches, st.epoch * self.micro_batches + st.micro)
+                while st.epoch < t.epochs and not st.stopped_early:
                     epoch_t0 = time.monotonic()
                     if self._train_epoch(bar, clock):
                         interrupted = True
@@ -283,7 +277,7 @@ class Trainer:
                         self._log(row)
                     # a stop requested during the last step or the validation (last.pt is saved)
                     if self._halt or self._agree(0.0, 0)[0]:
-                        interrupted = st.epoch < t["epochs"] and not st.stopped_early
+                        interrupted = st.epoch < t.epochs and not st.stopped_early
                         break
         finally:
             self._restore_signals()
@@ -292,7 +286,7 @@ class Trainer:
     def _train_epoch(self, bar: Any, clock: Callable[[], None]) -> bool:
         """Train until the epoch ends (False) or a stop was requested (True, last.pt saved)."""
         t, st = self.t, self.state
-        accum = t["accumulate"]
+        accum = t.accumulate
         self.net.train()
         window_sum, window_n = 0.0, 0
         for batch in self._loader(st.epoch):
@@ -345,7 +339,7 @@ class Trainer:
         gen.manual_seed(self.seed)
         loader = DataLoader(self.valid, batch_size=self.local_batch, generator=gen,
                             sampler=data_mod.ShardSampler(len(self.valid), self.dist.world, self.dist.rank),
-                            num_workers=min(self.t["workers"], 2), pin_memory=self.device.type == "cuda")
+                            num_workers=min(self.t.workers, 2), pin_memory=self.device.type == "cuda")
         sums = torch.zeros(3, dtype=torch.float64)
         for batch in loader:
             batch = {k: v.to(self.device) for k, v in batch.items()}
@@ -392,7 +386,7 @@ class Trainer:
             st.best_iou, st.best_epoch, st.since_best = valid_iou, row["epoch"], 0
         else:
             st.since_best += 1
-        if t["early_stopping"] and st.since_best >= t["early_stopping"]:
+        if t.early_stopping and st.since_best >= t.early_stopping:
             st.stopped_early = True
         if self.dist.main:
             write_jsonl(self.out / "metrics.jsonl", st.history)
@@ -410,7 +404,7 @@ class Trainer:
         save_checkpoint(self.out / name, self.model, self.meta,
                         optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                         scaler=self.scaler.state_dict() if self.amp else None, rng=rng_state(self.device),
-                        config=self.cfg, data=self.data, run_state=copy.deepcopy(st.__dict__),
+                        config=self.cfg.model_dump(), data=self.data, run_state=copy.deepcopy(st.__dict__),
                         metrics=st.history[-1] if st.history else None, epoch=st.epoch, step=st.step)
 
     def _log(self, row: dict[str, Any]) -> None:
@@ -419,15 +413,15 @@ class Trainer:
         real = (f" real IoU {row['real_iou']:.4f} real Jaccard {row['real_jaccard']:.4f}"
                 if "real_iou" in row else "")
         Console(stderr=True).print(
-            f"epoch {row['epoch']}/{self.t['epochs']}: train loss {row['train_loss']:.4f}, valid loss "
+            f"epoch {row['epoch']}/{self.t.epochs}: train loss {row['train_loss']:.4f}, valid loss "
             f"{row['valid_loss']:.4f}, valid IoU {row['valid_iou']:.4f}{real} ({row['seconds']:.1f} s)",
             highlight=False, soft_wrap=True)
 
     def summary(self, interrupted: bool) -> dict[str, Any]:
         st = self.state
         last = st.history[-1] if st.history else {}
-        return {"run": str(self.out), "backbone": self.t["backbone"], "epochs_done": st.epoch,
-                "epochs": self.t["epochs"], "steps": st.step, "interrupted": interrupted,
+        return {"run": str(self.out), "backbone": self.t.backbone, "epochs_done": st.epoch,
+                "epochs": self.t.epochs, "steps": st.step, "interrupted": interrupted,
                 "stopped_early": st.stopped_early, "best_valid_iou": round(st.best_iou, 6) if st.history else None,
                 "best_epoch": st.best_epoch or None, "real_iou": last.get("real_iou"), "real_jaccard": last.get("real_jaccard"),
                 "last": last, "train_wall_seconds": round(st.wall_seconds, 3),
@@ -448,69 +442,3 @@ class _NoBar:
 def _no_progress():
     """Ranks other than 0 stay quiet."""
     yield _NoBar()
-
-
-# ---------------------------------------------------------------------------------------------
-# Entry point
-# ---------------------------------------------------------------------------------------------
-
-
-def train(cfg: dict[str, Any] | None, *, data: str | None = None, resume: str | Path | None = None,
-          force: bool = False, overrides: dict[str, Any] | None = None,
-          on_step: Callable[[Trainer], None] | None = None) -> dict[str, Any] | None:
-    """Train (or continue) a run; returns its summary on rank 0, None on other ranks.
-
-    ``cfg`` is the effective config of a new run. With ``resume`` (a run folder) the config
-    saved in its ``last.pt`` is used; only ``RESUME_OVERRIDES`` may change."""
-    overrides = overrides or {}
-    ckpt = None
-    if resume is not None:
-        out = Path(resume)
-        ckpt = read_checkpoint(out / "last.pt")
-        cfg = copy.deepcopy(ckpt["config"])
-        bad = {k: v for k, v in overrides.items() if k not in RESUME_OVERRIDES and k != "train.out"
-               and lookup(cfg, k) != v}
-        if bad:
-            raise DocsynthError(f"--resume {out}: continues the saved config; {', '.join(sorted(bad))} "
-                                "cannot change (start a new run with --out instead)")
-        if overrides.get("train.epochs", cfg["train"]["epochs"]) != cfg["train"]["epochs"] and \
-                cfg["train"]["schedule"] == "cosine":
-            raise DocsynthError(f"--resume {out}: --epochs cannot change a cosine-schedule run "
-                                "(its learning rates depend on the total)")
-        apply_overrides(cfg, {k: v for k, v in overrides.items() if k in RESUME_OVERRIDES})
-        data = data or ckpt.get("data")
-    else:
-        if cfg is None:
-            raise ValueError("train() needs a config for a new run")
-        if cfg["train"]["weights"] == "packaged":  # before any file is touched
-            from docsynth.scan.packaged import weights_problem
-
-            problem = weights_problem(cfg["train"])
-            if problem:
-                raise DocsynthError(problem)
-        out = Path(cfg["train"]["out"])
-        if out.exists() and not out.is_dir():
-            raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
-        if any((out / name).exists() for name in RUN_FILES):
-            if not force:
-                raise DocsynthError(f"{out}: holds a training run; --resume {out} to continue it, "
-                                    "--force to start over, or choose another --out")
-            if int(os.environ.get("RANK", "0")) == 0:
-                for name in RUN_FILES:
-                    (out / name).unlink(missing_ok=True)
-        if data is not None:
-            data = str(Path(data).resolve())
-        if cfg["train"]["eval_real"]:
-            cfg["train"]["eval_real"] = str(Path(cfg["train"]["eval_real"]).resolve())
-    if int(os.environ.get("RANK", "0")) == 0:
-        out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, data=data, out=out, ckpt=ckpt, on_step=on_step)
-    try:
-        summary = trainer.run()
-    finally:
-        if trainer.dist.enabled:
-            import torch.distributed as dist
-
-            dist.barrier()
-            dist.destroy_process_group()
-    return summary if trainer.dist.main else None

@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from docsynth.schema import TrainSection
 
 _SMOOTH = 1e-6
 _PEAK_WEIGHT = 10.0  # extra weight of a cell in proportion to its target value
@@ -62,15 +63,15 @@ def corner_loss(logits: torch.Tensor, corners: torch.Tensor, has_corners: torch.
 
 
 def total_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-               train_cfg: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+               train_cfg: TrainSection) -> tuple[torch.Tensor, dict[str, float]]:
     """The training objective and its parts (floats, for logging)."""
     parts = {"mask": mask_loss(outputs["out"], batch["mask"])}
     loss = parts["mask"]
     if "aux" in outputs:
         parts["aux"] = mask_loss(outputs["aux"], batch["mask"])
-        loss = loss + train_cfg["aux_weight"] * parts["aux"]
+        loss = loss + train_cfg.aux_weight * parts["aux"]
     if "corners" in outputs:
         parts["corners"] = corner_loss(outputs["corners"], batch["corners"], batch["has_corners"],
-                                       train_cfg["corner_sigma"], train_cfg.get("corner_order", "fixed"))
-        loss = loss + train_cfg["corner_weight"] * parts["corners"]
+                                       train_cfg.corner_sigma, train_cfg.corner_order)
+        loss = loss + train_cfg.corner_weight * parts["corners"]
     return loss, {k: float(v.detach()) for k, v in parts.items()}

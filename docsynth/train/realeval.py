@@ -17,6 +17,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from docsynth import options as options_mod
+from docsynth import plugins
 from docsynth.formats import corners as corners_csv
 from docsynth.geometry import mask_iou, quad_mask
 from docsynth.io import read_image
@@ -27,7 +29,7 @@ class RealEval:
     """Photos and their true page masks, loaded once per run."""
 
     def __init__(self, folder: str | Path, max_side: int = 1024):
-        self.items: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.items: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # name, photo, truth mask, corners
         for photo, corners in corners_csv.read_folder(folder):
             image = read_image(photo)
             h, w = image.shape[:2]
@@ -41,10 +43,10 @@ class RealEval:
         """Mean IoU (and per photo) of ``model`` in eval mode on ``device``."""
         import torch
 
-        from docsynth import plugins
         from docsynth.scan.model_contract import predict, prediction_from_outputs, preprocess
 
         post = plugins.get("postprocessor", "refine")
+        post_options = options_mod.build(post, {})  # the defaults, as `scan` uses them
         was_training = model.training
         model.eval()
         per_photo, corner_ious, jaccards = {}, [], []
@@ -61,7 +63,7 @@ class RealEval:
                 per_photo[name] = round(mask_iou(pred.page_prob > 0.5, truth), 4)
                 if pred.corners is not None:
                     corner_ious.append(mask_iou(quad_mask(pred.corners, truth.shape), truth))
-                quad = post.find_quad(pred.page_prob, image, {},
+                quad = post.find_quad(pred.page_prob, image, post_options,
                                       {"corners": pred.corners, "corner_scores": pred.corner_scores})
                 jaccards.append(jaccard_smartdoc(gt, quad.corners))
         finally:

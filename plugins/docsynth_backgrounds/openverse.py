@@ -22,6 +22,7 @@ from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options
 
 if TYPE_CHECKING:
     from docsynth.backgrounds.http import PoliteClient
@@ -42,16 +43,16 @@ class OpenverseBackgrounds(ScrapedBackgrounds):
                "params": F(dict, {}, "extra query parameters, e.g. {size: large}")}
     licence = "per image, recorded in backgrounds.jsonl (default filter: CC0, PDM, CC BY, CC BY-SA)"
 
-    def search(self, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
-        url = str(options.get("api_url") or API_URL).rstrip("/") + "/images/"
-        params: dict[str, Any] = {"q": query[:200], "page_size": int(options.get("page_size", 20)),
+    def search(self, query: str, options: Options, client: PoliteClient) -> Iterator[Candidate]:
+        url = str(options.api_url or API_URL).rstrip("/") + "/images/"
+        params: dict[str, Any] = {"q": query[:200], "page_size": int(options.page_size),
                                   "category": "photograph", "aspect_ratio": "wide", "mature": "false"}
-        allowed = list(options.get("licences") or ())
+        allowed = list(options.licences or ())
         if allowed and not set(allowed) & {"any", "all", "*"}:
             params["license"] = ",".join(allowed)  # the core checks again; this saves requests
-        params.update(options.get("params") or {})
-        headers = {"Authorization": f"Bearer {options['token']}"} if options.get("token") else {}
-        last_page = min(MAX_PAGES, int(options.get("max_pages", MAX_PAGES)))
+        params.update(options.params or {})
+        headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
+        last_page = min(MAX_PAGES, int(options.max_pages))
         page = 1
         while page <= last_page:
             reply = client.get_json(url, {**params, "page": page}, headers)

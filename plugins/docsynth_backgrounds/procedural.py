@@ -7,7 +7,7 @@ families (subset).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options
 from docsynth.kinds import BackgroundRef
 
 Rng = np.random.Generator
@@ -172,11 +173,10 @@ class ProceduralBackgrounds:
                "size": F(list, [1024, 768], "[width, height] px"),
                "families": F((list, None), None, "surface families to draw (null: all)")}
 
-    def list_backgrounds(self, options: dict[str, Any]) -> list[BackgroundRef]:
-        count = int(options.get("count", 24))
-        seed = int(options.get("seed", 0))
-        width, height = (int(v) for v in options.get("size", (1024, 768)))
-        families = list(options.get("families") or sorted(FAMILIES))
+    def list_backgrounds(self, options: Options) -> list[BackgroundRef]:
+        count, seed = int(options.count), int(options.seed)
+        width, height = (int(v) for v in options.size)
+        families = list(options.families or sorted(FAMILIES))
         unknown = [f for f in families if f not in FAMILIES]
         if unknown:
             raise DocsynthError(f"procedural backgrounds: unknown families {unknown}; "

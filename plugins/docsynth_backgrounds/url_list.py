@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from docsynth.backgrounds.folder import ScrapedBackgrounds
 
@@ -23,6 +23,7 @@ from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options
 
 if TYPE_CHECKING:
     from docsynth.backgrounds.http import PoliteClient
@@ -50,15 +51,15 @@ class UrlListBackgrounds(ScrapedBackgrounds):
                "licences": F((list, None), None, "accepted licence codes (the core passes backgrounds.licences)")}
     licence = "as the list says per image (recorded in backgrounds.jsonl)"
 
-    def search(self, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
-        path = Path(options.get("file") or query)
+    def search(self, query: str, options: Options, client: PoliteClient) -> Iterator[Candidate]:
+        path = Path(options.file or query)
         if not path.is_file():
             raise DocsynthError(f"{path}: URL list not found (url-list reads the file named by --query or option 'file')")
         for n, row in enumerate(read_url_list(path), 2 if path.suffix.lower() == ".csv" else 1):
             url = row.get("url", "")
             if not url.startswith(("http://", "https://")):
                 raise DocsynthError(f"{path}:{n}: {url!r} is not an http(s) URL")
-            code, version = licence_code(row.get("licence") or row.get("license") or options.get("licence"))
+            code, version = licence_code(row.get("licence") or row.get("license") or options.licence)
             yield Candidate(
                 id=row.get("id") or hashlib.sha1(url.encode()).hexdigest()[:16], image_url=url,
                 url=row.get("page") or url, title=row.get("title") or None, author=row.get("author") or None,

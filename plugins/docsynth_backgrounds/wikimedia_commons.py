@@ -25,6 +25,7 @@ from docsynth.backgrounds.scrape import Candidate
 from docsynth.errors import DocsynthError
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options
 
 if TYPE_CHECKING:
     from docsynth.backgrounds.http import PoliteClient, Response
@@ -68,18 +69,18 @@ class CommonsBackgrounds(ScrapedBackgrounds):
                "download_width": F(int, 2048, "width of the scaled rendition downloaded", low=1)}
     licence = "per image, recorded in backgrounds.jsonl (default filter: CC0, PD, CC BY, CC BY-SA)"
 
-    def search(self, query: str, options: dict[str, Any], client: PoliteClient) -> Iterator[Candidate]:
-        api = str(options.get("api_url") or API_URL)
-        width = int(options.get("download_width", 2048))
+    def search(self, query: str, options: Options, client: PoliteClient) -> Iterator[Candidate]:
+        api = str(options.api_url or API_URL)
+        width = int(options.download_width)
         params: dict[str, Any] = {
             "action": "query", "format": "json", "formatversion": 2, "generator": "search",
             "gsrsearch": f"{query} filetype:bitmap", "gsrnamespace": 6,
-            "gsrlimit": int(options.get("page_size", 20)), "prop": "imageinfo",
+            "gsrlimit": int(options.page_size), "prop": "imageinfo",
             "iiprop": "url|size|mime|extmetadata", "iiurlwidth": width, "iiextmetadatafilter": METADATA,
             "maxlag": 5,
         }
         cont: dict[str, Any] = {}
-        for _ in range(int(options.get("max_pages", 50))):
+        for _ in range(int(options.max_pages)):
             reply = client.get_json(api, {**params, **cont}, retry_if=_maxlag)
             if not isinstance(reply, dict):
                 raise DocsynthError(f"wikimedia-commons: unexpected reply from {api}; check api_url")

@@ -8,16 +8,16 @@ page size, ``keep_inside`` keep all corners in the frame.
 
 from __future__ import annotations
 
-from typing import Any
 
 import cv2
 import numpy as np
 
-from docsynth.generate.labels import finish_labels
+from docsynth.generate.pagemap import Homography, page_map
 from docsynth.geometry import apply_homography, page_corners, to_center_homography
 from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
+from docsynth.options import Options
 
 
 def cover_crop(image: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -112,19 +112,19 @@ class HomographyCompositor:
     }
 
     def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
-                options: dict[str, Any]) -> Sample:
-        out_w, out_h = (int(v) for v in options.get("size", (480, 640)))
-        if rng.random() < float(options.get("landscape_p", 0.25)):
+                options: Options) -> Sample:
+        out_w, out_h = (int(v) for v in options.size)
+        if rng.random() < options.landscape_p:
             out_w, out_h = out_h, out_w
         bg = cover_crop(background, out_w, out_h, rng)
         ph, pw = page.image.shape[:2]
-        quad = random_quad(rng, pw, ph, out_w, out_h, tuple(options.get("area", (0.2, 0.7))),
-                           float(options.get("rotation", 20)), float(options.get("perspective", 0.1)),
-                           bool(options.get("keep_inside", True)))
+        quad = random_quad(rng, pw, ph, out_w, out_h, tuple(options.area), float(options.rotation),
+                           float(options.perspective), options.keep_inside)
         image, mask, h_edge = paste_page(page, bg, quad)
         src = page.corners if page.corners is not None else page_corners(pw, ph)
         corners = apply_homography(h_edge, src)
-        return finish_labels(Sample(image=image, mask=mask, corners=corners))
+        return Sample(image=image, mask=mask, corners=corners,
+                      geometry=page_map(page, Homography(h_edge, name="homography")))
 
 
 @hookimpl

@@ -32,20 +32,27 @@ from docsynth.errors import DocsynthError
 from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
-from docsynth.generate.labels import finish_labels
+from docsynth.generate.pagemap import Homography, page_map
+from docsynth.options import Options
 from docsynth.kinds import Page, Sample
 
 from docsynth_compose.steps import build_pipeline
+from docsynth_compose.steps.cutouts import Cutouts
 from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS, camera_quad
 from docsynth_compose.steps.geometric import Squash
 from docsynth_compose.steps.hold import draw_palm, hold_geometry, thumb
 from docsynth_compose.steps.paper import random_curl, random_fold
 from docsynth_compose.steps.paste import composite, warp_page
 from docsynth_compose.steps.scene import Clutter, cut_mask, draw_obj
+from docsynth_compose.steps.sheets import book_spread, larger_sheet, shade_gutter
 from docsynth_compose.steps.special_pages import make_card, make_receipt
 from docsynth_compose.steps.surfaces import desk_surface
 
 SMALL_PAGE_CLUTTER = Clutter(count=[3, 6], size=[0.06, 0.22])
+# a page that fills the frame is photographed nearly square-on, turned little, its edges at the
+# frame's border or up to 2.5% past it (a negative margin)
+FULL_FRAME_CAMERA = {"tilt": [0.0, 14.0], "rotation_sigma": 2.0, "rotation_wide_p": 0.0,
+                     "quarter_turn_p": 0.0, "margin": -0.025}
 _SQUASH = Squash()
 
 REALISTIC_PIPELINE: list[Any] = [
@@ -78,7 +85,13 @@ DEFAULTS: dict[str, Any] = {
     "held_p": 0.06,  # a hand holds the page: palm behind, thumb over a corner
     "card_held_p": 0.5,  # the same for cards
     "close_p": 0.2,  # a close-up: the page covers ``close_area`` of the frame
-    "close_area": [0.35, 0.85],
+    "close_area": [0.4, 0.92],
+    "full_p": 0.06,  # the page fills the frame (``full_area``), its edges at the border or just past it
+    "full_area": [0.8, 1.0],
+    "larger_sheet_p": 0.06,  # the page lies on a similar sheet, notebook or cover 2-8% larger
+    "book_p": 0.06,  # the page is one page of an open booklet: facing page, page edges, cover
+    "cutouts": None,  # a folder of RGBA cut-outs (recipes/offline/cutouts.sh): real desk objects...
+    "cutouts_p": 0.35,  # ...beside, across or on the page in this share of the samples
     "underlay_p": 0.08,  # other sheets right under the page, offset by a few px to a few %
     "squash_p": 0.05,  # the frame stored with another aspect ratio (e.g. squashed to a square)
     "negative_p": 0.04,
@@ -102,6 +115,8 @@ def _field(key: str, default: Any):
     """The typed option behind a DEFAULTS entry: ``*_p`` probabilities, shares, lists, mappings."""
     if key.endswith("_p") or key == "paper_tint":
         return F(float, default, "probability" if key.endswith("_p") else "share", **SHARE)
+    if key == "cutouts":
+        return F((str, None), default, "folder of RGBA cut-outs (recipes/offline/cutouts.sh)")
     if isinstance(default, list) or default is None and key in ("sizes", "pipeline"):
         return F((list, None) if default is None else list, default)
     return F(type(default), default)
@@ -114,8 +129,10 @@ class RealisticCompositor:
 
     def __init__(self):
         self._pipelines: dict[str, Any] = {}
+        self._cutouts: dict[str, Cutouts] = {}
 
     def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """What the declaration cannot check (the camera's keys); the host calls it once."""
         unknown = set(options) - set(DEFAULTS)
         if unknown:
             raise DocsynthError(f"generate.compositor_options: unknown option(s) {', '.join(sorted(unknown))} "
@@ -134,8 +151,8 @@ class RealisticCompositor:
 
     # ------------------------------------------------------------------------------------------
     def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
-                options: dict[str, Any]) -> Sample:
-        o = self.resolve_options(options)
+                options: Options) -> Sample:
+        o = options  # validated and default-filled once by the host (docsynth.options.build)
         pipeline = self.pipeline(o)
         out_w, out_h = self._size(o, rng)
         cases: set[str] = set()
@@ -147,6 +164,11 @@ class RealisticCompositor:
         elif r < o["card_p"] + o["receipt_p"]:
             page = make_receipt(rng)
             cases.add("receipt")
+        # a page filling the frame: drawn first, since the frame then takes the page's orientation
+        # (a scene whose probability is 0 draws no random number: configs without it keep their output)
+        full = o["full_p"] > 0 and not cases & {"card", "receipt"} and rng.random() < o["full_p"]
+        if full and (out_w > out_h) != (page.image.shape[1] > page.image.shape[0]):
+            out_w, out_h = out_h, out_w
         desk_p = max(o["desk_p"], 0.7) if "receipt" in cases else o["desk_p"]
         if rng.random() < desk_p:
             bg = desk_surface(rng, out_w, out_h)
@@ -159,21 +181,28 @@ class RealisticCompositor:
         if rng.random() < o["negative_p"]:
             sample = Sample(image=bg, mask=np.zeros((out_h, out_w), np.uint8), corners=None,
                             flags={"negative"}, extra={"cases": sorted(cases)})
-            return finish_labels(pipeline(sample, rng))
+            return pipeline(sample, rng)
 
         ph, pw = page.image.shape[:2]
         src = page.corners if page.corners is not None else page_corners(pw, ph)
         cam = o["camera"] or {}
         truncate = rng.random() < o["truncate_p"]
-        small = rng.random() < o["small_p"]
-        close = not small and rng.random() < o["close_p"]
+        small = not full and rng.random() < o["small_p"]
+        close = not small and not full and rng.random() < o["close_p"]
         area = float(rng.uniform(*o["small_area"])) if small else None
         if close:
             area = float(rng.uniform(*o["close_area"]))
             cases.add("close_up")
         src_w, src_h = np.ptp(src[:, 0]), np.ptp(src[:, 1])
+        if full:  # held square-on and close, in a frame of the page's orientation
+            area, truncate = float(rng.uniform(*o["full_area"])), False
+            cam = {**cam, **FULL_FRAME_CAMERA}
+            cases.add("full_frame")
         quad = camera_quad(rng, src_w, src_h, out_w, out_h, cam, truncate=truncate, area=area)
         h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
+
+        def paste(sheet: Page, frame: np.ndarray, h: np.ndarray) -> np.ndarray:
+            return self._paste(sheet, frame, h, None, rng, o)[0]
 
         warp = None
         r = rng.random()
@@ -189,7 +218,20 @@ class RealisticCompositor:
 
         instances: list[dict[str, Any]] = []
         image = bg
-        if rng.random() < o["stacked_p"]:
+        gutter = None
+        r = rng.random() if o["book_p"] + o["larger_sheet_p"] > 0 else 1.0
+        if "card" not in cases and r < o["book_p"]:
+            image, more, gutter = book_spread(page, image, h_edge, rng, paste, self._sheet_for(rng))
+            instances += more
+            cases.add("book")
+            if warp is None and rng.random() < 0.6:  # pages of a book bow near the gutter
+                warp = random_curl(rng, pw, ph)
+                cases.add("curl")
+        elif "card" not in cases and r < o["book_p"] + o["larger_sheet_p"]:
+            image, more = larger_sheet(page, image, quad, rng, paste, self._sheet_for(rng))
+            instances += more
+            cases.add("larger_sheet")
+        elif rng.random() < o["stacked_p"]:
             image, under = self._stacked(page, image, quad, rng, o)
             instances += under
             cases.add("stacked")
@@ -208,6 +250,8 @@ class RealisticCompositor:
             image = draw_palm(image, quad, hold, rng)  # behind the page
 
         image, mask = self._paste(page, image, h_edge, warp, rng, o)
+        if gutter is not None:
+            image = shade_gutter(image, gutter)
         corners = apply_homography(h_edge, src) if warp is None else \
             apply_homography(h_edge, warp.forward(src))
         # a torn receipt or a card's rounded corners: the outline is not the straight-edge quad
@@ -226,14 +270,18 @@ class RealisticCompositor:
         extra: dict[str, Any] = {"cases": sorted(cases)}
         if instances:
             extra["instances"] = instances
-        sample = Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra)
+        # the page's way into the frame, for dense labels: paper shape, then the camera
+        geometry = page_map(page, warp.stage() if warp is not None else None, Homography(h_edge, name="camera"))
+        sample = Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra, geometry=geometry)
         if small:  # a small page comes with a busy table
             sample = SMALL_PAGE_CLUTTER.run(sample, rng)
+        if o["cutouts"] and rng.random() < o["cutouts_p"]:
+            sample = self._cutout_step(o["cutouts"]).run(sample, rng)
         sample = pipeline(sample, rng)
         if rng.random() < o["squash_p"]:
             sample = _SQUASH.run(sample, rng)
             sample.extra["cases"] = sorted(set(sample.extra["cases"]) | {"squashed"})
-        return finish_labels(sample)
+        return sample
 
     # ------------------------------------------------------------------------------------------
     @staticmethod
@@ -287,6 +335,14 @@ class RealisticCompositor:
             return image, np.zeros((out_h, out_w), np.uint8)
         page_scale = size / np.sqrt(page.image.shape[0] * page.image.shape[1])
         return composite(image, warped, tint=tint, shadow=shadow, warp=warp, page_scale=page_scale)
+
+    def _cutout_step(self, folder: str) -> Cutouts:
+        if folder not in self._cutouts:
+            self._cutouts[folder] = Cutouts(dir=folder)
+        return self._cutouts[folder]
+
+    def _sheet_for(self, rng: np.random.Generator):
+        return lambda page: self._sheet(page, rng)
 
     def _sheet(self, page: Page, rng: np.random.Generator) -> Page:
         """Another sheet made from the page: turned, mirrored or blank-ish (we only have one page)."""

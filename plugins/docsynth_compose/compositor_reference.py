@@ -22,12 +22,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from docsynth.errors import DocsynthError
 from docsynth.geometry import apply_homography, page_corners
 from docsynth.config import AT_LEAST_1, SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
-from docsynth.generate.labels import finish_labels
+from docsynth.generate.pagemap import Homography, page_map
+from docsynth.options import Options
 
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.paste import composite, warp_page
@@ -73,25 +73,21 @@ class ReferenceCompositor:
     def __init__(self):
         self._pipelines: dict[str, Any] = {}
 
-    def pipeline(self, options: dict[str, Any]):
-        key = repr((options.get("pipeline"), options.get("steps")))
+    def pipeline(self, options: Options):
+        key = repr((options.pipeline, options.steps))
         if key not in self._pipelines:  # built once per distinct options: compose stays cheap
-            self._pipelines[key] = build_pipeline(REFERENCE_PIPELINE if options.get("pipeline") is None else options["pipeline"],
-                                                  options.get("steps") or {})
+            self._pipelines[key] = build_pipeline(REFERENCE_PIPELINE if options.pipeline is None else options.pipeline,
+                                                  options.steps or {})
         return self._pipelines[key]
 
     def compose(self, page: Page, background: np.ndarray, rng: np.random.Generator,
-                options: dict[str, Any]) -> Sample:
-        unknown = set(options) - set(OPTIONS)
-        if unknown:
-            raise DocsynthError(f"generate.compositor_options: unknown option(s) {', '.join(sorted(unknown))} "
-                                f"for compositor 'reference' (known: {', '.join(sorted(OPTIONS))})")
+                options: Options) -> Sample:
         pipeline = self.pipeline(options)
         ph, pw = page.image.shape[:2]
-        lo, hi = options.get("bg_scale", (1.1, 1.4))
+        lo, hi = options.bg_scale
         ratio = float(rng.uniform(lo, hi))
         # The page canvas size in the composite; max_side scales the whole composite down.
-        max_side = options.get("max_side", 640)
+        max_side = options.max_side
         s = 1.0 if not max_side else min(1.0, float(max_side) / (ratio * max(pw, ph)))
         cw, ch = max(4, round(pw * s)), max(4, round(ph * s))
         out_w, out_h = max(cw + 1, round(cw * ratio)), max(ch + 1, round(ch * ratio))
@@ -99,7 +95,7 @@ class ReferenceCompositor:
         # area averaging (much slower) only matters for strong shrinking in both directions.
         shrink = max(out_w / background.shape[1], out_h / background.shape[0])
         bg = cv2.resize(background, (out_w, out_h), interpolation=cv2.INTER_AREA if shrink < 0.5 else cv2.INTER_LINEAR)
-        end = torchvision_perspective(rng, cw, ch, float(options.get("distortion_scale", 0.55)))
+        end = torchvision_perspective(rng, cw, ch, float(options.distortion_scale))
         x0, y0 = int(rng.integers(0, out_w - cw + 1)), int(rng.integers(0, out_h - ch + 1))
         quad = end + 0.5 + (x0, y0)  # pixel centres -> edge coordinates, then placement
         # torchvision maps the corner PIXELS (0,0)..(w-1,h-1): the page's edge corners move by
@@ -111,9 +107,9 @@ class ReferenceCompositor:
         dest = apply_homography(h_edge, page.corners if page.corners is not None else page_corners(pw, ph))
         warped = warp_page(page, h_edge, out_w, out_h)
         image, mask = composite(bg, warped) if warped is not None else (bg, np.zeros((out_h, out_w), np.uint8))
-        sample = Sample(image=image, mask=mask, corners=dest, flags=set(), extra={})
-        sample = pipeline(sample, rng)
-        return finish_labels(sample)
+        sample = Sample(image=image, mask=mask, corners=dest, flags=set(), extra={},
+                        geometry=page_map(page, Homography(h_edge, name="perspective")))
+        return pipeline(sample, rng)
 
 
 @hookimpl

@@ -15,7 +15,7 @@ class FullPage:
 
     def make_mask(self, page: Page) -> Page:
         h, w = page.image.shape[:2]
-        return Page(image=page.image, mask=np.full((h, w), 255, np.uint8), corners=page_corners(w, h))
+        return Page(image=page.image, mask=np.full((h, w), 255, np.uint8), corners=page_corners(w, h), words=page.words)
 
 
 @hookimpl

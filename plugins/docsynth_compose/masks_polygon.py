@@ -55,11 +55,11 @@ class PolygonMask:
                 corners = corners_from_mask(mask)
             if corners is None:
                 raise DocsynthError("polygon mask: the page's mask is empty; fix its annotation")
-            return Page(image=page.image, mask=mask, corners=corners)
+            return Page(image=page.image, mask=mask, corners=corners, words=page.words)
         if corners is None:
             raise DocsynthError("polygon mask: this page has no outline annotation; use a source that provides "
                                 "corners or masks (e.g. folder with <name>.json), or the fullpage/threshold strategy")
-        return Page(image=page.image, mask=quad_mask(corners, (h, w)), corners=corners)
+        return Page(image=page.image, mask=quad_mask(corners, (h, w)), corners=corners, words=page.words)
 
 
 @hookimpl

@@ -43,14 +43,14 @@ class ThresholdMask:
         contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         best = max(contours, key=cv2.contourArea) if contours else None
         if best is None or cv2.contourArea(best) < self.min_area * binary.size:
-            return Page(image=image, mask=np.full((h, w), 255, np.uint8), corners=page_corners(w, h))
+            return Page(image=image, mask=np.full((h, w), 255, np.uint8), corners=page_corners(w, h), words=page.words)
         region = np.zeros_like(binary)
         cv2.drawContours(region, [best], -1, 255, thickness=cv2.FILLED)
         corners = corners_from_mask(region)
         corners = corners * np.array([w / region.shape[1], h / region.shape[0]])
         # the mask is the fitted quad at full resolution: sheets are quadrilaterals, and the
         # quad is free of the threshold's ragged edge
-        return Page(image=image, mask=quad_mask(corners, (h, w)), corners=corners)
+        return Page(image=image, mask=quad_mask(corners, (h, w)), corners=corners, words=page.words)
 
 
 @hookimpl

@@ -8,6 +8,7 @@ tasks are queued at a time, so there is never a long queue to drain first.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -15,6 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options, build
 
 STOP_GRACE = 0.5  # seconds running tasks get to finish after the first Ctrl-C
 
@@ -40,10 +42,8 @@ def _stop(pool: ProcessPoolExecutor, pending: dict[Future, int], grace: float) -
     finally:
         # The pool has no public way to kill its workers; shutdown() alone waits for them.
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 proc.kill()
-            except (OSError, ValueError):
-                pass
         thread = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
         pool.shutdown(wait=False, cancel_futures=True)
         # At exit, concurrent.futures wakes every pool's manager thread through a pipe; after
@@ -68,8 +68,8 @@ class LocalExecutor:
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int,
             initializer: Callable[..., None] | None = None, initargs: tuple = (),
-            options: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
-        options = options or {}
+            options: Options | None = None) -> Iterator[tuple[int, Any]]:
+        options = options or build(self, {})  # a caller without options (prepare) gets the defaults
         if workers <= 1 or len(tasks) <= 1:
             if initializer:
                 initializer(*initargs)
@@ -78,7 +78,7 @@ class LocalExecutor:
             return
         # fork is cheapest and the generate path never imports torch; callers that hold
         # threads (training) pass start_method: spawn.
-        method = options.get("start_method") or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        method = options.start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
                                    initializer=_start_worker, initargs=(os.getpid(), initializer, initargs))
         todo = iter(enumerate(tasks))

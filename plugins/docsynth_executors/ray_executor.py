@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterator, Sequence
 from docsynth.errors import DocsynthError
 from docsynth.config import AT_LEAST_1, COUNT, POSITIVE, F
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options, build
 
 OPTIONS = {
     "address": F((str, None), None, "cluster to join: auto or HOST:PORT (null: a local Ray)"),
@@ -131,24 +132,18 @@ class RayExecutor:
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int,
             initializer: Callable[..., None] | None = None, initargs: tuple = (),
-            options: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise DocsynthError(f"generate.executor_options: unknown option(s) {unknown} for executor ray; "
-                                f"known: {', '.join(sorted(OPTIONS))}")
-        max_retries = _non_negative_int(options, "max_retries", 3)
-        cpus_per_task = float(options.get("cpus_per_task", 1))
-        runtime_env = options.get("runtime_env")
-        if runtime_env is not None and not isinstance(runtime_env, dict):
-            raise DocsynthError("generate.executor_options.runtime_env: must be a mapping (Ray runtime_env)")
+            options: Options | None = None) -> Iterator[tuple[int, Any]]:
+        options = options or build(self, {})  # a caller without options gets the defaults
+        max_retries = options.max_retries
+        cpus_per_task = float(options.cpus_per_task)
+        runtime_env = options.runtime_env
         ray = _import_ray()
         if not tasks:
             return
-        started = _connect(ray, options.get("address"), workers, runtime_env)
+        started = _connect(ray, options.address, workers, runtime_env)
         try:
             yield from self._run(ray, fn, tasks, initializer, initargs, max_retries, cpus_per_task,
-                                 options.get("max_in_flight"))
+                                 options.max_in_flight)
         finally:
             if started:
                 ray.shutdown()
@@ -191,13 +186,6 @@ class RayExecutor:
         finally:
             for ref in pending:  # interrupted or failed: do not leave work running on the cluster
                 ray.cancel(ref, force=True)
-
-
-def _non_negative_int(options: dict[str, Any], key: str, default: int) -> int:
-    value = options.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise DocsynthError(f"generate.executor_options.{key}: must be a whole number >= 0, got {value!r}")
-    return value
 
 
 @hookimpl

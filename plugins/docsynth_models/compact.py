@@ -19,6 +19,7 @@ from typing import Any
 
 from docsynth.config import AT_LEAST_1, POSITIVE, F
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options
 
 
 def _round(c: float) -> int:
@@ -31,14 +32,14 @@ OPTIONS = {
 }
 
 
-def build_network(num_classes: int, options: dict[str, Any], corners: bool = False):
+def build_network(num_classes: int, options: Options, corners: bool = False):
     """The network (torch imported here so that listing plugins stays cheap)."""
     import torch
     from torch import nn
     import torch.nn.functional as F
 
-    width = float(options.get("width", 1.0))
-    dec = int(options.get("decoder", 32))
+    width = float(options.width)
+    dec = int(options.decoder)
 
     def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True):
         layers = [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout)]
@@ -93,7 +94,7 @@ def build_network(num_classes: int, options: dict[str, Any], corners: bool = Fal
             f4 = self.stage3(f3)
             f5 = self.stage4(f4)
             y = self.context(f5) * self.gate(f5)
-            for feat, lateral, smooth in zip((f4, f3, f2), reversed(self.lateral), reversed(self.smooth)):
+            for feat, lateral, smooth in zip((f4, f3, f2), reversed(self.lateral), reversed(self.smooth), strict=True):
                 y = F.interpolate(y, size=feat.shape[-2:], mode="bilinear", align_corners=False)
                 y = smooth(y + lateral(feat))
             out = {"out": F.interpolate(self.head(y), size=size, mode="bilinear", align_corners=False)}
@@ -135,7 +136,7 @@ class CompactBackbone:
     options = OPTIONS
     corners = False  # compact_corners: the same net plus the corner heads
 
-    def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
+    def build(self, num_classes: int, weights: str, options: Options) -> Any:
         return load_weights(build_network(num_classes, options, corners=self.corners), weights)
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from docsynth.errors import DocsynthError
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl
+from docsynth.options import Options
 from docsynth_models.tv import build_pretrained, segmenter
 
 
@@ -37,14 +37,11 @@ class DeepLabV3Backbone:
         self.description = description
         self._builder, self._weights_enum, self._backbone_enum = builder, weights_enum, backbone_enum
 
-    def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
+    def build(self, num_classes: int, weights: str, options: Options) -> Any:
         import torchvision.models as tvm
         import torchvision.models.segmentation as seg
 
-        unknown = set(options) - {"aux"}
-        if unknown:
-            raise DocsynthError(f"train.backbone_options: {self.name} has no option {sorted(unknown)} (known: aux)")
-        aux = bool(options.get("aux", True))
+        aux = bool(options.aux)
         factory = getattr(seg, self._builder)
         full = getattr(seg, self._weights_enum).COCO_WITH_VOC_LABELS_V1
         backbone = getattr(tvm, self._backbone_enum).IMAGENET1K_V1

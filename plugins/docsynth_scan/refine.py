@@ -19,7 +19,12 @@
    and so is a refined quad that fails the plausibility checks.
 4. Confidence = the coarse quad's confidence x (0.75 + 0.25 x mean share of edge samples on
    the refined sides); the quad with the highest confidence wins (the heatmap quad on near
-   ties). "No document found" only when no candidate is plausible.
+   ties).
+5. Abstention: "no document found" only when the model sees no page (the page mask covers
+   less than ``min_area`` of the photo). When it sees one but no candidate is a plausible,
+   mask-backed page (a page filling the frame, markers across it), the rejected candidate or
+   the page region's hull that agrees best with the mask is returned with a low confidence
+   (at most 0.3) and the reason: see :func:`fallback_quad`.
 
 Options: ``band`` (half-width in px of the first search band; default 1.2% of the photo
 diagonal, 8-40 px), ``passes`` (2), ``min_corner_score`` (0.3), plus the `robust` options.
@@ -98,7 +103,7 @@ def refine_sides(image: np.ndarray, corners: np.ndarray, band: float,
     centre = corners.mean(0)
     coarse = side_lines(corners)
     p0, p1 = corners, np.roll(corners, -1, axis=0)
-    normals = np.array([line[:2] if line[:2] @ (a - centre) > 0 else -line[:2] for line, a in zip(coarse, p0)])
+    normals = np.array([line[:2] if line[:2] @ (a - centre) > 0 else -line[:2] for line, a in zip(coarse, p0, strict=True)])
     pts, strength, valid = edge_points(image, p0, p1, normals, band)
     fits = []
     for k in range(4):
@@ -154,14 +159,82 @@ def candidates(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, 
         yield ("loose mask", loose.corners, None, loose.reason)
 
 
+def page_evidence(page_prob: np.ndarray, threshold: float) -> float:
+    """The share of the photo the model calls page: the evidence that there is a page at all."""
+    small, _, _ = working_map(page_prob)
+    return float((small > threshold).mean())
+
+
+def hull_quad(page_prob: np.ndarray, threshold: float) -> np.ndarray | None:
+    """Four corners around the largest page region: its convex hull simplified to four points
+    (or its smallest rotated rectangle when the hull does not simplify to four). Coarse, but
+    it exists whenever the model sees a page: a page filling the frame has no outline to fit."""
+    small, fx, fy = working_map(page_prob)
+    binary = (small > threshold).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    contours, _ = cv2.findContours((labels == largest).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    peri = cv2.arcLength(hull, True)
+    quad = None
+    for eps in (0.01, 0.02, 0.04, 0.08):
+        approx = cv2.approxPolyDP(hull, eps * peri, True)
+        if len(approx) == 4:
+            quad = approx.reshape(4, 2).astype(np.float64)
+            break
+    if quad is None:
+        quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float64)
+    # working-map pixels -> photo edge coordinates; the hull runs through pixel centres
+    return order_corners((quad + 0.5) / (fx, fy))
+
+
+def fallback_quad(page_prob: np.ndarray, image: np.ndarray, rejected, options: dict[str, Any],
+                  band: float, passes: int) -> Quad:
+    """The answer when the model sees a page but no candidate is a plausible, mask-backed one:
+    the rejected candidate (or the page region's hull) that agrees best with the page mask,
+    refined, with a low confidence (at most ``FALLBACK_CONFIDENCE``) and the reason it was
+    rejected. A refusal scores 0 and hides the
+    page from the user; a rough quad with its low confidence costs less, and says so."""
+    threshold = float(options.get("threshold", 0.5))
+    h, w = image.shape[:2]
+    work = working_map(page_prob)
+    options_ = list(rejected)
+    hull = hull_quad(page_prob, threshold)
+    if hull is not None:
+        options_.append(("page region", hull, None, "the page region's hull"))
+    best = None
+    for source, corners, score, why in options_:
+        if not np.isfinite(corners).all():
+            continue
+        clipped = np.clip(corners, [-0.25 * w, -0.25 * h], [1.25 * w, 1.25 * h])
+        iou, edge = mask_agreement(clipped, work)
+        if best is None or iou > best[0]:
+            best = (iou, edge, clipped, score, f"{source}: {why}")
+    if best is None:
+        return Quad(None, 0.0, "no quad around the page region")
+    iou, edge, corners, score, why = best
+    if not implausible(corners, w, h):
+        refined, _ = refine_quad(image, corners, band, passes)
+        if not implausible(refined, w, h):
+            corners = refined
+    conf = FALLBACK_CONFIDENCE * max(calibrated_confidence(iou, edge, score), 0.2 * iou)
+    return Quad(order_corners(corners), conf, f"low confidence: {why}")
+
+
+FALLBACK_CONFIDENCE = 0.3  # the most a fallback quad gets: below the 0.5 that reads "trust it"
 SURE = 0.7  # heatmap corners this well backed by the mask need no mask fit to compete with
 HEATMAP_MARGIN = 0.1  # heatmap corners win near ties (they keep working where an object bites the mask)
 
 
-def coarse_quads(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any]):
+def coarse_quads(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, Any],
+                 rejected: list[tuple[str, np.ndarray, float | None, str]] | None = None):
     """The coarse quads, cheapest first, as (source, Quad with its calibrated confidence); a
     candidate that is not a plausible page (:func:`checks.implausible`) or, for the loose ones,
-    that the page mask does not back comes as a Quad without corners that says why."""
+    that the page mask does not back comes as a Quad without corners that says why, and its
+    corners go to ``rejected`` (source, corners, corner score, why): the fallback of
+    :func:`fallback_quad` when no candidate passes."""
     h, w = page_prob.shape
     work = working_map(page_prob)
     for source, corners, score, reason in candidates(page_prob, extra, options):
@@ -170,13 +243,17 @@ def coarse_quads(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str
             continue
         why = implausible(corners, w, h)
         if why:
+            if rejected is not None:
+                rejected.append((source, np.asarray(corners, np.float64), score, why))
             yield source, Quad(None, 0.0, why)
             continue
         iou, edge = mask_agreement(corners, work)
         loose = source.startswith(("loose", "weak"))
         if loose and (edge < 0.6 or iou < 0.75):  # e.g. a square around a round blob
-            yield source, Quad(None, 0.0, f"the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its "
-                                          "sides on the mask's edge)")
+            why = f"the page mask does not back it (IoU {iou:.2f}, {edge:.0%} of its sides on the mask's edge)"
+            if rejected is not None:
+                rejected.append((source, np.asarray(corners, np.float64), score, why))
+            yield source, Quad(None, 0.0, why)
             continue
         conf = calibrated_confidence(iou, edge, score) * (0.5 if loose else 1.0)
         yield source, Quad(order_corners(np.asarray(corners, np.float64)), conf)
@@ -205,11 +282,17 @@ class RefinePost:
         band = options.get("band")
         band = float(np.clip(0.012 * np.hypot(h, w), 8, 40) if band is None else band)
         passes = int(options.get("passes", 2))
-        best, reasons = None, []
-        for source, coarse in coarse_quads(page_prob, extra, options):
+        # the one reason to refuse: the model sees no page, neither in its page map nor as four
+        # sure corner peaks
+        share = page_evidence(page_prob, float(options.get("threshold", 0.5)))
+        scores = extra.get("corner_scores")
+        sure_corners = scores is not None and float(np.min(scores)) >= float(options.get("min_corner_score", 0.3))
+        if share < float(options.get("min_area", 0.01)) and not sure_corners:
+            return Quad(None, 0.0, f"no page: the model sees page in {share:.1%} of the photo and no four corners")
+        best, rejected = None, []
+        for source, coarse in coarse_quads(page_prob, extra, options, rejected):
             if coarse.corners is None:
-                reasons.append(f"{source}: {coarse.reason}")
-                continue
+                continue  # its corners, if any, went to ``rejected``
             corners, support = refine_quad(image, coarse.corners, band, passes)
             if implausible(corners, w, h):  # refinement locked onto something else: keep the coarse quad
                 corners, support = coarse.corners, 0.0
@@ -220,7 +303,7 @@ class RefinePost:
             if source == "heatmaps" and coarse.confidence >= SURE:
                 break  # well-backed heatmap corners: the mask fits need not be made
         if best is None:
-            return Quad(None, 0.0, "; ".join(reasons) or "no page")
+            return fallback_quad(page_prob, image, rejected, options, band, passes)
         return best[1]
 
 

@@ -13,7 +13,7 @@ Options (``scan.postprocessor_options``, passed as ``options``): ``threshold`` (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -24,13 +24,14 @@ from docsynth_scan.lines import fit_quad_to_mask
 from docsynth.text import below
 
 
-def robust_quad(page_prob: np.ndarray, options: dict[str, Any]) -> Quad:
-    fit = fit_quad_to_mask(page_prob, threshold=float(options.get("threshold", 0.5)),
-                           min_area=float(options.get("min_area", 0.01)),
-                           min_iou=float(options.get("min_iou", 0.85)))
+def robust_quad(page_prob: np.ndarray, options: Mapping[str, Any]) -> Quad:
+    """``options``: built by the host from :data:`ROBUST_OPTIONS` (every post-processor that
+    calls this declares them), so every key is there."""
+    fit = fit_quad_to_mask(page_prob, threshold=float(options["threshold"]), min_area=float(options["min_area"]),
+                           min_iou=float(options["min_iou"]))
     if fit.corners is None:
         return Quad(None, 0.0, fit.reason)
-    min_conf = float(options.get("min_confidence", 0.3))
+    min_conf = float(options["min_confidence"])
     if fit.confidence < min_conf:
         return Quad(None, fit.confidence, f"low confidence {below(fit.confidence, min_conf)} < {min_conf}")
     return Quad(fit.corners, fit.confidence)
@@ -51,7 +52,7 @@ class RobustPost:
 
     def find_quad(self, page_prob: np.ndarray, image: np.ndarray, options: dict[str, Any],
                   extra: dict[str, Any]) -> Quad:
-        return robust_quad(page_prob, dict(options or {}))
+        return robust_quad(page_prob, options)
 
 
 @hookimpl

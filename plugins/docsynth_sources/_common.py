@@ -57,3 +57,37 @@ def read_page(path: str | None):
     if not path:
         raise DocsynthError("document has no file path")
     return read_image(path)
+
+
+def box_word(text: Any, box: Any, dx: float = 0.0, dy: float = 0.0) -> dict[str, Any] | None:
+    """A ``Page.words`` entry from an axis-aligned box ``[x0, y0, x1, y1]`` or an 8-number
+    polygon (clockwise from the top-left), shifted by (dx, dy); None for malformed input."""
+    try:
+        values = [float(v) for v in box]
+    except (TypeError, ValueError):
+        return None
+    if len(values) == 4:
+        x0, y0, x1, y1 = values
+        poly = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    elif len(values) == 8:
+        poly = [values[i:i + 2] for i in range(0, 8, 2)]
+    else:
+        return None
+    text = str(text or "").strip()
+    if not text:
+        return None
+    return {"text": text, "poly": [[round(x - dx, 2), round(y - dy, 2)] for x, y in poly]}
+
+
+def read_json_words(path: str | None, read: Any) -> list[dict[str, Any]] | None:
+    """Words from an annotation file through ``read`` (parsed JSON -> words); None when there is
+    no file, and an error line naming the file when it cannot be parsed."""
+    import json
+
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DocsynthError(f"{path}: unreadable annotation ({exc})") from None
+    return read(data)

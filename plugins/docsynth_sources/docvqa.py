@@ -6,6 +6,9 @@ each image, ``spdocvqa_qas.zip`` (``train_v1.0_withQT.json``, ``val_v1.0_withQT.
 per-split packages (``<split>/documents/*.png``) work too: the split then comes from the path.
 Images are matched by file name, whatever folder the archive puts them in.
 
+Words (text labels) come from the OCR files of ``spdocvqa_ocr.tar.gz`` when it was imported
+(``<image stem>.json``), moved by the crop.
+
 Cleaning: the scans carry a dark scanner frame, so every page is cropped by ``crop`` pixels
 (default 42) on each border, as the reference pipeline did.
 """
@@ -23,8 +26,9 @@ from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
-from docsynth_sources._common import choose, dataset_root, image_files, read_page
+from docsynth_sources._common import box_word, choose, dataset_root, image_files, read_json_words, read_page
 
 SPLITS = ("train", "val", "test")
 _QA_FILE = re.compile(r"^(train|val|test)_v1\.0.*\.json$")
@@ -67,13 +71,13 @@ class DocVQASource:
     expected_archives = ["spdocvqa_images.tar.gz", "spdocvqa_qas.zip", "spdocvqa_ocr.tar.gz"]
     default_mask = "fullpage"
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
+    def list_documents(self, options: Options) -> list[DocumentRef]:
         root = dataset_root(self.name, options)
         wanted = choose(options, "splits", SPLITS, self.name)
-        crop = int(options.get("crop", 42))
-        if crop < 0:
-            raise DocsynthError(f"sources.options.{self.name}.crop: must be 0 or more pixels")
+        crop = int(options.crop)
         split_of = _splits_from_qas(root)
+        # spdocvqa_ocr.tar.gz: one <image stem>.json of OCR lines and words per page
+        ocr = {p.stem: str(p) for p in sorted(root.rglob("*.json")) if not _QA_FILE.match(p.name)}
         refs, seen = [], set()
         for path in image_files(root, {".png", ".jpg", ".jpeg"}):
             if path.name in seen:  # the same page in two packages
@@ -83,7 +87,7 @@ class DocVQASource:
             split = split_of.get(path.name) or next((p for p in reversed(parts[:-1]) if p in SPLITS), "unknown")
             refs.append(DocumentRef(id=path.stem, source=self.name, path=str(path),
                                     meta={"split": split, "original_id": path.stem, "crop": crop,
-                                          "licence": self.licence}))
+                                          "licence": self.licence, "ocr": ocr.get(path.stem)}))
         if wanted is not None:
             if refs and all(r.meta["split"] == "unknown" for r in refs):
                 raise DocsynthError(f"{root}: option 'splits' needs the question files that name each image's "
@@ -97,7 +101,24 @@ class DocVQASource:
         h, w = image.shape[:2]
         if c and (h <= 2 * c or w <= 2 * c):
             raise DocsynthError(f"{ref.path}: {w}x{h} px is too small for a {c} px border crop")
-        return Page(image=np.ascontiguousarray(image[c:h - c, c:w - c]) if c else image)
+        words = read_json_words(ref.meta.get("ocr"), lambda data: docvqa_words(data, c, w - 2 * c, h - 2 * c))
+        return Page(image=np.ascontiguousarray(image[c:h - c, c:w - c]) if c else image, words=words)
+
+
+def docvqa_words(data: Any, crop: int, width: int, height: int) -> list[dict[str, Any]]:
+    """The words of a DocVQA OCR file (``recognitionResults[].lines[].words[]``, 8-number
+    boxes), in the cropped page's pixels; words the crop cut off are left out."""
+    words = []
+    results = data.get("recognitionResults", []) if isinstance(data, dict) else []
+    for line_no, line in enumerate(ln for r in results for ln in (r.get("lines") or [])):
+        for w in line.get("words", []) if isinstance(line, dict) else []:
+            word = box_word(w.get("text"), w.get("boundingBox"), crop, crop) if isinstance(w, dict) else None
+            if word is None:
+                continue
+            pts = np.asarray(word["poly"])
+            if pts.min() >= 0 and (pts[:, 0] <= width).all() and (pts[:, 1] <= height).all():
+                words.append({**word, "line": line_no})
+    return words
 
 
 @hookimpl

@@ -28,6 +28,7 @@ from docsynth.config import F, listing_options, root_folder
 from docsynth.hookspecs import hookimpl
 from docsynth.io import IMAGE_SUFFIXES, list_images, read_image, read_mask
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 MASK_SUFFIX = "_mask"
 
@@ -86,7 +87,7 @@ class FolderSource:
     default_mask = "fullpage"
     options = {**listing_options(), "licence": F((str, None), None, "licence recorded for every page")}
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
+    def list_documents(self, options: Options) -> list[DocumentRef]:
         root = root_folder(options, "folder source needs option 'root' (a folder of images)",
                            "{root}: folder not found (folder source option 'root')")
         layout = (root / "images").is_dir() and (root / "masks").is_dir()
@@ -97,8 +98,8 @@ class FolderSource:
                     p.with_name(p.stem[: -len(MASK_SUFFIX)] + s).is_file() for s in IMAGE_SUFFIXES):
                 continue  # the mask of another image
             meta: dict[str, Any] = {"original": str(p)}
-            if options.get("licence"):
-                meta["licence"] = str(options["licence"])
+            if options.licence:
+                meta["licence"] = str(options.licence)
             annotation = p.with_suffix(".json")
             if annotation.is_file():
                 meta["annotation"] = str(annotation)

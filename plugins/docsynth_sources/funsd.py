@@ -2,7 +2,8 @@
 
 Data: ``dataset.zip`` holding ``dataset/training_data/images/<id>.png`` (149) and
 ``dataset/testing_data/images/<id>.png`` (50), each with ``annotations/<id>.json`` (words and
-entity boxes, not page outlines). The zip also carries ``__MACOSX/`` junk, which is skipped.
+entity boxes, not page outlines; the words become the page's text labels). The zip also carries
+``__MACOSX/`` junk, which is skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 
-from docsynth_sources._common import choose, dataset_root, image_files, read_page
+from docsynth_sources._common import box_word, choose, dataset_root, image_files, read_json_words, read_page
 
 SPLITS = {"training_data": "train", "testing_data": "test"}
 
@@ -50,7 +51,18 @@ class FUNSDSource:
         return refs
 
     def load_document(self, ref: DocumentRef) -> Page:
-        return Page(image=read_page(ref.path))
+        return Page(image=read_page(ref.path), words=read_json_words(ref.meta.get("annotation"), funsd_words))
+
+
+def funsd_words(data: Any) -> list[dict[str, Any]]:
+    """The words of a FUNSD annotation (``form[].words[]``: text and [x0, y0, x1, y1])."""
+    words = []
+    for entity in data.get("form", []) if isinstance(data, dict) else []:
+        for w in entity.get("words", []) if isinstance(entity, dict) else []:
+            word = box_word(w.get("text"), w.get("box")) if isinstance(w, dict) else None
+            if word:
+                words.append(word)
+    return words
 
 
 @hookimpl

@@ -11,6 +11,9 @@ Options: ``root`` (folder, searched recursively), ``seed``, ``max_pages`` (defau
 ``orientation`` (portrait, landscape, any), ``long_side`` (render size in pixels, default 1280),
 ``ink_min``/``ink_max`` (default 0.01/0.60), ``licence`` (for PDFs with no Debian metadata).
 
+Words (text labels): pdfium's text page gives each character's box; characters between spaces
+make a word, in the rendered page's pixels (rotated pages get none).
+
 Provenance: each page records its PDF path and 1-based page number. Under a Debian doc tree
 (``/usr/share/doc/<package>/`` or a ``dpkg -x`` of a .deb) it also records the package, the
 licences named in its ``debian/copyright`` file and, for TeX Live docs, the CTAN package.
@@ -33,6 +36,7 @@ from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 from docsynth_sources._common import dataset_root
 
@@ -122,7 +126,7 @@ class PdfSource:
     options = {**listing_options(),
                "max_pages": F(int, 2, "seeded pages per PDF (0: all)", low=0),
                "orientation": F(str, "any", "pages kept", choices=("portrait", "landscape", "any")),
-               "long_side": F(int, 1280, "render size, px on the longer side", low=1),
+               "long_side": F(int, 1280, "render size, px on the longer side", low=16),
                "ink_min": F(float, 0.01, "least share of dark pixels (blank pages are skipped)", low=0, high=1),
                "ink_max": F(float, 0.60, "most share of dark pixels (photos are skipped)", low=0, high=1),
                "licence": F((str, None), None, "licence recorded for every page")}
@@ -134,20 +138,15 @@ class PdfSource:
         self.problems: list[str] = []  # PDFs the last listing could not open
         self._open: tuple[tuple[str, int], Any] | None = None  # the last PDF rendered from, kept open
 
-    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
-        o = {"max_pages": int(options.get("max_pages", 2)), "orientation": str(options.get("orientation", "any")),
-             "long_side": int(options.get("long_side", 1280)), "ink_min": float(options.get("ink_min", 0.01)),
-             "ink_max": float(options.get("ink_max", 0.60)), "seed": int(options.get("seed", 0))}
-        if o["orientation"] not in ORIENTATIONS:
-            raise DocsynthError(f"sources.options.pdf.orientation: {o['orientation']!r} unknown; use one of "
-                                + ", ".join(ORIENTATIONS))
-        if o["long_side"] < 16:
-            raise DocsynthError("sources.options.pdf.long_side: must be at least 16 pixels")
+    def _options(self, options: Options) -> dict[str, Any]:
+        o = {"max_pages": int(options.max_pages), "orientation": str(options.orientation),
+             "long_side": int(options.long_side), "ink_min": float(options.ink_min),
+             "ink_max": float(options.ink_max), "seed": int(options.seed)}
         if not 0 <= o["ink_min"] <= o["ink_max"] <= 1:
             raise DocsynthError("sources.options.pdf.ink_min/ink_max: need 0 <= ink_min <= ink_max <= 1")
         return o
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
+    def list_documents(self, options: Options) -> list[DocumentRef]:
         pdfium = _pdfium()
         root = dataset_root(self.name, options, hint="set option 'root' (sources.options.pdf.root) to a folder of PDFs")
         o = self._options(options)
@@ -204,6 +203,7 @@ class PdfSource:
             w, h = page.get_size()
             bitmap = page.render(scale=m["long_side"] / max(w, h), may_draw_forms=False)
             image = np.ascontiguousarray(bitmap.to_numpy()[:, :, :3])  # BGR
+            words = pdf_words(page, image.shape[1] / w, image.shape[0] / h)
             page.close()
         except DocsynthError:
             raise
@@ -216,7 +216,52 @@ class PdfSource:
         if not m["ink_min"] <= ink <= m["ink_max"]:
             raise DocsynthError(f"{ref.path}: page {m['page']} ink coverage {ink:.3f} outside "
                                 f"[{m['ink_min']}, {m['ink_max']}] (ink filter)")
-        return Page(image=image)
+        return Page(image=image, words=words)
+
+
+def pdf_words(page: Any, sx: float, sy: float) -> list[dict[str, Any]] | None:
+    """The page's words from pdfium's text page: characters between whitespace (or a jump to
+    another line) make a word, boxed by their tight character boxes, in rendered pixels
+    (``sx``, ``sy``: pixels per point). None for rotated pages (no words rather than wrong ones)."""
+    import pypdfium2.raw as pdfium_c
+
+    if page.get_rotation() % 360:
+        return None
+    left, _, _, top = page.get_cropbox()
+    text = page.get_textpage()
+    try:
+        words: list[dict[str, Any]] = []
+        chars: list[tuple[str, tuple[float, float, float, float]]] = []
+        line, broken = 0, False
+
+        def flush() -> None:
+            if chars:
+                boxes = np.array([b for _, b in chars])
+                x0, y1 = (boxes[:, 0].min() - left) * sx, (top - boxes[:, 1].min()) * sy
+                x2, y0 = (boxes[:, 2].max() - left) * sx, (top - boxes[:, 3].max()) * sy
+                if x2 - x0 > 0.5 and y1 - y0 > 0.5:
+                    words.append({"text": "".join(c for c, _ in chars), "line": line, "poly": [
+                        [round(x0, 2), round(y0, 2)], [round(x2, 2), round(y0, 2)],
+                        [round(x2, 2), round(y1, 2)], [round(x0, 2), round(y1, 2)]]})
+                chars.clear()
+
+        for i in range(text.count_chars()):
+            ch = chr(pdfium_c.FPDFText_GetUnicode(text.raw, i) or 32)
+            if ch.isspace() or ch in "\x00\ufffe\uffff":
+                flush()
+                if ch in "\r\n" and not broken:  # \r\n is one break
+                    line, broken = line + 1, True
+                continue
+            broken = False
+            box = text.get_charbox(i)
+            if chars and abs(box[1] - chars[-1][1][1]) > 0.6 * max(1.0, chars[-1][1][3] - chars[-1][1][1]):
+                flush()  # a new baseline without a line break: another line
+                line += 1
+            chars.append((ch, box))
+        flush()
+        return words
+    finally:
+        text.close()
 
 
 @hookimpl

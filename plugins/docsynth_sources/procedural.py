@@ -19,6 +19,7 @@ from docsynth.errors import DocsynthError
 from docsynth.config import AT_LEAST_1, F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 LAYOUTS = ("letter", "article", "form", "invoice", "receipt", "slide")
 _SYLLABLES = ("an", "re", "to", "in", "de", "con", "ter", "pro", "ment", "al", "ing", "tion",
@@ -49,6 +50,8 @@ class _Pen:
         self.hershey = _HERSHEY[int(rng.integers(len(_HERSHEY) - 1))]  # script only for titles
         self.ink = tuple(int(v) for v in rng.integers(0, 60, size=3)) if rng.random() < 0.85 else (20, 30, 120)
         self._font_cache: dict[int, Any] = {}
+        self.words: list[dict[str, Any]] | None = None  # a list to fill: where each word was drawn
+        self._line = 0
 
     def font(self, size: int):
         if size not in self._font_cache:
@@ -67,6 +70,9 @@ class _Pen:
             font = self.font(size)
             self.draw.text((x, y), text, fill=color, font=font, stroke_width=1 if bold else 0,
                            stroke_fill=color)
+            if self.words is not None:
+                top, bottom = self.draw.textbbox((x, y), text, font=font, stroke_width=1 if bold else 0)[1::2]
+                self._record(text, x, top, bottom, lambda s: self.draw.textlength(s, font=font))
             return int(self.draw.textlength(text, font=font))
         scale = size / 30.0
         thick = max(1, int(round(size / 14)) + (1 if bold else 0))
@@ -76,7 +82,27 @@ class _Pen:
         cv2.putText(buf, text, (x, y + h), self.hershey, scale, color, thick, cv2.LINE_AA)
         self.canvas.paste(Image.fromarray(buf))
         self.draw = ImageDraw.Draw(self.canvas)
+        if self.words is not None:
+            base = cv2.getTextSize(text, self.hershey, scale, thick)[1]
+            self._record(text, x, y - thick / 2, y + h + base + thick / 2,
+                         lambda s: cv2.getTextSize(s, self.hershey, scale, thick)[0][0] if s else 0)
         return w
+
+    def _record(self, text: str, x: float, top: float, bottom: float, length) -> None:
+        """Add the words of a line drawn at ``x`` (``length``: width of a prefix in pixels) as
+        boxes spanning the line's height, clipped to the page; one line per call."""
+        w, h = self.canvas.size
+        start = 0
+        for word in text.split(" "):
+            if word:
+                x0 = x + length(text[:start])
+                x1 = x0 + length(word)
+                box = [max(0.0, x0), max(0.0, top), min(float(w), x1), min(float(h), bottom)]
+                if box[2] - box[0] > 1 and box[3] - box[1] > 1:
+                    self.words.append({"text": word, "line": self._line, "poly": [
+                        [box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]]]})
+            start += len(word) + 1
+        self._line += 1
 
     def paragraph(self, x: int, y: int, width: int, size: int, lines: int, y_max: int) -> int:
         """Fill ``lines`` lines of ragged-right text; return the y after the paragraph."""
@@ -262,8 +288,9 @@ _DRAW = {"letter": _letter, "article": _article, "form": _form, "invoice": _invo
 
 
 def render_page(seed: int, index: int, layout: str | None = None, long_side: int = 960,
-                fonts: list[str] | None = None) -> np.ndarray:
-    """Render one page (BGR). A pure function of its arguments."""
+                fonts: list[str] | None = None, words: list[dict[str, Any]] | None = None) -> np.ndarray:
+    """Render one page (BGR). A pure function of its arguments. ``words``, a list, receives
+    every word drawn (``{"text", "line", "poly"}``, page pixels; see ``Page.words``)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, index, 0x9A6E]))
     layout = layout or LAYOUTS[int(rng.choice(len(LAYOUTS), p=[0.25, 0.2, 0.15, 0.2, 0.1, 0.1]))]
     if layout == "receipt":
@@ -277,6 +304,7 @@ def render_page(seed: int, index: int, layout: str | None = None, long_side: int
         w, h = h, w
     canvas = _paper(rng, w, h)
     pen = _Pen(canvas, rng, fonts or [])
+    pen.words = words
     margin = int(min(w, h) * rng.uniform(0.05, 0.11))
     _DRAW[layout](pen, w, h, margin)
     return cv2.cvtColor(np.asarray(pen.canvas), cv2.COLOR_RGB2BGR)
@@ -292,25 +320,22 @@ class ProceduralSource:
                "long_side": F(int, 960, "page size, px on the longer side", **AT_LEAST_1),
                "fonts": F(list, [], "TrueType files to draw with (default: OpenCV's fonts)")}
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
-        count = int(options.get("count", 24))
-        seed = int(options.get("seed", 0))
-        layout = options.get("layout")
-        if layout is not None and layout not in LAYOUTS:
-            raise DocsynthError(f"procedural source: layout {layout!r} unknown; use one of {', '.join(LAYOUTS)}")
-        fonts = [str(p) for p in options.get("fonts", [])]
+    def list_documents(self, options: Options) -> list[DocumentRef]:
+        count, seed, layout = int(options.count), int(options.seed), options.layout  # layout: a choice, checked
+        fonts = [str(p) for p in options.fonts]
         for font in fonts:
             if not Path(font).is_file():
                     raise DocsynthError(f"procedural source: font file {font} not found (source options 'fonts')")
-        meta = {"seed": seed, "layout": layout, "long_side": int(options.get("long_side", 960)),
+        meta = {"seed": seed, "layout": layout, "long_side": int(options.long_side),
                 "fonts": fonts, "licence": self.licence}
         return [DocumentRef(id=f"procedural-{seed}-{i:06d}", source=self.name, meta={**meta, "index": i})
                 for i in range(count)]
 
     def load_document(self, ref: DocumentRef) -> Page:
         m = ref.meta
-        image = render_page(m["seed"], m["index"], m["layout"], m["long_side"], m["fonts"])
-        return Page(image=image)
+        words: list[dict[str, Any]] = []
+        image = render_page(m["seed"], m["index"], m["layout"], m["long_side"], m["fonts"], words)
+        return Page(image=image, words=words)
 
 
 @hookimpl

@@ -5,7 +5,7 @@
 #   recipes/cpu/train.sh [RUN_DIR]        (default runs/cpu; rerun to resume an interrupted run)
 #
 # Steps: Debian PDF pages (recipes/offline/pages.sh), texture backgrounds
-# (recipes/offline/backgrounds.sh), the mixed input folders (recipes/cpu/inputs.py), then
+# (recipes/offline/backgrounds.sh), desk-object cut-outs (recipes/offline/cutouts.sh), the mixed input folders (recipes/cpu/inputs.py), then
 # `docsynth train --online`. Checkpoints every 5 minutes; rerunning continues exactly.
 # Then `python recipes/cpu/package.py RUN_DIR/last.pt --real ../shared/realdocs` writes the
 # packaged docsynth/assets/docsynth-cpu.pt and its verified ONNX twin.
@@ -14,11 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN=${1:-runs/cpu}
+SEED=${SEED:-}   # a training seed other than cpu.yaml's (the model card's seed table)
 PYTHON=${PYTHON:-python3}
 DOCSYNTH=${DOCSYNTH:-docsynth}
 
 [ -f data/documents-pdf/documents.jsonl ] || recipes/offline/pages.sh
 [ -f data/backgrounds-textures/backgrounds.jsonl ] || recipes/offline/backgrounds.sh
+[ -f data/cutouts/cutouts.jsonl ] || PYTHON="$PYTHON" recipes/offline/cutouts.sh
 [ -d data/cpu/documents ] || "$PYTHON" recipes/cpu/inputs.py --pdf data/documents-pdf \
     --textures data/backgrounds-textures --out data/cpu
 
@@ -29,4 +31,6 @@ REAL=${REAL:-../shared/realdocs}
 if [ -f "$RUN/last.pt" ]; then
   exec "$DOCSYNTH" train --resume "$RUN" "${real[@]}"
 fi
-exec "$DOCSYNTH" train --online -c recipes/cpu/cpu.yaml --out "$RUN" "${real[@]}"
+seed=()
+[ -n "$SEED" ] && seed=(--seed "$SEED")
+exec "$DOCSYNTH" train --online -c recipes/cpu/cpu.yaml --out "$RUN" "${seed[@]}" "${real[@]}"

@@ -11,7 +11,7 @@ clutter), ``props`` (desk objects with volume), ``hold`` (a hand holding a card 
 (warping a page into the frame).
 """
 
-from . import camera, color, geometric, lighting, props, scene  # noqa: F401  (register the steps)
+from . import camera, color, cutouts, distractors, geometric, lighting, props, scene  # noqa: F401  (register the steps)
 from .base import STEPS, GeometricStep, OneOf, Pipeline, Step, build_pipeline, build_step, register_step
 
 __all__ = ["STEPS", "GeometricStep", "OneOf", "Pipeline", "Step", "build_pipeline", "build_step", "register_step"]

@@ -7,7 +7,9 @@ random parameters once (:meth:`Step.get_params`), then applies them to the image
 parameters for all three is what keeps geometry from drifting. Photometric steps subclass
 :class:`Step` and only override ``apply``. Geometric steps subclass :class:`GeometricStep`,
 whose ``apply_to_mask`` and ``apply_to_keypoints`` raise ``NotImplementedError`` until
-overridden (as albumentations' DualTransform does), and any step that overrides
+overridden (as albumentations' DualTransform does) and whose ``page_stage`` reports the
+step's point mapping for dense labels (the default, None, refuses ``generate.labels``), and
+any step that overrides
 ``apply_to_mask`` must override ``apply_to_keypoints`` too (checked when the class is
 defined), so a step that moves the page can never pass its corners through unchanged.
 Steps whose warp is not a homography set ``approximate = True``: the mask
@@ -118,7 +120,11 @@ class Step:
         if self.case:
             extra = dict(extra)
             extra["cases"] = sorted(set(extra.get("cases", ())) | {self.case})
-        return Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra)
+        geometry = sample.geometry
+        if geometry is not None and isinstance(self, GeometricStep):
+            h, w = sample.image.shape[:2]
+            geometry = geometry.then(self.page_stage((w, h), **params), self.name)
+        return Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra, geometry=geometry)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p={self.p}, {self.options})"
@@ -134,6 +140,12 @@ class GeometricStep(Step):
     def apply_to_keypoints(self, corners: np.ndarray, **params: Any) -> np.ndarray:
         raise NotImplementedError(f"geometric step {self.name!r} ({type(self).__name__}) does not implement "
                                   "apply_to_keypoints")
+
+    def page_stage(self, frame: tuple[int, int], **params: Any):
+        """How this step moves every point, for dense labels: a
+        :class:`docsynth.generate.pagemap.Stage` reading from a ``frame`` (w, h) image. None
+        (the default) means it cannot say: ``generate.labels`` then refuses the sample."""
+        return None
 
 
 class OneOf(Step):

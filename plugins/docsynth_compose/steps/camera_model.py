@@ -21,7 +21,7 @@ import numpy as np
 from docsynth.geometry import quad_area
 
 DEFAULTS: dict[str, Any] = {
-    "area": [0.08, 0.7],  # share of the frame covered by the page, drawn log-uniformly
+    "area": [0.1, 0.8],  # share of the frame covered by the page, drawn log-uniformly
     "rotation_sigma": 7.0,  # in-plane rotation, degrees (normal)...
     "rotation_wide_p": 0.2,  # ...or, with this probability, uniform in +-rotation_wide
     "rotation_wide": 40.0,

@@ -6,6 +6,11 @@ pixel centres, hence the +-0.5 shifts. Flips and rotation are exact. The three d
 forward, so they are found by inverting the map numerically (fixed-point iteration, exact to a
 hundredth of a pixel where the map is smooth) and the sample is flagged ``approximate``
 because the page edges are no longer straight.
+
+Each step also reports its mapping of every point (``page_stage``) for dense labels: flips,
+rotation and squash as affine maps, the remaps by their backward map (bilinear, as ``remap``
+samples it) and its numerical inverse to a ten-thousandth of a pixel; the grid warp exactly,
+axis by axis.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from docsynth.generate.pagemap import Mapped, affine
 from docsynth.geometry import order_corners
 
 from .base import GeometricStep, register_step, uniform
@@ -43,6 +49,9 @@ class HorizontalFlip(GeometricStep):
     def get_params(self, rng, sample):
         return {"width": sample.image.shape[1]}
 
+    def page_stage(self, frame, width, **params):
+        return affine([[-1, 0, width], [0, 1, 0]], frame, self.name)
+
 
 @register_step
 class VerticalFlip(GeometricStep):
@@ -63,6 +72,9 @@ class VerticalFlip(GeometricStep):
 
     def get_params(self, rng, sample):
         return {"height": sample.image.shape[0]}
+
+    def page_stage(self, frame, height, **params):
+        return affine([[1, 0, 0], [0, -1, height]], frame, self.name)
 
 
 @register_step
@@ -101,6 +113,9 @@ class Rotate(GeometricStep):
         pts = corners @ m_edge[:, :2].T + m_edge[:, 2]
         return order_corners(pts)
 
+    def page_stage(self, frame, m_edge, **params):
+        return affine(m_edge, frame, self.name)  # a reflected border is not page: NaN in uv
+
 
 # ---------------------------------------------------------------------------------------------
 # Non-homography warps
@@ -125,7 +140,8 @@ def sample_map(map_x: np.ndarray, map_y: np.ndarray, pts: np.ndarray) -> np.ndar
     return out
 
 
-def invert_map(map_x: np.ndarray, map_y: np.ndarray, corners: np.ndarray, iterations: int = 30) -> np.ndarray:
+def invert_map(map_x: np.ndarray, map_y: np.ndarray, corners: np.ndarray, iterations: int = 30,
+               tol: float = 1e-3) -> np.ndarray:
     """Where do source points (edge coordinates) land under the backward map? Fixed-point
     iteration p <- p - (map(p) - q): converges for the gentle displacements used here."""
     q = np.asarray(corners, np.float64) - 0.5
@@ -133,7 +149,23 @@ def invert_map(map_x: np.ndarray, map_y: np.ndarray, corners: np.ndarray, iterat
     for _ in range(iterations):
         err = sample_map(map_x, map_y, p) - q
         p -= err
-        if np.abs(err).max() < 1e-3:
+        if np.abs(err).max() < tol:
+            break
+    return p + 0.5
+
+
+def invert_points(map_x: np.ndarray, map_y: np.ndarray, pts: np.ndarray, iterations: int = 60,
+                  tol: float = 1e-5) -> np.ndarray:
+    """:func:`invert_map` for many points (dense labels): each point iterates until it alone has
+    converged, so a few slow ones near strong distortion do not keep the rest busy."""
+    q = np.asarray(pts, np.float64) - 0.5
+    p = q.copy()
+    active = np.arange(len(q))
+    for _ in range(iterations):
+        err = sample_map(map_x, map_y, p[active]) - q[active]
+        p[active] -= err
+        active = active[np.abs(err).max(axis=1) >= tol]
+        if not len(active):
             break
     return p + 0.5
 
@@ -151,6 +183,10 @@ class RemapStep(GeometricStep):
 
     def apply_to_keypoints(self, corners, map_x, map_y, **params):
         return invert_map(map_x, map_y, corners)
+
+    def page_stage(self, frame, map_x, map_y, **params):
+        return Mapped(lambda p: invert_points(map_x, map_y, p),
+                      lambda q: sample_map(map_x, map_y, q - 0.5) + 0.5, frame, self.name)
 
 
 def _upsample(field: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -222,6 +258,22 @@ class GridDistortion(RemapStep):
         out[:, 1] = _invert_axis(fy, pts[:, 1])
         return out + 0.5
 
+    def page_stage(self, frame, fx, fy, **params):
+        def backward(q):
+            p = np.asarray(q, np.float64) - 0.5
+            return np.stack([_axis_map(fx, p[:, 0]), _axis_map(fy, p[:, 1])], axis=1) + 0.5
+        return Mapped(lambda p: self.apply_to_keypoints(p, fx, fy), backward, frame, self.name)
+
+
+def _axis_map(f: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """One axis of the grid warp's backward map at any coordinate (linear between pixel
+    centres, as ``remap`` samples it; the end displacement beyond the ends)."""
+    n = len(f)
+    f = f.astype(np.float64)
+    out = np.interp(x, np.arange(n, dtype=np.float64), f)
+    out = np.where(x < 0, f[0] + x, out)
+    return np.where(x > n - 1, f[-1] + (x - (n - 1)), out)
+
 
 def _invert_axis(f: np.ndarray, src: np.ndarray) -> np.ndarray:
     n = len(f)
@@ -278,3 +330,6 @@ class Squash(GeometricStep):
 
     def apply_to_keypoints(self, corners, scale, **params):
         return np.asarray(corners, np.float64) * np.asarray(scale, np.float64)
+
+    def page_stage(self, frame, scale, **params):
+        return affine([[scale[0], 0, 0], [0, scale[1], 0]], frame, self.name)

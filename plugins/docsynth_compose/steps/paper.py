@@ -82,6 +82,16 @@ class PageWarp:
         v = self.origin[1] + s * self.axis[1] + t * normal[1]
         return u, v, bend
 
+    def stage(self):
+        """This warp as a stage of the page's map (for dense labels): flat page -> warped plane
+        and back, both in closed form."""
+        from docsynth.generate.pagemap import Mapped
+
+        def backward(pts):
+            u, v, _ = self.inverse(pts[:, 0], pts[:, 1])
+            return np.stack([u, v], axis=1)
+        return Mapped(self.forward, backward, None, self.kind)
+
     def shade(self, bend: np.ndarray, s2: np.ndarray | None = None) -> np.ndarray:
         """Lambertian gain relative to flat paper for a surface tilted by ``bend`` towards
         ``-axis`` (it rises along +axis)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
+from docsynth.config import F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
+from docsynth.options import Options
 
 
 class RuledPages:
@@ -16,8 +17,12 @@ class RuledPages:
     licence = "CC0-1.0"
     homepage = "https://example.org/docsynth-example-source"
 
-    def list_documents(self, options: dict[str, Any]) -> list[DocumentRef]:
-        count = int(options.get("count", 4))
+    # Typed options: the host checks them when the config loads and hands list_documents an
+    # Options object with every default filled in (the core sets count from documents_count).
+    options = {"count": F(int, 4, "how many pages to list", low=0)}
+
+    def list_documents(self, options: Options) -> list[DocumentRef]:
+        count = options.count
         return [DocumentRef(id=f"ruled-{i}", source=self.name, meta={"index": i}) for i in range(count)]
 
     def load_document(self, ref: DocumentRef) -> Page:

@@ -1,0 +1,148 @@
+"""Sheets around the page that look like the page: the scenes where a scanner takes the wrong
+outline.
+
+- :func:`larger_sheet`: the page lies on a slightly larger sheet, notebook or book cover of a
+  similar colour (2-8% larger, a little offset and turned), so the outline of the sheet below
+  runs just outside the page's own.
+- :func:`book_spread`: the page is one page of an open booklet or book: the facing page joins
+  it at the gutter (same plane, same camera), a stack of page edges shows beyond its outer edge,
+  a cover may stick out around both, and the gutter is shaded. The label stays the one page.
+
+Both draw into the frame *before* the page is pasted (everything here lies under or beside the
+page) and return the other sheets' corners as ``extra["instances"]`` entries (role ``under`` or
+``facing``). They take the compositor's ``paste(sheet, image, h_edge)`` and ``sheet(page)``
+so the other sheets get the same paper look, shadow and level of detail as the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from docsynth.geometry import apply_homography, page_corners, quad_area
+from docsynth.kinds import Page
+
+Paste = Callable[[Page, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    return cv2.getPerspectiveTransform(np.asarray(src, np.float32), np.asarray(dst, np.float32)).astype(np.float64)
+
+
+def _plain(page: Page, colour: np.ndarray, rng: np.random.Generator) -> Page:
+    """A sheet of one colour with a faint texture (a cover, the back of a notebook)."""
+    h, w = page.image.shape[:2]
+    small = rng.normal(0, 1, (max(2, h // 32), max(2, w // 32), 1)).astype(np.float32)
+    grain = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+    img = np.clip(colour[None, None, :] + grain * rng.uniform(1, 6), 0, 255).astype(np.uint8)
+    return Page(image=img, mask=np.full((h, w), 255, np.uint8), corners=None)
+
+
+def _paper_colour(page: Page) -> np.ndarray:
+    img = page.image
+    return np.median(img.reshape(-1, 3)[:: max(1, img.size // 3000)], axis=0).astype(np.float32)
+
+
+def _cover_colour(page: Page, rng: np.random.Generator) -> np.ndarray:
+    """Mostly close to the paper (the hard case), sometimes a darker board or a coloured cover."""
+    paper = _paper_colour(page)
+    r = rng.random()
+    if r < 0.55:
+        return np.clip(paper * rng.uniform(0.88, 1.04) + rng.normal(0, 5, 3), 0, 255)
+    if r < 0.8:
+        return rng.uniform(20, 120, 3).astype(np.float32)
+    colour = rng.uniform(40, 230, 3)
+    return (colour + (colour.mean() - colour) * rng.uniform(0.2, 0.6)).astype(np.float32)
+
+
+def larger_sheet(page: Page, image: np.ndarray, quad: np.ndarray, rng: np.random.Generator,
+                 paste: Paste, sheet: Callable[[Page], Page]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """A sheet 2-8% larger than the page, under it: offset by up to 2% and turned by up to 2
+    degrees, so it shows along one to four sides of the page."""
+    centre = quad.mean(axis=0)
+    size = np.sqrt(max(1.0, quad_area(quad)))
+    grow = rng.uniform(1.02, 1.08)
+    theta = np.radians(rng.normal(0, 1.0))
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    shift = rng.uniform(-0.02, 0.02, 2) * size
+    under = (quad - centre) @ rot.T * grow + centre + shift
+    # a plain cover or notebook of a similar colour, or another printed (or blank) sheet
+    below = _plain(page, _cover_colour(page, rng), rng) if rng.random() < 0.5 else sheet(page)
+    ph, pw = page.image.shape[:2]
+    image = paste(below, image, _homography(page_corners(pw, ph), under))
+    return image, [{"corners": under, "role": "under", "flags": ["occluded"]}]
+
+
+def book_spread(page: Page, image: np.ndarray, h_edge: np.ndarray, rng: np.random.Generator,
+                paste: Paste, sheet: Callable[[Page], Page]) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+    """The page as one page of an open book. Returns the frame with the cover, the page-edge
+    stack and the facing page drawn, the instances, and the gutter (for :func:`shade_gutter`
+    after the page is pasted)."""
+    ph, pw = page.image.shape[:2]
+    # the gutter: mostly the left or right side of the page (a book held upright)
+    side = int(rng.choice(4, p=[0.45, 0.45, 0.05, 0.05]))  # 0 left, 1 right, 2 top, 3 bottom
+    k = rng.uniform(0.96, 1.03)  # the facing page's width relative to the page
+    gap = rng.uniform(0.0, 0.01)
+    dy = rng.uniform(-0.015, 0.015)
+    if side == 0:
+        facing = np.array([[-k * pw - gap * pw, dy * ph], [-gap * pw, dy * ph], [-gap * pw, (1 + dy) * ph],
+                           [-k * pw - gap * pw, (1 + dy) * ph]])
+        outward = np.array([1.0, 0.0])
+    elif side == 1:
+        facing = np.array([[(1 + gap) * pw, dy * ph], [(1 + gap + k) * pw, dy * ph],
+                           [(1 + gap + k) * pw, (1 + dy) * ph], [(1 + gap) * pw, (1 + dy) * ph]])
+        outward = np.array([-1.0, 0.0])
+    elif side == 2:
+        facing = np.array([[dy * pw, -k * ph - gap * ph], [(1 + dy) * pw, -k * ph - gap * ph],
+                           [(1 + dy) * pw, -gap * ph], [dy * pw, -gap * ph]])
+        outward = np.array([0.0, 1.0])
+    else:
+        facing = np.array([[dy * pw, (1 + gap) * ph], [(1 + dy) * pw, (1 + gap) * ph],
+                           [(1 + dy) * pw, (1 + gap + k) * ph], [dy * pw, (1 + gap + k) * ph]])
+        outward = np.array([0.0, -1.0])
+    flat = page_corners(pw, ph)
+    instances: list[dict[str, Any]] = []
+    # 1. the cover, a few % larger than the two pages together
+    if rng.random() < 0.6:
+        both = np.vstack([flat, facing])
+        lo, hi = both.min(axis=0), both.max(axis=0)
+        pad = rng.uniform(0.01, 0.05) * np.array([pw, ph])
+        cover = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]]) + \
+            np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * pad
+        cover_quad = apply_homography(h_edge, cover)
+        image = paste(_plain(page, _cover_colour(page, rng), rng), image, _homography(flat, cover_quad))
+        instances.append({"corners": cover_quad, "role": "under", "flags": ["occluded"]})
+    # 2. the stack of page edges beyond the outer edges of both pages: thin offsets of blank
+    #    sheets of the paper's colour, each a little darker (the edges are in shadow)
+    paper = _paper_colour(page)
+    for i in range(int(rng.integers(0, 4)), 0, -1):
+        step = rng.uniform(0.003, 0.01) * i
+        for rect in (flat, facing):
+            centre = rect.mean(axis=0)
+            grown = centre + (rect - centre) * (1 + 0.2 * step) + outward * step * pw * \
+                (1 if rect is flat else -1)
+            shade = paper * rng.uniform(0.72, 0.95)
+            dst = apply_homography(h_edge, grown)
+            image = paste(_plain(page, shade, rng), image, _homography(flat, dst))
+    # 3. the facing page, printed like the page
+    facing_quad = apply_homography(h_edge, facing)
+    image = paste(sheet(page), image, _homography(flat, facing_quad))
+    instances.append({"corners": facing_quad, "role": "facing", "flags": []})
+    gutter = flat[[0, 3]] if side == 0 else flat[[1, 2]] if side == 1 else flat[[0, 1]] if side == 2 else flat[[3, 2]]
+    return image, instances, {"line": apply_homography(h_edge, gutter), "width": float(np.sqrt(quad_area(
+        apply_homography(h_edge, flat)))) * rng.uniform(0.02, 0.07), "strength": float(rng.uniform(0.15, 0.45))}
+
+
+def shade_gutter(image: np.ndarray, gutter: dict[str, Any]) -> np.ndarray:
+    """Darken a soft band along the gutter (the pages bend down into it, away from the light)."""
+    h, w = image.shape[:2]
+    band = np.zeros((h, w), np.float32)
+    a, b = (np.round(gutter["line"] * 8).astype(np.int32))
+    width = max(1, int(round(gutter["width"])))
+    cv2.line(band, tuple(int(v) for v in a), tuple(int(v) for v in b), 1.0, thickness=width,
+             lineType=cv2.LINE_AA, shift=3)
+    band = cv2.GaussianBlur(band, (0, 0), max(1.0, width / 2))
+    out = image.astype(np.float32) * (1 - gutter["strength"] * np.clip(band, 0, 1))[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -1,0 +1,85 @@
+"""The seed table of the `cpu` recipe, and which seed ships: each finished run scored on real
+photos (by subset) and on the synthetic hard-case benchmark, then the shipping rule applied.
+
+    python recipes/cpu/seeds.py runs/v3-s41 runs/v3-s43 runs/v3-s44 \
+        --real ../shared/realdocs --hardcases runs/hc24 [--json seeds.json]
+
+Each run's ``last.pt`` is scored with `docsynth evaluate` (post-processor ``refine``). The rule
+(docs/cpu-model.md, fixed before the v3 runs finished): the shipped model is the **median
+seed** by its worst real-photo subset; ties go to the lower seed. The table gives, per seed,
+the real-photo mean, worst subset and every subset, the hard-case mean, worst case and false
+refusals, and the false-acceptance rate on the benchmark's page-less photos; then the mean and
+the minimum over seeds. Nothing here picks the best draw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def score(checkpoint: Path, folder: Path) -> dict[str, Any]:
+    from docsynth.evaluate.command import run_evaluation
+
+    report = run_evaluation(folder, checkpoint, post="refine")
+    return report["methods"]["model:refine"]
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    subsets = {name: round(s["mean_jaccard"], 4) for name, s in result["subsets"].items()}
+    worst = min(subsets, key=subsets.get)
+    return {"mean": round(result["mean_jaccard"], 4), "worst_subset": worst, "worst": subsets[worst],
+            "subsets": subsets, "abstention": result.get("abstention"),
+            "refused": [r["image"] for r in result["images"] if r["corners"] is None]}
+
+
+def median_seed(rows: dict[str, dict[str, Any]]) -> str:
+    """The run whose worst real-photo subset is the median of all runs (lower seed on ties)."""
+    order = sorted(rows, key=lambda run: (rows[run]["real"]["worst"], run))
+    return order[(len(order) - 1) // 2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders with last.pt")
+    ap.add_argument("--real", type=Path, required=True, help="real photos with corners.csv")
+    ap.add_argument("--hardcases", type=Path, default=None, help="a `docsynth hardcases` folder")
+    ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    args = ap.parse_args(argv)
+    missing = [str(run / "last.pt") for run in args.runs if not (run / "last.pt").is_file()]
+    if missing:
+        print(f"seeds: no finished run at {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows: dict[str, dict[str, Any]] = {}
+    for run in args.runs:
+        row = {"real": summary(score(run / "last.pt", args.real))}
+        if args.hardcases is not None:
+            row["hardcases"] = summary(score(run / "last.pt", args.hardcases))
+        rows[str(run)] = row
+        print(f"{run}: real mean {row['real']['mean']:.4f}, worst {row['real']['worst_subset']} "
+              f"{row['real']['worst']:.4f}; " + ", ".join(f"{k} {v:.4f}" for k, v in row["real"]["subsets"].items())
+              + (f"; refused {', '.join(row['real']['refused'])}" if row["real"]["refused"] else ""))
+        if "hardcases" in row:
+            hc, ab = row["hardcases"], row["hardcases"]["abstention"] or {}
+            print(f"  hard cases mean {hc['mean']:.4f}, worst {hc['worst_subset']} {hc['worst']:.4f}; false refusals "
+                  f"{ab.get('false_refusal')}, false acceptances {ab.get('false_acceptance')} "
+                  f"(confident {ab.get('confident_false_acceptance')})")
+    for part in ("real", "hardcases"):
+        values = [r[part] for r in rows.values() if part in r]
+        if values:
+            means = [v["mean"] for v in values]
+            worsts = [v["worst"] for v in values]
+            print(f"over {len(values)} seeds, {part}: mean {sum(means) / len(means):.4f} (min {min(means):.4f}), "
+                  f"worst subset mean {sum(worsts) / len(worsts):.4f} (min {min(worsts):.4f})")
+    ship = median_seed(rows)
+    print(f"ships (median seed by worst real-photo subset): {ship}")
+    if args.json:
+        args.json.write_text(json.dumps({"runs": rows, "ships": ship}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
