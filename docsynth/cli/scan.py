@@ -230,7 +230,7 @@ def register(app: typer.Typer) -> None:
                                                          help="Override the precision's mean-Jaccard tolerance."),
         max_confidence_diff: Optional[float] = typer.Option(None, "--max-confidence-diff",
                                                             help="Override the precision's tolerance on one photo's "
-                                                                 "confidence (0.01 fp32, 0.2 fp16 and int8)."),
+                                                                 "confidence (0.01 fp32, 0.2 fp16, 0.3 int8)."),
         atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's raw outputs (fp32)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),
         as_json: bool = JsonOpt,
