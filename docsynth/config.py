@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from docsynth import fields, options
+from docsynth import fields, options, workers
 # Re-exported: plugins declare options with docsynth.config.F and its range shorthands (the
 # documented plugin API), and much of the core reads dotted keys with config.lookup.
 from docsynth.fields import (AT_LEAST_1, COUNT, POSITIVE, QUALITY, SHARE, F, Field,  # noqa: F401
@@ -133,6 +133,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<:' would hide where each key comes from
+                raise yaml.constructor.ConstructorError(
+                    None, None, "YAML merge keys ('<<:') are not supported; write the keys out in each section",
+                    key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
             if isinstance(key, (str, int, float, bool)) and key in seen:
@@ -153,13 +157,18 @@ def parse_file(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
         raise DocsynthError(f"{path}: config file not found; pass an existing --config PATH") from None
     except OSError as exc:
         raise DocsynthError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        line_no = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise DocsynthError(f"{path}:{line_no}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                            "save the config as UTF-8") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise DocsynthError(f"{path}{line}: {problem}; fix the YAML syntax") from None
+        hint = "" if "not supported" in problem else "; fix the YAML syntax"
+        raise DocsynthError(f"{path}{line}: {problem}{hint}") from None
     return ({} if data is None else data), _line_index(text)
 
 
@@ -216,14 +225,20 @@ def read(config_path: str | Path | None = None, overrides: dict[str, Any] | None
     if config_path is not None or path.is_file():
         data, lines = parse_file(path)
         problems = validate(data, str(path), lines)
-        if problems and not keep_going:
-            raise DocsynthError("\n".join(problems))
-        loaded = Loaded(merge(cfg, _valid_part(data, str(path)) if problems else data), path, lines, problems)
+        if not problems:
+            part = data
+        elif keep_going:  # only the valid keys: the later checks run on the rest
+            part = _valid_part(data, str(path))
+        else:  # all of it, wrong values too, so that the plugins' options are checked in the same pass
+            part = data if isinstance(data, dict) else {}
+        loaded = Loaded(merge(cfg, part), path, lines, problems)
     apply_overrides(loaded.cfg, {k: v for k, v in (overrides or {}).items() if v is not None})
-    problems = validate(loaded.cfg, "command line")
-    if problems and not keep_going:
+    if keep_going or not loaded.problems:  # else the file's problems, found above, would be repeated
+        loaded.problems += validate(loaded.cfg, "command line")
+    if loaded.problems and not keep_going:  # every problem of the file at once, each on its own line
+        problems = loaded.problems + options.more_problems(loaded.cfg, loaded.origin, loaded.lines,
+                                                            loaded.problems)
         raise DocsynthError("\n".join(problems))
-    loaded.problems += problems
     return loaded
 
 
@@ -255,6 +270,7 @@ def load(config_path: str | Path | None = None, overrides: dict[str, Any] | None
     problem is found before any work."""
     loaded = read(config_path, overrides, cwd=cwd)
     options.check(loaded.cfg, loaded.origin, loaded.lines)
+    workers.cap_config(loaded.cfg)  # worker counts beyond the machine's CPUs: capped, with a note
     return RunConfig.model_validate(loaded.cfg)
 
 

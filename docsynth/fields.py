@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from docsynth.errors import DocsynthError
+from docsynth.limits import free_form_problems, non_finite, pixel_problem
 
 
 @dataclass(frozen=True)
@@ -138,25 +139,19 @@ def validate(data: Any, origin: str, lines: dict[tuple[str, ...], int] | None = 
             sub = spec[key]
             if isinstance(sub, dict):
                 walk(value, sub, key_path)
+            elif non_finite(value):  # NaN passes every range check (and is not JSON)
+                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected finite numbers")
             elif not _check_value(sub, value):
                 # A value of the wrong type gets the type; one out of range gets the range too.
                 in_type = _check_value(sub, value, with_range=False)
                 problems.append(
                     f"{where(key_path)}: '{dotted}' is {value!r}, expected {sub.describe(with_range=in_type)}"
                 )
-            elif key.endswith("_options") and isinstance(value, dict):
-                probabilities(value, key_path)
-
-    def probabilities(options: dict[str, Any], path: tuple[str, ...]) -> None:
-        # Plugins' options are free-form, but by convention 'p' and '*_p' are probabilities.
-        for key, value in options.items():
-            key_path = path + (str(key),)
-            if isinstance(value, dict):
-                probabilities(value, key_path)
-            elif (key == "p" or str(key).endswith("_p")) and not (
-                    isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
-                problems.append(f"{where(key_path)}: '{'.'.join(key_path)}' is {value!r}, expected a "
-                                "probability from 0 to 1")
+            elif isinstance(value, list) and pixel_problem(str(key), value) is not None:  # sides have ranges
+                problems.append(f"{where(key_path)}: '{dotted}' is {value!r}, expected {pixel_problem(str(key), value)}")
+            elif str(key).endswith("_options") and isinstance(value, dict):
+                # Plugins' options are free-form: probabilities ('p', '*_p'), pixel sizes, no NaN.
+                problems.extend(free_form_problems(value, key_path, where))
 
     walk(data, schema, ())
     return problems

@@ -167,10 +167,28 @@ def read_mask(path: str | Path) -> np.ndarray:
     return np.where(mask >= 128, 255, 0).astype(np.uint8)
 
 
-def list_images(folder: str | Path) -> list[Path]:
+# Files by which docsynth marks a folder it wrote: a dataset (run.yaml), a scan (scan.json), an
+# evaluation (results.json), a stage of `docsynth run` (.stage.json), prepared pages (prepare.yaml).
+OUTPUT_RECORDS = ("run.yaml", "scan.json", "results.json", ".stage.json", "prepare.yaml")
+
+
+def docsynth_outputs_under(folder: str | Path, paths: Iterable[Path] | None = None) -> set[Path]:
+    """Subfolders of ``folder`` (not itself) that docsynth wrote: they carry one of its records.
+    Their composites, masks, pages and contact sheets are never listed as inputs. ``paths``:
+    the folder's files when the caller has walked it already."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    paths = folder.rglob("*") if paths is None else paths
+    return {p.parent for p in paths if p.name in OUTPUT_RECORDS and p.parent != folder and p.is_file()}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Every image under ``folder``, except hidden ones and those in docsynth's own outputs."""
+    folder = Path(folder)
+    every = list(folder.rglob("*"))  # one walk: big photo folders are slow to list
+    ours = docsynth_outputs_under(folder, every)
+    return sorted(p for p in every if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                  and not (ours and any(parent in ours for parent in p.parents)))
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ in, read by attribute (``options.threshold``) or by key. A plugin never repeats 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Iterator, Mapping
 
 from docsynth import plugins
@@ -153,6 +154,24 @@ def problems(cfg: dict[str, Any], origin: str, lines: dict[tuple[str, ...], int]
             data, spec = {part: data}, {part: spec}
         out += [f"{line} ({kind} {name!r})" for line in validate(data, origin, lines, schema=spec)]
     return out
+
+
+_KEY_IN_PROBLEM = re.compile(r"'([^']+)' is ")
+
+
+def more_problems(cfg: dict[str, Any], origin: str, lines: dict[tuple[str, ...], int] | None,
+                  found: list[str]) -> list[str]:
+    """The plugins' option problems besides those the core check ``found`` (a key it already
+    named, such as a probability out of range, is not named twice), so that a config's
+    problems are all reported in one run."""
+    named = {m.group(1) for m in map(_KEY_IN_PROBLEM.search, found) if m}
+    try:
+        return [p for p in problems(cfg, origin, lines)
+                if not (m := _KEY_IN_PROBLEM.search(p)) or m.group(1) not in named]
+    except Exception:  # a value of the wrong type can trip a plugin's lookup: reported already
+        if not found:
+            raise
+        return []
 
 
 def check(cfg: dict[str, Any], origin: str, lines: dict[tuple[str, ...], int] | None = None) -> None:

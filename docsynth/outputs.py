@@ -69,6 +69,17 @@ def refuse_overlap(out: str | Path, inputs: Iterable[str | Path | None], flag: s
                                 f"could replace it, so choose another {flag}")
 
 
+def refuse_inside(out: str | Path, inputs: Iterable[str | Path | None], flag: str = "--out") -> None:
+    """An output folder must not lie inside an input folder that the command lists recursively:
+    the next run would read its composites, pages or sheets back as input."""
+    for item in inputs:
+        if item is None or not Path(item).is_dir():
+            continue
+        if os.path.realpath(item) != os.path.realpath(out) and _inside(Path(out), Path(item)):
+            raise DocsynthError(f"{out}: {flag} is inside the input folder {item}, so a rerun would read its "
+                                f"own output as input; choose a {flag} outside {item}")
+
+
 def refuse_replacing(files: Iterable[str | Path], inputs: Iterable[str | Path], ours: Iterable[str | Path] = (),
                      force: bool = False, flag: str = "--out") -> None:
     """Output files may never replace an input (a file in ``inputs`` or inside an input folder),

@@ -139,6 +139,8 @@ class Host:
                     return
                 other.errors.append(_clash(kind, name, keep=info, drop=other))
                 other.provides[kind].remove(name)
+            if kind in GUARDED_KINDS and not _is_builtin(info):
+                obj = Guarded(obj, f"{kind} {name!r} (plugin {info.name!r}, distribution {info.distribution})")
             self.registry[kind][name] = obj
             self.owner[(kind, name)] = info.name
             info.provides.setdefault(kind, []).append(name)
@@ -211,6 +213,40 @@ class Host:
         for info in self.infos.values():
             for err in info.errors:
                 print(f"docsynth: plugin {info.name}: {err}", file=sys.stderr)
+
+
+# Kinds whose third-party implementations are called through :class:`Guarded`. (Compositors,
+# executors and the others are already called where a failure becomes one line naming them.)
+GUARDED_KINDS = ("source", "background")
+
+
+class Guarded:
+    """A third-party plugin object whose methods turn an unexpected exception (a bug in the
+    plugin) into one line naming the plugin, its distribution, the method and the error, and
+    exit status 1, instead of a traceback. Attributes pass through unchanged."""
+
+    def __init__(self, obj: Any, who: str) -> None:
+        self._obj, self._who = obj, who
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") or attr in ("_obj", "_who"):  # copy/pickle probe before __init__
+            raise AttributeError(attr)
+        value = getattr(self._obj, attr)
+        if not callable(value) or isinstance(value, type):
+            return value
+        who = self._who
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except DocsynthError:
+                raise
+            except Exception as exc:
+                raise DocsynthError(f"{who} failed in {attr}: {type(exc).__name__}: {exc}; report it to the "
+                                    "plugin's authors, or disable it with DOCSYNTH_DISABLE_PLUGINS",
+                                    exit_code=1) from None
+
+        return call
 
 
 def _env_list(var: str) -> set[str] | None:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from docsynth.limits import MAX_ITEMS, MAX_SIDE
+
 
 class Section(BaseModel):
     """A config section: typed fields, each with its default, help and allowed range, declared
@@ -24,7 +26,10 @@ class Section(BaseModel):
 
 def setting(default: Any, help: str = "", *, ge: float | None = None, gt: float | None = None,
             le: float | None = None, lt: float | None = None) -> Any:
-    """One config field: its default, its help and its bounds (``ge``/``gt`` low, ``le``/``lt`` high)."""
+    """One config field: its default, its help and its bounds (``ge``/``gt`` low, ``le``/``lt`` high).
+    Sizes in pixels are capped at MAX_SIDE and counts of samples, documents and backgrounds at
+    MAX_ITEMS (docsynth/limits.py); worker counts have no hard cap: beyond the machine's CPUs
+    they are capped, with a note (workers.cap_config)."""
     return PydanticField(default=default, description=help, ge=ge, gt=gt, le=le, lt=lt)
 
 
@@ -36,7 +41,7 @@ class RunSection(Section):
 
 class SourcesSection(Section):
     mix: dict = setting({'procedural': 24}, 'source name -> number of documents to sample')
-    max_size: int = setting(640, 'longest side of prepared pages', ge=16)
+    max_size: int = setting(640, 'longest side of prepared pages', ge=16, le=MAX_SIDE)
     out: str = setting('data/documents', 'prepared document folder')
     root: str = setting('data/sources', 'where fetched/imported datasets live')
     masks: dict = setting({}, 'source name -> mask strategy (default: fullpage)')
@@ -48,18 +53,18 @@ class SourcesSection(Section):
 
 class BackgroundsSection(Section):
     provider: str = setting('procedural', 'background provider')
-    count: int = setting(24, 'number of backgrounds to collect', ge=0)
+    count: int = setting(24, 'number of backgrounds to collect', ge=0, le=MAX_ITEMS)
     out: str = setting('data/backgrounds', 'background folder')
     queries: list = setting(['desk', 'office desk', 'wooden desk', 'table', 'wooden table', 'kitchen table', 'dining table', 'coffee table', 'floor', 'wooden floor', 'parquet floor', 'tiled floor', 'carpet', 'rug', 'bedsheet', 'blanket', 'wooden surface', 'marble', 'granite countertop', 'concrete floor', 'laminate countertop', 'tablecloth', 'fabric texture', 'cardboard'], "search queries for scraping providers (the reference's 24 surfaces)")
     options: dict = setting({}, 'provider name -> options for that provider (e.g. api_url, token)')
-    per_query: int = setting(100, 'images to collect per query (`scrape --limit`)', ge=1)
+    per_query: int = setting(100, 'images to collect per query (`scrape --limit`)', ge=1, le=MAX_ITEMS)
     contact: str = setting('', 'your e-mail or URL, sent in the User-Agent (Wikimedia blocks anonymous clients)')
     licences: list = setting(['cc0', 'pdm', 'by', 'by-sa'], "licence codes to accept when scraping; 'any' accepts all")
-    min_width: int = setting(1280, 'smallest accepted width in pixels when scraping', ge=0)
-    min_height: int = setting(0, 'smallest accepted height in pixels when scraping', ge=0)
+    min_width: int = setting(1280, 'smallest accepted width in pixels when scraping', ge=0, le=MAX_SIDE)
+    min_height: int = setting(0, 'smallest accepted height in pixels when scraping', ge=0, le=MAX_SIDE)
     min_aspect: float = setting(1.0, 'smallest accepted width/height (1.0: landscape or square)', gt=0)
     max_aspect: float = setting(3.0, 'largest accepted width/height (no panoramas)', gt=0)
-    max_side: int = setting(2560, 'scraped images are scaled down to this longest side (0: keep)', ge=0)
+    max_side: int = setting(2560, 'scraped images are scaled down to this longest side (0: keep)', ge=0, le=MAX_SIDE)
     jpeg_quality: int = setting(92, 'quality of the JPEGs scrape/normalize/import-textures write', ge=1, le=100)
     rate_limit: float = setting(1.0, 'minimum seconds between two requests to one host', ge=0)
     retries: int = setting(5, 'retries of a request after 429, 5xx or a network error', ge=0)
@@ -76,19 +81,19 @@ class GenerateSection(Section):
     documents: str | None = setting(None, 'prepared documents folder; null: use `source`')
     source: str = setting('procedural', 'source used when `documents` is null')
     source_options: dict = setting({}, 'options for `source`')
-    documents_count: int = setting(12, 'documents taken from `source` when `documents` is null', ge=1)
+    documents_count: int = setting(12, 'documents taken from `source` when `documents` is null', ge=1, le=MAX_ITEMS)
     mask: str = setting('fullpage', 'mask strategy for pages without a mask')
     backgrounds: str | None = setting(None, 'background folder; null: use `background_provider`')
     background_provider: str = setting('procedural', 'provider used when `backgrounds` is null')
     background_options: dict = setting({}, 'options for `background_provider`')
-    backgrounds_count: int = setting(24, 'backgrounds taken from the provider when `backgrounds` is null', ge=1)
-    per_document: int = setting(4, 'composites per document (K)', ge=1)
-    count: int | None = setting(None, 'total samples; null: documents x per_document', ge=0)
+    backgrounds_count: int = setting(24, 'backgrounds taken from the provider when `backgrounds` is null', ge=1, le=MAX_ITEMS)
+    per_document: int = setting(4, 'composites per document (K)', ge=1, le=100_000)
+    count: int | None = setting(None, 'total samples; null: documents x per_document', ge=0, le=MAX_ITEMS)
     out: str = setting('data/synth', 'output dataset folder')
     workers: int = setting(1, 'worker processes (does not change the output)', ge=1)
     executor: str = setting('local', 'executor plugin')
     executor_options: dict = setting({}, 'options for the executor')
-    shard_size: int = setting(32, 'samples per shard (unit of resume and of work)', ge=1)
+    shard_size: int = setting(32, 'samples per shard (unit of resume and of work)', ge=1, le=100_000)
     shard_format: Literal['files', 'tar'] = setting('files', 'files: images/ + masks/; tar: WebDataset-style shards/NNNNN.tar')
     image_format: Literal['jpg', 'png'] = setting('jpg', 'image file format')
     jpeg_quality: int = setting(95, 'JPEG quality of written images', ge=1, le=100)
@@ -102,7 +107,7 @@ class SplitSection(Section):
     valid_fraction: float = setting(0.2, 'share of groups (documents/backgrounds) that go to valid/', ge=0, lt=1)
     valid_per_group: int | None = setting(None, 'reference mode: N composites of EVERY document to valid (leaks pages into both splits); null: leak-free', ge=1)
     group_by: Literal['document', 'background', 'both'] = setting('document', 'what must not cross splits')
-    max_size: int = setting(480, 'resize to this longest side (0: keep size)', ge=0)
+    max_size: int = setting(480, 'resize to this longest side (0: keep size)', ge=0, le=MAX_SIDE)
     seed: int | None = setting(None, 'split seed; null: the top-level seed', ge=0)
     out: str = setting('data/split', 'split output folder')
 
@@ -112,14 +117,14 @@ class TrainSection(Section):
     backbone_options: dict = setting({}, 'options for the backbone')
     weights: str = setting('none', 'none, imagenet, coco, packaged (fine-tune the packaged model docsynth-cpu.pt; needs its backbone and backbone_options) or a weights file')
     out: str = setting('runs/train', 'run folder')
-    epochs: int = setting(10, 'training epochs', ge=1)
-    steps_per_epoch: int | None = setting(None, 'cap optimizer steps per epoch (null: whole dataset)', ge=1)
-    input_size: int = setting(384, 'square input side (images are squashed, not letterboxed)', ge=16)
+    epochs: int = setting(10, 'training epochs', ge=1, le=100_000)
+    steps_per_epoch: int | None = setting(None, 'cap optimizer steps per epoch (null: whole dataset)', ge=1, le=MAX_ITEMS)
+    input_size: int = setting(384, 'square input side (images are squashed, not letterboxed)', ge=16, le=2048)
     mean: list = setting([0.4611, 0.4359, 0.3905], 'RGB normalisation mean')
     std: list = setting([0.2193, 0.215, 0.2109], 'RGB normalisation std')
     greyscale_p: float = setting(0.4, 'probability of a random greyscale image', ge=0, le=1)
-    batch_size: int = setting(64, 'global batch (split across processes under torchrun)', ge=1)
-    accumulate: int = setting(1, 'micro-batches per optimizer step (batch_size is per micro-batch)', ge=1)
+    batch_size: int = setting(64, 'global batch (split across processes under torchrun)', ge=1, le=4096)
+    accumulate: int = setting(1, 'micro-batches per optimizer step (batch_size is per micro-batch)', ge=1, le=4096)
     optimizer: Literal['adam', 'adamw'] = setting('adam', 'optimizer')
     lr: float = setting(0.0001, 'learning rate (0 freezes the weights)', ge=0)
     weight_decay: float = setting(0.0, 'weight decay', ge=0)
@@ -160,7 +165,7 @@ class EvaluateSection(Section):
     baseline: Literal['classical'] | None = setting(None, 'also score this non-learned baseline')
     packaged: bool = setting(False, 'also score the packaged model (what `docsynth scan` uses) beside the checkpoint, on the same photos')
     out: str = setting('evaluation', 'report folder: results.json, per_image.csv, worst.png')
-    worst: int = setting(8, 'worst cases on the contact sheet', ge=0)
+    worst: int = setting(8, 'worst cases on the contact sheet', ge=0, le=1000)
 
 
 class RunConfig(Section):

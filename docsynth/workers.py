@@ -16,8 +16,43 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
+
+# Options that start processes or threads: more than the machine can run only costs memory
+# (10000 generate workers hung the machine), so they are capped, with a note, not refused.
+WORKER_OPTIONS = ("sources.workers", "generate.workers", "train.workers", "train.threads")
+_noted: set[str] = set()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container's or taskset's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def worker_limit() -> int:
+    """Most worker processes worth starting: one per usable CPU (at least 2, so that a 1-CPU
+    box still overlaps work with input and output)."""
+    return max(2, usable_cpus())
+
+
+def cap_config(cfg: dict[str, Any]) -> None:
+    """Cap every worker option of a loaded config at :func:`worker_limit`, in place, saying so
+    once on stderr. Worker counts never change what is written, so capping is safe."""
+    limit = worker_limit()
+    for dotted in WORKER_OPTIONS:
+        section, key = dotted.split(".")
+        value = cfg.get(section, {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            cfg[section][key] = limit
+            if dotted not in _noted:
+                _noted.add(dotted)
+                sys.stderr.write(f"docsynth: note: '{dotted}' is {value}; capped at {limit}, the CPUs this "
+                                 "machine gives docsynth (more would only use memory)\n")
 
 
 def _set_parent_death_signal() -> bool:

@@ -141,13 +141,13 @@ def test_normalize_folder_in_place_and_idempotent(cli):
     s = json.loads(r.stdout)
     assert s["kept"] == 2 and s["converted"] == 4
     assert s["rejected:html"] == 1 and s["rejected:truncated"] == 1 and s["rejected:too-small"] == 1
-    assert s["rejected:undecodable"] == 1  # notes.txt
+    assert s["not-an-image"] == 1 and (root / "notes.txt").is_file()  # not an image: it stays where it is
     index = BackgroundIndex(root)
     files = sorted(r["file"] for r in index.records.values())
     assert files == ["a.jpg", "b.jpg", "d.jpg", "e-png.jpg", "e.jpg", "sub/c.jpg"]
     assert all(r["licence"] == "by" and r["licence_version"] == "4.0" for r in index.records.values())
     assert sorted(p.name for p in (root / "originals").rglob("*") if p.is_file()) == ["b.png", "c.webp", "d.jpg", "e.png"]
-    assert len([p for p in (root / "rejected").rglob("*") if p.is_file()]) == 4
+    assert len([p for p in (root / "rejected").rglob("*") if p.is_file()]) == 3
     for rec in index.records.values():
         with Image.open(root / rec["file"]) as im:
             assert im.mode == "RGB" and im.format == "JPEG"

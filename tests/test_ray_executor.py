@@ -40,7 +40,7 @@ def test_ray_output_is_byte_identical_to_local(ray_cluster):
     summary = run("ray", executor="ray")
     assert summary["written"] == 12 and summary["failed"] == 0
     local, remote = tree_bytes(Path("local")), tree_bytes(Path("ray"))
-    assert len(local) == 12 * 2 + 4 + 1  # images, masks, shard manifests, manifest.jsonl
+    assert len(local) == 12 * 2 + 4 + 1 + 1  # images, masks, shard manifests, manifest.jsonl, shards/inputs.json
     assert local == remote
 
 

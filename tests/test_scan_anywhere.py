@@ -237,7 +237,8 @@ def test_int8_export_of_the_packaged_model_meets_the_goals(cli, tmp_path):
     assert summary["bytes"] <= packaged_onnx().stat().st_size / 3
     real = summary["agreement"]["real"]
     assert real["scored"] >= 20 and real["jaccard_diff"] >= -0.005
-    assert summary["tolerance"]["real"] == {"corner_px": None, "jaccard": 0.005, "two_sided": False}
+    assert summary["tolerance"]["real"] == {"corner_px": None, "jaccard": 0.005, "two_sided": False, "confidence": 0.3}
+    assert real["max_confidence_diff"] <= 0.3
     # quantization moves the heatmap peaks by a fraction of a pixel on most photos
     assert real["median_model_corner_px"] <= 1.0
     x = np.zeros((1, 3, *summary["input_size"]), np.float32)

@@ -89,10 +89,14 @@ def read_rejected(root: Path) -> dict[str, dict[str, Any]]:
 def listed_files(root: str | Path) -> Iterator[Path]:
     """Every file under ``root`` except set-aside subfolders, hidden files and our own
     metadata files, in a stable order."""
+    from docsynth.io import docsynth_outputs_under
+
     root = Path(root)
-    for path in sorted(root.rglob("*")):
+    every = sorted(root.rglob("*"))
+    ours = docsynth_outputs_under(root, every)  # a dataset or scan written inside: never backgrounds
+    for path in every:
         rel = path.relative_to(root)
-        if not path.is_file() or any(p.startswith(".") for p in rel.parts):
+        if not path.is_file() or any(p.startswith(".") for p in rel.parts) or any(d in ours for d in path.parents):
             continue
         if rel.parts[0] in SET_ASIDE or (len(rel.parts) == 1 and rel.name in OWN_FILES):
             continue
@@ -160,14 +164,21 @@ def move_aside(root: Path, path: Path, folder: str) -> Path:
     return target
 
 
+# Suffixes of files that are meant to be pictures: one that does not decode is set aside in
+# rejected/. Any other file that does not decode (README.txt, LICENSE) stays where it is.
+IMAGE_LIKE = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".heic",
+              ".heif", ".avif", ""}
+
+
 def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int = 64, max_side: int = 0,
                      quality: int = 92, licence: str | None = None, provider: str = "folder",
                      progress: Callable[[int], None] | None = None,
                      on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Make every file of ``root`` an upright RGB JPEG with a record, in place.
 
-    Converted originals go to ``originals/``, files that cannot be backgrounds to
-    ``rejected/`` (counted by reason); nothing is deleted. Running it twice changes nothing.
+    Converted originals go to ``originals/``, images that cannot be backgrounds to
+    ``rejected/`` (counted by reason), files that are not images (README.txt) stay where they
+    are; nothing is deleted. Running it twice changes nothing.
     """
     from docsynth.backgrounds.normalize import Rejected, normalize_bytes
 
@@ -190,6 +201,11 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
                 norm = normalize_bytes(path.read_bytes(), min_width=min_width, min_height=min_height,
                                        max_side=max_side, quality=quality)
             except Rejected as exc:
+                if path.suffix.lower() not in IMAGE_LIKE:  # a README or a licence file beside the
+                    counts["not-an-image"] += 1           # images is no rejected background: it stays
+                    if progress:
+                        progress(1)
+                    continue
                 counts[f"rejected:{exc.reason}"] += 1
                 moved = move_aside(root, path, "rejected").relative_to(root).as_posix()
                 rid = rec["id"] if rec else safe_id(str(Path(rel).with_suffix("")))

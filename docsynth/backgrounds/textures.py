@@ -27,7 +27,7 @@ from docsynth.backgrounds.folder import BackgroundIndex, listed_files, safe_id
 
 from docsynth.backgrounds.licences import licence_code, licence_url
 from docsynth.errors import DocsynthError
-from docsynth.io import atomic_write_bytes
+from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes
 
 
 @dataclass
@@ -147,6 +147,9 @@ def import_textures(src: str | Path, out: str | Path, settings: TextureSettings,
     paragraphs = read_dep5(copyright_file) if copyright_file else None
     index = BackgroundIndex(out)
     files = [p for p in listed_files(src) if p.resolve() != out.resolve() and out.resolve() not in p.resolve().parents]
+    if not files:  # before any work: nothing would be made, and that is not a success
+        raise DocsynthError(f"{src}: no files to import (the folder is empty, or holds only hidden files); "
+                            "pass the folder that holds the textures")
     if on_start:
         on_start(len(files), 0)
     counts: Counter[str] = Counter()
@@ -169,7 +172,9 @@ def import_textures(src: str | Path, out: str | Path, settings: TextureSettings,
                     im.seek(0)
                     rgba = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-                counts["skipped:undecodable"] += 1
+                # A README or a licence file beside the textures is no failure; a broken .png is.
+                counts["skipped:undecodable" if path.suffix.lower() in IMAGE_SUFFIXES | {".gif"}
+                       else "skipped:not-an-image"] += 1
                 continue
             reason = _skip_reason(rgba, settings)
             if reason:

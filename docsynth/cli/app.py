@@ -22,12 +22,24 @@ import typer
 from typer.core import TyperGroup
 
 from docsynth import __version__, config as config_mod, outputs, plugins
-from docsynth.errors import DocsynthError
+from docsynth.errors import DocsynthError, Incomplete
 from docsynth.progress import progress_bar
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./docsynth.yaml if present).",
                          exists=False, dir_okay=False)
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+def _plain_help(param: Any) -> Any:
+    """Help that reads as written: a flag takes no value, so it shows no ``<bool>``; an argument
+    with a metavar shows that metavar alone, not ``{METAVAR}...`` and ``<list[Path]>``."""
+    if getattr(param, "is_flag", False):
+        param.display_type_rich = lambda ctx: None
+    elif getattr(param, "param_type_name", "") == "argument" and param.metavar:
+        param.display_type_rich = lambda ctx: None
+        param._usage_display_name = lambda: param.metavar
+        param._rich_display_name = lambda: param.metavar
+    return param
 
 
 class _Group(TyperGroup):
@@ -39,7 +51,18 @@ class _Group(TyperGroup):
             # The command list shows each help's first paragraph, and Typer's rich mode keeps its
             # line breaks: docstrings wrapped at 100 columns came out as ragged half-lines.
             command.short_help = " ".join(command.help.split("\n\n")[0].split())
+        if command is not None and not getattr(command, "_plain", False):
+            setattr(command, "_plain", True)  # noqa: B010
+            listed = command.get_params  # the --help option is added there, not to .params
+
+            def get_params(ctx: Any) -> list:
+                return [_plain_help(p) for p in listed(ctx)]
+
+            setattr(command, "get_params", get_params)  # noqa: B010
         return command
+
+    def get_params(self, ctx: Any) -> list:
+        return [_plain_help(p) for p in super().get_params(ctx)]
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -142,6 +165,15 @@ def emit(result: Any, as_json: bool, human: str | None = None) -> None:
         typer.echo(human if human is not None else json.dumps(result, indent=2, default=str))
 
 
+def print_table(table: Any) -> None:
+    """A rich table on stdout. In a terminal it fits the window; piped or redirected, rich would
+    cut it at 80 columns, so it gets whatever width its cells need (and --json has it all)."""
+    from rich.console import Console
+
+    piped = not sys.stdout.isatty()
+    Console(width=100_000 if piped else None, soft_wrap=piped).print(table)
+
+
 def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> config_mod.RunConfig:
     return config_mod.load(path, overrides)
 
@@ -202,6 +234,7 @@ def generate(
     gen = cfg.generate
     outputs.check_folder(gen.out)
     outputs.refuse_overlap(gen.out, [gen.documents, gen.backgrounds])  # --force clears images/
+    outputs.refuse_inside(gen.out, [gen.documents, gen.backgrounds])  # listed recursively
     with progress_bar("generate") as bar:
         summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start,
                                note=lambda msg: typer.echo(f"docsynth: note: {msg}", err=True))
@@ -209,6 +242,10 @@ def generate(
              f"{summary['failed']} failed) to {summary['out']} in {summary['seconds']} s"
              + (f"; {len(summary['skipped'])} unreadable files skipped (listed above)" if summary["skipped"] else ""))
     emit(summary, as_json, human)
+    if not summary["complete"]:
+        from docsynth.generate.shards import failure_line
+
+        raise Incomplete(failure_line(summary))
 
 
 def _s(path: Optional[Path]) -> Optional[str]:
@@ -233,7 +270,6 @@ def plugins_list(as_json: bool = JsonOpt) -> None:
                                for kind, names in info["provides"].items()}
         emit(infos, True)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("plugin", "version", "provides", "errors")
@@ -242,7 +278,7 @@ def plugins_list(as_json: bool = JsonOpt) -> None:
         if "register_commands" in info["hooks"]:
             provides = (provides + "; " if provides else "") + "commands"
         table.add_row(info["name"], info["version"] or "", provides, "\n".join(info["errors"]))
-    Console().print(table)
+    print_table(table)
 
 
 def _pip(args: list[str]) -> None:

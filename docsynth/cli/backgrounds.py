@@ -38,7 +38,7 @@ def _rejections(counts: dict[str, int]) -> str:
 
 def register(app: typer.Typer) -> None:
     from docsynth import plugins
-    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config
+    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config, print_table
     from docsynth.progress import progress_bar
 
     bg = typer.Typer(cls=_Group, no_args_is_help=True,
@@ -201,6 +201,11 @@ def register(app: typer.Typer) -> None:
         human = (f"{sum(made.values())} backgrounds made ({_rejections(made)}), skipped {_rejections(skipped)}; "
                  f"{summary['backgrounds']} in {summary['out']}; licences: {_rejections(summary['licences'])}")
         emit(summary, as_json, human)
+        if skipped.get("undecodable"):  # files that should have been textures failed to decode
+            from docsynth.errors import Incomplete
+
+            raise Incomplete(f"{src}: {skipped['undecodable']} files could not be decoded as images; "
+                             "replace them or move them out, then rerun (finished backgrounds are kept)")
 
     @bg.command("list")
     def list_cmd(as_json: bool = JsonOpt) -> None:
@@ -211,10 +216,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit(rows, True)
             return
-        from rich.console import Console
         from rich.table import Table
 
         table = Table("provider", "scrape", "description", "licence")
         for r in rows:
             table.add_row(r["name"], "yes" if r["scrape"] else "", r["description"], r["licence"])
-        Console().print(table)
+        print_table(table)

@@ -63,6 +63,13 @@ def register(app: typer.Typer) -> None:
         from docsynth import outputs
         from docsynth.report.page import write_report
 
-        outputs.check_file(out if out is not None else run_dir / "report.html")
+        from docsynth.report.run_folder import RunFolder
+
+        target = out if out is not None else run_dir / "report.html"
+        outputs.check_file(target)
+        RunFolder(run_dir)  # not a run folder: one line, before anything is written
+        if target.resolve() != (run_dir / "report.html").resolve():  # the run's files are its inputs
+            # (a foreign file elsewhere is write_report's to refuse, naming what it is)
+            outputs.refuse_replacing([target], inputs=[run_dir], force=True)
         path = write_report(run_dir, out, force=force)
         emit({"report": str(path)}, as_json, f"report: {path}")

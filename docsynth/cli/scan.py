@@ -35,16 +35,21 @@ def check_scan_output(inputs: list[Path], out: Path, force: bool) -> None:
     import json
 
     from docsynth import outputs
-    from docsynth.scan.scanner import collect_photos
+    from docsynth.scan.photos import collect_photos
 
     photos = collect_photos(inputs)
     outputs.check_folder(out)
     outputs.refuse_overlap(out, [i for i in inputs if i.is_dir()], holding=False)
+    outputs.refuse_inside(out, inputs)  # photo folders are listed recursively
+    from docsynth.scan.photos import PROGRESS
+
     try:  # pages an earlier scan wrote into --out may be replaced by a new scan
         earlier = [r["page"] for r in json.loads((out / "scan.json").read_text())["results"] if r.get("page")]
     except (OSError, ValueError, KeyError, TypeError):
         earlier = []
     pages = [out / f"{name}.jpg" for _, name in photos]
+    if (out / PROGRESS).is_file():  # an interrupted scan wrote these (Ctrl-C may land between a
+        earlier += pages            # page and its journal line): the rerun resumes it
     outputs.refuse_replacing(pages, inputs=[p for p, _ in photos], ours=earlier, force=force)
 
 
@@ -55,6 +60,7 @@ def check_report_output(folder: Path, out: Path, force: bool) -> None:
 
     outputs.check_folder(out)
     outputs.refuse_overlap(out, [folder], holding=False)
+    outputs.refuse_inside(out, [folder])  # worst.png among the photos would be scanned as one
     files = [out / "per_image.csv", out / "worst.png"]
     outputs.refuse_replacing(files, inputs=[folder], ours=files if (out / "results.json").is_file() else [],
                              force=force)
@@ -74,12 +80,17 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Output folder: flattened pages, corners.csv, scan.json."),
         post: Optional[str] = typer.Option(None, "--post", help=post_help),
         force: bool = typer.Option(False, "--force", help="Replace the results of an earlier scan in --out."),
+        min_confidence: float = typer.Option(0.05, "--min-confidence",
+                                             help="Hold back pages found with a lower confidence (0: write all)."),
         config: Optional[Path] = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Find the page in each photo and write it flattened, plus corners.csv."""
-        from docsynth.scan.scanner import Scanner, load_backend, scan_photos
+        from docsynth.scan.photos import scan_photos, stamp
+        from docsynth.scan.scanner import Scanner, load_backend
 
+        if not 0 <= min_confidence <= 1:  # also refuses NaN
+            raise DocsynthError(f"--min-confidence: {min_confidence} is not a confidence from 0 to 1")
         checkpoint, inputs = split_model_arg(args, "photos or folders")
         sc = load_config(config, {"scan.postprocessor": post}).scan
         if checkpoint is None and sc.checkpoint:
@@ -87,18 +98,32 @@ def register(app: typer.Typer) -> None:
         scanner = Scanner(load_backend(checkpoint), sc.postprocessor, sc.postprocessor_options)
         check_scan_output(inputs, out, force)
         with progress_bar("scan") as bar:
+            model = {"model": str(checkpoint) if checkpoint else "packaged",
+                     "stamp": stamp(checkpoint) if checkpoint else None}  # an interrupted scan resumes with it
             summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=sc.jpeg_quality,
-                                  progress=bar.advance, on_start=bar.start,
+                                  progress=bar.advance, on_start=bar.start, fingerprint=model,
+                                  min_confidence=min_confidence,
                                   warn=lambda msg: typer.echo(f"docsynth: warning: {msg}", err=True))
         missing = [r for r in summary["results"] if r["page"] is None]
         human = "\n".join(
             [f"{Path(r['image']).name}: " + (f"page -> {r['page']} (confidence {r['confidence']:.2f})"
-                                             if r["page"] else f"no document found ({r['reason']})")
+                                             if r["page"] else f"no page written ({r['reason']})"
+                                             if r.get("held_back") else f"no document found ({r['reason']})")
              for r in summary["results"]]
             + [f"{summary['pages']} of {summary['photos']} photos scanned into {out}; corners in "
                f"{summary['corners_csv']}" + (f"; {len(missing)} without a page" if missing else "")
-               + (f" ({summary['skipped']} unreadable, skipped)" if summary.get("skipped") else "")])
+               + (f" ({summary['held_back']} held back: confidence below {min_confidence}; "
+                  "--min-confidence 0 writes them)"
+                  if summary["held_back"] else "")
+               + (f" ({summary['skipped']} unreadable, skipped)" if summary.get("skipped") else "")
+               + (f"; {summary['resumed']} done by the interrupted scan" if summary["resumed"] else "")])
         emit(summary, as_json, human)
+        if summary["skipped"]:  # the scan is not complete: say so in the exit status too
+            from docsynth.errors import Incomplete
+
+            first = next(r for r in summary["results"] if r.get("skipped"))
+            raise Incomplete(f"{summary['skipped']} of {summary['photos']} photos could not be read (first: "
+                             f"{first['image']}); replace them and rerun, the others are in {out}")
 
     @app.command("evaluate")
     def evaluate_cmd(
@@ -143,6 +168,11 @@ def register(app: typer.Typer) -> None:
                                        packaged=ec.packaged)
         human = ev.format_report(report) + f"\n\nreport: {report_dir}"
         emit(report, as_json, human)
+        if report.get("skipped"):  # scores over fewer photos than asked: not a complete evaluation
+            from docsynth.errors import Incomplete
+
+            raise Incomplete(f"{len(report['skipped'])} photos of {folder} could not be read (first: "
+                             f"{report['skipped'][0]['image']}) and are not in the scores; replace them and rerun")
 
     @app.command("hardcases")
     def hardcases_cmd(
@@ -184,7 +214,8 @@ def register(app: typer.Typer) -> None:
     @app.command("export-model")
     def export_cmd(
         checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) to export."),
-        fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, torchscript, tflite or coreml."),
+        fmt: Optional[str] = typer.Option(None, "--format", "-f", help="onnx, torchscript, tflite or coreml "
+                                                                       "(default: what --out's suffix says)."),
         out: Path = typer.Option(..., "--out", "-o", help="File to write (.onnx / .ts / .tflite / .mlpackage)."),
         precision: str = typer.Option("fp32", "--precision", "-p",
                                       help="fp32, fp16 (onnx, coreml) or int8 (onnx, static, calibrated on composites)."),
@@ -197,25 +228,32 @@ def register(app: typer.Typer) -> None:
                                                       help="Override the precision's corner tolerance (px)."),
         max_jaccard_diff: Optional[float] = typer.Option(None, "--max-jaccard-diff",
                                                          help="Override the precision's mean-Jaccard tolerance."),
+        max_confidence_diff: Optional[float] = typer.Option(None, "--max-confidence-diff",
+                                                            help="Override the precision's tolerance on one photo's "
+                                                                 "confidence (0.01 fp32, 0.2 fp16, 0.3 int8)."),
         atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's raw outputs (fp32)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Export a model (ONNX fp32/fp16/int8, TorchScript, TFLite, Core ML), verified against the original."""
         from docsynth import outputs
-        from docsynth.scan.export_model import TOLERANCES, Tolerance, export_model
+        from docsynth.scan.export_model import TOLERANCES, Tolerance, export_model, format_for
 
+        if out.exists() or fmt is not None:  # never an input, whatever the format
+            outputs.refuse_replacing([out], inputs=[checkpoint] + ([real] if real else []), force=force)
+        fmt = format_for(out, fmt)
         if fmt == "coreml":  # an .mlpackage is a folder
             outputs.check_folder(out)
         else:
             outputs.check_file(out)
         outputs.refuse_replacing([out], inputs=[checkpoint] + ([real] if real else []), force=force)
         tolerance = None
-        if max_corner_px is not None or max_jaccard_diff is not None:
+        if max_corner_px is not None or max_jaccard_diff is not None or max_confidence_diff is not None:
             default = TOLERANCES.get(precision, TOLERANCES["fp32"])["real"]
             tolerance = Tolerance(default.corner_px if max_corner_px is None else max_corner_px,
                                   default.jaccard if max_jaccard_diff is None else max_jaccard_diff,
-                                  two_sided=default.two_sided)
+                                  two_sided=default.two_sided,
+                                  confidence=default.confidence if max_confidence_diff is None else max_confidence_diff)
         summary = export_model(checkpoint, fmt, out, force=force, atol=atol, precision=precision, real=real,
                                check=check, calibration=calibration, post=post, tolerance=tolerance,
                                progress=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
@@ -241,9 +279,12 @@ def format_export(summary: dict[str, Any]) -> str:
         median = "" if a["median_corner_px"] is None else f" (median {a['median_corner_px']:.3f})"
         model = ("" if a["median_model_corner_px"] is None else
                  f"; model corners median {a['median_model_corner_px']:.3f} px, max {a['max_model_corner_px']:.3f}")
+        conf = ("" if a.get("mean_confidence_diff") is None else
+                f"; confidence within {a['max_confidence_diff']:.3f} (mean {a['mean_confidence_diff']:.4f})")
         lines.append(f"agreement on {a['photos']} {'composites' if name == 'composites' else 'real photos'} "
-                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}; "
-                     "tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
+                     f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}"
+                     f"{conf}; tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
                      + (f"Jaccard within {tol['jaccard']}" if tol["two_sided"]
-                        else f"Jaccard at most {tol['jaccard']} lower"))
+                        else f"Jaccard at most {tol['jaccard']} lower")
+                     + (f", confidence within {tol['confidence']}" if tol.get("confidence") is not None else ""))
     return "\n".join(lines)

@@ -24,7 +24,7 @@ def _bytes_progress(bar):
 
 
 def register(app: typer.Typer) -> None:
-    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config
+    from docsynth.cli.app import ConfigOpt, JsonOpt, _Group, emit, load_config, print_table
 
     sources_app = typer.Typer(cls=_Group, no_args_is_help=True,
                               help="Document sources: list, fetch or import datasets, prepare a document set.")
@@ -44,7 +44,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit(infos, True)
             return
-        from rich.console import Console
         from rich.table import Table
 
         table = Table("source", "licence", "get it", "here", "documents", "note")
@@ -52,7 +51,7 @@ def register(app: typer.Typer) -> None:
             name = i["name"] if i["name"] == i["source"] else f"{i['name']} ({i['source']})"
             table.add_row(name, i["licence"], i["fetch"], "yes" if i["present"] else "no",
                           "" if i["documents"] is None else str(i["documents"]), i["note"])
-        Console().print(table)
+        print_table(table)
 
     @sources_app.command("fetch")
     def sources_fetch(name: str = typer.Argument(..., help="Source name (see 'docsynth sources list')."),
@@ -125,6 +124,17 @@ def register(app: typer.Typer) -> None:
         per = ", ".join(f"{e} {s['taken']}" for e, s in summary["sources"].items())
         emit(summary, as_json, f"prepared {summary['documents']} documents ({per}; {summary['resumed']} already "
                                f"done) in {summary['out']} in {summary['seconds']} s")
+        # A source of the mix that gave no page at all failed (fewer pages than asked, when the
+        # source has too few readable ones, are the warnings above).
+        short = {e: s for e, s in summary["sources"].items() if not s["taken"] and s["requested"] != 0}
+        if short:
+            from docsynth.errors import Incomplete
+
+            entry, s = next(iter(short.items()))
+            why = f" (e.g. {s['skipped_examples'][0]})" if s["skipped_examples"] else ""
+            raise Incomplete(f"{summary['out']}: incomplete, source {entry!r} gave {s['taken']} of "
+                             f"{s['requested']} documents{why}; fix or replace the failing documents, or "
+                             "lower the mix, then rerun")
 
     @app.command("resize")
     def resize_cmd(src: Path = typer.Argument(..., help="Folder of images (and masks).", file_okay=False),

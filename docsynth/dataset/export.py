@@ -183,7 +183,7 @@ PARQUET_COLUMNS = {
     "corners": "[[x, y] x 4] TL, TR, BR, BL in image pixels (pixel-edge coordinates), null for negatives",
     "flags": "truncated / occluded / approximate / negative",
     "cases": "hard cases the compositor drew (realistic compositor)",
-    "document": "source/id of the page", "background": "background id",
+    "document": "source/id of the page (the id alone where it starts with the source)", "background": "background id",
     "seed": "[master seed, sample index]: the sample is redrawn from these",
     "preset": "compositor preset",
     "provenance": "the whole manifest row as JSON (everything above and what plugins add)",
@@ -217,6 +217,16 @@ def _parquet_schema() -> Any:
                                        "docsynth": json.dumps({"columns": PARQUET_COLUMNS})})
 
 
+def _document_label(item: Item) -> str:
+    """source/id of the page, without saying the source twice: procedural pages have ids like
+    ``procedural-42-000001``, which "procedural/procedural-42-000001" only repeated."""
+    doc = item.row.get("document") if isinstance(item.row.get("document"), dict) else None
+    if not doc:
+        return item.document
+    source, ident = str(doc.get("source", "")), str(doc.get("id", ""))
+    return ident if not source or ident.startswith(source) else f"{source}/{ident}"
+
+
 def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
     if not item.image.is_file():
         raise DocsynthError(f"{item.image}: image listed in the manifest is missing; regenerate the dataset")
@@ -232,7 +242,7 @@ def _parquet_row(item: Item, root: Path) -> dict[str, Any]:
     return {"id": item.id, "image": {"bytes": item.image.read_bytes(), "path": _rel(item.image, root)},
             "mask": mask, "width": w, "height": h,
             "corners": None if item.corners is None else np.asarray(item.corners, np.float64).tolist(),
-            "flags": list(item.flags), "cases": list(item.cases), "document": item.document,
+            "flags": list(item.flags), "cases": list(item.cases), "document": _document_label(item),
             "background": None if row.get("background") is None else str(row["background"]),
             "seed": [int(v) for v in seed] if isinstance(seed, list) else None,
             "preset": row.get("preset"),

@@ -68,6 +68,11 @@ def render_tile(item: Item, tile: int, views: list[str] | None = None, root: Pat
     return caption(out, " ".join([item.id] + item.flags + item.cases))
 
 
+# Hard caps, checked before any sample is read (README, "Limits").
+MAX_TILE, MAX_COUNT, MAX_COLUMNS = 2048, 10_000, 64
+MAX_SHEET_PIXELS = 100_000_000  # 300 MB of RGB
+
+
 def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns: int = 8, tile: int = 240,
                   seed: int = 0, force: bool = False, views: list[str] | None = None) -> dict[str, Any]:
     out = Path(out)
@@ -77,6 +82,13 @@ def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns
         raise DocsynthError(f"{out}: exists; use --force to overwrite it")
     if count < 1 or columns < 1 or tile < 32:
         raise DocsynthError("--count and --columns must be at least 1, --tile at least 32")
+    if tile > MAX_TILE or count > MAX_COUNT or columns > MAX_COLUMNS:
+        raise DocsynthError(f"--tile is at most {MAX_TILE}, --count at most {MAX_COUNT} and --columns at most "
+                            f"{MAX_COLUMNS} (got {tile}, {count}, {columns}); a bigger sheet would not fit in memory")
+    rows = -(-count // columns)
+    if min(count, columns) * tile * rows * tile > MAX_SHEET_PIXELS:
+        raise DocsynthError(f"--count {count} tiles of {tile} px make a {min(count, columns) * tile}x{rows * tile} "
+                            f"px sheet, over {MAX_SHEET_PIXELS // 1_000_000} megapixels; lower --count or --tile")
     items = _pick(read_items(dataset), count, seed)
     if not items:
         raise DocsynthError(f"{dataset}: no samples to show")

@@ -36,7 +36,7 @@ STATS = {
     "rotation": "deg",
     "page_brightness": "grey 0-255",
     "background_brightness": "grey 0-255",
-    "contrast": "grey 0-255",
+    "contrast": "grey, page minus background: -255 to 255",
     "saturation": "0-255",
     "sharpness": "Laplacian var",
 }

@@ -12,6 +12,8 @@ The folder depends only on (``seed``, ``count``, the cases), like ``generate``'s
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any, Callable
 
@@ -85,6 +87,24 @@ def case_config(case: str, seed: int) -> RunConfig:
         "background_options": {"size": [800, 600]}}})
 
 
+PROGRESS = ".progress.jsonl"  # photos made so far, while the benchmark is written
+
+
+def _read_progress(path: Path) -> dict[str, list]:
+    """Photo name -> corners, from an interrupted run (a line cut short by it is left out)."""
+    made = {}
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                made[entry["image"]] = entry["corners"]
+            except (ValueError, KeyError, TypeError):
+                continue
+    except OSError:
+        pass
+    return made
+
+
 def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: list[str] | None = None,
                     force: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Write ``count`` photos per case into ``out`` (images/ + corners.csv); returns a summary."""
@@ -99,26 +119,45 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
         raise DocsynthError(f"--count must be at least 1, got {count}")
     out = Path(out)
     fingerprint = {"seed": int(seed), "count": int(count), "cases": {c: CASES[c] for c in names}}
-    claim_output(out, out / RECORD, fingerprint, ("images", "corners.csv", RECORD), force, "a hard-case benchmark")
+    same = claim_output(out, out / RECORD, fingerprint, ("images", "corners.csv", RECORD, PROGRESS), force,
+                        "a hard-case benchmark")
     (out / "images").mkdir(parents=True, exist_ok=True)
-    rows, done, total = [], 0, count * len(names)
+    # The record goes first, so that an interrupted run is resumed (its fingerprint matches);
+    # each photo made is journalled with its corners, and a rerun skips those.
+    atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint, "complete": False}, sort_keys=True))
+    made_before = _read_progress(out / PROGRESS) if same else {}
+    journal = (out / PROGRESS).open("a" if made_before else "w", encoding="utf-8")
+    rows: list[tuple[str, np.ndarray | None]] = []
+    done, total = 0, count * len(names)
     for case in names:
         offset = INDEX_BASE + list(CASES).index(case) * (1 << 24)  # each case its own composites
         cfg = case_config(case, seed)
         stream = SampleStream.from_config(cfg.generate, cfg.seed)
         for i in range(count):
+            name = f"{case}_{i:03d}.jpg"
+            if name in made_before and (out / "images" / name).is_file():
+                before = made_before[name]  # None: a photo without a page (nopage)
+                rows.append((name, None if before is None else np.asarray(before, np.float64)))
+                done += 1
+                if progress:
+                    progress(done, total)
+                continue
             sample = stream.sample(offset + i)
             if sample is None:  # procedural pages always render; a plugin source might not
                 raise DocsynthError(f"hard case {case}: sample {i} could not be made")
             image = sample.image
             if case in GREYSCALE:
                 image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-            name = f"{case}_{i:03d}.jpg"
             atomic_write_bytes(out / "images" / name, encode_image(image, ".jpg", 92))
-            rows.append((name, None if sample.corners is None else np.asarray(sample.corners, np.float64)))
+            corners = None if sample.corners is None else np.asarray(sample.corners, np.float64)
+            rows.append((name, corners))
+            journal.write(json.dumps({"image": name, "corners": None if corners is None else corners.tolist()}) + "\n")
+            journal.flush()
             done += 1
             if progress:
                 progress(done, total)
+    journal.close()
     corners_csv.write(out / corners_csv.FILENAME, rows)
-    atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint}, sort_keys=True))
+    atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint, "complete": True}, sort_keys=True))
+    (out / PROGRESS).unlink(missing_ok=True)
     return {"out": str(out), "cases": names, "per_case": count, "photos": len(rows), "seed": seed}

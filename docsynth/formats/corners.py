@@ -40,11 +40,16 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
     if names not in (COLUMNS, COLUMNS + (CONFIDENCE,)):
         raise DocsynthError(f"{path}:1: header must be {','.join(COLUMNS)} (optionally ,{CONFIDENCE})")
     out: dict[str, np.ndarray] = {}
+    seen: dict[str, int] = {}  # image -> its line: a second row would silently win
     for line, row in enumerate(reader, 2):
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) != len(names):
             raise DocsynthError(f"{path}:{line}: expected {len(names)} fields, got {len(row)}")
+        if row[0].strip() in seen:
+            raise DocsynthError(f"{path}:{line}: image {row[0].strip()} is also on line {seen[row[0].strip()]}; "
+                                "keep one row per image")
+        seen[row[0].strip()] = line
         row = row[:len(COLUMNS)]
         if not any(cell.strip() for cell in row[1:]):
             continue  # no page in this photo (scan writes such rows)

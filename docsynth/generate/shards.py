@@ -4,11 +4,15 @@ The samples come from the one sample stream (:mod:`docsynth.generate.stream`): s
 a pure function of (config, seed, i), so the output never depends on the number of workers or
 the order shards finish in. Work is cut into shards of consecutive
 indices; a shard is done when its ``shards/NNNNN.jsonl`` exists (written last, atomically),
-so a rerun skips finished shards and redoes only the rest.
+so a rerun skips finished shards and redoes only the rest. A shard where some sample failed
+(an unreadable document) is not done: its rows and failures go to ``shards/NNNNN.failed.json``,
+the dataset is marked incomplete (``run.yaml``'s ``status``, ``failed.jsonl``) and a rerun
+tries the shard again.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +25,8 @@ from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.schema import GenerateSection, RunConfig
 from docsynth.errors import DocsynthError
-from docsynth.generate.stream import SampleStream
+from docsynth.generate.pools import BackgroundPool, DocumentPool
+from docsynth.generate.stream import SampleStream, _where
 from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
 from docsynth.kinds import Sample
 from docsynth.generate.preflight import compositor_problem, labels_problem
@@ -30,7 +35,8 @@ from docsynth.formats.tarshards import ShardWriter, shard_name, tar_row
 
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
-OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml", "dewarp", "text")
+OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml", "dewarp", "text", "failed.jsonl")
+FAILED_FILE = "failed.jsonl"  # the samples that could not be made, while the dataset is incomplete
 
 
 def dataset_fingerprint(cfg: RunConfig) -> dict[str, Any]:
@@ -108,15 +114,17 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
     shard, start, end = task
     gen = ctx.gen
     rows: list[dict[str, Any]] = []
-    failed = 0
+    failed: list[dict[str, Any]] = []  # samples not made: index, document, reason
     skipped: dict[str, str] = {}  # input file -> why
     notes: set[str] = set()  # said once per run by the driver (e.g. pages without words)
     tar = ShardWriter() if gen.shard_format == "tar" else None
     labels: list[str] = list(gen.labels)
+    documents = ctx.stream.documents
     for index in range(start, end):
         made = ctx.stream.render(index, skipped)
         if made is None:
-            failed += 1
+            doc = documents.refs[(index // gen.per_document) % len(documents)]
+            failed.append({"index": index, "document": _where(doc), "reason": skipped.get(_where(doc), "unreadable")})
             continue
         sample, info = made
         row = sample_record(index, sample, info, gen, ctx.seed)
@@ -136,8 +144,13 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
         rows.append(row)
     if tar is not None:
         tar.write(ctx.out / shard_name(shard))
-    write_jsonl(ctx.out / "shards" / f"{shard:05d}.jsonl", rows)
-    return {"shard": shard, "written": len(rows), "failed": failed, "size": end - start, "skipped": skipped,
+    done, partial = ctx.out / "shards" / f"{shard:05d}.jsonl", ctx.out / "shards" / f"{shard:05d}.failed.json"
+    if failed:  # not done: a rerun makes this shard again (sample i is the same bytes every time)
+        atomic_write_text(partial, json.dumps({"rows": rows, "failed": failed}) + "\n")
+    else:
+        write_jsonl(done, rows)
+        partial.unlink(missing_ok=True)
+    return {"shard": shard, "written": len(rows), "failed": len(failed), "size": end - start, "skipped": skipped,
             "notes": sorted(notes)}
 
 
@@ -149,11 +162,16 @@ def prepare_output(out: Path, cfg: RunConfig, force: bool) -> None:
     for sub in ("images", "masks", "shards", "dewarp", "text"):
         for tmp in (out / sub).glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
-    # The fingerprint shares its mappings with the config, as run.yaml has always been written
-    # (YAML anchors): the file stays byte-identical.
+    _write_record(out, cfg, {"complete": False})  # complete only once every sample is made
+
+
+def _write_record(out: Path, cfg: RunConfig, status: dict[str, Any]) -> None:
+    """run.yaml: the fingerprint, whether the dataset is complete, the config. The fingerprint
+    shares its mappings with the config, as run.yaml has always been written (YAML anchors)."""
     dumped = cfg.model_dump()
     atomic_write_text(out / "run.yaml", yaml.safe_dump(
-        {"fingerprint": _fingerprint(dumped), "config": _without_empty_labels(dumped)}, sort_keys=False))
+        {"fingerprint": _fingerprint(dumped), "status": status, "config": _without_empty_labels(dumped)},
+        sort_keys=False))
 
 
 def plan_for(gen: GenerateSection, n_documents: int) -> Plan:
@@ -182,6 +200,7 @@ def generate(cfg: RunConfig, force: bool = False,
     prepare_output(out, cfg, force)
     plan = plan_for(gen, len(documents))
     shard_dir = out / "shards"
+    redo_changed_inputs(shard_dir, documents, backgrounds, note)
     todo = [t for t in plan.shards if not (shard_dir / f"{t[0]:05d}.jsonl").is_file()]
     skipped = plan.total - sum(end - start for _, start, end in todo)
     if on_start:
@@ -205,26 +224,103 @@ def generate(cfg: RunConfig, force: bool = False,
         if progress:
             progress(result["size"])
     rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []  # samples not made, in this run or (never retried) before
     for shard, _, _ in plan.shards:
         shard_file = shard_dir / f"{shard:05d}.jsonl"
-        if not shard_file.is_file():  # e.g. cluster workers wrote to their own disks
+        partial = shard_dir / f"{shard:05d}.failed.json"
+        if shard_file.is_file():
+            rows.extend(read_jsonl(shard_file))
+        elif partial.is_file():
+            record = json.loads(partial.read_text(encoding="utf-8"))
+            rows.extend(record["rows"])
+            failures.extend(record["failed"])
+        else:  # e.g. cluster workers wrote to their own disks
             raise DocsynthError(f"{shard_file}: missing after all shards ran; put --out on a "
                                 "filesystem the driver and every worker share, then rerun")
-        rows.extend(read_jsonl(shard_file))
     write_jsonl(out / "manifest.jsonl", rows)
+    _record_status(out, cfg, len(rows), failures)
     if plan.total and not rows:
         raise DocsynthError(f"{out}: no sample could be made: none of the {len(documents)} documents could be "
-                            "read; check the document images (generate.documents / --documents)")
+                            "read; check the document images (generate.documents / --documents)", exit_code=1)
     seconds = time.perf_counter() - t0
     return {
         "out": str(out),
+        "complete": not failures,
         "samples": len(rows),
         "written": written,
         "resumed": skipped,
-        "failed": failed,
+        "failed": len(failures),
+        "failed_samples": failures,
         "skipped": [{"file": f, "reason": why} for f, why in sorted(unreadable.items())],
         "documents": len(documents),
         "backgrounds": len(backgrounds),
         "seconds": round(seconds, 3),
         "samples_per_second": round(written / seconds, 2) if seconds > 0 else None,
     }
+
+
+def _record_status(out: Path, cfg: RunConfig, samples: int, failures: list[dict[str, Any]]) -> None:
+    """Say in the run record whether the dataset is complete, and list what is missing in
+    ``failed.jsonl`` (removed once a rerun made every sample)."""
+    _write_record(out, cfg, {"complete": not failures, "samples": samples, "failed": len(failures)})
+    if failures:
+        write_jsonl(out / FAILED_FILE, failures)
+    else:
+        (out / FAILED_FILE).unlink(missing_ok=True)
+
+
+def failure_line(summary: dict[str, Any]) -> str:
+    """One line for an incomplete dataset: how many samples failed, the first reason, what to do."""
+    first = summary["failed_samples"][0]
+    return (f"{summary['out']}: incomplete, {summary['failed']} of {summary['failed'] + summary['samples']} samples "
+            f"failed (first: sample {first['index']}, {first['reason']}); listed in "
+            f"{Path(summary['out']) / FAILED_FILE}; fix or replace those files, then rerun the same command "
+            "to make the failed samples")
+
+
+INPUTS_FILE = "inputs.json"  # in shards/: size and mtime of every input file the shards were made from
+
+
+def _stamps(refs: list[Any]) -> list[list[Any]]:
+    """[id, path, size, mtime_ns] of each reference read from a file ([id, None, ...] otherwise)."""
+    out = []
+    for ref in refs:
+        path = getattr(ref, "path", None)
+        try:
+            st = Path(path).stat() if path else None
+        except OSError:
+            st = None
+        out.append([ref.id, path, st and st.st_size, st and st.st_mtime_ns])
+    return out
+
+
+def redo_changed_inputs(shard_dir: Path, documents: DocumentPool, backgrounds: BackgroundPool,
+                        note: Callable[[str], None] | None = None) -> None:
+    """A rerun must not keep samples of an input that changed since: a page or background
+    replaced at the same path (other size or mtime) marks the finished shards that used it as
+    not done, and a different list of inputs (sample i would take another page) all of them."""
+    now = {"documents": _stamps(documents.refs), "backgrounds": _stamps(backgrounds.refs)}
+    record = shard_dir / INPUTS_FILE
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = None
+    done = sorted(shard_dir.glob("[0-9]*.jsonl"))
+    if before is not None and before != now and done:
+        same_list = all([r[:2] for r in before.get(k, [])] == [r[:2] for r in now[k]] for k in now)
+        # (lists of other lengths make every shard stale through same_list, so zip may stop short)
+        changed = {k: {n[0] for b, n in zip(before.get(k, []), now[k], strict=False) if b != n} for k in now}
+        stale = []
+        for shard in done:
+            rows = read_jsonl(shard)
+            if not same_list or any(r["document"]["id"] in changed["documents"]
+                                    or r["background"] in changed["backgrounds"] for r in rows):
+                stale.append(shard)
+        for shard in stale:
+            shard.unlink()
+        if stale and note:
+            what = "the list of inputs changed" if not same_list else (
+                "changed since: " + ", ".join(sorted(str(r[1]) for k in now for r in now[k] if r[0] in changed[k]))[:300])
+            note(f"{len(stale)} finished shards are made again: {what}")
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(record, json.dumps(now) + "\n")

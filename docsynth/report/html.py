@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from typing import Any, Iterable
 
 import cv2
@@ -16,6 +17,11 @@ from docsynth.errors import DocsynthError
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def prose(value: Any) -> str:
+    """Escaped text in which `backticks` (how messages quote commands) become <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(value))
 
 
 def image_uri(image: np.ndarray, fmt: str = "jpeg", quality: int = 85) -> str:
@@ -34,13 +40,13 @@ def img(image: np.ndarray, alt: str, fmt: str = "jpeg") -> str:
 
 
 def table(headers: list[str], rows: Iterable[Iterable[Any]], numeric: bool = True) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    head = "".join(f"<th>{prose(h)}</th>" for h in headers)
     body = []
     for row in rows:
         cells = []
         for value in row:
             cls = ' class="num"' if numeric and isinstance(value, (int, float)) and not isinstance(value, bool) else ""
-            cells.append(f"<td{cls}>{esc(fmt_value(value))}</td>")
+            cells.append(f"<td{cls}>{prose(fmt_value(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -58,4 +64,4 @@ def fmt_value(value: Any) -> str:
 
 
 def missing(text: str) -> str:
-    return f'<p class="missing">{esc(text)}</p>'
+    return f'<p class="missing">{prose(text)}</p>'

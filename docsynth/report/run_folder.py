@@ -28,8 +28,11 @@ class RunFolder:
             except yaml.YAMLError:
                 self.config = {}
         self.records = {name: read_json(self.root / name / RECORD) for name in STAGE_ORDER}
+        if not isinstance(self.config, dict) or "fingerprint" in self.config:
+            self.config = {}  # a dataset's run.yaml (generate's record), not a run's config
         if not self.config and not any(self.records.values()):
-            raise DocsynthError(f"{self.root}: no run.yaml and no stage folders; not a `docsynth run` folder")
+            raise DocsynthError(f"{self.root}: no run config (run.yaml of `docsynth run`) and no stage folders; "
+                                "not a `docsynth run` folder: pass the run.dir of a `docsynth run`")
         self.last_run = read_json(self.root / "last_run.json")
 
     def stage_dir(self, name: str) -> Path:

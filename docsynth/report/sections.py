@@ -14,9 +14,10 @@ import yaml
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
 from docsynth.formats.runfolder import STAGE_ORDER
-from docsynth.report.html import esc, fmt_value, img, missing, table
-from docsynth.report.run_folder import RunFolder, read_json
-from docsynth.viz import TILE, caption, draw_quad, finite, fit_height, grid, svg_chart
+from docsynth.report.html import esc, fmt_value, img, missing, prose, table
+from docsynth.report.run_folder import RunFolder
+from docsynth.report.worst import _evaluation, section_worst
+from docsynth.viz import TILE, caption, finite, fit_height, grid, svg_chart
 
 
 def section_overview(run: RunFolder) -> str:
@@ -96,6 +97,21 @@ def section_backgrounds(run: RunFolder) -> str:
     return out
 
 
+def _inputs_note(run: RunFolder, summary: dict[str, Any]) -> str:
+    """Why the counts differ from generate.documents_count / backgrounds_count in the config:
+    in a run, generate reads what the sources and backgrounds stages made; those counts apply
+    only when generate renders its own."""
+    used = ((run.records.get("generate") or {}).get("config") or {}).get("generate") or {}
+    configured = run.config.get("generate") or {}
+    notes = []
+    for key, stage in (("documents", "sources"), ("backgrounds", "backgrounds")):
+        if used.get(key) and f"{key}_count" in configured and summary.get(key) is not None:
+            notes.append(f"the {fmt_value(summary[key])} {key} are what the {stage} stage made "
+                         f"(<code>generate.{key}_count</code>, {esc(configured[f'{key}_count'])}, applies only "
+                         f"when generate makes its own {key})")
+    return ("Here " + "; ".join(notes) + ". ") if notes else ""
+
+
 def section_dataset(run: RunFolder, count: int = 12) -> str:
     folder = run.stage_dir("generate")
     manifest = folder / "manifest.jsonl"
@@ -114,7 +130,8 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     out = (f"<p>{len(rows)} samples from {fmt_value(summary.get('documents'))} documents and "
            f"{fmt_value(summary.get('backgrounds'))} backgrounds"
            + (f", {fmt_value(summary.get('samples_per_second'))} samples/s" if summary.get("samples_per_second") else "")
-           + ". Green: page mask outline; red: the corner quad, corners numbered 0 = top-left, clockwise; "
+           + ". " + _inputs_note(run, summary)
+           + "Green: page mask outline; red: the corner quad, corners numbered 0 = top-left, clockwise; "
            "cyan: other documents in the frame.</p>")
     if flags:
         out += table(["flag", "samples"], sorted(flags.items()))
@@ -204,7 +221,7 @@ def section_split(run: RunFolder) -> str:
     out = table(["", "train", "valid"], rows)
     from docsynth.dataset.split import describe_sharing
 
-    out += (f"<p>{esc(describe_sharing(s))}" + (f" {s['dropped']} samples dropped." if s.get("dropped") else "")
+    out += (f"<p>{prose(describe_sharing(s))}" + (f" {s['dropped']} samples dropped." if s.get("dropped") else "")
             + "</p>")
     if not (folder / "split.yaml").is_file():
         out += missing("split.yaml is missing from the split folder.")
@@ -252,15 +269,6 @@ def section_training(run: RunFolder) -> str:
     last = rows[-1]
     out += table(["metric (last epoch)", "value"], [[k, last[k]] for k in numeric])
     return out
-
-
-def _evaluation(run: RunFolder) -> dict[str, Any] | None:
-    """evaluate/results.json: {"methods": {name: {count, found, mean_jaccard, mean_mask_iou,
-    subsets, images: [{image, subset, jaccard, mask_iou, corners, confidence, reason}]}}}"""
-    data = read_json(run.stage_dir("evaluate") / "results.json")
-    if not data or not isinstance(data.get("methods"), dict) or not data["methods"]:
-        return None
-    return data
 
 
 def _method(methods: dict[str, Any], prefix: str) -> str | None:
@@ -347,12 +355,12 @@ def section_evaluation(run: RunFolder) -> str:
            "frame, mean over photos (no page found = 0); mask IoU in image pixels."
            + (f" Photos: <code>{esc(where)}</code>." if where else "") + "</p>")
     if data.get("note"):
-        out += f'<p class="missing">{esc(data["note"])}</p>'
+        out += f'<p class="missing">{prose(data["note"])}</p>'
     out += table(["method", "photos", "page found", "mean Jaccard", "mean mask IoU",
                   *[f"Jaccard: {s}" for s in subsets]], rows)
     remark = evaluation_remark(run)
     if remark:
-        out += f'<p class="remark"><strong>{esc(remark)}</strong></p>'
+        out += f'<p class="remark"><strong>{prose(remark)}</strong></p>'
     if data.get("skipped"):
         out += missing(f"{len(data['skipped'])} photos could not be read and were not scored: "
                        + ", ".join(f"{s.get('image')} ({s.get('reason')})" for s in data["skipped"]))
@@ -366,61 +374,6 @@ def section_evaluation(run: RunFolder) -> str:
     out += "<details open><summary>Per photo, worst first</summary>" + table(
         ["photo", *[f"Jaccard: {n}" for n in names], f"mask IoU: {names[0]}", "note"], detail) + "</details>"
     return out
-
-
-def section_worst(run: RunFolder, count: int = 8) -> str:
-    data = _evaluation(run)
-    if data is None or not run.complete("evaluate"):
-        return missing(run.why_missing("evaluate") if not run.complete("evaluate")
-                       else "The evaluate stage left no per-photo results.")
-    names = list(data["methods"])
-    by_method = {n: {r["image"]: r for r in data["methods"][n].get("images") or []} for n in names}
-    rows = sorted(by_method[names[0]].values(), key=lambda r: r.get("jaccard", 0))[:count]
-    truth = _ground_truth(run, data)
-    tiles = []
-    for row in rows:
-        path, gt = truth.get(row["image"], (None, None))
-        if path is None:
-            continue
-        try:
-            image = read_image(path)
-        except DocsynthError:
-            continue
-        tile, scale = fit_height(image, 300)
-        draw_quad(tile, gt, (60, 190, 60), scale, numbers=False, thickness=3)
-        scores = []
-        for k, name in enumerate(names[:2]):
-            other = by_method[name].get(row["image"]) or {}
-            if other.get("corners") is not None:
-                draw_quad(tile, other["corners"], (40, 40, 230) if k == 0 else (230, 120, 30), scale,
-                          numbers=k == 0, thickness=2 if k == 0 else 1)
-            scores.append(f"{name[:14]} {other.get('jaccard', 0):.3f}")
-        tiles.append(caption(caption(tile, row["image"]), "  ".join(scores)))
-    if tiles:
-        legend = ("Green: true quad; red: " + esc(names[0]) + " (corners numbered 0 = top-left, clockwise)"
-                  + (f"; blue: {esc(names[1])}" if len(names) > 1 else "") + ".")
-        return f"<p>{legend}</p>" + f'<div class="sheet">{img(grid(tiles, 4), "worst cases")}</div>'
-    sheet = run.stage_dir("evaluate") / "worst.png"
-    if sheet.is_file():
-        return f'<div class="sheet">{img(read_image(sheet), "worst cases")}</div>'
-    return missing("The photos of this evaluation are no longer where it found them.")
-
-
-def _ground_truth(run: RunFolder, data: dict[str, Any]) -> dict[str, tuple[Path, Any]]:
-    """photo name -> (path, true corners), from the folder the evaluation scored."""
-    from docsynth.formats import corners as corners_csv
-
-    record = run.records.get("evaluate") or {}
-    folder = data.get("data") or (record.get("summary") or {}).get("data")
-    if not folder:
-        return {}
-    folder = Path(folder)
-    if not folder.is_absolute() and not folder.is_dir():
-        folder = run.root / folder
-    try:
-        return {p.name: (p, gt) for p, gt in corners_csv.read_folder(folder)}
-    except DocsynthError:
-        return {}
 
 
 def _spread(rows: list[Any], count: int) -> list[Any]:

@@ -70,7 +70,7 @@ def check(loaded: Loaded, stages: dict[str, Stage], *, start: str | None = None,
         if name in order and name not in active:
             problems.append(f"--force {name}: outside the stages --from/--until select ({', '.join(active)})")
 
-    torch_stages = [name for name in order if name in TORCH_STAGES]
+    torch_stages = [name for name in active if name in TORCH_STAGES]  # --until split needs no torch
     if torch_stages and not _importable("torch"):  # say so now, not after the first stages ran
         which = ("stage " if len(torch_stages) == 1 else "stages ") + " and ".join(map(repr, torch_stages))
         add("run.stages", f"{which} {'needs' if len(torch_stages) == 1 else 'need'} PyTorch, which is not installed: "

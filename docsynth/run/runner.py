@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
-from docsynth import config as config_mod
+from docsynth import config as config_mod, workers
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_text
 from docsynth.report.page import write_report
@@ -41,6 +41,7 @@ def run(config_path: str | Path | None = None, *, start: str | None = None, unti
     if problems:
         raise DocsynthError("\n".join(problems))
     cfg = loaded.cfg  # the mapping stays: stages' overrides and keys are dotted keys over it
+    workers.cap_config(cfg)  # worker counts beyond the machine's CPUs: capped, with a note
     run = config_mod.typed(cfg).run
     run_dir = Path(run.dir).resolve()
     order = [s for s in STAGE_ORDER if s in run.stages]

@@ -48,7 +48,13 @@ def _execute_generate(ctx: StageContext) -> dict[str, Any]:
 
     # force: the runner owns the folder (it was emptied for a fresh start; on a resume the
     # dataset's own fingerprint matches and finished shards are kept).
-    return generate(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, note=ctx.log)
+    summary = generate(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, note=ctx.log)
+    if not summary["complete"]:  # the stage is not done: a rerun retries the failed samples
+        from docsynth.errors import Incomplete
+        from docsynth.generate.shards import failure_line
+
+        raise Incomplete(failure_line(summary))
+    return summary
 
 
 def _check_generate(cfg: dict[str, Any]) -> list[tuple[str, str]]:

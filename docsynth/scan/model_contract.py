@@ -69,7 +69,26 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise DocsynthError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise DocsynthError(f"{path}: not a docsynth checkpoint (expected format {FORMAT})")
+    problem = meta_problem(ckpt)
+    if problem:
+        raise DocsynthError(f"{path}: {problem}; the checkpoint is damaged or was edited, retrain or re-export it")
     return ckpt
+
+
+def meta_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's pre-processing settings (input_size, mean, std), if
+    anything: a bad value here would fail deep inside the model, or allocate without bound."""
+    size = meta.get("input_size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 16 <= size <= 2048:
+        return f"input_size is {size!r}, expected an integer from 16 to 2048"
+    for key in ("mean", "std"):
+        values = meta.get(key)
+        if not (isinstance(values, (list, tuple)) and len(values) == 3
+                and all(isinstance(v, (int, float)) and np.isfinite(v) for v in values)):
+            return f"{key} is {values!r}, expected 3 finite numbers"
+    if min(meta["std"]) <= 0:
+        return f"std is {meta['std']!r}, expected numbers above 0"
+    return None
 
 
 def build_model(ckpt: dict[str, Any]) -> Any:

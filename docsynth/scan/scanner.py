@@ -143,7 +143,16 @@ class OnnxBackend(RawBackend):
             raise DocsynthError(f"{path}: ONNX model lacks docsynth metadata; export it with "
                                 "docsynth export-model")
         self.path = Path(path)
-        self.meta = json.loads(props[ONNX_META_KEY])
+        try:
+            meta: Any = json.loads(props[ONNX_META_KEY])
+        except ValueError:
+            meta = None
+        from docsynth.scan.model_contract import meta_problem
+
+        problem = meta_problem(meta) if isinstance(meta, dict) else "its docsynth metadata is not JSON"
+        if problem:
+            raise DocsynthError(f"{path}: {problem}; re-export it with docsynth export-model")
+        self.meta = meta
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -290,96 +299,3 @@ def flatten(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
     dst = page_corners(w, h).astype(np.float32)
     m = to_center_homography(cv2.getPerspectiveTransform(src, dst).astype(np.float64))
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_CONSTANT)
-
-
-# ---------------------------------------------------------------------------------------------
-# Scanning files
-# ---------------------------------------------------------------------------------------------
-
-
-def collect_photos(inputs: list[Path]) -> list[tuple[Path, str]]:
-    """(photo path, output name) for every photo in the inputs (files or folders)."""
-    from docsynth.io import IMAGE_SUFFIXES, list_images
-
-    found: list[tuple[Path, str]] = []
-    for item in inputs:
-        if item.is_dir():
-            for p in list_images(item):
-                found.append((p, "__".join(p.relative_to(item).with_suffix("").parts)))
-        elif item.is_file():
-            if item.suffix.lower() not in IMAGE_SUFFIXES:
-                raise DocsynthError(f"{item}: not an image ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            found.append((item, item.stem))
-        else:
-            raise DocsynthError(f"{item}: no such file or folder")
-    names = [n for _, n in found]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DocsynthError(f"several photos would be written as {dupes[0]}.jpg; scan them into separate --out folders")
-    if not found:
-        raise DocsynthError(f"{', '.join(map(str, inputs))}: no photos found")
-    return found
-
-
-def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = False,
-                jpeg_quality: int = 95, progress: Callable[[int], None] | None = None,
-                on_start: Callable[[int], None] | None = None,
-                warn: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Scan photos into ``out``: one flattened ``<name>.jpg`` per page found, ``corners.csv``
-    (pixels of the upright photo; empty corners where no page was found) and ``scan.json``.
-    An unreadable photo is skipped (``warn`` gets one line naming it) and the rest scanned."""
-    from docsynth.formats import corners as corners_csv
-    from docsynth.io import atomic_write_text, write_image
-
-    photos = collect_photos(inputs)
-    csv_path = out / "corners.csv"
-    if csv_path.exists() and not force:
-        raise DocsynthError(f"{csv_path}: exists from an earlier scan; pass --force to replace it "
-                            "or choose another --out")
-    if on_start:
-        on_start(len(photos))
-    rows: list[tuple[str, np.ndarray | None]] = []
-    results: list[dict[str, Any]] = []
-    for path, name in photos:
-        try:
-            image = read_photo(path)
-        except DocsynthError as exc:  # one unreadable photo costs that photo, not the batch
-            if warn:
-                warn(f"{str(exc).strip().splitlines()[0]}; skipped, the other photos are scanned")
-            rows.append((path.name if len(inputs) == 1 and inputs[0].is_file() else _rel(path, inputs), None))
-            results.append({"image": str(path), "page": None, "corners": None, "confidence": 0.0,
-                            "reason": f"skipped: {exc}", "size": None, "skipped": True})
-            if progress:
-                progress(1)
-            continue
-        result = scanner.scan(image)
-        page_file = None
-        if result.page is not None:
-            page_file = out / f"{name}.jpg"
-            write_image(page_file, result.page, jpeg_quality)
-        corners = result.quad.corners
-        rows.append((path.name if len(inputs) == 1 and inputs[0].is_file() else _rel(path, inputs), corners))
-        results.append({"image": str(path), "page": None if page_file is None else str(page_file),
-                        "corners": None if corners is None else np.round(corners, 2).tolist(),
-                        "confidence": round(float(result.quad.confidence), 4), "reason": result.quad.reason,
-                        "size": [image.shape[1], image.shape[0]]})
-        if progress:
-            progress(1)
-    corners_csv.write(csv_path, rows, [r["confidence"] for r in results])
-    summary = {"out": str(out), "post": scanner.post_name, "photos": len(photos),
-               "pages": sum(r["page"] is not None for r in results), "corners_csv": str(csv_path),
-               "skipped": sum(bool(r.get("skipped")) for r in results),
-               "results": results}
-    atomic_write_text(out / "scan.json", json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
-def _rel(path: Path, inputs: list[Path]) -> str:
-    """The photo's name in corners.csv: relative to the folder it was found in."""
-    for item in inputs:
-        if item.is_dir():
-            try:
-                return path.relative_to(item).as_posix()
-            except ValueError:
-                continue
-    return path.name

@@ -80,6 +80,13 @@ class FolderDataset(Dataset):
         self.root = Path(root)
         self.rows = rows
         self.size, self.mean, self.std = int(size), tuple(mean), tuple(std)
+        # One stat per file now, not a traceback from a loader worker in the middle of an epoch.
+        missing = [self.root / row[key] for row in rows for key in ("image", "mask")
+                   if not (self.root / row[key]).is_file()]
+        if missing:
+            raise DocsynthError(f"{missing[0]}: listed in {self.root / 'manifest.jsonl'} but missing"
+                                + (f" ({len(missing)} files missing)" if len(missing) > 1 else "")
+                                + "; restore the files, or make the dataset again")
         self.seed, self.greyscale_p = int(seed), float(greyscale_p)
 
     @classmethod

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from docsynth.geometry import order_corners, quad_mask, mask_iou
+from docsynth.text import below
 
 
 def fit_line(points: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -231,7 +232,7 @@ def fit_quad_to_mask(page_prob: np.ndarray, *, threshold: float = 0.5, work_size
         return _no_page("sides do not close into a convex quad")
     iou = _quad_region_iou(corners, filled)
     if iou < min_iou:
-        return _no_page(f"page region is not a quadrilateral (IoU {iou:.2f} < {min_iou})")
+        return _no_page(f"page region is not a quadrilateral (IoU {below(iou, min_iou)} < {min_iou})")
     inlier_share = used.sum() / len(pts) if len(pts) else 0.5
     corners = order_corners(corners / scale)
     return MaskFit(corners, float(iou * inlier_share), "",

@@ -21,6 +21,7 @@ from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
 from docsynth_scan.lines import fit_quad_to_mask
+from docsynth.text import below
 
 
 def robust_quad(page_prob: np.ndarray, options: Mapping[str, Any]) -> Quad:
@@ -32,7 +33,7 @@ def robust_quad(page_prob: np.ndarray, options: Mapping[str, Any]) -> Quad:
         return Quad(None, 0.0, fit.reason)
     min_conf = float(options["min_confidence"])
     if fit.confidence < min_conf:
-        return Quad(None, fit.confidence, f"low confidence {fit.confidence:.2f} < {min_conf}")
+        return Quad(None, fit.confidence, f"low confidence {below(fit.confidence, min_conf)} < {min_conf}")
     return Quad(fit.corners, fit.confidence)
 
 

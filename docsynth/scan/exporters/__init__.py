@@ -10,7 +10,10 @@ cannot run here (Core ML off Apple systems: checked structurally instead).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
+
+from docsynth.errors import DocsynthError
 
 from docsynth.scan.exporters import to_coreml, to_onnx, to_tflite, to_torchscript
 from docsynth.scan.exporters.job import Job
@@ -34,4 +37,27 @@ EXPORTERS: dict[str, Exporter] = {
                        "pip install 'docsynth[coreml]' (coremltools)"),
 }
 
-__all__ = ["EXPORTERS", "Exporter", "Job"]
+# Every suffix an exported model may end in, and its format.
+FORMAT_OF_SUFFIX = {".onnx": "onnx", ".ts": "torchscript", ".torchscript": "torchscript", ".tflite": "tflite",
+                    ".mlpackage": "coreml", ".mlmodel": "coreml"}
+
+
+def format_for(out: Path, fmt: str | None) -> str:
+    """The export format: ``--format`` when given (then ``--out``'s suffix must agree: an
+    ``m.tflite`` holding ONNX would fail in the app that loads it), else what the suffix says."""
+    by_suffix = FORMAT_OF_SUFFIX.get(out.suffix.lower())
+    if fmt is None:
+        if by_suffix is None:
+            raise DocsynthError(f"{out}: cannot tell the format from the suffix {out.suffix or '(none)'!r}; pass "
+                                f"--format ({', '.join(EXPORTERS)}) or end --out in "
+                                f"{', '.join(sorted(FORMAT_OF_SUFFIX))}")
+        return by_suffix
+    if fmt in EXPORTERS and by_suffix is not None and by_suffix != fmt:  # no or another suffix: as asked
+        suffix = EXPORTERS[fmt].suffix
+        raise DocsynthError(f"{out}: --format {fmt} writes a {suffix} file, but --out ends in "
+                            f"{out.suffix or '(no suffix)'!r}; end --out in {suffix}, or leave out --format "
+                            "to export what the suffix says")
+    return fmt
+
+
+__all__ = ["EXPORTERS", "FORMAT_OF_SUFFIX", "Exporter", "Job", "format_for"]
