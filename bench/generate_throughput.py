@@ -19,6 +19,7 @@ Goals (issue 6): reference <= 2.0x floor, realistic <= 3.0x floor, whole-process
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-import contextlib
 
 PRESETS = ("homography", "reference", "realistic")
 GOALS = {"reference": 2.0, "realistic": 3.0}

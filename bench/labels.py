@@ -74,9 +74,10 @@ def cost(samples: int, work: Path) -> dict[str, float]:
 
 
 def geometry_checks(samples: int) -> dict[str, dict[str, float]]:
+    from docsynth_sources.procedural import render_page
+
     from docsynth.generate.dewarp import dewarp_arrays, grid_points, lookup_uv, pixel_centres
     from docsynth.generate.words import word_records
-    from docsynth_sources.procedural import render_page
     from docsynth.kinds import Page
 
     results = {}
@@ -111,9 +112,10 @@ def geometry_checks(samples: int) -> dict[str, dict[str, float]]:
 
 
 def unwarp_ssim(samples: int) -> dict[str, float]:
+    from docsynth_sources.procedural import render_page
+
     from docsynth.generate.dewarp import dewarp_arrays, ssim, unwarp
     from docsynth.kinds import Page
-    from docsynth_sources.procedural import render_page
 
     true, shifted, cropped = [], [], []
     for i in range(samples):
@@ -139,13 +141,14 @@ def unwarp_ssim(samples: int) -> dict[str, float]:
 
 
 def figure(path: Path) -> None:
+    from docsynth_sources.procedural import render_page
+
     from docsynth.dataset.label_viz import label_panels
     from docsynth.generate.dewarp import dewarp_arrays
     from docsynth.generate.words import word_records
     from docsynth.io import write_image
     from docsynth.kinds import Page
     from docsynth.viz import fit_height, grid
-    from docsynth_sources.procedural import render_page
 
     rows = []
     for seed, bend in ((3, {"curl_p": 1.0}), (8, {"fold_p": 1.0})):

@@ -9,8 +9,8 @@ report them with `uptime`.
 
 from __future__ import annotations
 
-import contextlib
 import argparse
+import contextlib
 import os
 import shutil
 import tempfile

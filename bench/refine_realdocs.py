@@ -40,11 +40,11 @@ def main() -> None:
     from scan_fixtures import coverage
 
     from docsynth import plugins
-    from docsynth.options import build
     from docsynth.evaluate.smartdoc import subset_of
-    from docsynth.scoring import jaccard_smartdoc
     from docsynth.formats.corners import read_folder
+    from docsynth.options import build
     from docsynth.scan.scanner import read_photo
+    from docsynth.scoring import jaccard_smartdoc
 
     items = [(p, gt, read_photo(p)) for p, gt in read_folder(args.data)]
     posts = ["reference", "robust", "refine"]

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 CLOCK = time.process_time  # CPU time of this single-threaded process; see --wall
 
 

@@ -24,13 +24,12 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from docsynth import fields, options, workers
+from docsynth.errors import DocsynthError
+
 # Re-exported: plugins declare options with docsynth.config.F and its range shorthands (the
 # documented plugin API), and much of the core reads dotted keys with config.lookup.
-from docsynth.fields import (AT_LEAST_1, COUNT, POSITIVE, QUALITY, SHARE, F, Field,  # noqa: F401
-                             listing_options, lookup, root_folder)
+from docsynth.fields import AT_LEAST_1, COUNT, POSITIVE, QUALITY, SHARE, F, Field, listing_options, lookup, root_folder  # noqa: F401
 from docsynth.schema import RunConfig
-
-from docsynth.errors import DocsynthError
 
 DEFAULT_FILE = "docsynth.yaml"
 

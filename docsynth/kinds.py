@@ -9,11 +9,11 @@ Corners are float arrays of shape (4, 2), order TL, TR, BR, BL, in pixel-edge co
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-
 
 # ---------------------------------------------------------------------------------------------
 # Data passed between plugins and the core

@@ -7,7 +7,8 @@ any work.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MAX_SIDE = 8192  # pixels, any side of an image docsynth makes (8192 x 8192 RGB is 200 MB)
 MAX_ITEMS = 10_000_000  # samples, documents, backgrounds in one run

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from docsynth import plugins
-from docsynth.fields import Field, lookup, validate
 from docsynth.errors import DocsynthError
+from docsynth.fields import Field, lookup, validate
 
 # The one table of config keys that name a plugin: dotted key -> (plugin kind, dotted key of
 # that plugin's options, or None). Sources' options live per mix entry (sources.options.<entry>)

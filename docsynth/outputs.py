@@ -9,8 +9,8 @@ replaces an input (not even with ``--force``) or a file docsynth did not write (
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from docsynth.errors import DocsynthError
 

@@ -133,7 +133,7 @@ class FileServer:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         self.thread.start()
         return self
 

@@ -10,10 +10,10 @@ import copy
 import cv2
 import numpy as np
 import pytest
+from docsynth_compose.steps import STEPS, GeometricStep, Step
 
 from docsynth.geometry import mask_iou, quad_mask
 from docsynth.kinds import Sample
-from docsynth_compose.steps import STEPS, GeometricStep, Step
 
 H, W = 120, 160
 QUAD = np.array([[30.5, 22.5], [128.5, 30.5], [122.5, 100.5], [36.5, 94.5]])

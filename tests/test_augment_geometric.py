@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from docsynth_compose.steps import OneOf, Pipeline, build_pipeline
+from docsynth_compose.steps.geometric import (
+    ElasticTransform,
+    GridDistortion,
+    HorizontalFlip,
+    OpticalDistortion,
+    Rotate,
+    VerticalFlip,
+)
 
 from docsynth.errors import DocsynthError
 from docsynth.geometry import mask_iou, quad_mask
 from docsynth.kinds import Sample
-from docsynth_compose.steps import OneOf, Pipeline, build_pipeline
-from docsynth_compose.steps.geometric import (ElasticTransform, GridDistortion, HorizontalFlip,
-                                              OpticalDistortion, Rotate, VerticalFlip)
 
 W, H = 64, 48
 QUAD = np.array([[10.3, 8.2], [50.4, 12.3], [46.2, 40.4], [14.3, 36.3]])  # off the pixel grid: no raster ties

@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from docsynth.kinds import Sample
 from docsynth_compose.steps import STEPS, GeometricStep
 from docsynth_compose.steps.base import vars_up_to_step
-from docsynth_compose.steps.camera import (DefocusBlur, GaussianBlur, ISONoise, JpegCompression, MotionBlur,
-                                           SensorNoise, Sharpen, Vignetting, noise_patch)
+from docsynth_compose.steps.camera import (
+    DefocusBlur,
+    GaussianBlur,
+    ISONoise,
+    JpegCompression,
+    MotionBlur,
+    SensorNoise,
+    Sharpen,
+    Vignetting,
+    noise_patch,
+)
 from docsynth_compose.steps.color import BrightnessContrast, ChannelShuffle, ColorJitter, RGBShift, WhiteBalance
 from docsynth_compose.steps.lighting import CastShadow, Glare, RandomShadow, SunFlare, UnevenLight
+
+from docsynth.kinds import Sample
 
 H, W = 48, 64
 CORNERS = np.array([[8.5, 6.5], [56.5, 6.5], [56.5, 42.5], [8.5, 42.5]])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from docsynth_compose.steps.camera_model import camera_quad
+from docsynth_compose.steps.distractors import Distractors, table_edge
+from docsynth_compose.steps.paper import random_curl, random_fold
+from docsynth_compose.steps.paste import composite, page_rgba, warp_page
+from docsynth_compose.steps.scene import Clutter, Hand, Occlusion
 
 from docsynth.geometry import apply_homography, mask_iou, page_corners, quad_area, quad_mask
 from docsynth.kinds import Page, Sample
-from docsynth_compose.steps.camera_model import camera_quad
-from docsynth_compose.steps.paper import random_curl, random_fold
-from docsynth_compose.steps.paste import composite, page_rgba, warp_page
-from docsynth_compose.steps.distractors import Distractors, table_edge
-from docsynth_compose.steps.scene import Clutter, Hand, Occlusion
 
 H, W = 96, 128
 CORNERS = np.array([[30.3, 20.2], [98.4, 24.3], [94.2, 80.4], [34.3, 76.3]])

@@ -15,9 +15,9 @@ from PIL import Image
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.backgrounds.credits import write_credits
+from docsynth.backgrounds.dedupe import dedupe_folder, group_duplicates, near_pairs
 from docsynth.backgrounds.folder import BackgroundIndex, normalize_folder
 from docsynth.backgrounds.licences import licence_code
-from docsynth.backgrounds.dedupe import dedupe_folder, group_duplicates, near_pairs
 from docsynth.backgrounds.normalize import Rejected, normalize_bytes
 from docsynth.backgrounds.textures import TextureSettings, render_texture
 
@@ -76,7 +76,7 @@ def test_normalize_bytes_handles_odd_formats():
     gif = io.BytesIO()
     frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
     sixteen = io.BytesIO()
-    Image.fromarray((rgb[..., 1].astype(np.uint16) * 257)).save(sixteen, "PNG")
+    Image.fromarray(rgb[..., 1].astype(np.uint16) * 257).save(sixteen, "PNG")
     cases = {"cmyk": buf.getvalue(), "grey": grey, "rgba-png": data_of(rgba, "PNG"), "webp": data_of(rgb, "WEBP"),
              "gif": gif.getvalue(), "png16": sixteen.getvalue(), "bmp": data_of(rgb, "BMP")}
     for name, data in cases.items():

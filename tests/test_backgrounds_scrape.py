@@ -26,8 +26,8 @@ from PIL import Image
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.backgrounds.folder import BackgroundIndex, read_rejected
-from docsynth.backgrounds.scrape import ScrapeSettings, scrape
 from docsynth.backgrounds.http import FetchError, PoliteClient
+from docsynth.backgrounds.scrape import ScrapeSettings, scrape
 
 LICENCES = ["by", "by-sa", "cc0", "pdm", "by", "by-nc"]  # one in six is not reusable (by-nc)
 

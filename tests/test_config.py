@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import yaml
-
 import pytest
+import yaml
 
 from docsynth import config
 from docsynth.errors import DocsynthError

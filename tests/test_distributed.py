@@ -25,9 +25,10 @@ torch = pytest.importorskip("torch", reason="the train extra (torch) is not inst
 if not torch.distributed.is_available():
     pytest.skip("this torch build has no torch.distributed", allow_module_level=True)
 
+from train_data import make_dataset  # noqa: E402
+
 from docsynth import config, plugins  # noqa: E402
 from docsynth.io import read_jsonl  # noqa: E402
-from train_data import make_dataset  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
 

@@ -8,11 +8,10 @@ import re
 import types
 
 import numpy as np
-
-from docsynth import options as options_mod
-from docsynth import hookspecs, plugins
-
 from helpers import REPO
+
+from docsynth import hookspecs, plugins
+from docsynth import options as options_mod
 
 DOC = REPO / "docs" / "plugins.md"
 

@@ -6,10 +6,10 @@ import hashlib
 import os
 
 import pytest
-
-from docsynth.sources.download import Download, download, extract
-from docsynth.errors import DocsynthError
 from sources_fixtures import FileServer, make_tar, make_zip
+
+from docsynth.errors import DocsynthError
+from docsynth.sources.download import Download, download, extract
 
 DATA = bytes(range(256)) * 800  # 200 KiB, several read chunks
 

@@ -6,15 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from scan_fixtures import write_photo_folder
 
 from docsynth.errors import DocsynthError
 from docsynth.evaluate.smartdoc import evaluate_predictions, subset_of
-from docsynth.scoring import clip_polygon, image_mask_iou, jaccard_smartdoc
 from docsynth.formats.corners import read_table
-from docsynth.geometry import is_simple_quad, polygon_area
-from docsynth.geometry import apply_homography
-
-from scan_fixtures import write_photo_folder
+from docsynth.geometry import apply_homography, is_simple_quad, polygon_area
+from docsynth.scoring import clip_polygon, image_mask_iou, jaccard_smartdoc
 
 SQUARE = np.array([[0, 0], [100, 0], [100, 100], [0, 100]], dtype=float)
 

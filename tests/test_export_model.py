@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from scan_fixtures import synthetic_photo, tiny_checkpoint
 
 pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import REPO, run_docsynth
 
 
@@ -629,8 +628,7 @@ def test_split_check_says_what_is_grouped_and_what_is_shared(tmp_path, dataset):
 
 
 def test_report_tiles_number_corners_from_zero_and_epochs_are_whole():
-    from docsynth.viz import caption
-    from docsynth.viz import _ticks, svg_chart
+    from docsynth.viz import _ticks, caption, svg_chart
 
     assert all(float(t).is_integer() for t in _ticks(1, 2, whole=True))
     chart = svg_chart("loss", {"loss": [(1, 0.5), (2, 0.4)]})

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import yaml
-
 from helpers import REPO, run_docsynth
 from test_faults import fails, png, snapshot
+
 
 def errors(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("docsynth: error:")]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 import pytest
 
 from docsynth.geometry import mask_iou, quad_mask

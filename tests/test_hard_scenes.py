@@ -7,15 +7,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
-from docsynth.geometry import mask_iou, quad_area, quad_mask
 from docsynth_compose.steps.geometric import Squash
 from docsynth_compose.steps.props import Props
 from docsynth_compose.steps.special_pages import ID1_ASPECT, make_card, make_receipt
 from docsynth_compose.steps.surfaces import KINDS, desk_surface
-from docsynth.kinds import Sample
-
 from test_compositors import PLAIN, compose, page
+
+from docsynth.geometry import mask_iou, quad_area, quad_mask
+from docsynth.kinds import Sample
 
 FRAME = {**PLAIN, "size": [240, 320]}
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from docsynth.evaluate.hardcases import CASES, write_hardcases
 from docsynth.evaluate.smartdoc import subset_of
 from docsynth.formats.corners import read_table
-from docsynth.evaluate.hardcases import CASES, write_hardcases
 
 
 @pytest.mark.slow

@@ -9,8 +9,7 @@ import pytest
 
 from docsynth import plugins
 from docsynth.errors import DocsynthError
-from docsynth.generate.dewarp import (dewarp_arrays, grid_points, label_files, lookup_uv, pixel_centres, ssim,
-                                      unwarp)
+from docsynth.generate.dewarp import dewarp_arrays, grid_points, label_files, lookup_uv, pixel_centres, ssim, unwarp
 from docsynth.generate.stream import compose_one
 from docsynth.kinds import Page
 
@@ -138,8 +137,8 @@ def test_a_compositor_without_geometry_is_refused_in_one_line():
 
 
 def test_generate_refuses_labels_from_a_compositor_without_geometry_before_any_work(tmp_path, monkeypatch):
-    from docsynth.generate.shards import generate
     from docsynth import config
+    from docsynth.generate.shards import generate
 
     homography = plugins.get("compositor", "homography")
     real = homography.compose

@@ -12,8 +12,8 @@ import pytest
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.generate.dewarp import dewarp_arrays, lookup_uv
-from docsynth.generate.words import group_lines, word_records
 from docsynth.generate.stream import compose_one
+from docsynth.generate.words import group_lines, word_records
 from docsynth.kinds import Page
 from tests.helpers import generate_tiny, tree_bytes
 from tests.test_labels import CASES, background

@@ -7,9 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import built_backbone  # noqa: E402
+
 from docsynth import options as options_mod  # noqa: E402
 from docsynth import plugins  # noqa: E402
-from helpers import built_backbone  # noqa: E402
 from docsynth.errors import DocsynthError  # noqa: E402
 from docsynth.scan.model_contract import decode_corners, load_model, predict, save_checkpoint  # noqa: E402
 

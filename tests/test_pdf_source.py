@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from docsynth import options as options_mod
 from docsynth import config as config_mod
+from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
 from docsynth.io import read_jsonl

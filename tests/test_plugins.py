@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 import types
 from pathlib import Path
 
 import pytest
+import tomllib
+from helpers import REPO, run_docsynth
 
 from docsynth import plugins
 from docsynth.hookspecs import hookimpl
-
-from helpers import REPO, run_docsynth
 
 EXAMPLE = REPO / "plugins" / "examples" / "docsynth-example-source"
 

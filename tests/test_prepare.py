@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from sources_fixtures import docvqa_archives, funsd_zip, iam_archives, kaggle_archive, page_png, smartdoc_photo
 
 from docsynth import config as config_mod
 from docsynth.errors import DocsynthError
@@ -18,7 +19,6 @@ from docsynth.io import read_jsonl
 from docsynth.kinds import Page
 from docsynth.sources.prepare import parse_mix, prepare
 from docsynth.sources.store import import_data
-from sources_fixtures import docvqa_archives, funsd_zip, iam_archives, kaggle_archive, page_png, smartdoc_photo
 
 PHOTO_QUAD = [[110, 40], [300, 55], [290, 270], [95, 255]]  # where smartdoc_photo(0) puts the page
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from docsynth_backgrounds.procedural import FAMILIES, render_background
+from docsynth_sources.procedural import LAYOUTS, render_page
 
 from docsynth import options as options_mod
 from docsynth import plugins
-from docsynth_backgrounds.procedural import FAMILIES, render_background
-from docsynth_sources.procedural import LAYOUTS, render_page
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

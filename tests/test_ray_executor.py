@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import generate_tiny, tree_bytes
 
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
-
-from helpers import generate_tiny, tree_bytes
 
 pytestmark = pytest.mark.slow  # starts Ray clusters: seconds per test (CI runs them; `-m "not slow"` skips them)
 

@@ -8,8 +8,8 @@ screenshot. It is skipped, with the reason, when no Chromium is installed
 
 from __future__ import annotations
 
-import contextlib
 import base64
+import contextlib
 import json
 import os
 import select
@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import yaml
 
-from docsynth.run import runner as run_mod
-from docsynth.run import stages as run_stages
 from docsynth.errors import DocsynthError
 from docsynth.report.page import build_report, write_report
+from docsynth.run import runner as run_mod
+from docsynth.run import stages as run_stages
 from docsynth.run.engine import Stage, StageContext
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)

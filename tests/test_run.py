@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from docsynth.run import checks as run_checks
 from helpers import built_backbone
+
+from docsynth.errors import DocsynthError
+from docsynth.run import checks as run_checks
 from docsynth.run import runner as run_mod
 from docsynth.run import stages as run_stages
-from docsynth.errors import DocsynthError
 from docsynth.run.engine import Stage, StageContext
 
 BASE = {

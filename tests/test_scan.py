@@ -8,11 +8,10 @@ import json
 import cv2
 import numpy as np
 import pytest
+from scan_fixtures import PHOTO_QUADS, synthetic_photo, tiny_checkpoint, write_photo_folder
 
 from docsynth.geometry import order_corners
 from docsynth.scan.scanner import flatten, page_size
-
-from scan_fixtures import PHOTO_QUADS, synthetic_photo, tiny_checkpoint, write_photo_folder
 
 
 def read_csv_rows(path):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import REPO, run_docsynth
 from scan_fixtures import tiny_checkpoint, write_photo_folder
 
@@ -34,7 +33,15 @@ def test_packaged_onnx_scans_like_the_packaged_checkpoint_on_realdocs():
     """The shipped .onnx is an export of the shipped .pt (it records the .pt's SHA-256), and
     scanning with it gives the same corners within 0.05 px on every real photo."""
     from docsynth.formats.corners import read_folder
-    from docsynth.scan.scanner import PACKAGED_MODEL, OnnxBackend, Scanner, TorchBackend, file_sha256, load_backend, read_photo
+    from docsynth.scan.scanner import (
+        PACKAGED_MODEL,
+        OnnxBackend,
+        Scanner,
+        TorchBackend,
+        file_sha256,
+        load_backend,
+        read_photo,
+    )
 
     onnx_backend = load_backend(None)
     assert isinstance(onnx_backend, OnnxBackend), "the packaged ONNX is stale; re-export it (docs/scan.md)"

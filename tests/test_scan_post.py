@@ -6,12 +6,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from scan_fixtures import coverage, synthetic_photo
 
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.geometry import order_corners
-
-from scan_fixtures import coverage, synthetic_photo
 
 W, H = 400, 300
 UPRIGHT = np.array([[100.3, 60.7], [300.2, 70.1], [290.5, 250.4], [90.8, 240.9]])
@@ -108,6 +107,7 @@ def test_refine_answers_a_page_filling_the_frame_with_a_low_confidence_quad(monk
     before, "no document found" (a Jaccard of 0); now the page region's quad, with its low
     confidence and the reason."""
     import docsynth_scan.refine as refine
+
     from docsynth.kinds import Quad
     from docsynth.scoring import jaccard_smartdoc
 
@@ -259,6 +259,7 @@ def test_refine_chooses_among_candidates_after_refining_them(monkeypatch):
     margin before refinement loses to a mask fit whose sides the photo's edges back. A sure
     heatmap quad is taken alone: the mask fits are never made."""
     import docsynth_scan.refine as refine
+
     from docsynth.kinds import Quad
 
     heat, mask = UPRIGHT + [4, 0], UPRIGHT

@@ -8,12 +8,20 @@ import json
 from pathlib import Path
 
 import pytest
+from sources_fixtures import (
+    DOCVQA,
+    FileServer,
+    docvqa_archives,
+    funsd_zip,
+    iam_archives,
+    kaggle_archive,
+    make_zip,
+    smartdoc_zip,
+)
 
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
-from sources_fixtures import (DOCVQA, FileServer, docvqa_archives, funsd_zip, iam_archives, kaggle_archive,
-                              make_zip, smartdoc_zip)
 
 ROOT = Path("data/sources")  # the default sources.root, relative to the test's folder
 ALL = {"docvqa", "iam-forms", "kaggle-dirty-documents", "funsd", "smartdoc-qa", "folder", "pdf", "procedural"}

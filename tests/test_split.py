@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from train_data import make_dataset
 
 from docsynth.dataset import split as split_mod
 from docsynth.io import read_jsonl, read_mask
-from train_data import make_dataset
 
 
 def _groups(out: Path, split: str) -> tuple[set, set]:

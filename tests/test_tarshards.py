@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import generate_tiny, tree_bytes
 
 from docsynth.errors import DocsynthError
-
-from helpers import generate_tiny, tree_bytes
-from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.formats.tarshards import iter_samples, list_shards
+from docsynth.io import read_image, read_jsonl, read_mask
+
 
 def run(out: str, **overrides) -> dict:
     """14 samples in shards of 4: the last shard is short, on purpose."""

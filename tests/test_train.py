@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import built_backbone
+from train_data import make_dataset, make_realdocs
 
 from docsynth import config, plugins
 from docsynth import options as options_mod
-from helpers import built_backbone
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl
-from train_data import make_dataset, make_realdocs
 
 pytestmark = pytest.mark.slow  # trains or exports models: minutes in all (CI runs it; `-m "not slow"` skips it)
 

@@ -3,16 +3,17 @@ each licence asks) and ``credits.csv``.
 """
 
 from __future__ import annotations
+
 import csv
 import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from docsynth.errors import DocsynthError
-from docsynth.io import atomic_write_text
+
 from docsynth.backgrounds.folder import SET_ASIDE, BackgroundIndex
 from docsynth.backgrounds.licences import NO_ATTRIBUTION, licence_name, licence_url
-
+from docsynth.errors import DocsynthError
+from docsynth.io import atomic_write_text
 
 CREDITS_MARK = "<!-- written by `docsynth backgrounds credits`; rerun it to update -->"
 

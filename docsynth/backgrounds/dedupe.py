@@ -14,13 +14,14 @@ becomes the keeper of a group made of its untaken neighbours. Every removed imag
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from docsynth.backgrounds.folder import BackgroundIndex, SET_ASIDE, move_aside, folder_backgrounds
+from docsynth.backgrounds.folder import SET_ASIDE, BackgroundIndex, folder_backgrounds, move_aside
 from docsynth.errors import DocsynthError
 
 HASH_BITS = 64

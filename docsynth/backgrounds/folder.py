@@ -18,15 +18,16 @@ from __future__ import annotations
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from docsynth import options as options_mod
+from docsynth.backgrounds.licences import licence_code
 from docsynth.config import root_folder
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes, read_image, read_jsonl, write_jsonl
 from docsynth.kinds import BackgroundRef
-from docsynth.backgrounds.licences import licence_code
 
 if TYPE_CHECKING:  # the HTTP and image code loads only when a command needs it
     pass

@@ -12,13 +12,13 @@ from __future__ import annotations
 import email.utils
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from docsynth import __version__
 
@@ -127,7 +127,7 @@ class PoliteClient:
                 if exc.code not in RETRY_STATUS:
                     raise failure from None
                 wait = parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-            except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
                 reason = getattr(exc, "reason", exc)
                 failure = FetchError(url, 0, f"network error ({reason})")
             if attempt >= self.retries:

@@ -3,9 +3,9 @@ their names and URLs, and which ones a collection accepts.
 """
 
 from __future__ import annotations
-import re
-from typing import Iterable
 
+import re
+from collections.abc import Iterable
 
 DEFAULT_LICENCES = ("cc0", "pdm", "by", "by-sa")
 

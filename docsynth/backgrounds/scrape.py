@@ -5,16 +5,19 @@ the polite client, normalises and records them. A rerun resumes.
 """
 
 from __future__ import annotations
+
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
 from docsynth import options as options_mod
-from docsynth.schema import BackgroundsSection
-from docsynth.errors import DocsynthError
-from docsynth.io import atomic_write_bytes, write_jsonl
 from docsynth.backgrounds.folder import REJECTED, BackgroundIndex, read_rejected, safe_id
 from docsynth.backgrounds.licences import DEFAULT_LICENCES, licence_allowed, licence_url
+from docsynth.errors import DocsynthError
+from docsynth.io import atomic_write_bytes, write_jsonl
+from docsynth.schema import BackgroundsSection
 
 if TYPE_CHECKING:  # the HTTP and image code loads only when a command needs it
     from docsynth.backgrounds.http import PoliteClient

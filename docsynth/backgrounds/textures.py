@@ -17,14 +17,14 @@ import hashlib
 import io
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from docsynth.backgrounds.folder import BackgroundIndex, listed_files, safe_id
-
 from docsynth.backgrounds.licences import licence_code, licence_url
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes

@@ -16,12 +16,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from docsynth import __version__, config as config_mod, outputs, plugins
+from docsynth import __version__, outputs, plugins
+from docsynth import config as config_mod
 from docsynth.errors import DocsynthError, Incomplete
 from docsynth.progress import progress_bar
 
@@ -174,7 +175,7 @@ def print_table(table: Any) -> None:
     Console(width=100_000 if piped else None, soft_wrap=piped).print(table)
 
 
-def load_config(path: Optional[Path], overrides: dict[str, Any] | None = None) -> config_mod.RunConfig:
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> config_mod.RunConfig:
     return config_mod.load(path, overrides)
 
 
@@ -192,22 +193,22 @@ def _label_list(text: str | None) -> list[str] | None:
 
 @app.command()
 def generate(
-    documents: Optional[Path] = typer.Option(None, help="Prepared documents folder or any folder of page images."),
-    backgrounds: Optional[Path] = typer.Option(None, help="Folder of background images."),
-    per_document: Optional[int] = typer.Option(None, "--per-document", "-k", help="Composites per document."),
-    count: Optional[int] = typer.Option(None, help="Total samples (default: documents x per-document)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output dataset folder."),
-    seed: Optional[int] = typer.Option(None, help="Master seed."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes."),
-    image_format: Optional[str] = typer.Option(None, "--image-format", help="jpg or png."),
-    compositor: Optional[str] = typer.Option(None, help="Compositor plugin."),
-    executor: Optional[str] = typer.Option(None, help="Executor plugin (local, ray, ...)."),
-    address: Optional[str] = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
-    shard_format: Optional[str] = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Labels beyond the page, comma-separated: dewarp, "
+    documents: Path | None = typer.Option(None, help="Prepared documents folder or any folder of page images."),
+    backgrounds: Path | None = typer.Option(None, help="Folder of background images."),
+    per_document: int | None = typer.Option(None, "--per-document", "-k", help="Composites per document."),
+    count: int | None = typer.Option(None, help="Total samples (default: documents x per-document)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output dataset folder."),
+    seed: int | None = typer.Option(None, help="Master seed."),
+    workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes."),
+    image_format: str | None = typer.Option(None, "--image-format", help="jpg or png."),
+    compositor: str | None = typer.Option(None, help="Compositor plugin."),
+    executor: str | None = typer.Option(None, help="Executor plugin (local, ray, ...)."),
+    address: str | None = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
+    shard_format: str | None = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
+    labels: str | None = typer.Option(None, "--labels", help="Labels beyond the page, comma-separated: dewarp, "
                                          "text (dewarp/<id>.npz, text/<id>.jsonl); 'none' for none."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset made with another config."),
-    config: Optional[Path] = ConfigOpt,
+    config: Path | None = ConfigOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
@@ -248,7 +249,7 @@ def generate(
         raise Incomplete(failure_line(summary))
 
 
-def _s(path: Optional[Path]) -> Optional[str]:
+def _s(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
@@ -333,7 +334,7 @@ def _check_plugin_distribution(name: str) -> None:
 
 
 @config_app.command("show")
-def config_show(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+def config_show(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Print the effective config (defaults, file, nothing else)."""
     from docsynth import options
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -47,18 +47,18 @@ def register(app: typer.Typer) -> None:
 
     @bg.command("scrape")
     def scrape_cmd(
-        provider: Optional[str] = typer.Option(None, "--provider", "-p",
+        provider: str | None = typer.Option(None, "--provider", "-p",
                                                help="Scraping provider: openverse, wikimedia-commons, url-list..."),
-        query: Optional[list[str]] = typer.Option(None, "--query", "-q",
+        query: list[str] | None = typer.Option(None, "--query", "-q",
                                                   help="Search query (repeatable; default: backgrounds.queries). "
                                                        "url-list: the list file."),
-        limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Images per query (backgrounds.per_query)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Background folder (backgrounds.out)."),
-        licences: Optional[str] = typer.Option(None, "--licences",
+        limit: int | None = typer.Option(None, "--limit", "-n", help="Images per query (backgrounds.per_query)."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Background folder (backgrounds.out)."),
+        licences: str | None = typer.Option(None, "--licences",
                                                help="Comma list of accepted licence codes, or 'any'."),
-        min_width: Optional[int] = typer.Option(None, "--min-width", help="Smallest accepted width."),
-        option: Optional[list[str]] = typer.Option(None, "--option", help="Provider option KEY=VALUE (repeatable)."),
-        config: Optional[Path] = ConfigOpt,
+        min_width: int | None = typer.Option(None, "--min-width", help="Smallest accepted width."),
+        option: list[str] | None = typer.Option(None, "--option", help="Provider option KEY=VALUE (repeatable)."),
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Search, download, normalise and record backgrounds; rerun to resume."""
@@ -96,10 +96,10 @@ def register(app: typer.Typer) -> None:
     @bg.command("normalize")
     def normalize_cmd(
         folder: Path = typer.Argument(..., help="Background folder to normalise in place."),
-        min_size: Optional[str] = typer.Option("64x64", "--min-size", help="Smaller images are rejected (WxH)."),
+        min_size: str | None = typer.Option("64x64", "--min-size", help="Smaller images are rejected (WxH)."),
         max_side: int = typer.Option(0, "--max-side", help="Scale larger images down to this longest side (0: keep)."),
-        licence: Optional[str] = typer.Option(None, "--licence", help="Licence recorded for images without a record."),
-        config: Optional[Path] = ConfigOpt,
+        licence: str | None = typer.Option(None, "--licence", help="Licence recorded for images without a record."),
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Make every image an upright RGB JPEG with a record; set aside what cannot be one."""
@@ -120,13 +120,13 @@ def register(app: typer.Typer) -> None:
     @bg.command("dedupe")
     def dedupe_cmd(
         folder: Path = typer.Argument(..., help="Background folder."),
-        threshold: Optional[int] = typer.Option(None, "--threshold", "-t",
+        threshold: int | None = typer.Option(None, "--threshold", "-t",
                                                 help="Max perceptual-hash bit distance (backgrounds.dedupe_threshold)."),
         apply: bool = typer.Option(False, "--apply", help="Move duplicates to duplicates/ (default: only list)."),
-        min_correlation: Optional[float] = typer.Option(
+        min_correlation: float | None = typer.Option(
             None, "--min-correlation", help="Thumbnail correlation a hash match must also reach "
                                             "(backgrounds.dedupe_min_correlation; 0: hashes only)."),
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """List near-duplicate groups (the largest image of each is kept); --apply moves the rest."""
@@ -165,21 +165,21 @@ def register(app: typer.Typer) -> None:
     @bg.command("import-textures")
     def import_textures_cmd(
         src: Path = typer.Argument(..., help="Folder of textures (searched recursively)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Background folder to add to."),
-        size: Optional[str] = typer.Option(None, "--size", help="Background size WxH (backgrounds.texture_size)."),
-        mode: Optional[str] = typer.Option(None, "--mode", help="tile or upscale (backgrounds.texture_mode)."),
-        licence: Optional[str] = typer.Option(None, "--licence", help="Licence of the textures (e.g. GPL-2+)."),
-        copyright_file: Optional[Path] = typer.Option(None, "--copyright",
+        out: Path | None = typer.Option(None, "--out", "-o", help="Background folder to add to."),
+        size: str | None = typer.Option(None, "--size", help="Background size WxH (backgrounds.texture_size)."),
+        mode: str | None = typer.Option(None, "--mode", help="tile or upscale (backgrounds.texture_mode)."),
+        licence: str | None = typer.Option(None, "--licence", help="Licence of the textures (e.g. GPL-2+)."),
+        copyright_file: Path | None = typer.Option(None, "--copyright",
                                                       help="Debian DEP-5 copyright file giving licences per file."),
         copyright_prefix: str = typer.Option("", "--copyright-prefix",
                                              help="Prefix of the paths in --copyright, e.g. base/."),
-        author: Optional[str] = typer.Option(None, "--author", help="Author/copyright holder to record."),
-        source_url: Optional[str] = typer.Option(None, "--source-url", help="Where the textures come from."),
+        author: str | None = typer.Option(None, "--author", help="Author/copyright holder to record."),
+        source_url: str | None = typer.Option(None, "--source-url", help="Where the textures come from."),
         provider: str = typer.Option("textures", "--name", help="Provider name recorded (and id prefix)."),
-        exclude: Optional[list[str]] = typer.Option(None, "--exclude",
+        exclude: list[str] | None = typer.Option(None, "--exclude",
                                                     help="Skip paths matching this pattern, e.g. '*_nm.*' (repeatable)."),
-        seed: Optional[int] = typer.Option(None, help="Seed of the tiling scale and offset (default: config seed)."),
-        config: Optional[Path] = ConfigOpt,
+        seed: int | None = typer.Option(None, help="Seed of the tiling scale and offset (default: config seed)."),
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Turn small tileable textures into backgrounds (tiled or upscaled), with records."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -67,8 +66,8 @@ def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats_cmd(
         folder: Path = typer.Argument(..., help="Generated dataset, or a folder of photos with corners.csv."),
-        real: Optional[Path] = typer.Option(None, "--real", help="Real photos with corners.csv to compare with."),
-        plot: Optional[Path] = typer.Option(None, "--plot", help="Write histograms to this .png."),
+        real: Path | None = typer.Option(None, "--real", help="Real photos with corners.csv to compare with."),
+        plot: Path | None = typer.Option(None, "--plot", help="Write histograms to this .png."),
         limit: int = typer.Option(500, "--limit", help="Measure at most this many samples of FOLDER."),
         seed: int = typer.Option(0, help="Seed of the subset."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),

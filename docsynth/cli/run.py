@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,14 +12,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run")
     def run_cmd(
-        config: Optional[Path] = typer.Argument(None, metavar="CONFIG", dir_okay=False,
+        config: Path | None = typer.Argument(None, metavar="CONFIG", dir_okay=False,
                                                 help="Run config (default: ./docsynth.yaml, else defaults)."),
-        config_opt: Optional[Path] = typer.Option(None, "--config", "-c", dir_okay=False,
+        config_opt: Path | None = typer.Option(None, "--config", "-c", dir_okay=False,
                                                   help="Same as CONFIG, as every other command takes it."),
-        start: Optional[str] = typer.Option(None, "--from", metavar="STAGE",
+        start: str | None = typer.Option(None, "--from", metavar="STAGE",
                                             help="Start at STAGE; earlier stages are used as they are."),
-        until: Optional[str] = typer.Option(None, "--until", metavar="STAGE", help="Stop after STAGE."),
-        force: Optional[list[str]] = typer.Option(None, "--force", metavar="STAGE",
+        until: str | None = typer.Option(None, "--until", metavar="STAGE", help="Stop after STAGE."),
+        force: list[str] | None = typer.Option(None, "--force", metavar="STAGE",
                                                   help="Redo STAGE (and so every stage after it) even if "
                                                        "up to date; repeatable."),
         as_json: bool = JsonOpt,
@@ -54,7 +53,7 @@ def register(app: typer.Typer) -> None:
     def report_cmd(
         run_dir: Path = typer.Argument(..., metavar="RUN", help="Run folder made by `docsynth run` (its run.dir).",
                                        file_okay=False),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default: RUN/report.html)."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="HTML file (default: RUN/report.html)."),
         force: bool = typer.Option(False, "--force", help="Replace --out even if it is not a docsynth report."),
         as_json: bool = JsonOpt,
     ) -> None:
@@ -62,7 +61,6 @@ def register(app: typer.Typer) -> None:
         evaluation, worst cases and timings."""
         from docsynth import outputs
         from docsynth.report.page import write_report
-
         from docsynth.report.run_folder import RunFolder
 
         target = out if out is not None else run_dir / "report.html"

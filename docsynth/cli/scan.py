@@ -6,7 +6,7 @@ torch and onnxruntime are imported inside the commands, so `docsynth --help` sta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -16,7 +16,7 @@ MODEL_SUFFIXES = {".pt", ".pth", ".onnx", ".ts", ".torchscript"}
 APP_SUFFIXES = {".tflite": "TFLite", ".mlpackage": "Core ML", ".mlmodel": "Core ML"}  # exports for apps
 
 
-def split_model_arg(args: list[Path], what: str) -> tuple[Optional[Path], list[Path]]:
+def split_model_arg(args: list[Path], what: str) -> tuple[Path | None, list[Path]]:
     """``[CHECKPOINT] INPUT...``: the first argument is the model when it has a model suffix."""
     if args and args[0].suffix.lower() in APP_SUFFIXES:
         raise DocsynthError(f"{args[0]}: a {APP_SUFFIXES[args[0].suffix.lower()]} export runs in apps, not in "
@@ -78,11 +78,11 @@ def register(app: typer.Typer) -> None:
                                           help="Optional model (.pt checkpoint, .onnx or TorchScript; default: the "
                                                "packaged model), then photos or folders of photos."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder: flattened pages, corners.csv, scan.json."),
-        post: Optional[str] = typer.Option(None, "--post", help=post_help),
+        post: str | None = typer.Option(None, "--post", help=post_help),
         force: bool = typer.Option(False, "--force", help="Replace the results of an earlier scan in --out."),
         min_confidence: float = typer.Option(0.05, "--min-confidence",
                                              help="Hold back pages found with a lower confidence (0: write all)."),
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Find the page in each photo and write it flattened, plus corners.csv."""
@@ -127,19 +127,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate_cmd(
-        args: Optional[list[Path]] = typer.Argument(None, metavar="[CHECKPOINT] DIR",
+        args: list[Path] | None = typer.Argument(None, metavar="[CHECKPOINT] DIR",
                                                     help="Optional model (default: the packaged model), then a "
                                                          "folder of photos with corners.csv (default: evaluate.data)."),
-        post: Optional[str] = typer.Option(None, "--post", help=post_help),
-        baseline: Optional[str] = typer.Option(None, "--baseline", help="Also score a non-learned baseline: classical."),
-        packaged: Optional[bool] = typer.Option(None, "--packaged/--no-packaged",
+        post: str | None = typer.Option(None, "--post", help=post_help),
+        baseline: str | None = typer.Option(None, "--baseline", help="Also score a non-learned baseline: classical."),
+        packaged: bool | None = typer.Option(None, "--packaged/--no-packaged",
                                                 help="Also score the packaged model beside CHECKPOINT "
                                                      "(default: evaluate.packaged)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (results.json, per_image.csv, "
+        out: Path | None = typer.Option(None, "--out", "-o", help="Report folder (results.json, per_image.csv, "
                                                                      "worst.png); default: evaluate.out."),
-        worst: Optional[int] = typer.Option(None, "--worst", help="Worst cases on the contact sheet."),
+        worst: int | None = typer.Option(None, "--worst", help="Worst cases on the contact sheet."),
         force: bool = typer.Option(False, "--force", help="Replace an earlier report in the report folder."),
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Score page corners on real photos: SmartDoc 2015 Jaccard, mask IoU, worst cases."""
@@ -179,7 +179,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Argument(..., help="Folder to write (images/ + corners.csv)."),
         count: int = typer.Option(24, "--count", "-n", help="Photos per case."),
         seed: int = typer.Option(2026, "--seed", help="Seed of the benchmark (training never uses its indices)."),
-        cases: Optional[str] = typer.Option(None, "--cases", help="Comma-separated cases (default: all)."),
+        cases: str | None = typer.Option(None, "--cases", help="Comma-separated cases (default: all)."),
         force: bool = typer.Option(False, "--force", help="Replace a benchmark made with other settings."),
         as_json: bool = JsonOpt,
     ) -> None:
@@ -214,21 +214,21 @@ def register(app: typer.Typer) -> None:
     @app.command("export-model")
     def export_cmd(
         checkpoint: Path = typer.Argument(..., help="Checkpoint (.pt) to export."),
-        fmt: Optional[str] = typer.Option(None, "--format", "-f", help="onnx, torchscript, tflite or coreml "
+        fmt: str | None = typer.Option(None, "--format", "-f", help="onnx, torchscript, tflite or coreml "
                                                                        "(default: what --out's suffix says)."),
         out: Path = typer.Option(..., "--out", "-o", help="File to write (.onnx / .ts / .tflite / .mlpackage)."),
         precision: str = typer.Option("fp32", "--precision", "-p",
                                       help="fp32, fp16 (onnx, coreml) or int8 (onnx, static, calibrated on composites)."),
-        real: Optional[Path] = typer.Option(None, "--real", help="Also check agreement on these photos "
+        real: Path | None = typer.Option(None, "--real", help="Also check agreement on these photos "
                                                                  "(a folder with corners.csv)."),
         check: int = typer.Option(16, "--check", help="Composites in the agreement check."),
         calibration: int = typer.Option(128, "--calibration", help="Composites that calibrate int8 ranges."),
         post: str = typer.Option("refine", "--post", help="Post-processor used by the agreement check."),
-        max_corner_px: Optional[float] = typer.Option(None, "--max-corner-px",
+        max_corner_px: float | None = typer.Option(None, "--max-corner-px",
                                                       help="Override the precision's corner tolerance (px)."),
-        max_jaccard_diff: Optional[float] = typer.Option(None, "--max-jaccard-diff",
+        max_jaccard_diff: float | None = typer.Option(None, "--max-jaccard-diff",
                                                          help="Override the precision's mean-Jaccard tolerance."),
-        max_confidence_diff: Optional[float] = typer.Option(None, "--max-confidence-diff",
+        max_confidence_diff: float | None = typer.Option(None, "--max-confidence-diff",
                                                             help="Override the precision's tolerance on one photo's "
                                                                  "confidence (0.01 fp32, 0.2 fp16, 0.3 int8)."),
         atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's raw outputs (fp32)."),

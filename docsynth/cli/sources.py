@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,7 +30,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sources_app, name="sources")
 
     @sources_app.command("list")
-    def sources_list(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt,
+    def sources_list(config: Path | None = ConfigOpt, as_json: bool = JsonOpt,
                      no_count: bool = typer.Option(False, "--no-count", help="Do not list documents (faster).")) -> None:
         """Every source: licence, how to get it, whether its data is here and how many documents."""
         from docsynth import plugins
@@ -56,7 +55,7 @@ def register(app: typer.Typer) -> None:
     @sources_app.command("fetch")
     def sources_fetch(name: str = typer.Argument(..., help="Source name (see 'docsynth sources list')."),
                       retries: int = typer.Option(4, help="Retries per file after a network error."),
-                      config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+                      config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
         """Download a source's data (resumable, checksum-verified) and unpack it safely. For
         registration-gated datasets, print what to download and how to import it."""
         from docsynth.errors import DocsynthError
@@ -80,7 +79,7 @@ def register(app: typer.Typer) -> None:
     def sources_import(name: str = typer.Argument(..., help="Source name."),
                        path: Path = typer.Argument(..., help="Downloaded archive (zip/tar) or folder."),
                        force: bool = typer.Option(False, "--force", help="Replace an earlier import of this file."),
-                       config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+                       config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
         """Unpack (safely) or copy manually downloaded data into the source's data folder."""
         from docsynth.progress import progress_bar
         from docsynth.sources.store import import_data
@@ -95,20 +94,20 @@ def register(app: typer.Typer) -> None:
 
     @sources_app.command("prepare")
     def sources_prepare(
-        mix: Optional[str] = typer.Option(None, help="NAME=COUNT pairs, e.g. docvqa=700,funsd=all "
+        mix: str | None = typer.Option(None, help="NAME=COUNT pairs, e.g. docvqa=700,funsd=all "
                                                      "(default: sources.mix)."),
-        seed: Optional[int] = typer.Option(None, help="Master seed."),
-        max_size: Optional[int] = typer.Option(None, "--max-size", help="Longest side of prepared pages."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: sources.out)."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes."),
-        image_format: Optional[str] = typer.Option(None, "--image-format", help="jpg or png."),
+        seed: int | None = typer.Option(None, help="Master seed."),
+        max_size: int | None = typer.Option(None, "--max-size", help="Longest side of prepared pages."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: sources.out)."),
+        workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes."),
+        image_format: str | None = typer.Option(None, "--image-format", help="jpg or png."),
         force: bool = typer.Option(False, "--force", help="Replace a folder prepared with another mix."),
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Sample the mix (seeded), clean, mask and resize each page: images/, masks/, documents.jsonl."""
-        from docsynth.sources.prepare import parse_mix, prepare
         from docsynth.progress import progress_bar
+        from docsynth.sources.prepare import parse_mix, prepare
 
         cfg = load_config(config, {"seed": seed, "sources.max_size": max_size,
                                    "sources.out": None if out is None else str(out),
@@ -144,8 +143,8 @@ def register(app: typer.Typer) -> None:
                    as_json: bool = JsonOpt) -> None:
         """Shrink every image under SRC to a longest side of --max-size, keeping the aspect ratio;
         masks (under masks/ or named *_mask.*) use nearest-neighbour; documents.jsonl is updated."""
-        from docsynth.sources.prepare import resize_folder
         from docsynth.progress import progress_bar
+        from docsynth.sources.prepare import resize_folder
 
         with progress_bar("resize") as bar:
             summary = resize_folder(src, dst, max_size, force=force, progress=bar.advance, on_start=bar.start)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -19,19 +19,19 @@ def register(app: typer.Typer) -> None:
     def split_cmd(
         dataset: Path = typer.Argument(..., help="Generated dataset (manifest.jsonl, images/, masks/); "
                                                  "with --check: a split folder."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (train/, valid/, split.jsonl)."),
-        valid_fraction: Optional[float] = typer.Option(None, "--valid-fraction",
+        out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (train/, valid/, split.jsonl)."),
+        valid_fraction: float | None = typer.Option(None, "--valid-fraction",
                                                        help="Share of groups that go to valid/ (leak-free)."),
-        valid_per_group: Optional[int] = typer.Option(None, "--valid-per-group",
+        valid_per_group: int | None = typer.Option(None, "--valid-per-group",
                                                       help="Reference mode: N composites of every document to "
                                                            "valid/ (leaks pages into both splits)."),
-        group_by: Optional[str] = typer.Option(None, "--group-by", help="document, background or both."),
-        max_size: Optional[int] = typer.Option(None, "--max-size", help="Longest side of written images (0: keep)."),
-        seed: Optional[int] = typer.Option(None, help="Split seed (default: the config's seed)."),
+        group_by: str | None = typer.Option(None, "--group-by", help="document, background or both."),
+        max_size: int | None = typer.Option(None, "--max-size", help="Longest side of written images (0: keep)."),
+        seed: int | None = typer.Option(None, help="Split seed (default: the config's seed)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing split in --out."),
         check: bool = typer.Option(False, "--check", help="Report documents/backgrounds present in both splits "
                                                           "of DATASET; exit 1 when any leaks."),
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Split a generated dataset into train/ and valid/ without leaking pages between them."""
@@ -74,24 +74,24 @@ def register(app: typer.Typer) -> None:
 
     @app.command("train")
     def train_cmd(
-        data: Optional[Path] = typer.Argument(None, help="Split folder (train/ + valid/) or generated dataset; "
+        data: Path | None = typer.Argument(None, help="Split folder (train/ + valid/) or generated dataset; "
                                                          "with --online: the validation data (optional)."),
-        backbone: Optional[str] = typer.Option(None, "--backbone", "-b", help="Backbone plugin."),
-        epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="Training epochs."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (best.pt, last.pt, metrics)."),
-        resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder exactly."),
-        weights: Optional[str] = typer.Option(None, "--weights", help="none, imagenet, coco or a weights file."),
-        eval_real: Optional[Path] = typer.Option(None, "--eval-real", help="Real photos with corners.csv, "
+        backbone: str | None = typer.Option(None, "--backbone", "-b", help="Backbone plugin."),
+        epochs: int | None = typer.Option(None, "--epochs", "-e", help="Training epochs."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (best.pt, last.pt, metrics)."),
+        resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder exactly."),
+        weights: str | None = typer.Option(None, "--weights", help="none, imagenet, coco or a weights file."),
+        eval_real: Path | None = typer.Option(None, "--eval-real", help="Real photos with corners.csv, "
                                                                            "scored after each epoch."),
-        online: Optional[bool] = typer.Option(None, "--online/--no-online", help="Fresh composites every step."),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Global batch size."),
-        input_size: Optional[int] = typer.Option(None, "--input-size", help="Square input side."),
-        workers: Optional[int] = typer.Option(None, "--workers", "-w", help="DataLoader workers."),
-        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (initialisation and order; "
+        online: bool | None = typer.Option(None, "--online/--no-online", help="Fresh composites every step."),
+        batch_size: int | None = typer.Option(None, "--batch-size", help="Global batch size."),
+        input_size: int | None = typer.Option(None, "--input-size", help="Square input side."),
+        workers: int | None = typer.Option(None, "--workers", "-w", help="DataLoader workers."),
+        device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+        seed: int | None = typer.Option(None, "--seed", help="Training seed (initialisation and order; "
                                                                 "the data stream follows the master seed)."),
         force: bool = typer.Option(False, "--force", help="Start over in a run folder that holds a run."),
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
     ) -> None:
         """Train a page-segmentation (and corner) model; resumable, torchrun-aware."""

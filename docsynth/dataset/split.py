@@ -21,8 +21,9 @@ import contextlib
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +31,16 @@ import yaml
 
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
-from docsynth.io import atomic_write_bytes, atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image, write_jsonl
+from docsynth.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    claim_output,
+    read_image,
+    read_jsonl,
+    read_mask,
+    write_image,
+    write_jsonl,
+)
 
 SPLITS = ("train", "valid")
 

@@ -18,8 +18,9 @@ distance (0: same distribution, 1: disjoint). ``--plot`` draws their histograms 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np

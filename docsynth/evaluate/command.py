@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import csv
 import io as _io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.evaluate.smartdoc import CONFIDENT, WRONG_BELOW, abstention, evaluate_predictions
 from docsynth.formats import corners as corners_csv
 from docsynth.viz import grid
-from docsynth.evaluate.smartdoc import CONFIDENT, WRONG_BELOW, abstention, evaluate_predictions
 
 # ---------------------------------------------------------------------------------------------
 # Polygons

@@ -13,17 +13,17 @@ The folder depends only on (``seed``, ``count``, the cases), like ``generate``'s
 from __future__ import annotations
 
 import json
-
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
 import yaml
 
 from docsynth import config as config_mod
-from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
+from docsynth.schema import RunConfig
 
 # Base of the sample indices: far beyond any index a training stream or dataset reaches, so the
 # benchmark's composites are never training composites even with the same seed.
@@ -110,7 +110,7 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
     """Write ``count`` photos per case into ``out`` (images/ + corners.csv); returns a summary."""
     from docsynth.formats import corners as corners_csv
     from docsynth.generate.stream import SampleStream
-    from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes
+    from docsynth.io import atomic_write_bytes, atomic_write_text, claim_output, encode_image
 
     names = list(CASES) if not cases else list(cases)
     for case in names:

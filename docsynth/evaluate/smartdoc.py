@@ -5,8 +5,9 @@ over images is the headline number), and calibration (is a confident answer a ri
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

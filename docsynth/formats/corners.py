@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import csv
 import io as _io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 

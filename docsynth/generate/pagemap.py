@@ -22,8 +22,8 @@ never silently wrong (as albumentations refuses keypoints for transforms without
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -108,7 +108,7 @@ class PageMap:
     opaque: str | None = None  # the name of a step that moved the page without saying how
     words: list | None = field(default=None, compare=False)  # the page's words (Page.words)
 
-    def then(self, stage: Stage | None, step: str = "") -> "PageMap":
+    def then(self, stage: Stage | None, step: str = "") -> PageMap:
         """This map followed by ``stage``; None means a step moved the page and cannot say how."""
         if stage is None:
             return PageMap(self.size, self.stages, self.mask, self.opaque or step or "unknown step", self.words)

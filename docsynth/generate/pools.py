@@ -9,18 +9,18 @@ the parent process and shipped once to each worker.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from docsynth import options as options_mod
 from docsynth import plugins
-from docsynth.schema import GenerateSection
 from docsynth.errors import DocsynthError
 from docsynth.io import read_image, read_jsonl, read_mask
 from docsynth.kinds import BackgroundRef, DocumentRef, Page
 from docsynth.options import Options
+from docsynth.schema import GenerateSection
 
 
 def _listed(lister: Callable[[Options], list], options: Options, count: int | None, seed: int,
@@ -48,7 +48,7 @@ class DocumentPool:
         self._cache: tuple[int, Page] | None = None
 
     @classmethod
-    def from_config(cls, gen: GenerateSection, seed: int) -> "DocumentPool":
+    def from_config(cls, gen: GenerateSection, seed: int) -> DocumentPool:
         folder = gen.documents
         mask = gen.mask
         if folder:
@@ -111,7 +111,7 @@ class BackgroundPool:
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     @classmethod
-    def from_config(cls, gen: GenerateSection, seed: int) -> "BackgroundPool":
+    def from_config(cls, gen: GenerateSection, seed: int) -> BackgroundPool:
         folder = gen.backgrounds
         if folder:
             root = Path(folder)

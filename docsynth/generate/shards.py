@@ -14,24 +14,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import yaml
 
 from docsynth import options as options_mod
 from docsynth import plugins
-from docsynth.schema import GenerateSection, RunConfig
 from docsynth.errors import DocsynthError
-from docsynth.generate.pools import BackgroundPool, DocumentPool
-from docsynth.generate.stream import SampleStream, _where
-from docsynth.io import atomic_write_text, claim_output, encode_image, atomic_write_bytes, read_jsonl, write_jsonl
-from docsynth.kinds import Sample
-from docsynth.generate.preflight import compositor_problem, labels_problem
-from docsynth.generate.dewarp import check_labels, label_files
 from docsynth.formats.tarshards import ShardWriter, shard_name, tar_row
+from docsynth.generate.dewarp import check_labels, label_files
+from docsynth.generate.pools import BackgroundPool, DocumentPool
+from docsynth.generate.preflight import compositor_problem, labels_problem
+from docsynth.generate.stream import SampleStream, _where
+from docsynth.io import atomic_write_bytes, atomic_write_text, claim_output, encode_image, read_jsonl, write_jsonl
+from docsynth.kinds import Sample
+from docsynth.schema import GenerateSection, RunConfig
 
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}

@@ -19,11 +19,11 @@ import numpy as np
 
 from docsynth import options as options_mod
 from docsynth import plugins
-from docsynth.schema import GenerateSection
 from docsynth.errors import DocsynthError
 from docsynth.generate.labels import finish_labels
 from docsynth.generate.pools import BackgroundPool, DocumentPool
 from docsynth.kinds import Sample
+from docsynth.schema import GenerateSection
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
@@ -45,7 +45,7 @@ class SampleStream:
         self.per_document = int(per_document)
 
     @classmethod
-    def from_config(cls, gen: GenerateSection, seed: int) -> "SampleStream":
+    def from_config(cls, gen: GenerateSection, seed: int) -> SampleStream:
         """The stream of a ``generate`` section (its pools, compositor and ``per_document``)."""
         return cls(DocumentPool.from_config(gen, seed), BackgroundPool.from_config(gen, seed), gen.compositor,
                    gen.compositor_options, seed, gen.per_document)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-
 from docsynth import __version__
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_text

@@ -5,15 +5,16 @@ their order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import yaml
 
 from docsynth.errors import DocsynthError
-from docsynth.io import read_image, read_jsonl
 from docsynth.formats.runfolder import STAGE_ORDER
+from docsynth.io import read_image, read_jsonl
 from docsynth.report.html import esc, fmt_value, img, missing, prose, table
 from docsynth.report.run_folder import RunFolder
 from docsynth.report.worst import _evaluation, section_worst
@@ -123,8 +124,8 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     for r in rows:
         for f in r.get("flags") or []:
             flags[f] = flags.get(f, 0) + 1
-    from docsynth.formats.manifest import read_items
     from docsynth.dataset.preview import render_tile
+    from docsynth.formats.manifest import read_items
 
     tiles = [render_tile(item, TILE) for item in _spread(read_items(folder), count)]
     out = (f"<p>{len(rows)} samples from {fmt_value(summary.get('documents'))} documents and "

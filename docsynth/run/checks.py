@@ -9,15 +9,12 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-
 from docsynth import config as config_mod
-from docsynth.config import Loaded, lookup
 from docsynth import outputs, plugins
+from docsynth.config import Loaded, lookup
 from docsynth.errors import DocsynthError
-
 from docsynth.formats.runfolder import STAGE_ORDER
 from docsynth.run.engine import Stage, stage_inputs
-
 
 # ---------------------------------------------------------------------------------------------
 # Config problems, all at once

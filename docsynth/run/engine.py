@@ -32,19 +32,17 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-
-from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.formats.runfolder import LOCK, RECORD
 from docsynth.io import atomic_write_text
-
-
+from docsynth.schema import RunConfig
 
 # ---------------------------------------------------------------------------------------------
 # What a stage is

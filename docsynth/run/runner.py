@@ -7,20 +7,34 @@ import copy
 import json
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from docsynth import config as config_mod, workers
+from docsynth import config as config_mod
+from docsynth import workers
 from docsynth.errors import DocsynthError
+from docsynth.formats.runfolder import RECORD, STAGE_ORDER
 from docsynth.io import atomic_write_text
 from docsynth.report.page import write_report
 from docsynth.report.run_folder import RunFolder
 from docsynth.report.sections import evaluation_remark
 from docsynth.run.checks import check, load_config
-from docsynth.formats.runfolder import RECORD, STAGE_ORDER
-from docsynth.run.engine import (Log, Stage, StageContext, _clear, _now, _stderr, is_complete,
-                                 read_record, run_lock, stage_inputs, stage_key, write_record)
+from docsynth.run.engine import (
+    Log,
+    Stage,
+    StageContext,
+    _clear,
+    _now,
+    _stderr,
+    is_complete,
+    read_record,
+    run_lock,
+    stage_inputs,
+    stage_key,
+    write_record,
+)
 from docsynth.run.stages import STAGES
 
 

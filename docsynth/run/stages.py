@@ -9,15 +9,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-
-from docsynth.config import lookup, typed
-from docsynth.schema import RunConfig
 from docsynth import plugins
+from docsynth.config import lookup, typed
 from docsynth.errors import DocsynthError
-
 from docsynth.run.checks import existing_folder
 from docsynth.run.engine import Stage, StageContext
-
+from docsynth.schema import RunConfig
 
 # ---------------------------------------------------------------------------------------------
 # The built-in stages: thin adapters from a run folder to each stage's own Python entry point

@@ -46,9 +46,10 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +62,7 @@ from docsynth.io import atomic_write_bytes
 from docsynth.scan.exporters import EXPORTERS, Exporter, Job, format_for  # noqa: F401  (format_for: the CLI imports it here)
 from docsynth.scan.exporters.common import native_chatter_muted, quiet_litert
 from docsynth.scan.model_contract import input_hw, load_model, preprocess
-from docsynth.scan.scanner import (RawBackend, Scanner, TorchBackend, file_sha256,
-                                   read_photo, torch_missing_error)
+from docsynth.scan.scanner import RawBackend, Scanner, TorchBackend, file_sha256, read_photo, torch_missing_error
 from docsynth.scoring import jaccard_smartdoc
 
 META_KEYS = ("backbone", "backbone_options", "num_classes", "input_size", "mean", "std")

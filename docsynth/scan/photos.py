@@ -6,15 +6,15 @@ scan resumes from its journal, and a photo replaced since is scanned again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.scan.scanner import Scanner, read_photo
 from docsynth.text import below
-
 
 # ---------------------------------------------------------------------------------------------
 # Scanning files

@@ -22,8 +22,9 @@ import json
 import re
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,8 +32,16 @@ import yaml
 
 from docsynth import plugins
 from docsynth.errors import DocsynthError
-from docsynth.io import (IMAGE_SUFFIXES, atomic_write_text, claim_output, read_image, read_jsonl, read_mask, write_image,
-                         write_jsonl)
+from docsynth.io import (
+    IMAGE_SUFFIXES,
+    atomic_write_text,
+    claim_output,
+    read_image,
+    read_jsonl,
+    read_mask,
+    write_image,
+    write_jsonl,
+)
 from docsynth.kinds import DocumentRef, Page
 from docsynth.schema import RunConfig
 from docsynth.sources.store import entry_options, entry_source, entry_values, mask_for
@@ -193,7 +202,7 @@ def _file_stems(entry: str, refs: list[DocumentRef]) -> list[str]:
     counts: dict[str, int] = {}
     for stem in stems:
         counts[stem] = counts.get(stem, 0) + 1
-    return [f"{stem}-{zlib.crc32(f'{r.id}|{r.path}'.encode('utf-8')):08x}" if counts[stem] > 1 else stem
+    return [f"{stem}-{zlib.crc32(f'{r.id}|{r.path}'.encode()):08x}" if counts[stem] > 1 else stem
             for stem, r in zip(stems, refs, strict=True)]
 
 

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from docsynth import options as options_mod
-from docsynth.schema import RunConfig
 from docsynth import plugins
-from docsynth.options import Options
-from docsynth.sources.download import archive_stem, download, extract, is_archive
 from docsynth.errors import DocsynthError
+from docsynth.options import Options
+from docsynth.schema import RunConfig
+from docsynth.sources.download import archive_stem, download, extract, is_archive
 
 ProgressFn = Callable[[int, "int | None"], None]
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from docsynth.config import apply_overrides, lookup, typed
 from docsynth.errors import DocsynthError
-from docsynth.schema import RunConfig
 from docsynth.scan.model_contract import read_checkpoint
+from docsynth.schema import RunConfig
 from docsynth.train.loop import Trainer
 
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "curves.png")

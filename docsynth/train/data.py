@@ -14,20 +14,21 @@ start in the middle of an epoch.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, IterableDataset
 
-from docsynth.schema import SplitSection, TrainSection
 from docsynth.dataset import split as split_mod
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
 from docsynth.io import read_image, read_mask
 from docsynth.kinds import Sample
+from docsynth.schema import SplitSection, TrainSection
 
 
 def augment_rng(seed: int, *key: int) -> np.random.Generator:
@@ -90,7 +91,7 @@ class FolderDataset(Dataset):
         self.seed, self.greyscale_p = int(seed), float(greyscale_p)
 
     @classmethod
-    def from_folder(cls, root: str | Path, **kw: Any) -> "FolderDataset":
+    def from_folder(cls, root: str | Path, **kw: Any) -> FolderDataset:
         return cls(root, read_file_rows(root), **kw)
 
     def __len__(self) -> int:

@@ -25,10 +25,11 @@ import math
 import random
 import signal
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,19 +37,17 @@ from torch.utils.data import DataLoader
 
 from docsynth import options as options_mod
 from docsynth import plugins
-from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.io import write_jsonl
-from docsynth.scan.model_contract import save_checkpoint
 from docsynth.progress import progress_bar
+from docsynth.scan.model_contract import save_checkpoint
+from docsynth.schema import RunConfig
 from docsynth.train import data as data_mod
 from docsynth.train import online as online_mod
 from docsynth.train.curves import write_curves
 from docsynth.train.losses import total_loss
 from docsynth.train.metrics import mean_iou_per_image
 from docsynth.train.runtime import cpu_now, pick_device, rng_state, set_rng_state, setup_distributed
-
-
 
 # ---------------------------------------------------------------------------------------------
 # Run state (everything in last.pt besides model/optimizer/scheduler)
@@ -92,7 +91,7 @@ class Trainer:
     interrupt a run at a known point)."""
 
     def __init__(self, cfg: RunConfig, *, data: str | None, out: Path,
-                 ckpt: dict[str, Any] | None = None, on_step: Callable[["Trainer"], None] | None = None):
+                 ckpt: dict[str, Any] | None = None, on_step: Callable[[Trainer], None] | None = None):
         self.cfg, self.t = cfg, cfg.train
         self.out, self.data, self.on_step = out, data, on_step
         t = self.t

@@ -16,16 +16,17 @@ from its config (``train.online_options`` applied to the ``generate`` section).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from docsynth.schema import RunConfig
 from docsynth.errors import DocsynthError
 from docsynth.generate.stream import SampleStream
-from docsynth.train.data import ListDataset, augment_rng, online_augment, to_tensors
 from docsynth.kinds import Sample
 from docsynth.scan.model_contract import REFERENCE_MEAN, REFERENCE_STD
+from docsynth.schema import RunConfig
+from docsynth.train.data import ListDataset, augment_rng, online_augment, to_tensors
 
 # A sample whose document cannot be read is replaced by the sample at index + k * _RETRY_STRIDE
 # (k = 1, 2, ...): deterministic, and far outside any index a run reaches.

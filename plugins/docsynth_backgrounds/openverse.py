@@ -12,15 +12,14 @@ parameters, e.g. ``{size: large, source: flickr}``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from docsynth.backgrounds.folder import ScrapedBackgrounds
-
 from docsynth.backgrounds.licences import licence_code
-
 from docsynth.backgrounds.scrape import Candidate
-from docsynth.errors import DocsynthError
 from docsynth.config import F
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.options import Options
 

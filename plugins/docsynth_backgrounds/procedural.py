@@ -7,16 +7,16 @@ families (subset).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
-from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
-from docsynth.options import Options
 from docsynth.kinds import BackgroundRef
+from docsynth.options import Options
 
 Rng = np.random.Generator
 

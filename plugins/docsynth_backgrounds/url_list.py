@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from docsynth.backgrounds.folder import ScrapedBackgrounds
-
 from docsynth.backgrounds.licences import licence_code
-
 from docsynth.backgrounds.scrape import Candidate
-from docsynth.errors import DocsynthError
 from docsynth.config import F
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.options import Options
 

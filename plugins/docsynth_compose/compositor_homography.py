@@ -8,13 +8,12 @@ page size, ``keep_inside`` keep all corners in the frame.
 
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 
+from docsynth.config import SHARE, F
 from docsynth.generate.pagemap import Homography, page_map
 from docsynth.geometry import apply_homography, page_corners, to_center_homography
-from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
 from docsynth.options import Options

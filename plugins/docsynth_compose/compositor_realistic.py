@@ -28,17 +28,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from docsynth.errors import DocsynthError
-from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.config import SHARE, F
-from docsynth.hookspecs import hookimpl
+from docsynth.errors import DocsynthError
 from docsynth.generate.pagemap import Homography, page_map
-from docsynth.options import Options
+from docsynth.geometry import apply_homography, page_corners, quad_area
+from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
-
+from docsynth.options import Options
 from docsynth_compose.steps import build_pipeline
+from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS
+from docsynth_compose.steps.camera_model import camera_quad
 from docsynth_compose.steps.cutouts import Cutouts
-from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS, camera_quad
 from docsynth_compose.steps.geometric import Squash
 from docsynth_compose.steps.hold import draw_palm, hold_geometry, thumb
 from docsynth_compose.steps.paper import random_curl, random_fold

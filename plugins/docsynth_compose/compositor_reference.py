@@ -22,13 +22,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from docsynth.geometry import apply_homography, page_corners
 from docsynth.config import AT_LEAST_1, SHARE, F
+from docsynth.generate.pagemap import Homography, page_map
+from docsynth.geometry import apply_homography, page_corners
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page, Sample
-from docsynth.generate.pagemap import Homography, page_map
 from docsynth.options import Options
-
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.paste import composite, warp_page
 

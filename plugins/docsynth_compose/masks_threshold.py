@@ -16,7 +16,6 @@ import numpy as np
 from docsynth.geometry import page_corners, quad_mask
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Page
-
 from docsynth_compose.masks_polygon import corners_from_mask
 
 

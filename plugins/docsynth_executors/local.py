@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl

@@ -27,10 +27,11 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from docsynth.errors import DocsynthError
 from docsynth.config import AT_LEAST_1, COUNT, POSITIVE, F
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.options import Options, build
 

@@ -35,8 +35,8 @@ OPTIONS = {
 def build_network(num_classes: int, options: Options, corners: bool = False):
     """The network (torch imported here so that listing plugins stays cheap)."""
     import torch
-    from torch import nn
     import torch.nn.functional as F
+    from torch import nn
 
     width = float(options.width)
     dec = int(options.decoder)
@@ -111,10 +111,11 @@ def load_weights(model: Any, weights: str) -> Any:
     """'none' trains from scratch; a file path loads a docsynth checkpoint's or a plain state dict."""
     if weights in (None, "", "none"):
         return model
+    from pathlib import Path
+
     import torch
 
     from docsynth.errors import DocsynthError
-    from pathlib import Path
 
     if weights in ("imagenet", "coco"):
         raise DocsynthError(f"weights {weights!r}: the compact models have no pretrained weights; "

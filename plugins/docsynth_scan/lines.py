@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from docsynth.geometry import order_corners, quad_mask, mask_iou
+from docsynth.geometry import mask_iou, order_corners, quad_mask
 from docsynth.text import below
 
 

@@ -38,8 +38,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from docsynth.geometry import order_corners
 from docsynth.config import POSITIVE, SHARE, F
+from docsynth.geometry import order_corners
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
 from docsynth_scan.checks import calibrated_confidence, implausible, mask_agreement, working_map

@@ -13,15 +13,16 @@ Options (``scan.postprocessor_options``, passed as ``options``): ``threshold`` (
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from docsynth.config import SHARE, F
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import Quad
-from docsynth_scan.lines import fit_quad_to_mask
 from docsynth.text import below
+from docsynth_scan.lines import fit_quad_to_mask
 
 
 def robust_quad(page_prob: np.ndarray, options: Mapping[str, Any]) -> Quad:

@@ -6,8 +6,9 @@ as option ``root`` (``<sources.root>/<source name>`` unless configured otherwise
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from docsynth.config import root_folder
 from docsynth.errors import DocsynthError

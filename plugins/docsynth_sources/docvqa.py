@@ -22,12 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 from docsynth.options import Options
-
 from docsynth_sources._common import box_word, choose, dataset_root, image_files, read_json_words, read_page
 
 SPLITS = ("train", "val", "test")

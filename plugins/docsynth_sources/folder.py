@@ -22,9 +22,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from docsynth.config import F, listing_options, root_folder
 from docsynth.errors import DocsynthError
 from docsynth.geometry import order_corners, quad_mask
-from docsynth.config import F, listing_options, root_folder
 from docsynth.hookspecs import hookimpl
 from docsynth.io import IMAGE_SUFFIXES, list_images, read_image, read_mask
 from docsynth.kinds import DocumentRef, Page

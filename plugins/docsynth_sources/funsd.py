@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from docsynth.sources.download import Download
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
-
+from docsynth.sources.download import Download
 from docsynth_sources._common import box_word, choose, dataset_root, image_files, read_json_words, read_page
 
 SPLITS = {"training_data": "train", "testing_data": "test"}

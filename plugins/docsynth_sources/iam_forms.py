@@ -15,7 +15,6 @@ from typing import Any
 from docsynth.config import F, listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
-
 from docsynth_sources._common import choose, dataset_root, image_files, read_page
 
 SETS = {"A-D": "abcd", "E-H": "efgh", "I-Z": "ijklmnopqrstuvwxyz"}

@@ -32,12 +32,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from docsynth.errors import DocsynthError
 from docsynth.config import F, listing_options
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 from docsynth.options import Options
-
 from docsynth_sources._common import dataset_root
 
 ORIENTATIONS = ("portrait", "landscape", "any")

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from docsynth.errors import DocsynthError
 from docsynth.config import AT_LEAST_1, F, listing_options
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
 from docsynth.options import Options

@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from docsynth.sources.download import Download
 from docsynth.config import listing_options
 from docsynth.hookspecs import hookimpl
 from docsynth.kinds import DocumentRef, Page
-
+from docsynth.sources.download import Download
 from docsynth_sources._common import dataset_root, image_files, read_page
 
 _DOC = re.compile(r"(?:^|[_-])(D\d+)(?:[_-]|$)")

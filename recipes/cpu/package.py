@@ -23,8 +23,8 @@ ASSETS = Path(__file__).resolve().parents[2] / "docsynth" / "assets"
 def main() -> None:
     import torch
 
-    from docsynth.scan.export_model import export_model
     from docsynth.io import atomic_write_bytes
+    from docsynth.scan.export_model import export_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint", type=Path, help="a run's last.pt")

@@ -9,12 +9,12 @@ cannot run here (Core ML off Apple systems: checked structurally instead).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from docsynth.errors import DocsynthError
-
 from docsynth.scan.exporters import to_coreml, to_onnx, to_tflite, to_torchscript
 from docsynth.scan.exporters.job import Job
 

@@ -4,14 +4,16 @@ optional extra (``pip install 'docsynth[coreml]'``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.scan.exporters.common import native_chatter_muted, wrapper
 from docsynth.scan.exporters.job import Job
+
 
 def export(job: Job) -> Callable[[np.ndarray], dict[str, np.ndarray]] | None:
     """An ML program from the traced model. Core ML runs only on Apple systems: elsewhere the

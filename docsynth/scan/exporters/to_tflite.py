@@ -3,14 +3,15 @@ interpreter; an optional extra (``pip install 'docsynth[tflite]'``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.scan.exporters.common import native_chatter_muted, quiet_litert, wrapper
 from docsynth.scan.exporters.job import Job
+
 
 def export(job: Job) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """LiteRT's converter traces the model with torch.export and lowers it to TFLite; the

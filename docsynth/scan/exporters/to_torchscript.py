@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from docsynth.scan.exporters.common import wrapper
 from docsynth.scan.exporters.job import Job
 from docsynth.scan.scanner import TORCHSCRIPT_META
+
 
 def export(job: Job) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """Write ``job.path`` (traced, the meta as an extra file); returns a runner on it."""

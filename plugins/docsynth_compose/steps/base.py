@@ -22,7 +22,8 @@ generator's state.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +31,10 @@ from docsynth.errors import DocsynthError
 from docsynth.kinds import Sample
 
 #: step name -> class, filled by :func:`register_step`
-STEPS: dict[str, type["Step"]] = {}
+STEPS: dict[str, type[Step]] = {}
 
 
-def register_step(cls: type["Step"]) -> type["Step"]:
+def register_step(cls: type[Step]) -> type[Step]:
     STEPS[cls.name] = cls
     return cls
 

@@ -15,7 +15,7 @@ import numpy as np
 from docsynth.kinds import Sample
 
 from .base import register_step
-from .scene import _Objects, _SHIFT, _page_or_centre, _pts, edge_point, make_obj, muted
+from .scene import _SHIFT, _Objects, _page_or_centre, _pts, edge_point, make_obj, muted
 
 
 def _bezier(p0, p1, p2, p3, n: int = 48) -> np.ndarray:

@@ -15,7 +15,6 @@ axis by axis.
 
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 

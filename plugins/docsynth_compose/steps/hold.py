@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .scene import SKIN_BGR, _ONE, _SHIFT, Obj, _pts, make_obj
+from .scene import _ONE, _SHIFT, SKIN_BGR, Obj, _pts, make_obj
 
 
 def _skin(rng: np.random.Generator) -> np.ndarray:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .base import register_step, uniform
-from .scene import _ONE, _SHIFT, Obj, _Objects, _page_or_centre, cut_mask, draw_obj, edge_point, make_obj, muted, _pts
+from .scene import _ONE, _SHIFT, Obj, _Objects, _page_or_centre, _pts, cut_mask, draw_obj, edge_point, make_obj, muted
 
 KINDS = ("mug", "mouse", "keyboard", "phone", "stapler", "glasses", "fruit", "pen")
 THIN = {"glasses", "pen"}

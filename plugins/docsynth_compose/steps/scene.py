@@ -15,8 +15,8 @@ its rim like a rounded object lit from above, and drawn with a soft shadow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np

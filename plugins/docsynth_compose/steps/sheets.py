@@ -16,7 +16,8 @@ so the other sheets get the same paper look, shadow and level of detail as the p
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
