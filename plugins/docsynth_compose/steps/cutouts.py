@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from .base import register_step, uniform
-from .scene import Obj, _Objects, _page_or_centre, edge_point, soft_shadow
+from .scene import Obj, _Objects, _page_or_centre, cut_mask, edge_point, keep_off_page, soft_shadow
 
 _LISTINGS: dict[str, list[Path]] = {}
 _SPRITES: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -136,12 +136,7 @@ class Cutouts(_Objects):
             if obj is None:
                 continue
             if not on_page and sample.corners is not None:
-                # off the page: it must not hide page pixels the label still claims
-                oh, ow = obj.alpha.shape
-                free = (sample.mask[obj.y0:obj.y0 + oh, obj.x0:obj.x0 + ow] == 0).astype(np.float32)
-                obj.alpha *= free
-                if obj.shadow is not None:
-                    obj.shadow *= free
+                keep_off_page(obj, sample.mask)
             objs.append(obj)
             if on_page:
                 cutting.append(obj)
@@ -150,9 +145,7 @@ class Cutouts(_Objects):
     def apply_to_mask(self, mask, objs, cutting=(), **params):
         out = mask.copy()
         for obj in cutting:
-            h, w = obj.alpha.shape
-            view = out[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w]
-            view[obj.alpha >= 0.5] = 0
+            cut_mask(out, obj)
         return out
 
     def apply_to_keypoints(self, corners, **params):

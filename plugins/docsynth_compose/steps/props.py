@@ -18,7 +18,20 @@ import cv2
 import numpy as np
 
 from .base import register_step, uniform
-from .scene import _ONE, _SHIFT, Obj, _Objects, _page_or_centre, _pts, cut_mask, draw_obj, edge_point, make_obj, muted
+from .scene import (
+    _ONE,
+    _SHIFT,
+    Obj,
+    _Objects,
+    _page_or_centre,
+    _pts,
+    cut_mask,
+    draw_obj,
+    edge_point,
+    keep_off_page,
+    make_obj,
+    muted,
+)
 
 KINDS = ("mug", "mouse", "keyboard", "phone", "stapler", "glasses", "fruit", "pen")
 THIN = {"glasses", "pen"}
@@ -176,13 +189,8 @@ class Props(_Objects):
                 centre = np.array([rng.uniform(0, w), rng.uniform(0, h)])
             made = make_prop(kind, frame, centre, s, rng, light)
             if not on_page and kind not in THIN and sample.corners is not None:
-                # beside the page: it must not hide page pixels the label still claims
-                for obj in made:
-                    oh, ow = obj.alpha.shape
-                    free = (sample.mask[obj.y0:obj.y0 + oh, obj.x0:obj.x0 + ow] == 0).astype(np.float32)
-                    obj.alpha *= free
-                    if obj.shadow is not None:
-                        obj.shadow *= free
+                for obj in made:  # beside the page
+                    keep_off_page(obj, sample.mask)
             objs += made
             if kind not in THIN:
                 cutting += made

@@ -133,6 +133,16 @@ def cut_mask(mask: np.ndarray, obj: Obj) -> None:
     view[obj.alpha >= 0.5] = 0
 
 
+def keep_off_page(obj: Obj, page_mask: np.ndarray) -> None:
+    """Clear ``obj`` (and its shadow) where the page is: an object placed beside the page must
+    not hide page pixels the label still claims (in place)."""
+    h, w = obj.alpha.shape
+    free = (page_mask[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] == 0).astype(np.float32)
+    obj.alpha *= free
+    if obj.shadow is not None:
+        obj.shadow *= free
+
+
 def edge_point(corners: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     """A random point on a random page edge, the inward unit normal there, and the page size."""
     k = int(rng.integers(4))
@@ -339,10 +349,6 @@ class Clutter(_Objects):
             obj = make_obj(frame, box, 2, draw, base, s * 0.03, offset, 0.01 * max(h, w), 0.35)
             if obj is None:
                 continue
-            hh, ww = obj.alpha.shape
-            free = (sample.mask[obj.y0:obj.y0 + hh, obj.x0:obj.x0 + ww] == 0).astype(np.float32)
-            obj.alpha *= free
-            if obj.shadow is not None:
-                obj.shadow *= free
+            keep_off_page(obj, sample.mask)
             objs.append(obj)
         return {"objs": objs}
