@@ -92,16 +92,14 @@ def make_inputs(root: Path) -> tuple[Path, Path]:
     return pages, bgs
 
 
-def config(pages: Path, bgs: Path, out: Path, preset: str, count: int) -> dict:
+def config(pages: Path, bgs: Path, out: Path, preset: str, count: int):
     from docsynth import config as config_mod
 
-    cfg = config_mod.load(None, {
+    return config_mod.load(None, {
         "generate.documents": str(pages), "generate.backgrounds": str(bgs), "generate.out": str(out),
         "generate.count": count, "generate.workers": 1, "generate.compositor": preset, "seed": 7,
+        "generate.compositor_options": {"landscape_p": 0.4} if preset == "homography" else None,
     }, cwd=out.parent)
-    if preset == "homography":
-        cfg["generate"]["compositor_options"] = {"landscape_p": 0.4}
-    return cfg
 
 
 def in_process(pages: Path, bgs: Path, root: Path, preset: str, count: int) -> tuple[float, float]:
