@@ -7,11 +7,17 @@ procedural backgrounds as 1024x768 JPEG files) and output size (480x640, 40% lan
 - the FLOOR loop, per sample: one background JPEG decode, one resize, one warpPerspective of
   page and mask, one alpha blend, one JPEG q95 image write and one PNG mask write;
 - ms per sample of generate (in-process, after start-up) with each compositor preset;
-- whole-process wall time of `docsynth generate --count N` (N = 600 by default) against the
-  whole-process wall time of the floor loop for N samples (both fresh Python processes).
+- whole-process CPU time of `docsynth generate --count N` (N = 600 by default) against the
+  whole-process CPU time of the floor loop for N samples (both fresh Python processes), on two
+  workloads: the bench's own inputs above, and the "folder" layout of a typical first run
+  (24 pages 480x640, 60 backgrounds 1280x853, 25 composites per page: 600 samples);
+- scaling: wall time of `generate --workers 2` against `--workers 1` (realistic, 600 samples),
+  with both cores allowed (pause other work on the machine for this one).
 
-Goals (issue 6): reference <= 2.0x floor, realistic <= 3.0x floor, whole-process generate of 600
-<= 1.5x the floor loop's. ``--profile PRESET`` prints a cProfile summary of generate instead.
+Goals (issue 29), printed with True/False: realistic whole process <= 0.8x the floor on both
+workloads (the aim is 0.5x), reference <= 0.7x, two workers >= 1.8x one.
+``--profile PRESET`` prints a cProfile summary of generate instead; ``bench/generate_steps.py``
+breaks a sample's time down by step.
 
     python bench/generate_throughput.py [--samples 200] [--whole 600] [--json] [--profile realistic]
 """
@@ -134,12 +140,83 @@ def whole_process(cmd: list[str], cwd: Path) -> tuple[float, float]:
     return time.perf_counter() - t0, cpu
 
 
+def make_folder_inputs(root: Path) -> tuple[Path, Path]:
+    """The "folder" workload: 24 procedural pages at 480x640 (PNG) and 60 procedural
+    backgrounds at 1280x853 (JPEG q90), made once."""
+    import cv2
+
+    from docsynth import plugins
+    from docsynth.options import build
+
+    pages, bgs = root / "folder-pages", root / "folder-backgrounds"
+    if (pages / "done").exists() and (bgs / "done").exists():
+        return pages, bgs
+    pages.mkdir(parents=True, exist_ok=True)
+    bgs.mkdir(parents=True, exist_ok=True)
+    src = plugins.get("source", "procedural")
+    for i, ref in enumerate(src.list_documents(build(src, {"seed": 2, "count": 24}))[:24]):
+        page = cv2.resize(src.load_document(ref).image, (480, 640), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(pages / f"page{i:02d}.png"), page)
+    prov = plugins.get("background", "procedural")
+    for i, ref in enumerate(prov.list_backgrounds(build(prov, {"seed": 2, "count": 60, "size": [1280, 853]}))[:60]):
+        cv2.imwrite(str(bgs / f"bg{i:02d}.jpg"), prov.load_background(ref), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    (pages / "done").touch()
+    (bgs / "done").touch()
+    return pages, bgs
+
+
+def generate_cmd(pages: Path, bgs: Path, dest: Path, preset: str, count: int, workers: int = 1,
+                 per_document: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "docsynth", "generate", "--documents", str(pages), "--backgrounds", str(bgs),
+           "--count", str(count), "--out", str(dest), "--workers", str(workers), "--compositor", preset,
+           "--seed", "7", "--force"]
+    return cmd + (["--per-document", str(per_document)] if per_document else [])
+
+
+def whole_ratios(root: Path, pages: Path, bgs: Path, count: int, per_document: int | None) -> dict:
+    """Whole-process CPU seconds of the floor loop and of `generate` with each preset."""
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / "floor-whole"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    _, floor_cpu = whole_process([sys.executable, "-c", FLOOR_CODE, str(pages), str(bgs), str(out), str(count)], root)
+    result: dict = {"count": count, "floor_whole_s": round(floor_cpu, 2)}
+    for preset in PRESETS:
+        dest = root / f"whole-{preset}"
+        shutil.rmtree(dest, ignore_errors=True)  # a finished dataset would just be resumed
+        _, cpu = whole_process(generate_cmd(pages, bgs, dest, preset, count, per_document=per_document), root)
+        result[f"{preset}_whole_s"] = round(cpu, 2)
+        result[f"{preset}_whole_ratio"] = round(cpu / floor_cpu, 2)
+    return result
+
+
+def scaling(root: Path, pages: Path, bgs: Path, count: int) -> tuple[float, float]:
+    """Wall seconds of realistic `generate` with 1 and with 2 workers, every CPU allowed."""
+    root.mkdir(parents=True, exist_ok=True)
+    every = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+    def unpinned():
+        if every is not None:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+    walls = []
+    for workers in (1, 2):
+        dest = root / f"workers-{workers}"
+        shutil.rmtree(dest, ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run(generate_cmd(pages, bgs, dest, "realistic", count, workers), check=True, capture_output=True,
+                       cwd=root, preexec_fn=unpinned)
+        walls.append(time.perf_counter() - t0)
+    return walls[0], walls[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=200, help="samples per in-process measurement")
     ap.add_argument("--whole", type=int, default=600, help="samples for the whole-process comparison (0: skip)")
     ap.add_argument("--work", type=Path, default=None, help="folder for inputs and outputs (default: a temp dir)")
     ap.add_argument("--profile", choices=PRESETS, default=None, help="print a cProfile summary for this preset")
+    ap.add_argument("--scaling", action="store_true", help="also measure 2 workers against 1 (uses two cores)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     pin_one_core()
@@ -172,31 +249,21 @@ def main() -> None:
         result[f"{preset}_wall_ms"] = round(wall, 2)
         result[f"{preset}_ratio"] = round(ms / floor, 2)
     if args.whole:
-        out = root / "floor-whole"
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir()
-        fw_wall, fw_cpu = whole_process([sys.executable, "-c", FLOOR_CODE, str(pages), str(bgs), str(out),
-                                         str(args.whole)], root)
-        result["whole_count"] = args.whole
-        result["floor_whole_s"] = round(fw_cpu, 2)
-        result["floor_whole_wall_s"] = round(fw_wall, 2)
-        exe = [sys.executable, "-m", "docsynth"]
-        for preset in PRESETS:
-            dest = root / f"whole-{preset}"
-            shutil.rmtree(dest, ignore_errors=True)  # a finished dataset would just be resumed
-            cmd = exe + ["generate", "--documents", str(pages), "--backgrounds", str(bgs), "--count", str(args.whole),
-                         "--out", str(dest), "--workers", "1", "--compositor", preset, "--seed", "7", "--force"]
-            wall, cpu = whole_process(cmd, root)
-            result[f"{preset}_whole_s"] = round(cpu, 2)
-            result[f"{preset}_whole_wall_s"] = round(wall, 2)
-            result[f"{preset}_whole_ratio"] = round(cpu / fw_cpu, 2)
+        folder_pages, folder_bgs = make_folder_inputs(root)
+        for name, (p, b, per_doc) in {"bench": (pages, bgs, None), "folder": (folder_pages, folder_bgs, 25)}.items():
+            result[name] = whole_ratios(root / name, p, b, args.whole, per_doc)
     result["goals"] = {
-        "reference<=2.0x": result["reference_ratio"] <= 2.0,
-        "realistic<=3.0x": result["realistic_ratio"] <= 3.0,
+        "realistic<=0.8x floor, whole process (bench, folder)": [
+            result[w]["realistic_whole_ratio"] <= 0.8 for w in ("bench", "folder")] if args.whole else None,
+        "reference<=0.7x floor, whole process (bench, folder)": [
+            result[w]["reference_whole_ratio"] <= 0.7 for w in ("bench", "folder")] if args.whole else None,
     }
-    if args.whole:
-        result["goals"]["whole_process<=1.5x (homography, reference, realistic)"] = [
-            result[f"{p}_whole_ratio"] <= 1.5 for p in PRESETS]
+    if args.scaling:
+        one, two = scaling(root / "scaling", pages, bgs, args.whole or 600)
+        result["scaling"] = {"workers_1_wall_s": round(one, 2), "workers_2_wall_s": round(two, 2),
+                             "speedup": round(one / two, 2), "cpus": len(os.sched_getaffinity(0))
+                             if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+        result["goals"]["2 workers>=1.8x one"] = one / two >= 1.8
     if args.json:
         print(json.dumps(result, indent=2))
     else:

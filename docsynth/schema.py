@@ -91,6 +91,8 @@ class GenerateSection(Section):
     count: int | None = setting(None, 'total samples; null: documents x per_document', ge=0, le=MAX_ITEMS)
     out: str = setting('data/synth', 'output dataset folder')
     workers: int = setting(1, 'worker processes (does not change the output)', ge=1)
+    cache_mb: int = setting(256, 'per worker: decoded pages and backgrounds kept for reuse, in MB (does not change '
+                                 'the output; 0 decodes every time)', ge=0, le=65536)
     executor: str = setting('local', 'executor plugin')
     executor_options: dict = setting({}, 'options for the executor')
     shard_size: int = setting(32, 'samples per shard (unit of resume and of work)', ge=1, le=100_000)

@@ -35,7 +35,9 @@ def test_light_desk_scene_keeps_labels_and_page_is_close_to_desk_brightness():
     for seed in range(12):
         s = compose("realistic", {**FRAME, "desk_p": 1.0}, seed, page(150, 200))
         assert "light_desk" in s.extra["cases"]
-        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.99
+        # mask and corners agree up to rasterisation: a half-pixel band along the outline
+        wrong = np.count_nonzero((s.mask > 0) != (quad_mask(s.corners, s.mask.shape) > 0))
+        assert wrong <= 0.5 * cv2.arcLength(s.corners.astype(np.float32), True)
         desk, paper = s.image[s.mask == 0].mean(), s.image[s.mask > 0].mean()
         close += abs(desk - paper) < 40
     assert close >= 3  # low contrast happens often

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,14 +39,48 @@ def _listed(lister: Callable[[Options], list], options: Options, count: int | No
     return [refs[i] for i in keep]
 
 
+class ByteLRU:
+    """Decoded images kept for reuse, least recently used out first, up to ``limit`` bytes
+    (one entry is always kept: the one in use). Only saves time: a miss decodes again."""
+
+    def __init__(self, limit: int):
+        self.limit = int(limit)
+        self._items: OrderedDict[int, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+
+    def __getstate__(self) -> dict[str, Any]:  # a pool is shipped to workers without its cache
+        return {"limit": self.limit}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["limit"])  # type: ignore[misc]
+
+    def get(self, key: int) -> Any | None:
+        hit = self._items.get(key)
+        if hit is None:
+            return None
+        self._items.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: int, value: Any, nbytes: int) -> None:
+        self._items[key] = (value, nbytes)
+        self._bytes += nbytes
+        while self._bytes > self.limit and len(self._items) > 1:
+            _, (_, gone) = self._items.popitem(last=False)
+            self._bytes -= gone
+
+
+def _page_bytes(page: Page) -> int:
+    return page.image.nbytes + (page.mask.nbytes if page.mask is not None else 0)
+
+
 class DocumentPool:
     def __init__(self, refs: list[DocumentRef], source_names: dict[str, str], mask: str,
-                 root: Path | None = None):
+                 root: Path | None = None, cache_bytes: int = 0):
         self.refs = refs
         self.source_names = source_names  # ref.source -> plugin used to load it ("" = prepared)
         self.mask = mask
         self.root = root
-        self._cache: tuple[int, Page] | None = None
+        self._cache = ByteLRU(cache_bytes)
 
     @classmethod
     def from_config(cls, gen: GenerateSection, seed: int) -> DocumentPool:
@@ -69,29 +104,30 @@ class DocumentPool:
                 names = {r.source: "folder" for r in refs}
             if not refs:
                 raise DocsynthError(f"{root}: no document images found; add images or prepare documents first")
-            return cls(refs, names, mask, root)
+            return cls(refs, names, mask, root, cache_bytes=_share(gen, "documents"))
         name = gen.source
         source = plugins.get("source", name)
         options = options_mod.build(source, gen.source_options, "generate.source_options",
                                     {"seed": seed, "count": gen.documents_count})
         refs = _listed(source.list_documents, options, gen.documents_count, seed, 1,
                        f"source {name!r} listed no documents; check generate.source_options")
-        return cls(refs, {r.source: name for r in refs}, mask)
+        return cls(refs, {r.source: name for r in refs}, mask, cache_bytes=_share(gen, "documents"))
 
     def __len__(self) -> int:
         return len(self.refs)
 
     def load(self, index: int) -> Page:
-        """Load document ``index`` with its mask; the last one is cached (samples of one
-        document are consecutive, so each worker decodes a page once per shard)."""
-        if self._cache and self._cache[0] == index:
-            return self._cache[1]
+        """Load document ``index`` with its mask, from the cache when it is there (the samples
+        of one document are consecutive, and small pools come round again)."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
         ref = self.refs[index]
         plugin = self.source_names.get(ref.source, "")
         page = plugins.get("source", plugin).load_document(ref) if plugin else _load_prepared(ref)
         if page.mask is None:
             page = plugins.get("mask", self.mask).make_mask(page)
-        self._cache = (index, page)
+        self._cache.put(index, page, _page_bytes(page))
         return page
 
 
@@ -104,11 +140,10 @@ def _load_prepared(ref: DocumentRef) -> Page:
 
 
 class BackgroundPool:
-    def __init__(self, refs: list[BackgroundRef], provider: str, cache_size: int = 48):
+    def __init__(self, refs: list[BackgroundRef], provider: str, cache_bytes: int = 0):
         self.refs = refs
         self.provider = provider
-        self.cache_size = cache_size
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache = ByteLRU(cache_bytes)
 
     @classmethod
     def from_config(cls, gen: GenerateSection, seed: int) -> BackgroundPool:
@@ -122,24 +157,29 @@ class BackgroundPool:
                                                                {"root": str(root)}))
             if not refs:
                 raise DocsynthError(f"{root}: no background images found; add JPEG/PNG files")
-            return cls(refs, "folder")
+            return cls(refs, "folder", cache_bytes=_share(gen, "backgrounds"))
         name = gen.background_provider
         provider = plugins.get("background", name)
         options = options_mod.build(provider, gen.background_options, "generate.background_options",
                                     {"seed": seed, "count": gen.backgrounds_count})
         refs = _listed(provider.list_backgrounds, options, gen.backgrounds_count, seed, 2,
                        f"background provider {name!r} listed no backgrounds")
-        return cls(refs, name)
+        return cls(refs, name, cache_bytes=_share(gen, "backgrounds"))
 
     def __len__(self) -> int:
         return len(self.refs)
 
     def load(self, index: int) -> np.ndarray:
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
         image = plugins.get("background", self.provider).load_background(self.refs[index])
-        self._cache[index] = image
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(index, image, image.nbytes)
         return image
+
+
+def _share(gen: GenerateSection, pool: str) -> int:
+    """Bytes of ``generate.cache_mb`` for one pool: a quarter for pages (a document's samples
+    are consecutive, so few are reused), the rest for backgrounds (drawn at random)."""
+    total = gen.cache_mb * 1024 * 1024
+    return total // 4 if pool == "documents" else total - total // 4

@@ -30,12 +30,20 @@ from docsynth.generate.dewarp import check_labels, label_files
 from docsynth.generate.pools import BackgroundPool, DocumentPool
 from docsynth.generate.preflight import compositor_problem, labels_problem
 from docsynth.generate.stream import SampleStream, _where
-from docsynth.io import atomic_write_bytes, atomic_write_text, claim_output, encode_image, read_jsonl, write_jsonl
+from docsynth.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    claim_output,
+    encode_image,
+    encode_mask,
+    read_jsonl,
+    write_jsonl,
+)
 from docsynth.kinds import Sample
 from docsynth.schema import GenerateSection, RunConfig
 
 # Keys of the generate section that do not change what is written.
-NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out"}
+NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out", "cache_mb"}
 OUR_ENTRIES = ("images", "masks", "shards", "manifest.jsonl", "run.yaml", "dewarp", "text", "failed.jsonl")
 FAILED_FILE = "failed.jsonl"  # the samples that could not be made, while the dataset is incomplete
 
@@ -130,7 +138,7 @@ def run_shard(task: tuple[int, int, int]) -> dict[str, Any]:
         sample, info = made
         row = sample_record(index, sample, info, gen, ctx.seed)
         suffix = "." + gen.image_format
-        image, mask = encode_image(sample.image, suffix, gen.jpeg_quality), encode_image(sample.mask, ".png")
+        image, mask = encode_image(sample.image, suffix, gen.jpeg_quality), encode_mask(sample.mask)
         members = label_files(sample, labels, gen.compositor, info, notes) if labels else {}
         if tar is not None:
             row = tar_row(row, shard, gen.image_format)

@@ -54,6 +54,11 @@ SMALL_PAGE_CLUTTER = Clutter(count=[3, 6], size=[0.06, 0.22])
 FULL_FRAME_CAMERA = {"tilt": [0.0, 14.0], "rotation_sigma": 2.0, "rotation_wide_p": 0.0,
                      "quarter_turn_p": 0.0, "margin": -0.025}
 _SQUASH = Squash()
+# the random streams of one sample, one per phase of ``compose`` (frame: which scenes and the
+# output size; surface: desk or background window; pose: camera; paper: card, receipt, curl,
+# fold; sheets: book, larger sheet, stacked, other documents; hand: a hand holding the page;
+# paste: the page's light and shadow; scene: clutter and cut-outs; photo: the step pipeline)
+PHASES = ("frame", "surface", "pose", "paper", "sheets", "hand", "paste", "scene", "photo")
 
 REALISTIC_PIPELINE: list[Any] = [
     {"step": "clutter", "p": 0.25},
@@ -154,102 +159,106 @@ class RealisticCompositor:
                 options: Options) -> Sample:
         o = options  # validated and default-filled once by the host (docsynth.options.build)
         pipeline = self.pipeline(o)
-        out_w, out_h = self._size(o, rng)
+        # One random stream per phase (spawned from the sample's generator): a change to one
+        # phase (a new scene, a faster surface) leaves every other phase's draws as they were.
+        frame_rng, surface_rng, pose_rng, paper_rng, sheets_rng, hand_rng, paste_rng, scene_rng, photo_rng = \
+            rng.spawn(len(PHASES))
+        out_w, out_h = self._size(o, frame_rng)
         cases: set[str] = set()
         # what is being photographed: a sheet from the pool, a plastic card or a receipt
-        r = rng.random()
+        r = frame_rng.random()
         if r < o["card_p"]:
-            page = make_card(rng)
+            page = make_card(paper_rng)
             cases.add("card")
         elif r < o["card_p"] + o["receipt_p"]:
-            page = make_receipt(rng)
+            page = make_receipt(paper_rng)
             cases.add("receipt")
-        # a page filling the frame: drawn first, since the frame then takes the page's orientation
+        # a page filling the frame: the frame then takes the page's orientation
         # (a scene whose probability is 0 draws no random number: configs without it keep their output)
-        full = o["full_p"] > 0 and not cases & {"card", "receipt"} and rng.random() < o["full_p"]
+        full = o["full_p"] > 0 and not cases & {"card", "receipt"} and frame_rng.random() < o["full_p"]
         if full and (out_w > out_h) != (page.image.shape[1] > page.image.shape[0]):
             out_w, out_h = out_h, out_w
         desk_p = max(o["desk_p"], 0.7) if "receipt" in cases else o["desk_p"]
-        if rng.random() < desk_p:
-            bg = desk_surface(rng, out_w, out_h)
+        if frame_rng.random() < desk_p:
+            bg = desk_surface(surface_rng, out_w, out_h)
             cases.add("light_desk")
         else:
-            bg = self._background(background, out_w, out_h, o, rng)
-            if rng.random() < o["light_surface_p"]:
-                bg = _light_surface(bg, rng)
+            bg = self._background(background, out_w, out_h, o, surface_rng)
+            if frame_rng.random() < o["light_surface_p"]:
+                bg = _light_surface(bg, surface_rng)
                 cases.add("light_surface")
-        if rng.random() < o["negative_p"]:
+        if frame_rng.random() < o["negative_p"]:
             sample = Sample(image=bg, mask=np.zeros((out_h, out_w), np.uint8), corners=None,
                             flags={"negative"}, extra={"cases": sorted(cases)})
-            return pipeline(sample, rng)
+            return pipeline(sample, photo_rng)
 
         ph, pw = page.image.shape[:2]
         src = page.corners if page.corners is not None else page_corners(pw, ph)
         cam = o["camera"] or {}
-        truncate = rng.random() < o["truncate_p"]
-        small = not full and rng.random() < o["small_p"]
-        close = not small and not full and rng.random() < o["close_p"]
-        area = float(rng.uniform(*o["small_area"])) if small else None
+        truncate = frame_rng.random() < o["truncate_p"]
+        small = not full and frame_rng.random() < o["small_p"]
+        close = not small and not full and frame_rng.random() < o["close_p"]
+        area = float(pose_rng.uniform(*o["small_area"])) if small else None
         if close:
-            area = float(rng.uniform(*o["close_area"]))
+            area = float(pose_rng.uniform(*o["close_area"]))
             cases.add("close_up")
         src_w, src_h = np.ptp(src[:, 0]), np.ptp(src[:, 1])
         if full:  # held square-on and close, in a frame of the page's orientation
-            area, truncate = float(rng.uniform(*o["full_area"])), False
+            area, truncate = float(pose_rng.uniform(*o["full_area"])), False
             cam = {**cam, **FULL_FRAME_CAMERA}
             cases.add("full_frame")
-        quad = camera_quad(rng, src_w, src_h, out_w, out_h, cam, truncate=truncate, area=area)
+        quad = camera_quad(pose_rng, src_w, src_h, out_w, out_h, cam, truncate=truncate, area=area)
         h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
 
         def paste(sheet: Page, frame: np.ndarray, h: np.ndarray) -> np.ndarray:
-            return self._paste(sheet, frame, h, None, rng, o)[0]
+            return self._paste(sheet, frame, h, None, sheets_rng, o)[0]
 
         warp = None
-        r = rng.random()
+        r = frame_rng.random()
         curl_p = max(o["curl_p"], 0.5) if "receipt" in cases else o["curl_p"]
         if "card" in cases:
             pass  # plastic does not curl or fold
         elif r < curl_p:
-            warp = random_curl(rng, pw, ph)
+            warp = random_curl(paper_rng, pw, ph)
             cases.add("curl")
         elif r < curl_p + o["fold_p"]:
-            warp = random_fold(rng, pw, ph)
+            warp = random_fold(paper_rng, pw, ph)
             cases.add("fold")
 
         instances: list[dict[str, Any]] = []
         image = bg
         gutter = None
-        r = rng.random() if o["book_p"] + o["larger_sheet_p"] > 0 else 1.0
+        r = frame_rng.random() if o["book_p"] + o["larger_sheet_p"] > 0 else 1.0
         if "card" not in cases and r < o["book_p"]:
-            image, more, gutter = book_spread(page, image, h_edge, rng, paste, self._sheet_for(rng))
+            image, more, gutter = book_spread(page, image, h_edge, sheets_rng, paste, self._sheet_for(sheets_rng))
             instances += more
             cases.add("book")
-            if warp is None and rng.random() < 0.6:  # pages of a book bow near the gutter
-                warp = random_curl(rng, pw, ph)
+            if warp is None and paper_rng.random() < 0.6:  # pages of a book bow near the gutter
+                warp = random_curl(paper_rng, pw, ph)
                 cases.add("curl")
         elif "card" not in cases and r < o["book_p"] + o["larger_sheet_p"]:
-            image, more = larger_sheet(page, image, quad, rng, paste, self._sheet_for(rng))
+            image, more = larger_sheet(page, image, quad, sheets_rng, paste, self._sheet_for(sheets_rng))
             instances += more
             cases.add("larger_sheet")
-        elif rng.random() < o["stacked_p"]:
-            image, under = self._stacked(page, image, quad, rng, o)
+        elif frame_rng.random() < o["stacked_p"]:
+            image, under = self._stacked(page, image, quad, sheets_rng, o)
             instances += under
             cases.add("stacked")
-        elif rng.random() < o["underlay_p"]:
-            image, under = self._stacked(page, image, quad, rng, o, tight=True)
+        elif frame_rng.random() < o["underlay_p"]:
+            image, under = self._stacked(page, image, quad, sheets_rng, o, tight=True)
             instances += under
             cases.add("underlay")
-        if rng.random() < o["multi_p"]:
-            image, others = self._others(page, image, quad, rng, o)
+        if frame_rng.random() < o["multi_p"]:
+            image, others = self._others(page, image, quad, sheets_rng, o)
             instances += others
             if others:
                 cases.add("multi")
         hold = None
-        if rng.random() < (o["card_held_p"] if "card" in cases else o["held_p"]):
-            hold = hold_geometry(quad, rng)
-            image = draw_palm(image, quad, hold, rng)  # behind the page
+        if frame_rng.random() < (o["card_held_p"] if "card" in cases else o["held_p"]):
+            hold = hold_geometry(quad, hand_rng)
+            image = draw_palm(image, quad, hold, hand_rng)  # behind the page
 
-        image, mask = self._paste(page, image, h_edge, warp, rng, o)
+        image, mask = self._paste(page, image, h_edge, warp, paste_rng, o)
         if gutter is not None:
             image = shade_gutter(image, gutter)
         corners = apply_homography(h_edge, src) if warp is None else \
@@ -257,7 +266,7 @@ class RealisticCompositor:
         # a torn receipt or a card's rounded corners: the outline is not the straight-edge quad
         flags = {"approximate"} if warp is not None or cases & {"card", "receipt"} else set()
         if hold is not None:
-            obj = thumb(image.shape[:2], quad, hold, rng)
+            obj = thumb(image.shape[:2], quad, hold, hand_rng)
             if obj is not None:
                 draw_obj(image, obj)
                 before = cv2.countNonZero(mask)
@@ -274,12 +283,12 @@ class RealisticCompositor:
         geometry = page_map(page, warp.stage() if warp is not None else None, Homography(h_edge, name="camera"))
         sample = Sample(image=image, mask=mask, corners=corners, flags=flags, extra=extra, geometry=geometry)
         if small:  # a small page comes with a busy table
-            sample = SMALL_PAGE_CLUTTER.run(sample, rng)
-        if o["cutouts"] and rng.random() < o["cutouts_p"]:
-            sample = self._cutout_step(o["cutouts"]).run(sample, rng)
-        sample = pipeline(sample, rng)
-        if rng.random() < o["squash_p"]:
-            sample = _SQUASH.run(sample, rng)
+            sample = SMALL_PAGE_CLUTTER.run(sample, scene_rng)
+        if o["cutouts"] and frame_rng.random() < o["cutouts_p"]:
+            sample = self._cutout_step(o["cutouts"]).run(sample, scene_rng)
+        sample = pipeline(sample, photo_rng)
+        if frame_rng.random() < o["squash_p"]:
+            sample = _SQUASH.run(sample, frame_rng)
             sample.extra["cases"] = sorted(set(sample.extra["cases"]) | {"squashed"})
         return sample
 

@@ -9,8 +9,9 @@ from the bend line along the axis and ``t`` the position along the line:
 - fold: the two halves are tilted by angles a1, a2 about the crease: s' = s cos(a).
 
 Both have closed-form inverses, which is what ``cv2.remap`` needs: the compositor maps each
-output pixel back through the page homography into the warped page plane, then through
-:meth:`PageWarp.inverse` to the flat page, and samples page and mask in one remap. Page
+output pixel back through the page homography into the warp's own (s, t) frame (one
+projective map, :meth:`PageWarp.to_st`), through :meth:`PageWarp.unbend` (a function of s
+alone) and back to the flat page, and samples page and mask in one remap. Page
 corners go forward through :meth:`PageWarp.forward`, exactly. The surface normal tilts by the
 local bend angle, so a Lambertian gain ``n . l / n0 . l`` shades the page consistently with
 its shape (:meth:`PageWarp.shade`).
@@ -58,29 +59,40 @@ class PageWarp:
             s2, t2 = s * np.cos(a), t
         return self._xy(s2, t2)
 
+    def to_st(self) -> np.ndarray:
+        """The 3x3 affine map from the page plane to the warp's own frame: s across the bend
+        line (along ``axis``), t along it, both from ``origin``."""
+        ax, ay = float(self.axis[0]), float(self.axis[1])
+        ox, oy = float(self.origin[0]), float(self.origin[1])
+        return np.array([[ax, ay, -(ax * ox + ay * oy)], [-ay, ax, ay * ox - ax * oy], [0.0, 0.0, 1.0]])
+
+    def unbend(self, s2: np.ndarray, t2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """In the warp's frame (:meth:`to_st`): warped (s2, t2) -> flat (s, t), plus the local
+        bend angle. Works in the dtype it is given; the nonlinear part only where paper bends."""
+        s, t = np.array(s2, copy=True), np.array(t2, copy=True)
+        bend = np.zeros_like(s)
+        pos = s2 > 0
+        if self.kind == "curl":
+            sp = s2[pos]
+            theta = np.arcsin(np.minimum(sp / self.radius, 1.0))
+            # Past the top of the cylinder there is no paper: push such points off the page.
+            theta[sp > self.radius] = 10.0
+            z = self.radius * (1 - np.cos(np.minimum(theta, np.pi / 2)))
+            s[pos] = self.radius * theta
+            t[pos] = t2[pos] / (1 + self.magnify * z / self.length)
+            bend[pos] = theta
+        else:
+            a1, a2 = self.angles
+            s *= np.where(pos, 1 / np.cos(a2), 1 / np.cos(a1)).astype(s.dtype)
+            bend[:] = np.where(pos, a2, -a1 * (s2 < 0))
+        return s, t, bend
+
     def inverse(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Warped plane -> flat page coordinates, plus the local bend angle (for shading)."""
-        normal = np.array([-self.axis[1], self.axis[0]])
-        dx, dy = x - self.origin[0], y - self.origin[1]
-        s2 = dx * self.axis[0] + dy * self.axis[1]
-        t2 = dx * normal[0] + dy * normal[1]
-        if self.kind == "curl":
-            pos = s2 > 0
-            ratio = np.clip(s2 / self.radius, -1.0, 1.0)
-            theta = np.where(pos, np.arcsin(ratio), 0.0)
-            # Past the top of the cylinder there is no paper: push such points off the page.
-            theta = np.where(pos & (s2 > self.radius), 10.0, theta)
-            s = np.where(pos, self.radius * theta, s2)
-            z = self.radius * (1 - np.cos(np.minimum(theta, np.pi / 2)))
-            t = t2 / (1 + self.magnify * z / self.length)
-            bend = theta
-        else:
-            a = np.where(s2 > 0, self.angles[1], self.angles[0])
-            s, t = s2 / np.cos(a), t2
-            bend = a * np.sign(s2)
-        u = self.origin[0] + s * self.axis[0] + t * normal[0]
-        v = self.origin[1] + s * self.axis[1] + t * normal[1]
-        return u, v, bend
+        m = self.to_st()
+        s, t, bend = self.unbend(m[0, 0] * x + m[0, 1] * y + m[0, 2], m[1, 0] * x + m[1, 1] * y + m[1, 2])
+        back = np.linalg.inv(m)
+        return back[0, 0] * s + back[0, 1] * t + back[0, 2], back[1, 0] * s + back[1, 1] * t + back[1, 2], bend
 
     def stage(self):
         """This warp as a stage of the page's map (for dense labels): flat page -> warped plane

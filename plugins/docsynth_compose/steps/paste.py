@@ -82,6 +82,13 @@ def outline(page_w: int, page_h: int, warp: PageWarp | None, n: int = 12) -> np.
     return warp.forward(pts) if warp is not None else pts
 
 
+def _pixel_centres(w: int, h: int) -> np.ndarray:
+    """(h, w, 2) float32 (x + 0.5, y + 0.5) of every pixel of a w x h region."""
+    xs = np.arange(w, dtype=np.float32) + 0.5
+    ys = np.arange(h, dtype=np.float32) + 0.5
+    return cv2.merge([np.broadcast_to(xs, (h, w)).copy(), np.broadcast_to(ys[:, None], (h, w)).copy()])
+
+
 def warp_page(page: Page, h_edge: np.ndarray, out_w: int, out_h: int, warp: PageWarp | None = None,
               pad: int = 2) -> Warped | None:
     """Warp page + mask into the frame region they cover; None when the page is off-frame."""
@@ -106,22 +113,17 @@ def warp_page(page: Page, h_edge: np.ndarray, out_w: int, out_h: int, warp: Page
         out = cv2.warpPerspective(src, to_center_homography(h_roi), (roi_w, roi_h), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return Warped(x0, y0, out)
-    # Non-planar page: map every ROI pixel back through the homography and the paper warp.
-    inv = np.linalg.inv(h_edge)
-    xs = (np.arange(x0, x1, dtype=np.float32) + 0.5)[None, :]
-    ys = (np.arange(y0, y1, dtype=np.float32) + 0.5)[:, None]
-    inv = inv.astype(np.float32)  # float32 is plenty for sub-pixel positions in a few thousand pixels
-    den = inv[2, 0] * xs + inv[2, 1] * ys + inv[2, 2]
-    u2 = (inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]) / den
-    v2 = (inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]) / den
-    u, v, bend = warp.inverse(u2, v2)
-    map_x = (u * (sw / pw) - 0.5).astype(np.float32)
-    map_y = (v * (sh / ph) - 0.5).astype(np.float32)
-    out = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    crease = None
-    if warp.kind == "fold":
-        s2 = (u2 - warp.origin[0]) * warp.axis[0] + (v2 - warp.origin[1]) * warp.axis[1]
-        crease = np.abs(s2).astype(np.float32)
+    # Non-planar page: every ROI pixel goes back through the homography into the warp's (s, t)
+    # frame (one projective map, in OpenCV), through the paper's bend (a function of s), and
+    # on to the page level's pixels (one affine map) for a single remap.
+    to_st = warp.to_st() @ np.linalg.inv(h_edge) @ np.linalg.inv(shift)
+    st = cv2.perspectiveTransform(_pixel_centres(roi_w, roi_h), to_st)
+    s2, t2 = cv2.split(st)
+    s, t, bend = warp.unbend(s2, t2)
+    to_map = (to_level @ np.linalg.inv(warp.to_st()))[:2] - np.array([[0, 0, 0.5], [0, 0, 0.5]])
+    maps = cv2.transform(cv2.merge([s, t]), to_map)
+    out = cv2.remap(src, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    crease = np.abs(s2) if warp.kind == "fold" else None
     return Warped(x0, y0, out, bend.astype(np.float32), crease)
 
 
@@ -141,18 +143,18 @@ def composite(background: np.ndarray, warped: Warped, *, tint: np.ndarray | None
     behind = view
     if shadow is not None:
         dx, dy, blur, strength = shadow
-        m = np.float32([[1, 0, dx], [0, 1, dy]])
-        if blur > 4 and min(h, w) > 16:  # a wide soft shadow: blur at quarter resolution
-            small = cv2.resize(a8, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
-            m4 = np.float32([[1, 0, dx / 4], [0, 1, dy / 4]])
-            small = cv2.warpAffine(small, m4, small.shape[1::-1], borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            small = cv2.GaussianBlur(small, (0, 0), blur / 4)
-            cast = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        else:
-            cast = cv2.warpAffine(a8, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            cast = cv2.GaussianBlur(cast, (0, 0), max(0.5, blur))
-        cast = cast.astype(np.float32) * (strength / 255)
-        behind = cv2.blendLinear(view, np.zeros_like(view), 1 - cast, cast)
+        # a soft shadow is blurred at a quarter or half resolution (where its blur is wide
+        # enough for the difference not to show), then brought back to the frame
+        f = 4 if blur > 4 and min(h, w) > 16 else 2 if blur > 1.5 and min(h, w) > 8 else 1
+        small = a8 if f == 1 else cv2.resize(a8, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+        m = np.float32([[1, 0, dx / f], [0, 1, dy / f]])
+        small = cv2.warpAffine(small, m, small.shape[1::-1], borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        small = cv2.GaussianBlur(small, (0, 0), max(0.5, blur) / f)
+        cast = small if f == 1 else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        # the table under the shadow keeps 1 - strength * cast of its light (in 8 bits: the
+        # shadow is soft and the photo is 8-bit anyway)
+        keep = cv2.convertScaleAbs(cast, alpha=-strength, beta=255)
+        behind = cv2.multiply(view, cv2.merge([keep, keep, keep]), scale=1 / 255)
     colour = cv2.cvtColor(warped.rgba, cv2.COLOR_BGRA2BGR)
     tint = np.ones(3, np.float32) if tint is None else np.asarray(tint, np.float32)
     if warp is not None and warped.bend is not None:
@@ -163,8 +165,16 @@ def composite(background: np.ndarray, warped: Warped, *, tint: np.ndarray | None
         colour = cv2.multiply(colour, cv2.merge([gain * tint[0], gain * tint[1], gain * tint[2]]), dtype=cv2.CV_8U)
     elif not np.allclose(tint, 1):
         colour = cv2.transform(colour, np.diag(tint).astype(np.float32))
-    alpha = a8.astype(np.float32) * (1 / 255)
-    view[:] = cv2.blendLinear(colour, behind, alpha, 1 - alpha)
+    # Paper is opaque: inside the page the colour replaces the table, outside the table stays
+    # (shadowed); only the anti-aliased rim (0 < alpha < 255) is mixed, pixel by pixel.
+    if behind is not view:
+        view[:] = behind
+    cv2.copyTo(colour, cv2.compare(a8, 255, cv2.CMP_EQ), view)  # in place, into the frame
+    rim = cv2.findNonZero(cv2.inRange(a8, 1, 254))
+    if rim is not None:
+        xs, ys = rim.reshape(-1, 2).T
+        a = a8[ys, xs].astype(np.float32)[:, None] * (1 / 255)
+        view[ys, xs] = (colour[ys, xs] * a + behind[ys, xs] * (1 - a) + 0.5).astype(np.uint8)
     mask = np.zeros(background.shape[:2], np.uint8)
     mask[y0:y0 + h, x0:x0 + w] = cv2.threshold(a8, 127, 255, cv2.THRESH_BINARY)[1]
     return image, mask

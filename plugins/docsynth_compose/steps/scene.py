@@ -118,12 +118,14 @@ def draw_obj(image: np.ndarray, obj: Obj) -> None:
     """Shadow, then object, blended into ``image`` in place."""
     h, w = obj.alpha.shape
     view = image[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w]
-    roi = view.astype(np.float32)
-    a = obj.alpha[..., None]
-    if obj.shadow is not None:
-        roi *= 1 - obj.shadow_strength * (obj.shadow[..., None] * (1 - a))
-    roi += (obj.colour - roi) * a
-    view[:] = np.clip(roi, 0, 255).astype(np.uint8)
+    a = np.asarray(obj.alpha, np.float32)
+    if obj.shadow is not None:  # the table keeps 1 - strength * shadow of its light, outside the object
+        keep = 1 - obj.shadow_strength * (obj.shadow * (1 - a))
+        below = cv2.multiply(view, cv2.merge([keep, keep, keep]), dtype=cv2.CV_32F)
+    else:
+        below = view.astype(np.float32)
+    colour = np.ascontiguousarray(obj.colour, dtype=np.float32)
+    view[:] = cv2.convertScaleAbs(cv2.blendLinear(colour, below, a, 1 - a))  # rounded, saturated to 8 bits
 
 
 def cut_mask(mask: np.ndarray, obj: Obj) -> None:

@@ -32,13 +32,26 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return cv2.getPerspectiveTransform(np.asarray(src, np.float32), np.asarray(dst, np.float32)).astype(np.float64)
 
 
+PLAIN_SIDE = 512  # a plain sheet's longer side in pixels: its texture is smooth, so more is wasted
+
+
 def _plain(page: Page, colour: np.ndarray, rng: np.random.Generator) -> Page:
-    """A sheet of one colour with a faint texture (a cover, the back of a notebook)."""
+    """A sheet of one colour with a faint texture (a cover, the back of a notebook), in the
+    page's proportions; paste it with :func:`_onto` (it is smaller than the page)."""
     h, w = page.image.shape[:2]
     small = rng.normal(0, 1, (max(2, h // 32), max(2, w // 32), 1)).astype(np.float32)
-    grain = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-    img = np.clip(colour[None, None, :] + grain * rng.uniform(1, 6), 0, 255).astype(np.uint8)
-    return Page(image=img, mask=np.full((h, w), 255, np.uint8), corners=None)
+    scale = min(1.0, PLAIN_SIDE / max(h, w))
+    sw, sh = max(2, round(w * scale)), max(2, round(h * scale))
+    grain = cv2.resize(small, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    m = np.stack([np.full(3, rng.uniform(1, 6), np.float32), np.asarray(colour, np.float32)], axis=1)
+    img = cv2.transform(cv2.merge([grain, np.ones_like(grain)]), m)  # colour + grain * strength
+    return Page(image=np.clip(img, 0, 255).astype(np.uint8), mask=np.full((sh, sw), 255, np.uint8), corners=None)
+
+
+def _onto(sheet: Page, dst: np.ndarray) -> np.ndarray:
+    """The homography putting ``sheet``'s corners on the frame quad ``dst``."""
+    h, w = sheet.image.shape[:2]
+    return _homography(page_corners(w, h), dst)
 
 
 def _paper_colour(page: Page) -> np.ndarray:
@@ -71,8 +84,7 @@ def larger_sheet(page: Page, image: np.ndarray, quad: np.ndarray, rng: np.random
     under = (quad - centre) @ rot.T * grow + centre + shift
     # a plain cover or notebook of a similar colour, or another printed (or blank) sheet
     below = _plain(page, _cover_colour(page, rng), rng) if rng.random() < 0.5 else sheet(page)
-    ph, pw = page.image.shape[:2]
-    image = paste(below, image, _homography(page_corners(pw, ph), under))
+    image = paste(below, image, _onto(below, under))
     return image, [{"corners": under, "role": "under", "flags": ["occluded"]}]
 
 
@@ -113,7 +125,8 @@ def book_spread(page: Page, image: np.ndarray, h_edge: np.ndarray, rng: np.rando
         cover = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]]) + \
             np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * pad
         cover_quad = apply_homography(h_edge, cover)
-        image = paste(_plain(page, _cover_colour(page, rng), rng), image, _homography(flat, cover_quad))
+        cover_sheet = _plain(page, _cover_colour(page, rng), rng)
+        image = paste(cover_sheet, image, _onto(cover_sheet, cover_quad))
         instances.append({"corners": cover_quad, "role": "under", "flags": ["occluded"]})
     # 2. the stack of page edges beyond the outer edges of both pages: thin offsets of blank
     #    sheets of the paper's colour, each a little darker (the edges are in shadow)
@@ -125,8 +138,8 @@ def book_spread(page: Page, image: np.ndarray, h_edge: np.ndarray, rng: np.rando
             grown = centre + (rect - centre) * (1 + 0.2 * step) + outward * step * pw * \
                 (1 if rect is flat else -1)
             shade = paper * rng.uniform(0.72, 0.95)
-            dst = apply_homography(h_edge, grown)
-            image = paste(_plain(page, shade, rng), image, _homography(flat, dst))
+            edge_sheet = _plain(page, shade, rng)
+            image = paste(edge_sheet, image, _onto(edge_sheet, apply_homography(h_edge, grown)))
     # 3. the facing page, printed like the page
     facing_quad = apply_homography(h_edge, facing)
     image = paste(sheet(page), image, _homography(flat, facing_quad))

@@ -19,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .camera import noise_patch
+
 # kind -> (BGR base colour range low, high); all light and nearly neutral
 KINDS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "white": ((215, 218, 220), (250, 252, 252)),
@@ -30,13 +32,44 @@ KINDS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] 
 }
 
 
-def _noise(rng: np.random.Generator, w: int, h: int, cell: float, stretch: tuple[float, float] = (1, 1)) -> np.ndarray:
-    """Smooth zero-mean unit noise with features about ``cell`` px large (stretched per axis)."""
-    gw = max(2, int(w / max(1.0, cell * stretch[0])) + 2)
-    gh = max(2, int(h / max(1.0, cell * stretch[1])) + 2)
+def _noise(rng: np.random.Generator, w: int, h: int, cell: float, stretch: tuple[float, float] = (1, 1),
+           angle: float = 0.0) -> np.ndarray:
+    """Smooth zero-mean unit noise with features about ``cell`` px large (stretched per axis,
+    then turned by ``angle`` degrees): a small random lattice interpolated straight into the
+    frame by one affine warp."""
+    cx, cy = cell * stretch[0], cell * stretch[1]
+    reach = float(np.hypot(w, h)) if angle else 0.0  # a turned lattice must cover the diagonal
+    gw = max(2, int((reach or w) / max(1.0, cx)) + (4 if angle else 2))
+    gh = max(2, int((reach or h) / max(1.0, cy)) + (4 if angle else 2))
     small = rng.standard_normal((gh, gw)).astype(np.float32)
-    field = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    if not angle:
+        field = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    else:  # frame pixel -> lattice position: turn about the centres, then scale
+        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        m = np.array([[c / cx, s / cx, 0.0], [-s / cy, c / cy, 0.0]])
+        m[:, 2] = np.array([gw / 2, gh / 2]) - m[:, :2] @ np.array([w / 2, h / 2])
+        field = cv2.warpAffine(small, m.astype(np.float32), (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT)
     return field / max(1e-6, float(field.std()))
+
+
+def _light(rng: np.random.Generator, w: int, h: int, kind: str) -> np.ndarray:
+    """The light on the desk, a smooth gain: a broad gradient (a window on one side), a darker
+    rim, and on glass a soft reflection band. Smooth, so it is computed on a grid 8x coarser
+    and interpolated."""
+    size = float(max(w, h))
+    gw, gh = max(2, -(-w // 8)), max(2, -(-h // 8))
+    xs = ((np.arange(gw, dtype=np.float32) + 0.5) * (w / gw))[None, :]
+    ys = ((np.arange(gh, dtype=np.float32) + 0.5) * (h / gh))[:, None]
+    ang = rng.uniform(0, 2 * np.pi)
+    u = ((xs - w / 2) * np.cos(ang) + (ys - h / 2) * np.sin(ang)) / size
+    gain = 1 + rng.uniform(0.05, 0.35) * u
+    r2 = ((xs - w / 2) / (w / 2)) ** 2 + ((ys - h / 2) / (h / 2)) ** 2
+    gain = gain * (1 - rng.uniform(0.0, 0.25) * r2 / 2)
+    if kind == "glass":
+        v = ((xs - w / 2) * -np.sin(ang) + (ys - h / 2) * np.cos(ang)) / size
+        gain = gain + rng.uniform(0.05, 0.2) * np.exp(-((v - rng.uniform(-0.3, 0.3)) / rng.uniform(0.05, 0.15)) ** 2)
+    return cv2.resize(gain.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def desk_surface(rng: np.random.Generator, w: int, h: int, kind: str | None = None) -> np.ndarray:
@@ -47,29 +80,15 @@ def desk_surface(rng: np.random.Generator, w: int, h: int, kind: str | None = No
     lo, hi = (np.asarray(v, np.float32) for v in KINDS[kind])
     base = lo + (hi - lo) * np.float32(rng.uniform())
     size = float(max(w, h))
-    field = np.zeros((h, w), np.float32)
-    field += _noise(rng, w, h, size * rng.uniform(0.15, 0.4)) * rng.uniform(1.5, 5.0)  # blotches
-    if kind == "light_wood":
+    field = _noise(rng, w, h, size * rng.uniform(0.15, 0.4)) * np.float32(rng.uniform(1.5, 5.0))  # blotches
+    if kind == "light_wood":  # a grain stretched along one direction
         ang = rng.uniform(0, 180)
-        grain = _noise(rng, w * 2, h * 2, size * 0.01, stretch=(40.0, 1.0)) * rng.uniform(4, 10)
-        rot = cv2.getRotationMatrix2D((w, h), ang, 1.0)
-        grain = cv2.warpAffine(grain, rot, (w * 2, h * 2), borderMode=cv2.BORDER_REFLECT)
-        field += grain[h // 2:h // 2 + h, w // 2:w // 2 + w]
+        field += _noise(rng, w, h, size * 0.01, stretch=(40.0, 1.0), angle=ang) * np.float32(rng.uniform(4, 10))
     elif kind in ("light_grey", "white", "pink_white") and rng.random() < 0.5:
-        field += _noise(rng, w, h, 1.5) * rng.uniform(1.0, 3.0)  # laminate speckle
-    image = np.empty((h, w, 3), np.float32)
-    image[:] = base
-    image += field[..., None]
-    # light: a broad gradient (window on one side) and a darker rim
-    ang = rng.uniform(0, 2 * np.pi)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    u = ((xs - w / 2) * np.cos(ang) + (ys - h / 2) * np.sin(ang)) / size
-    gain = 1 + rng.uniform(0.05, 0.35) * u
-    r2 = ((xs - w / 2) / (w / 2)) ** 2 + ((ys - h / 2) / (h / 2)) ** 2
-    gain *= 1 - rng.uniform(0.0, 0.25) * r2 / 2
-    if kind == "glass":  # a soft reflection band across the glass
-        v = ((xs - w / 2) * -np.sin(ang) + (ys - h / 2) * np.cos(ang)) / size
-        gain += rng.uniform(0.05, 0.2) * np.exp(-((v - rng.uniform(-0.3, 0.3)) / rng.uniform(0.05, 0.15)) ** 2)
-    image *= gain[..., None]
-    image += rng.normal(0, rng.uniform(0.8, 2.5), image.shape).astype(np.float32)  # grain
-    return np.clip(image, 0, 255).astype(np.uint8)
+        field += _noise(rng, w, h, 1.5) * np.float32(rng.uniform(1.0, 3.0))  # laminate speckle
+    gain = _light(rng, w, h, kind)
+    # colour c = (base_c + field) * gain + grain_c: one colour transform of (gain, field * gain)
+    m = np.stack([base, np.ones(3, np.float32)], axis=1)
+    image = cv2.transform(cv2.merge([gain, field * gain]), m)
+    grain = noise_patch(rng, h, w) * np.float32(rng.uniform(0.8, 2.5))  # sensor grain
+    return cv2.add(image, grain, dtype=cv2.CV_8U)
