@@ -196,10 +196,15 @@ def radial(h: int, w: int, cx: float, cy: float, scale: float) -> np.ndarray:
     return ((xs - cx) / scale) ** 2 + ((ys - cy) / scale) ** 2
 
 
+GAIN_STEPS = 128  # a gain in 8 bits: steps of 1/128, up to 1.99 (light fields stay within 0.2-1.6)
+
+
 def apply_gain(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """Multiply by a per-pixel gain field (h, w) float32, rounded and saturated to uint8 (one
-    OpenCV call: about 4x faster than the same in NumPy floats)."""
-    return cv2.multiply(image, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)
+    """Multiply by a per-pixel gain field (h, w), rounded and saturated to uint8. The gain is
+    quantised to 1/128 so that the product runs in 8-bit integers (twice as fast as in floats;
+    at most 2 grey levels from the exact product, below the JPEG noise of the output)."""
+    g = cv2.convertScaleAbs(np.asarray(gain, np.float32), alpha=GAIN_STEPS)
+    return cv2.multiply(image, cv2.merge([g, g, g]), scale=1 / GAIN_STEPS)
 
 
 @register_step
