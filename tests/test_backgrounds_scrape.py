@@ -28,6 +28,7 @@ from docsynth import plugins
 from docsynth.backgrounds.folder import BackgroundIndex, read_rejected
 from docsynth.backgrounds.http import FetchError, PoliteClient
 from docsynth.backgrounds.scrape import ScrapeSettings, scrape
+from docsynth.progress import Progress
 
 LICENCES = ["by", "by-sa", "cc0", "pdm", "by", "by-nc"]  # one in six is not reusable (by-nc)
 
@@ -273,16 +274,18 @@ def test_scrape_resumes_after_interruption_without_refetching(server):
         openverse_catalogue(server, q, 130, seed0)
     provider = plugins.get("background", "openverse")
     options = {"api_url": f"{server.base}/v1/", "licences": ["any"]}
-    done = []
 
-    def stop_after_100(n):
-        done.append(n)
-        if len(done) == 100:
-            raise KeyboardInterrupt
+    class StopAfter100(Progress):
+        done = 0
+
+        def advance(self, n=1):
+            self.done += n
+            if self.done == 100:
+                raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         scrape(provider, queries, "bg", limit=70, settings=settings(), client=fast_client(),
-               options=options, progress=stop_after_100)
+               options=options, progress=StopAfter100())
     index = BackgroundIndex("bg")
     assert len(index) == 100  # records were saved on the way out
     first_run = Counter(p for p, _ in server.log if p.startswith("/img/"))

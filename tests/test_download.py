@@ -9,6 +9,7 @@ import pytest
 from sources_fixtures import FileServer, make_tar, make_zip
 
 from docsynth.errors import DocsynthError
+from docsynth.progress import Progress
 from docsynth.sources.download import Download, download, extract
 
 DATA = bytes(range(256)) * 800  # 200 KiB, several read chunks
@@ -103,11 +104,37 @@ def test_missing_and_forbidden_files_fail_at_once(tmp_path):
             download(Download(srv.url("/gated"), "gated"), tmp_path, sleep=pytest.fail)
 
 
+class Recorder(Progress):
+    def __init__(self):
+        self.starts, self.done = [], 0
+
+    def start(self, total, done=0):
+        self.starts.append((total, done))
+        self.done = done
+
+    def advance(self, n=1):
+        self.done += n
+
+
 def test_progress_reports_bytes(tmp_path):
-    seen = []
+    seen = Recorder()
     with FileServer({"/f.bin": DATA}) as srv:
-        download(Download(srv.url("/f.bin"), "f.bin"), tmp_path, progress=lambda d, t: seen.append((d, t)))
-    assert seen[0] == (0, len(DATA)) and seen[-1] == (len(DATA), len(DATA))
+        download(Download(srv.url("/f.bin"), "f.bin"), tmp_path, progress=seen)
+    assert seen.starts == [(len(DATA), 0)] and seen.done == len(DATA)
+
+
+def test_progress_of_a_resumed_download_starts_where_it_stopped(tmp_path):
+    seen = Recorder()
+    (tmp_path / "f.bin.part").write_bytes(DATA[:1000])
+    with FileServer({"/f.bin": DATA}) as srv:
+        download(Download(srv.url("/f.bin"), "f.bin"), tmp_path, progress=seen)
+    assert seen.starts == [(len(DATA), 1000)] and seen.done == len(DATA)
+
+
+def test_progress_counts_extracted_members(tmp_path):
+    seen = Recorder()
+    extract(make_zip(tmp_path / "x.zip", {"a": b"a", "b/c": b"c"}), tmp_path / "out", progress=seen)
+    assert seen.starts == [(2, 0)] and seen.done == 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ the polite client, normalises and records them. A rerun resumes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from docsynth.backgrounds.folder import REJECTED, BackgroundIndex, read_rejected
 from docsynth.backgrounds.licences import DEFAULT_LICENCES, licence_allowed, licence_url
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_bytes, write_jsonl
+from docsynth.progress import Progress
 from docsynth.schema import BackgroundsSection
 
 if TYPE_CHECKING:  # the HTTP and image code loads only when a command needs it
@@ -86,8 +87,7 @@ def _size_problem(width: int | None, height: int | None, s: ScrapeSettings) -> s
 
 def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, settings: ScrapeSettings,
            client: PoliteClient, options: dict[str, Any],
-           on_start: Callable[[int, int], None] | None = None,
-           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+           progress: Progress | None = None) -> dict[str, Any]:
     """Collect up to ``limit`` new-or-kept images per query into ``out``; resumable.
 
     Images already recorded for (provider, query) count towards the limit, ids seen before
@@ -107,8 +107,8 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     by_sha = {r.get("sha256"): rid for rid, r in index.records.items() if r.get("sha256")}
     counts: Counter[str] = Counter()
     have = Counter(r.get("query") for r in index.records.values() if r.get("provider") == provider.name)
-    if on_start:
-        on_start(limit * len(queries), sum(min(have[q], limit) for q in queries))
+    if progress:
+        progress.start(limit * len(queries), sum(min(have[q], limit) for q in queries))
     added = 0
     dirty = 0
     exhausted: list[str] = []  # queries whose results ran out before the limit
@@ -175,7 +175,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
                 added += 1
                 dirty += 1
                 if progress:
-                    progress(1)
+                    progress.advance()
                 if dirty >= settings.flush_every:
                     save()
                     dirty = 0

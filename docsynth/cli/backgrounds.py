@@ -89,7 +89,7 @@ def scrape_cmd(
     with progress_bar(f"scrape {name}") as bar:
         summary = scrape(plugin, queries, section.out, limit=section.per_query,
                          settings=settings_from_config(section), client=client, options=options,
-                         on_start=bar.start, progress=bar.advance)
+                         progress=bar)
     human = (f"added {summary['added']} images ({summary['total']} in {summary['out']}); "
              f"skipped or rejected: {_rejections(summary['rejected'])}")
     if summary["exhausted"]:
@@ -114,7 +114,7 @@ def normalize_cmd(
     with progress_bar("normalize") as bar:
         summary = normalize_folder(folder, min_width=width, min_height=height, max_side=max_side,
                                    quality=cfg.backgrounds.jpeg_quality, licence=licence,
-                                   on_start=bar.start, progress=bar.advance)
+                                   progress=bar)
     rejected = {k.split(":", 1)[1]: v for k, v in summary.items() if k.startswith("rejected:")}
     human = (f"{summary['folder']}: {summary.get('kept', 0)} kept, {summary.get('converted', 0)} converted "
              f"(originals in originals/), {sum(rejected.values())} rejected to rejected/ "
@@ -202,7 +202,7 @@ def import_textures_cmd(
         summary = import_textures(src, out or Path(section.out), settings, licence=licence,
                                   copyright_file=copyright_file, copyright_prefix=copyright_prefix,
                                   provider=provider, source_url=source_url, author=author,
-                                  on_start=bar.start, progress=bar.advance)
+                                  progress=bar)
     made = {k.split(":", 1)[1]: v for k, v in summary["counts"].items() if k.startswith("made:")}
     skipped = {k.split(":", 1)[1]: v for k, v in summary["counts"].items() if k.startswith("skipped:")}
     human = (f"{sum(made.values())} backgrounds made ({_rejections(made)}), skipped {_rejections(skipped)}; "

@@ -64,7 +64,7 @@ def split_cmd(
             dataset, sp.out, seed=sp.seed if sp.seed is not None else cfg.seed,
             valid_fraction=sp.valid_fraction, valid_per_group=sp.valid_per_group,
             group_by=sp.group_by, max_size=sp.max_size, force=force,
-            progress=bar.advance, on_start=bar.start)
+            progress=bar)
     leaks = len(summary["leaked_documents"]) + len(summary["leaked_backgrounds"])
     human = (f"split {dataset} into {summary['out']}: train {summary['train']}, valid {summary['valid']}, "
              f"dropped {summary['dropped']}" + (f"; {leaks} groups in both splits (reference mode)"
@@ -110,7 +110,7 @@ def export_cmd(
         outputs.check_folder(out)
         outputs.refuse_overlap(out, [dataset])  # --force clears --out: never where the dataset is
     with progress_bar("export") as bar:
-        result = export(dataset, fmt, out, force=force, progress=bar.advance, on_start=bar.start)
+        result = export(dataset, fmt, out, force=force, progress=bar)
     emit(result, as_json, f"exported {result['images']} images as {fmt} to {result['out']}")
 
 
@@ -157,5 +157,5 @@ def stats_cmd(
         outputs.check_file(plot, "--plot")
         outputs.refuse_replacing([plot], inputs=[folder, real] if real else [folder], force=force, flag="--plot")
     with progress_bar("stats") as bar:
-        result = run_stats(folder, real=real, plot_to=plot, limit=limit, seed=seed, progress=bar.advance)
+        result = run_stats(folder, real=real, plot_to=plot, limit=limit, seed=seed, progress=bar)
     emit(result, as_json, format_table(result))

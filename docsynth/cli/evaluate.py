@@ -93,15 +93,6 @@ def hardcases_cmd(
         if name not in hardcases.CASES:
             raise DocsynthError(f"--cases: unknown case {name!r} (known: {', '.join(hardcases.CASES)})")
     with progress_bar("hardcases") as bar:
-        started: list[bool] = []
-
-        def advance(done: int, total: int) -> None:
-            if not started:
-                bar.start(total)
-                started.append(True)
-            bar.advance()
-
-        summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=names, force=force,
-                                            progress=advance)
+        summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=names, force=force, progress=bar)
     emit(summary, as_json, f"wrote {summary['photos']} photos ({summary['per_case']} per case: "
                            f"{', '.join(summary['cases'])}) to {out}; score them: docsynth evaluate {out}")

@@ -36,7 +36,7 @@ def run_cmd(
 
     if config and config_opt and config != config_opt:
         raise DocsynthError(f"two configs given ({config} and --config {config_opt}); pass one")
-    summary = run(config or config_opt, start=start, until=until, force=force or [], progress=progress_bar)
+    summary = run(config or config_opt, start=start, until=until, force=force or [], bars=progress_bar)
     emit(summary, as_json, format_run(summary))
 
 

@@ -55,14 +55,14 @@ def check_scan_output(inputs: list[Path], out: Path, force: bool) -> None:
     outputs.check_folder(out)
     outputs.refuse_overlap(out, [i for i in inputs if i.is_dir()], holding=False)
     outputs.refuse_inside(out, inputs)  # photo folders are listed recursively
-    from docsynth.scan.photos import PROGRESS
+    from docsynth.scan.photos import JOURNAL
 
     try:  # pages an earlier scan wrote into --out may be replaced by a new scan
         earlier = [r["page"] for r in json.loads((out / "scan.json").read_text())["results"] if r.get("page")]
     except (OSError, ValueError, KeyError, TypeError):
         earlier = []
     pages = [out / f"{name}.jpg" for _, name in photos]
-    if (out / PROGRESS).is_file():  # an interrupted scan wrote these (Ctrl-C may land between a
+    if (out / JOURNAL).is_file():  # an interrupted scan wrote these (Ctrl-C may land between a
         earlier += pages            # page and its journal line): the rerun resumes it
     outputs.refuse_replacing(pages, inputs=[p for p, _ in photos], ours=earlier, force=force)
 
@@ -93,7 +93,7 @@ def scan_cmd(
         model = {"model": str(checkpoint) if checkpoint else "packaged",
                  "stamp": stamp(checkpoint) if checkpoint else None}  # an interrupted scan resumes with it
         summary = scan_photos(scanner, inputs, out, force=force, jpeg_quality=sc.jpeg_quality,
-                              progress=bar.advance, on_start=bar.start, fingerprint=model,
+                              progress=bar, fingerprint=model,
                               min_confidence=min_confidence, warn=warn)
     emit(summary, as_json, format_scan(summary, out, min_confidence))
     if summary["skipped"]:  # the scan is not complete: say so in the exit status too
@@ -127,8 +127,8 @@ def export_cmd(
                                         help="fp16: onnx and coreml; int8: onnx (static, calibrated on composites)."),
     real: Path | None = typer.Option(None, "--real", help="Also check agreement on these photos "
                                                           "(a folder with corners.csv)."),
-    check: int = typer.Option(16, "--check", help="Composites in the agreement check."),
-    calibration: int = typer.Option(128, "--calibration", help="Composites that calibrate int8 ranges."),
+    check: int = typer.Option(16, "--check", min=1, help="Composites in the agreement check."),
+    calibration: int = typer.Option(128, "--calibration", min=1, help="Composites that calibrate int8 ranges."),
     post: str = typer.Option("refine", "--post", help="Post-processor used by the agreement check."),
     max_corner_px: float | None = typer.Option(None, "--max-corner-px",
                                                help="Override the precision's corner tolerance (px)."),
@@ -156,7 +156,7 @@ def export_cmd(
     tolerance = _tolerance(precision, max_corner_px, max_jaccard_diff, max_confidence_diff)
     summary = export_model(checkpoint, fmt_name, out, force=force, atol=atol, precision=precision, real=real,
                            check=check, calibration=calibration, post=post, tolerance=tolerance,
-                           progress=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
+                           say=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
     emit(summary, as_json, format_export(summary))
 
 

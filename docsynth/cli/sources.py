@@ -9,22 +9,6 @@ import typer
 from docsynth.cli.common import ConfigOpt, Group, JsonOpt, emit, load_config, print_table, warn
 from docsynth.progress import progress_bar
 
-
-def _bytes_progress(bar):
-    """Adapt a progress bar to download/extract callbacks (done, total)."""
-    state = {"done": 0, "total": None}
-
-    def update(done: int, total: int | None) -> None:
-        if total != state["total"] or done < state["done"]:
-            bar.start(total or 0, done)
-            state["total"] = total
-        elif done > state["done"]:
-            bar.advance(done - state["done"])
-        state["done"] = done
-
-    return update
-
-
 sources_app = typer.Typer(cls=Group, no_args_is_help=True,
                           help="Document sources: list, fetch or import datasets, prepare a document set.")
 
@@ -70,7 +54,7 @@ def sources_fetch(name: str = typer.Argument(..., help="Source name (see 'docsyn
 
     cfg = load_config(config)
     with progress_bar(f"fetch {name}") as bar:
-        result = fetch(cfg, name, progress=_bytes_progress(bar), retries=retries)
+        result = fetch(cfg, name, progress=bar, retries=retries)
     if not result["fetched"]:
         text = result["manual_download"]
         if not text:
@@ -92,7 +76,7 @@ def sources_import(name: str = typer.Argument(..., help="Source name."),
 
     cfg = load_config(config)
     with progress_bar(f"import {name}") as bar:
-        result = import_data(cfg, name, path, force=force, progress=_bytes_progress(bar))
+        result = import_data(cfg, name, path, force=force, progress=bar)
     for w in result["warnings"]:
         warn(w)
     emit(result, as_json, f"{name}: imported {path} into {result['into']}; "
@@ -122,7 +106,7 @@ def sources_prepare(
         cfg.sources.mix = parse_mix(mix)
 
     with progress_bar("prepare") as bar:
-        summary = prepare(cfg, force=force, progress=bar.advance, on_start=bar.start, warn=warn)
+        summary = prepare(cfg, force=force, progress=bar, warn=warn)
     per = ", ".join(f"{e} {s['taken']}" for e, s in summary["sources"].items())
     emit(summary, as_json, f"prepared {summary['documents']} documents ({per}; {summary['resumed']} already "
                                f"done) in {summary['out']} in {summary['seconds']} s")
@@ -149,6 +133,6 @@ def resize_cmd(src: Path = typer.Argument(..., help="Folder of images (and masks
     from docsynth.sources.prepare import resize_folder
 
     with progress_bar("resize") as bar:
-        summary = resize_folder(src, dst, max_size, force=force, progress=bar.advance, on_start=bar.start)
+        summary = resize_folder(src, dst, max_size, force=force, progress=bar)
     emit(summary, as_json, f"resized {summary['written']} images into {dst} ({summary['kept']} already there, "
                                           f"{summary['failed']} unreadable) in {summary['seconds']} s")

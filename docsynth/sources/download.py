@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from docsynth.errors import DocsynthError
+from docsynth.progress import Progress
 
 CHUNK = 1 << 16
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 _TAR_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
-# progress(done_bytes, total_bytes_or_None)
-ProgressFn = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class _Retry(Exception):
 
 
 def download(item: Download, folder: str | Path, *, retries: int = 4, backoff: float = 1.0,
-             timeout: float = 60.0, progress: ProgressFn | None = None,
+             timeout: float = 60.0, progress: Progress | None = None,
              sleep: Callable[[float], None] = time.sleep) -> Path:
     """Fetch ``item`` into ``folder`` and return the final path.
 
@@ -110,7 +109,7 @@ def download(item: Download, folder: str | Path, *, retries: int = 4, backoff: f
     return final
 
 
-def _fetch_into(item: Download, part: Path, timeout: float, progress: ProgressFn | None) -> None:
+def _fetch_into(item: Download, part: Path, timeout: float, progress: Progress | None) -> None:
     have = part.stat().st_size if part.exists() else 0
     if item.size is not None and have > item.size:
         part.unlink()  # longer than the real file: cannot be a prefix of it
@@ -144,8 +143,8 @@ def _fetch_into(item: Download, part: Path, timeout: float, progress: ProgressFn
         except OSError as exc:
             raise DocsynthError(f"{part}: cannot write ({exc.strerror})") from None
         with fh:
-            if progress:
-                progress(done, total)
+            if progress:  # bytes of this file; a resumed file starts part-way
+                progress.start(total, done)
             while True:
                 try:
                     block = response.read(CHUNK)
@@ -159,7 +158,7 @@ def _fetch_into(item: Download, part: Path, timeout: float, progress: ProgressFn
                     raise DocsynthError(f"{part}: cannot write ({exc.strerror})") from None
                 done += len(block)
                 if progress:
-                    progress(done, total)
+                    progress.advance(len(block))
     if total is not None and done < total:
         raise _Retry(f"connection closed after {done} of {total} bytes")
 
@@ -235,7 +234,7 @@ def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return keep
 
 
-def extract(archive: str | Path, target: str | Path, *, progress: ProgressFn | None = None) -> Path:
+def extract(archive: str | Path, target: str | Path, *, progress: Progress | None = None) -> Path:
     """Unpack ``archive`` into ``target`` (created; must not exist yet) and return it."""
     archive, target = Path(archive), Path(target)
     if target.exists():
@@ -253,24 +252,28 @@ def extract(archive: str | Path, target: str | Path, *, progress: ProgressFn | N
     return target
 
 
-def _extract_into(archive: Path, dest: Path, progress: ProgressFn | None) -> None:
+def _extract_into(archive: Path, dest: Path, progress: Progress | None) -> None:
     name = archive.name.lower()
     try:
         if name.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
                 members = _check_zip(archive, zf)
-                for i, info in enumerate(members, 1):
+                if progress:  # members of this archive
+                    progress.start(len(members))
+                for info in members:
                     zf.extract(info, dest)
                     if progress:
-                        progress(i, len(members))
+                        progress.advance()
         elif name.endswith(ARCHIVE_SUFFIXES):
             with tarfile.open(archive) as tf:
                 tar_members = _check_tar(archive, tf)
-                for i, m in enumerate(tar_members, 1):
+                if progress:
+                    progress.start(len(tar_members))
+                for m in tar_members:
                     # the 'data' filter (Python >= 3.11.4) also drops set-uid bits and owners
                     tf.extract(m, dest, set_attrs=False, **_TAR_FILTER)  # type: ignore[arg-type]  # a filter name
                     if progress:
-                        progress(i, len(tar_members))
+                        progress.advance()
         else:
             raise DocsynthError(f"{archive}: not a zip or tar archive ({', '.join(ARCHIVE_SUFFIXES)})")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
