@@ -21,8 +21,8 @@ from docsynth.progress import Progress
 from docsynth.schema import BackgroundsSection
 
 if TYPE_CHECKING:  # the HTTP and image code loads only when a command needs it
-    from docsynth.backgrounds.http import PoliteClient
     from docsynth.backgrounds.normalize import Normalized
+    from docsynth.http import PoliteClient
 
 
 SIZE_REASONS = ("too-small", "aspect")  # depend on the run's settings, unlike bad content
@@ -67,7 +67,7 @@ def settings_from_config(section: BackgroundsSection) -> ScrapeSettings:
 
 
 def client_from_config(section: BackgroundsSection) -> PoliteClient:
-    from docsynth.backgrounds.http import PoliteClient
+    from docsynth.http import PoliteClient
 
     return PoliteClient(contact=section.contact, interval=float(section.rate_limit),
                         retries=section.retries, backoff=float(section.backoff),
@@ -94,8 +94,8 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     (recorded or rejected) are skipped without a download. ``options``: the provider's, with
     the core's ``licences`` (``backgrounds.licences``) under them.
     """
-    from docsynth.backgrounds.http import FetchError
     from docsynth.backgrounds.normalize import Rejected, normalize_bytes
+    from docsynth.http import FetchError
 
     built = options_mod.build(provider, {k: v for k, v in options.items() if k != "licences"},
                               f"backgrounds.options.{provider.name}", {"licences": options.get("licences")})
@@ -194,7 +194,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
 def _search(provider: Any, query: str, options: Mapping[str, Any], client: PoliteClient) -> Iterator[Candidate]:
     """The provider's results; an API that keeps failing ends the run with one line (what was
     collected so far is saved, and the next run resumes)."""
-    from docsynth.backgrounds.http import FetchError
+    from docsynth.http import FetchError
 
     try:
         yield from provider.search(query, options, client)

@@ -24,6 +24,7 @@ from typing import Any
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
+from docsynth.http import PoliteClient
 from docsynth.options import Options
 from docsynth.progress import Progress
 from docsynth.schema import RunConfig
@@ -147,9 +148,11 @@ def fetch(cfg: RunConfig, name: str, progress: Progress | None = None,
     if not downloads:
         return {"source": name, "fetched": False, "root": str(folder),
                 "manual_download": getattr(source, "manual_download", None)}
+    # One client for all the source's files: they share its per-host interval.
+    client = PoliteClient(contact=cfg.backgrounds.contact, retries=retries, timeout=timeout, jitter=False)
     files, unpacked = [], []
     for item in downloads:
-        path = download(item, folder / "downloads", retries=retries, timeout=timeout, progress=progress)
+        path = download(item, folder / "downloads", progress=progress, client=client)
         files.append(str(path))
         if is_archive(path):
             target = folder / archive_stem(path)
