@@ -120,7 +120,7 @@ class ScrapingProvider(Protocol):
     def search(self, query: str, options: dict[str, Any], client: Any) -> Iterator[Any]:
         """Yield :class:`docsynth.backgrounds.scrape.Candidate` records for ``query`` page by page, in a
         stable order, until the end; every request goes through ``client``
-        (:class:`docsynth.backgrounds.http.PoliteClient`)."""
+        (:class:`docsynth.http.PoliteClient`)."""
 
 
 def can_scrape(provider: Any) -> bool:

@@ -36,3 +36,13 @@ def cli():
         return runner.invoke(app, list(args), catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def http_server():
+    """The tests' HTTP server on 127.0.0.1 (tests/local_server.py): files, fake APIs, faults."""
+    from local_server import LocalServer
+
+    server = LocalServer()
+    yield server
+    server.close()

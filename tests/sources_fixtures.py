@@ -1,14 +1,12 @@
-"""Test helpers for the source tests: tiny images, archives in the datasets' real layouts and a
-local HTTP server with Range support that can cut a transfer short or misbehave on purpose."""
+"""Test helpers for the source tests: tiny images and archives in the datasets' real layouts
+(the HTTP server they are fetched from is the `http_server` fixture, tests/local_server.py)."""
 
 from __future__ import annotations
 
 import io
 import tarfile
-import threading
 import zipfile
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -58,88 +56,6 @@ def make_tar(path: Path, files: dict[str, bytes], symlinks: dict[str, str] | Non
             info.linkname = target
             tf.addfile(info)
     return path
-
-
-class FileServer:
-    """Serve ``files`` (url path -> bytes) on 127.0.0.1 with HTTP Range support.
-
-    ``cut_after[path] = n``: the next response for ``path`` announces the full length but
-    stops after ``n`` bytes (a dropped connection), once. ``fail[path] = code``: the next
-    request answers with that status, once. ``ignore_range``: answer 200 with the whole file.
-    ``requests`` records (path, Range header) of every request.
-    """
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files = dict(files)
-        self.cut_after: dict[str, int] = {}
-        self.fail: dict[str, int] = {}
-        self.ignore_range = False
-        self.requests: list[tuple[str, str | None]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_GET(self):
-                path = self.path.split("?")[0]
-                rng = self.headers.get("Range")
-                server.requests.append((path, rng))
-                if path in server.fail:
-                    code = server.fail.pop(path)
-                    self.send_response(code)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = server.files.get(path)
-                if data is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                start = 0
-                if rng and not server.ignore_range:
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Accept-Ranges", "bytes")
-                self.end_headers()
-                cut = server.cut_after.pop(path, None)
-                if cut is not None:
-                    self.wfile.write(body[:cut])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def __enter__(self) -> FileServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Scraping against fake Openverse / Wikimedia Commons / image servers on 127.0.0.1.
+"""Scraping against fake Openverse / Wikimedia Commons / image servers on 127.0.0.1 (the
+`http_server` fixture).
 
 The fakes answer in each API's real reply format (Openverse: results/page_count/page;
 Commons: generator=search with continue/gsroffset, imageinfo + extmetadata, maxlag errors)
@@ -11,23 +12,23 @@ from __future__ import annotations
 import io
 import json
 import math
-import threading
 import urllib.parse
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import yaml
+from local_server import LocalServer
 from PIL import Image
 
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.backgrounds.folder import BackgroundIndex, read_rejected
-from docsynth.backgrounds.http import FetchError, PoliteClient
 from docsynth.backgrounds.scrape import ScrapeSettings, scrape
+from docsynth.http import FetchError, PoliteClient
+from docsynth.progress import Progress
 
 LICENCES = ["by", "by-sa", "cc0", "pdm", "by", "by-nc"]  # one in six is not reusable (by-nc)
 
@@ -45,73 +46,26 @@ def encode(rgb: np.ndarray, fmt: str = "JPEG", **kw) -> bytes:
     return buf.getvalue()
 
 
-class FakeServer:
-    """One HTTP server for the APIs and the images. ``faults[key]`` is a list of replies
-    (status, headers, body) served, one per request, before the normal reply."""
+class Catalogue:
+    """The fake Openverse and Commons APIs and their images, served by the `http_server` fixture
+    (tests/local_server.py). ``faults`` are keyed by path plus the page (Openverse) or offset
+    (Commons) they answer."""
 
-    def __init__(self):
-        self.images: dict[str, tuple[str, bytes]] = {}  # name -> (content type, body)
+    def __init__(self, server: LocalServer):
+        self.server = server
+        self.base = server.base
         self.openverse: dict[str, list[dict]] = {}  # query -> results
         self.commons: dict[str, list[dict]] = {}  # query -> pages
-        self.faults: dict[str, list[tuple[int, dict, bytes]]] = {}
-        self.log: list[tuple[str, dict]] = []  # (path, headers) of every request
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server.handle(self)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.faults = server.faults
+        self.log = server.log  # (path, headers) of every request
+        self.images = ImageFiles(server.files)
+        server.fault_key = lambda path, query: path + ("?page=" + query["page"] if "page" in query else "") + (
+            "?gsroffset=" + query.get("gsroffset", "0") if path.endswith("api.php") else "")
+        server.routes["/v1/images/"] = lambda q: json_reply(self.openverse_page(q))
+        server.routes["/w/api.php"] = lambda q: json_reply(self.commons_page(q))
 
     def requests_to(self, prefix: str) -> int:
-        return sum(1 for path, _ in self.log if path.startswith(prefix))
-
-    # -- replies -----------------------------------------------------------------------
-
-    def handle(self, h: BaseHTTPRequestHandler):
-        url = urllib.parse.urlsplit(h.path)
-        query = dict(urllib.parse.parse_qsl(url.query))
-        with self.lock:
-            self.log.append((h.path, dict(h.headers)))
-            key = url.path + ("?page=" + query["page"] if "page" in query else "") + (
-                "?gsroffset=" + query.get("gsroffset", "0") if url.path.endswith("api.php") else "")
-            fault = self.faults.get(key)
-            if fault:
-                status, headers, body = fault.pop(0)
-                return self.send(h, status, body, headers)
-        if url.path == "/v1/images/":
-            return self.send_json(h, self.openverse_page(query))
-        if url.path == "/w/api.php":
-            return self.send_json(h, self.commons_page(query))
-        if url.path.startswith("/img/"):
-            name = url.path[len("/img/"):]
-            if name not in self.images:
-                return self.send(h, 404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"})
-            ctype, body = self.images[name]
-            return self.send(h, 200, body, {"Content-Type": ctype})
-        self.send(h, 404, b"{}", {"Content-Type": "application/json"})
-
-    def send(self, h, status: int, body: bytes, headers: dict):
-        h.send_response(status)
-        for k, v in headers.items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    def send_json(self, h, data: dict):
-        self.send(h, 200, json.dumps(data).encode(), {"Content-Type": "application/json"})
+        return self.server.requests_to(prefix)
 
     def openverse_page(self, q: dict) -> dict:
         results = self.openverse.get(q.get("q", ""), [])
@@ -132,8 +86,6 @@ class FakeServer:
             reply["continue"] = {"gsroffset": offset + limit, "continue": "gsroffset||"}
         return reply
 
-    # -- catalogue ---------------------------------------------------------------------
-
     def add_image(self, name: str, kind: str, seed: int, size=(192, 128)) -> str:
         rgb = smooth_image(seed, *size)
         if kind == "jpeg":
@@ -153,12 +105,28 @@ class FakeServer:
         return f"{self.base}/img/{name}"
 
 
+class ImageFiles(dict):
+    """``images[name] = (content type, body)`` serves it at /img/<name>."""
+
+    def __init__(self, files: dict):
+        super().__init__()
+        self.files = files
+
+    def __setitem__(self, name: str, value: tuple[str, bytes]) -> None:
+        super().__setitem__(name, value)
+        self.files[f"/img/{name}"] = value
+
+
+def json_reply(data: dict) -> tuple[int, dict, bytes]:
+    return 200, {"Content-Type": "application/json"}, json.dumps(data).encode()
+
+
 def kind_for(i: int) -> str:
     """Mostly good images, with every kind of bad download sprinkled in."""
     return {2: "html", 3: "truncated", 4: "html-as-jpeg", 6: "missing", 7: "tiny", 8: "png"}.get(i % 29, "jpeg")
 
 
-def openverse_catalogue(server: FakeServer, query: str, n: int, seed0: int) -> None:
+def openverse_catalogue(server: Catalogue, query: str, n: int, seed0: int) -> None:
     results = []
     for i in range(n):
         name = f"ov-{seed0 + i}.jpg"
@@ -179,10 +147,8 @@ def openverse_catalogue(server: FakeServer, query: str, n: int, seed0: int) -> N
 
 
 @pytest.fixture
-def server():
-    s = FakeServer()
-    yield s
-    s.close()
+def server(http_server):
+    return Catalogue(http_server)
 
 
 def settings(**kw) -> ScrapeSettings:
@@ -273,16 +239,18 @@ def test_scrape_resumes_after_interruption_without_refetching(server):
         openverse_catalogue(server, q, 130, seed0)
     provider = plugins.get("background", "openverse")
     options = {"api_url": f"{server.base}/v1/", "licences": ["any"]}
-    done = []
 
-    def stop_after_100(n):
-        done.append(n)
-        if len(done) == 100:
-            raise KeyboardInterrupt
+    class StopAfter100(Progress):
+        done = 0
+
+        def advance(self, n=1):
+            self.done += n
+            if self.done == 100:
+                raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         scrape(provider, queries, "bg", limit=70, settings=settings(), client=fast_client(),
-               options=options, progress=stop_after_100)
+               options=options, progress=StopAfter100())
     index = BackgroundIndex("bg")
     assert len(index) == 100  # records were saved on the way out
     first_run = Counter(p for p, _ in server.log if p.startswith("/img/"))
@@ -313,7 +281,7 @@ def test_scrape_resumes_after_interruption_without_refetching(server):
     assert set(small) <= refetched and summary["added"] >= len(small)
 
 
-def commons_catalogue(server: FakeServer, query: str, n: int, seed0: int) -> None:
+def commons_catalogue(server: Catalogue, query: str, n: int, seed0: int) -> None:
     pages = []
     for i in range(n):
         name = f"c-{seed0 + i}.jpg"

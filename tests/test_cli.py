@@ -76,3 +76,38 @@ def test_command_lists_reflow_each_commands_summary(tmp_path):
         assert len(rows) >= 2 and all(len(row) >= 2 for row in rows), group
         continuation = [row for row in rows if result.stdout.count(f"│ {row[0]} ") == 0]
         assert not continuation, (group, continuation)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["scan", "p.jpg", "--out", "o", "--min-confidence", "2"], ["--min-confidence", "less than or equal to 1"]),
+    (["scan", "p.jpg", "--out", "o", "--min-confidence", "nan"], ["--min-confidence"]),
+    (["hardcases", "o", "--count", "0"], ["--count", "greater than or equal to 1"]),
+    (["preview", "d", "--out", "s.png", "--columns", "65"], ["--columns", "64"]),
+    (["export", "d", "--format", "voc", "--out", "x"], ["--format", "'voc' is not one of", "'uvdoc'"]),
+    (["export-model", "m.pt", "--precision", "fp8", "--out", "m.onnx"], ["--precision", "'fp32', 'fp16', 'int8'"]),
+    (["scan", "p.jpg"], ["Missing option '--out'", "scan --help"]),
+    (["no-such-command"], ["No such command"]),
+])
+def test_values_typer_checks_are_one_line_errors(cli, args, needles):
+    """Ranges and choices are checked by Typer as it parses, and still end as the one error
+    line (exit 2) every docsynth command gives, not click's usage box."""
+    result = cli(*args)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("docsynth: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_cli_choices_are_the_library_tables():
+    """The choices the CLI offers are written out (`--help` must not import the exporters);
+    they must stay the formats the library has."""
+    from typing import get_args
+
+    from docsynth.cli import dataset, scan
+    from docsynth.dataset.export import FORMATS
+    from docsynth.scan.exporters import EXPORTERS
+
+    assert get_args(dataset.ExportFormat) == FORMATS
+    assert get_args(scan.ModelFormat) == tuple(EXPORTERS)
+    assert set(get_args(scan.Precision)) == {p for e in EXPORTERS.values() for p in e.precisions}

@@ -6,9 +6,10 @@ import hashlib
 import os
 
 import pytest
-from sources_fixtures import FileServer, make_tar, make_zip
+from sources_fixtures import make_tar, make_zip
 
 from docsynth.errors import DocsynthError
+from docsynth.progress import Progress
 from docsynth.sources.download import Download, download, extract
 
 DATA = bytes(range(256)) * 800  # 200 KiB, several read chunks
@@ -22,92 +23,118 @@ def _no_sleep(_s):
     pass
 
 
-def test_dropped_connection_resumes_with_range(tmp_path):
-    with FileServer({"/f.bin": DATA}) as srv:
-        srv.cut_after["/f.bin"] = 70_000
-        path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA), size=len(DATA)), tmp_path,
-                        sleep=_no_sleep)
-        assert path.read_bytes() == DATA
-        assert srv.requests == [("/f.bin", None), ("/f.bin", "bytes=70000-")]
+def test_dropped_connection_resumes_with_range(tmp_path, http_server):
+    srv = http_server.serve({"/f.bin": DATA})
+    srv.cut_after["/f.bin"] = 70_000
+    path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA), size=len(DATA)), tmp_path,
+                    sleep=_no_sleep)
+    assert path.read_bytes() == DATA
+    assert srv.requests == [("/f.bin", None), ("/f.bin", "bytes=70000-")]
     assert not (tmp_path / "f.bin.part").exists()
 
 
-def test_interrupted_run_resumes_on_rerun(tmp_path):
+def test_interrupted_run_resumes_on_rerun(tmp_path, http_server):
     item = None
-    with FileServer({"/f.bin": DATA}) as srv:
-        item = Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA))
-        srv.cut_after["/f.bin"] = 50_000
-        with pytest.raises(DocsynthError, match="rerun to resume from 50000 bytes"):
-            download(item, tmp_path, retries=0)
-        assert (tmp_path / "f.bin.part").stat().st_size == 50_000
-        assert not (tmp_path / "f.bin").exists()
-        path = download(item, tmp_path)  # a new run picks up the .part
-        assert path.read_bytes() == DATA
-        assert srv.requests[-1] == ("/f.bin", "bytes=50000-")
-        n = len(srv.requests)
-        download(item, tmp_path)  # verified file already there: no request at all
-        assert len(srv.requests) == n
+    srv = http_server.serve({"/f.bin": DATA})
+    item = Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA))
+    srv.cut_after["/f.bin"] = 50_000
+    with pytest.raises(DocsynthError, match="rerun to resume from 50000 bytes"):
+        download(item, tmp_path, retries=0)
+    assert (tmp_path / "f.bin.part").stat().st_size == 50_000
+    assert not (tmp_path / "f.bin").exists()
+    path = download(item, tmp_path)  # a new run picks up the .part
+    assert path.read_bytes() == DATA
+    assert srv.requests[-1] == ("/f.bin", "bytes=50000-")
+    n = len(srv.requests)
+    download(item, tmp_path)  # verified file already there: no request at all
+    assert len(srv.requests) == n
 
 
-def test_wrong_checksum_is_rejected_and_deleted(tmp_path):
-    with FileServer({"/f.bin": DATA}) as srv:
-        item = Download(srv.url("/f.bin"), "f.bin", sha256=_sha(b"something else"))
-        with pytest.raises(DocsynthError, match="sha256 mismatch.*deleted"):
-            download(item, tmp_path)
+def test_wrong_checksum_is_rejected_and_deleted(tmp_path, http_server):
+    srv = http_server.serve({"/f.bin": DATA})
+    item = Download(srv.url("/f.bin"), "f.bin", sha256=_sha(b"something else"))
+    with pytest.raises(DocsynthError, match="sha256 mismatch.*deleted"):
+        download(item, tmp_path)
     assert os.listdir(tmp_path) == []
 
 
-def test_wrong_md5_and_size_are_rejected(tmp_path):
-    with FileServer({"/f.bin": DATA}) as srv:
-        with pytest.raises(DocsynthError, match="md5 mismatch"):
-            download(Download(srv.url("/f.bin"), "f.bin", md5="0" * 32), tmp_path)
-        with pytest.raises(DocsynthError, match="size"):
-            download(Download(srv.url("/f.bin"), "g.bin", size=len(DATA) + 5), tmp_path, sleep=_no_sleep)
-        ok = download(Download(srv.url("/f.bin"), "h.bin", md5=hashlib.md5(DATA).hexdigest()), tmp_path)
-        assert ok.read_bytes() == DATA
+def test_wrong_md5_and_size_are_rejected(tmp_path, http_server):
+    srv = http_server.serve({"/f.bin": DATA})
+    with pytest.raises(DocsynthError, match="md5 mismatch"):
+        download(Download(srv.url("/f.bin"), "f.bin", md5="0" * 32), tmp_path)
+    with pytest.raises(DocsynthError, match="size"):
+        download(Download(srv.url("/f.bin"), "g.bin", size=len(DATA) + 5), tmp_path, sleep=_no_sleep)
+    ok = download(Download(srv.url("/f.bin"), "h.bin", md5=hashlib.md5(DATA).hexdigest()), tmp_path)
+    assert ok.read_bytes() == DATA
     assert sorted(os.listdir(tmp_path)) == ["h.bin"]
 
 
-def test_corrupt_final_file_is_replaced(tmp_path):
+def test_corrupt_final_file_is_replaced(tmp_path, http_server):
     (tmp_path / "f.bin").write_bytes(b"garbage")
-    with FileServer({"/f.bin": DATA}) as srv:
-        path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA)), tmp_path)
+    srv = http_server.serve({"/f.bin": DATA})
+    path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA)), tmp_path)
     assert path.read_bytes() == DATA
 
 
-def test_server_errors_are_retried_with_backoff(tmp_path):
+def test_server_errors_are_retried_with_backoff(tmp_path, http_server):
     waits = []
-    with FileServer({"/f.bin": DATA}) as srv:
-        srv.fail["/f.bin"] = 503
-        path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA)), tmp_path,
-                        backoff=0.5, sleep=waits.append)
-        assert path.read_bytes() == DATA
+    srv = http_server.serve({"/f.bin": DATA})
+    srv.faults["/f.bin"] = [(503, {}, b"")]
+    path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA)), tmp_path,
+                    backoff=0.5, sleep=waits.append)
+    assert path.read_bytes() == DATA
     assert waits == [0.5]
 
 
-def test_server_that_ignores_range_restarts_cleanly(tmp_path):
+def test_server_that_ignores_range_restarts_cleanly(tmp_path, http_server):
     (tmp_path / "f.bin.part").write_bytes(DATA[:1000])
-    with FileServer({"/f.bin": DATA}) as srv:
-        srv.ignore_range = True
-        path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA)), tmp_path)
+    srv = http_server.serve({"/f.bin": DATA})
+    srv.ignore_range = True
+    path = download(Download(srv.url("/f.bin"), "f.bin", sha256=_sha(DATA)), tmp_path)
     assert path.read_bytes() == DATA
 
 
-def test_missing_and_forbidden_files_fail_at_once(tmp_path):
-    with FileServer({}) as srv:
-        with pytest.raises(DocsynthError, match="HTTP 404"):
-            download(Download(srv.url("/nope"), "nope"), tmp_path, sleep=pytest.fail)
-        srv.files["/gated"] = DATA
-        srv.fail["/gated"] = 403
-        with pytest.raises(DocsynthError, match="sources import"):
-            download(Download(srv.url("/gated"), "gated"), tmp_path, sleep=pytest.fail)
+def test_missing_and_forbidden_files_fail_at_once(tmp_path, http_server):
+    srv = http_server.serve({})
+    with pytest.raises(DocsynthError, match="HTTP 404"):
+        download(Download(srv.url("/nope"), "nope"), tmp_path, sleep=pytest.fail)
+    srv.files["/gated"] = DATA
+    srv.faults["/gated"] = [(403, {}, b"")]
+    with pytest.raises(DocsynthError, match="sources import"):
+        download(Download(srv.url("/gated"), "gated"), tmp_path, sleep=pytest.fail)
 
 
-def test_progress_reports_bytes(tmp_path):
-    seen = []
-    with FileServer({"/f.bin": DATA}) as srv:
-        download(Download(srv.url("/f.bin"), "f.bin"), tmp_path, progress=lambda d, t: seen.append((d, t)))
-    assert seen[0] == (0, len(DATA)) and seen[-1] == (len(DATA), len(DATA))
+class Recorder(Progress):
+    def __init__(self):
+        self.starts, self.done = [], 0
+
+    def start(self, total, done=0):
+        self.starts.append((total, done))
+        self.done = done
+
+    def advance(self, n=1):
+        self.done += n
+
+
+def test_progress_reports_bytes(tmp_path, http_server):
+    seen = Recorder()
+    srv = http_server.serve({"/f.bin": DATA})
+    download(Download(srv.url("/f.bin"), "f.bin"), tmp_path, progress=seen)
+    assert seen.starts == [(len(DATA), 0)] and seen.done == len(DATA)
+
+
+def test_progress_of_a_resumed_download_starts_where_it_stopped(tmp_path, http_server):
+    seen = Recorder()
+    (tmp_path / "f.bin.part").write_bytes(DATA[:1000])
+    srv = http_server.serve({"/f.bin": DATA})
+    download(Download(srv.url("/f.bin"), "f.bin"), tmp_path, progress=seen)
+    assert seen.starts == [(len(DATA), 1000)] and seen.done == len(DATA)
+
+
+def test_progress_counts_extracted_members(tmp_path):
+    seen = Recorder()
+    extract(make_zip(tmp_path / "x.zip", {"a": b"a", "b/c": b"c"}), tmp_path / "out", progress=seen)
+    assert seen.starts == [(2, 0)] and seen.done == 2
 
 
 # ---------------------------------------------------------------------------------------------

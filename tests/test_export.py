@@ -106,7 +106,7 @@ def test_export_refuses_to_overwrite_and_bad_input(cli, dataset, tmp_path):
     r = cli("export", str(dataset), "--format", "coco", "--out", "busy")
     assert r.exit_code != 0 and "--force" in r.stderr and (tmp_path / "busy" / "keep.txt").exists()
     r = cli("export", str(dataset), "--format", "voc", "--out", "x")
-    assert r.exit_code != 0 and "unknown" in r.stderr
+    assert r.exit_code == 2 and "is not one of" in r.stderr
     r = cli("export", str(tmp_path / "nope"), "--format", "coco", "--out", "x")
     assert r.exit_code != 0 and "Traceback" not in r.stderr
     r = cli("export", str(dataset), "--format", "coco", "--out", "busy", "--force")

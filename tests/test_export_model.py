@@ -69,7 +69,7 @@ def test_export_refuses_to_overwrite_and_bad_formats(cli, tmp_path):
     assert res.exit_code == 2 and "--force" in res.stderr
     assert (tmp_path / "m.onnx").read_text() == "mine"
     res = cli("export-model", str(ckpt), "--format", "keras", "--out", "m.keras")
-    assert res.exit_code == 2 and "onnx, torchscript, tflite, coreml" in res.stderr
+    assert res.exit_code == 2 and "'onnx', 'torchscript', 'tflite', 'coreml'" in res.stderr
     res = cli("export-model", str(ckpt), "--format", "torchscript", "--precision", "int8", "--out", "m.ts")
     assert res.exit_code == 2 and "torchscript exports support fp32" in res.stderr
     res = cli("export-model", "nothing.pt", "--out", "x.onnx")

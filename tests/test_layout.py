@@ -86,3 +86,12 @@ def test_no_module_over_450_lines():
     files = [*PACKAGE.rglob("*.py"), *(REPO / "plugins").rglob("*.py")]
     big = {path.relative_to(REPO).as_posix(): n for path in files if (n := len(path.read_text().splitlines())) > 450}
     assert not big, big
+
+
+def test_each_command_module_is_named_after_what_it_drives():
+    """`docsynth/cli/<name>.py` holds the commands of `docsynth/<name>/` (or of the core module
+    `docsynth/<name>.py`), so a command is one hop from the package it runs; `app` assembles
+    them and `common` holds what they share."""
+    names = {p.stem for p in (PACKAGE / "cli").glob("*.py")} - {"__init__", "app", "common"}
+    strays = sorted(n for n in names if not ((PACKAGE / n).is_dir() or (PACKAGE / f"{n}.py").is_file()))
+    assert not strays, f"docsynth/cli modules named after no package or module: {strays}"

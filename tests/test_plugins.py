@@ -139,7 +139,7 @@ def test_plugin_can_add_a_command():
     import typer
     from typer.testing import CliRunner
 
-    from docsynth.cli.app import _Group
+    from docsynth.cli.common import Group
 
     extra = types.ModuleType("hello_plugin")
 
@@ -151,7 +151,7 @@ def test_plugin_can_add_a_command():
 
     extra.register_commands = register_commands
     plugins.host().add(extra, "hello")
-    app = typer.Typer(cls=_Group)
+    app = typer.Typer(cls=Group)
 
     @app.command()
     def other():

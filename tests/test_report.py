@@ -1,22 +1,16 @@
 """`docsynth report`: one self-contained HTML file, rendered for real in headless Chromium.
 
-The Chromium test drives the browser over the DevTools protocol on a pipe
-(``--remote-debugging-pipe``: JSON messages on file descriptors 3 and 4, no extra package) so
-that it sees every console message, page error, log entry and network request, then takes a
-screenshot. It is skipped, with the reason, when no Chromium is installed
-(CI: ``apt-get install -y chromium``)."""
+The Chromium test drives the system's Chromium with Playwright (the dev extra) so that it sees
+every console message, page error, network request and failed load, then takes a screenshot.
+It is skipped, with the reason, when no Chromium is installed (CI: ``apt-get install -y
+chromium``)."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
+import importlib.util
 import json
-import os
-import select
 import shutil
-import subprocess
-import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -173,128 +167,40 @@ def test_report_of_a_folder_that_is_not_a_run():
 
 
 # ---------------------------------------------------------------------------------------------
-# Headless Chromium over the DevTools pipe
+# Headless Chromium through Playwright
 # ---------------------------------------------------------------------------------------------
 
 
-class Browser:
-    """Minimal DevTools-protocol client over ``--remote-debugging-pipe``."""
-
-    def __init__(self, profile: Path):
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
-
-        # The browser reads commands on fd 3 and writes replies on fd 4: a tiny Python launcher
-        # moves the pipe ends there and becomes Chromium.
-        launcher = ("import os, sys; r, w = int(sys.argv[1]), int(sys.argv[2]); os.dup2(r, 3); os.dup2(w, 4); "
-                    "os.execv(sys.argv[3], sys.argv[3:])")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", launcher, str(to_browser_r), str(from_browser_w),
-             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        os.close(to_browser_r)
-        os.close(from_browser_w)
-        self._buffer = b""
-        self._next = 0
-        self.events: list[dict] = []
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = 60) -> dict:
-        self._next += 1
-        ident = self._next
-        message = {"id": ident, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read(deadline)
-            if reply.get("id") == ident:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_for(self, method: str, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        for event in self.events:
-            if event.get("method") == method:
-                return event
-        while True:
-            event = self._read(deadline)
-            self.events.append(event)
-            if event.get("method") == method:
-                return event
-
-    def _read(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._from_browser], [], [], left)[0]:
-                raise TimeoutError("no answer from Chromium")
-            chunk = os.read(self._from_browser, 1 << 20)
-            if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.send("Browser.close", timeout=10)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._to_browser)
-        os.close(self._from_browser)
-
-
-def render(pages: list[tuple[Path, int, int]], profile: Path) -> list[tuple[np.ndarray, list[str], list[str]]]:
-    """Open each (page, width, height) in one headless Chromium, each in a fresh tab:
+def render(pages: list[tuple[Path, int, int]]) -> list[tuple[np.ndarray, list[str], list[str]]]:
+    """Open each (page, width, height) in one headless Chromium, each in a fresh page:
     [(screenshot BGR, problems, requested URLs)].
 
-    Problems are console messages, uncaught exceptions and error/warning log entries (e.g. a
-    resource that failed to load)."""
-    browser = Browser(profile)
-    results = []
-    try:
-        for page, width, height in pages:
-            browser.events = []
-            target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            for domain in ("Page", "Runtime", "Log", "Network"):
-                browser.send(f"{domain}.enable", session=session)
-            browser.send("Emulation.setDeviceMetricsOverride",
-                         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
-            browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
-            browser.wait_for("Page.loadEventFired")
-            shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
-            browser.send("Runtime.evaluate", {"expression": "1"}, session=session)  # flush pending events
-            browser.send("Target.closeTarget", {"targetId": target})
-            results.append((shot, [e for e in browser.events if e.get("sessionId") == session]))
-    finally:
-        browser.close()
+    Problems are console messages, uncaught exceptions and requests that failed (e.g. a
+    resource that could not load)."""
+    from playwright.sync_api import sync_playwright
+
     out = []
-    for shot, events in results:
-        problems, urls = [], []
-        for event in events:
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.consoleAPICalled":
-                problems.append(f"console.{params.get('type')}: {params.get('args')}")
-            elif method == "Runtime.exceptionThrown":
-                problems.append(f"exception: {params.get('exceptionDetails', {}).get('text')}")
-            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") in ("error", "warning"):
-                problems.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
-            elif method == "Network.requestWillBeSent":
-                urls.append(params.get("request", {}).get("url", ""))
-            elif method == "Network.loadingFailed":
-                problems.append(f"failed to load: {params.get('errorText')}")
-        image = cv2.imdecode(np.frombuffer(base64.b64decode(shot["data"]), np.uint8), cv2.IMREAD_COLOR)
-        out.append((image, problems, urls))
+    with sync_playwright() as pw:
+        # Playwright's own browsers cannot be downloaded here: the system Chromium runs instead.
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        try:
+            for page_file, width, height in pages:
+                page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+                problems: list[str] = []
+                urls: list[str] = []
+                page.on("console", lambda msg, problems=problems: problems.append(f"console.{msg.type}: {msg.text}"))
+                page.on("pageerror", lambda exc, problems=problems: problems.append(f"exception: {exc}"))
+                page.on("request", lambda request, urls=urls: urls.append(request.url))
+                page.on("requestfailed", lambda request, problems=problems: problems.append(
+                    f"failed to load: {request.url} {request.failure}"))
+                page.goto(page_file.resolve().as_uri(), wait_until="load")
+                shot = page.screenshot()
+                page.close()
+                image = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_COLOR)
+                out.append((image, problems, urls))
+        finally:
+            browser.close()
     return out
 
 
@@ -307,6 +213,8 @@ def non_blank(image: np.ndarray) -> float:
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (CI: apt-get install -y chromium)")
+@pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                    reason="playwright not installed (the dev extra has it)")
 def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     run_dir = build_run(["generate", "split", "train", "evaluate"])
     # Two control pages show the checks can fail: a script error plus an outside resource, and
@@ -317,7 +225,7 @@ def test_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     blank = tmp_path / "blank.html"
     blank.write_text("<html><body></body></html>")
     (image, problems, urls), (_, bad_problems, bad_urls), (blank_image, _, _) = render(
-        [(run_dir / "report.html", 1200, 1600), (bad, 400, 300), (blank, 400, 300)], tmp_path / "profile")
+        [(run_dir / "report.html", 1200, 1600), (bad, 400, 300), (blank, 400, 300)])
     assert problems == []
     assert [u for u in urls if not u.startswith(("data:", "file:"))] == []
     assert image.shape[:2] == (1600, 1200)

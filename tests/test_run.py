@@ -224,7 +224,7 @@ def test_interrupted_generate_resumes_and_finished_shards_are_kept():
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_mod.run(cfg, stages=stages, log=quiet, progress=Bar)
+        run_mod.run(cfg, stages=stages, log=quiet, bars=Bar)
     record = json.loads(Path("runs/t/generate/.stage.json").read_text())
     assert record["status"] == "interrupted"
     shards = sorted(p.name for p in Path("runs/t/generate/shards").glob("*.jsonl"))

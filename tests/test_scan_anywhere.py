@@ -220,7 +220,7 @@ def test_an_export_that_disagrees_fails_in_one_line_and_writes_nothing(cli, tmp_
 def test_export_input_errors_are_one_line(cli, tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     res = cli("export-model", str(ckpt), "--precision", "int4", "--out", "m.onnx")
-    assert res.exit_code == 2 and "--precision 'int4': onnx exports support fp32, fp16, int8" in res.stderr
+    assert res.exit_code == 2 and "--precision: 'int4' is not one of 'fp32', 'fp16', 'int8'" in res.stderr
     res = cli("export-model", str(ckpt), "--out", "m.onnx", "--real", "nowhere")
     assert res.exit_code == 2 and "nowhere" in res.stderr and "Traceback" not in res.output
     assert not (tmp_path / "m.onnx").exists()

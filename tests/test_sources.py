@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sources_fixtures import (
     DOCVQA,
-    FileServer,
     docvqa_archives,
     funsd_zip,
     iam_archives,
@@ -144,7 +143,7 @@ def test_import_a_folder_copies_it(cli, tmp_path):
     assert out["documents"] == 1 and (ROOT / "kaggle-dirty-documents" / "train" / "7.png").is_file()
 
 
-def test_funsd_fetch_from_local_server_skips_junk(cli, tmp_path, monkeypatch):
+def test_funsd_fetch_from_local_server_skips_junk(cli, tmp_path, monkeypatch, http_server):
     data = funsd_zip(tmp_path).read_bytes()
     source = plugins.get("source", "funsd")
     # the real pins: the official URL and the sha256 doctr uses
@@ -152,13 +151,13 @@ def test_funsd_fetch_from_local_server_skips_junk(cli, tmp_path, monkeypatch):
     assert source.downloads[0].sha256.startswith("c31735649e4f")
     from docsynth.sources.download import Download
 
-    with FileServer({"/FUNSD/dataset.zip": data}) as srv:
-        monkeypatch.setattr(type(source), "downloads",
-                            [Download(srv.url("/FUNSD/dataset.zip"), "dataset.zip", hashlib.sha256(data).hexdigest())])
-        out = _json(cli("sources", "fetch", "funsd", "--json"))
-        assert out["documents"] == 3 and out["unpacked"] == ["dataset.zip"]
-        again = _json(cli("sources", "fetch", "funsd", "--json"))  # verified file, already unpacked
-        assert again["unpacked"] == [] and len(srv.requests) == 1
+    srv = http_server.serve({"/FUNSD/dataset.zip": data})
+    monkeypatch.setattr(type(source), "downloads",
+                        [Download(srv.url("/FUNSD/dataset.zip"), "dataset.zip", hashlib.sha256(data).hexdigest())])
+    out = _json(cli("sources", "fetch", "funsd", "--json"))
+    assert out["documents"] == 3 and out["unpacked"] == ["dataset.zip"]
+    again = _json(cli("sources", "fetch", "funsd", "--json"))  # verified file, already unpacked
+    assert again["unpacked"] == [] and len(srv.requests) == 1
     listed = {i["name"]: i for i in _json(cli("sources", "list", "--json"))}
     assert listed["funsd"]["present"] and listed["funsd"]["documents"] == 3
     _, refs = _list("funsd")
@@ -169,32 +168,32 @@ def test_funsd_fetch_from_local_server_skips_junk(cli, tmp_path, monkeypatch):
     assert len(refs) == 1
 
 
-def test_fetch_rejects_a_wrong_checksum(cli, tmp_path, monkeypatch):
+def test_fetch_rejects_a_wrong_checksum(cli, tmp_path, monkeypatch, http_server):
     source = plugins.get("source", "funsd")
     from docsynth.sources.download import Download
 
-    with FileServer({"/dataset.zip": funsd_zip(tmp_path).read_bytes()}) as srv:
-        monkeypatch.setattr(type(source), "downloads", [Download(srv.url("/dataset.zip"), "dataset.zip", "ab" * 32)])
-        result = cli("sources", "fetch", "funsd")
+    srv = http_server.serve({"/dataset.zip": funsd_zip(tmp_path).read_bytes()})
+    monkeypatch.setattr(type(source), "downloads", [Download(srv.url("/dataset.zip"), "dataset.zip", "ab" * 32)])
+    result = cli("sources", "fetch", "funsd")
     assert result.exit_code == 2 and "sha256 mismatch" in result.stderr and "deleted" in result.stderr
     assert list((ROOT / "funsd" / "downloads").iterdir()) == []
 
 
-def test_smartdoc_fetch_resumes_after_an_interruption(cli, tmp_path, monkeypatch):
+def test_smartdoc_fetch_resumes_after_an_interruption(cli, tmp_path, monkeypatch, http_server):
     data = smartdoc_zip(tmp_path).read_bytes()
     source = plugins.get("source", "smartdoc-qa")
     assert source.downloads[0].size == 13_659_581_479 and source.downloads[0].md5
     from docsynth.sources.download import Download
 
-    with FileServer({"/records/5293201/files/Dataset%20SmartDoc-QA.zip": data}) as srv:
-        url = srv.url("/records/5293201/files/Dataset%20SmartDoc-QA.zip") + "?download=1"
-        monkeypatch.setattr(type(source), "downloads", [Download(url, "Dataset SmartDoc-QA.zip", size=len(data),
-                                                                 md5=hashlib.md5(data).hexdigest())])
-        srv.cut_after["/records/5293201/files/Dataset%20SmartDoc-QA.zip"] = len(data) // 3
-        failed = cli("sources", "fetch", "smartdoc-qa", "--retries", "0")
-        assert failed.exit_code == 2 and "rerun to resume" in failed.stderr
-        out = _json(cli("sources", "fetch", "smartdoc-qa", "--json"))
-        assert srv.requests[-1][1] == f"bytes={len(data) // 3}-"
+    srv = http_server.serve({"/records/5293201/files/Dataset%20SmartDoc-QA.zip": data})
+    url = srv.url("/records/5293201/files/Dataset%20SmartDoc-QA.zip") + "?download=1"
+    monkeypatch.setattr(type(source), "downloads", [Download(url, "Dataset SmartDoc-QA.zip", size=len(data),
+                                                             md5=hashlib.md5(data).hexdigest())])
+    srv.cut_after["/records/5293201/files/Dataset%20SmartDoc-QA.zip"] = len(data) // 3
+    failed = cli("sources", "fetch", "smartdoc-qa", "--retries", "0")
+    assert failed.exit_code == 2 and "rerun to resume" in failed.stderr
+    out = _json(cli("sources", "fetch", "smartdoc-qa", "--json"))
+    assert srv.requests[-1][1] == f"bytes={len(data) // 3}-"
     assert out["documents"] == 2
     source, refs = _list("smartdoc-qa")
     assert {r.meta["document"] for r in refs} == {"D1", "D27"}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from docsynth.config import root_folder
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes, read_image, read_jsonl, write_jsonl
 from docsynth.kinds import BackgroundRef
+from docsynth.progress import Progress
 
 if TYPE_CHECKING:  # the HTTP and image code loads only when a command needs it
     pass
@@ -173,8 +174,7 @@ IMAGE_LIKE = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff",
 
 def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int = 64, max_side: int = 0,
                      quality: int = 92, licence: str | None = None, provider: str = "folder",
-                     progress: Callable[[int], None] | None = None,
-                     on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                     progress: Progress | None = None) -> dict[str, Any]:
     """Make every file of ``root`` an upright RGB JPEG with a record, in place.
 
     Converted originals go to ``originals/``, images that cannot be backgrounds to
@@ -190,8 +190,8 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
     rejected = read_rejected(root)
     by_file = index.by_file()
     files = list(listed_files(root))
-    if on_start:
-        on_start(len(files), 0)
+    if progress:
+        progress.start(len(files), 0)
     counts: Counter[str] = Counter()
     code, version = licence_code(licence) if licence else ("unknown", "")
     try:
@@ -205,7 +205,7 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
                 if path.suffix.lower() not in IMAGE_LIKE:  # a README or a licence file beside the
                     counts["not-an-image"] += 1           # images is no rejected background: it stays
                     if progress:
-                        progress(1)
+                        progress.advance()
                     continue
                 counts[f"rejected:{exc.reason}"] += 1
                 moved = move_aside(root, path, "rejected").relative_to(root).as_posix()
@@ -214,7 +214,7 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
                     index.records.pop(rec["id"], None)
                 rejected[rid] = {"id": rid, "file": moved, "reason": exc.reason, **({"record": rec} if rec else {})}
                 if progress:
-                    progress(1)
+                    progress.advance()
                 continue
             new_rel = rel
             if norm.changed or path.suffix.lower() not in (".jpg", ".jpeg"):
@@ -237,7 +237,7 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
             rec.update({"file": new_rel, "width": norm.width, "height": norm.height,
                         "sha256": norm.sha256, "phash": norm.phash})
             if progress:
-                progress(1)
+                progress.advance()
     finally:
         index.save()
         if rejected:
@@ -252,8 +252,7 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
 
 def collect_backgrounds(provider: Any, name: str, out: str | Path, *, count: int, seed: int,
             options: dict[str, Any] | None = None, jpeg_quality: int = 92,
-            on_start: Callable[[int, int], None] | None = None,
-            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+            progress: Progress | None = None) -> dict[str, Any]:
     """Fill ``out`` with ``count`` backgrounds of a non-scraping provider (procedural, folder...),
     then give them records (licence, size, hashes) with :func:`normalize_folder`. Resumable:
     files already written are kept."""
@@ -266,14 +265,14 @@ def collect_backgrounds(provider: Any, name: str, out: str | Path, *, count: int
         raise DocsynthError(f"backgrounds.provider: {name!r} listed no backgrounds; check backgrounds.options")
     targets = [out / "images" / f"{safe_id(ref.id)}.jpg" for ref in refs]
     done = sum(t.is_file() for t in targets)
-    if on_start:
-        on_start(len(refs), done)
+    if progress:
+        progress.start(len(refs), done)
     for ref, target in zip(refs, targets, strict=True):
         if target.is_file():
             continue
         write_image(target, provider.load_background(ref), jpeg_quality)
         if progress:
-            progress(1)
+            progress.advance()
     licence = str((refs[0].meta or {}).get("licence") or getattr(provider, "licence", "") or "") or None
     summary = normalize_folder(out, min_width=1, min_height=1, quality=jpeg_quality, licence=licence, provider=name)
     return {"written": len(refs) - done, "resumed": done, "normalize": summary}

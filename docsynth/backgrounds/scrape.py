@@ -7,7 +7,7 @@ the polite client, normalises and records them. A rerun resumes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +17,12 @@ from docsynth.backgrounds.folder import REJECTED, BackgroundIndex, read_rejected
 from docsynth.backgrounds.licences import DEFAULT_LICENCES, licence_allowed, licence_url
 from docsynth.errors import DocsynthError
 from docsynth.io import atomic_write_bytes, write_jsonl
+from docsynth.progress import Progress
 from docsynth.schema import BackgroundsSection
 
 if TYPE_CHECKING:  # the HTTP and image code loads only when a command needs it
-    from docsynth.backgrounds.http import PoliteClient
     from docsynth.backgrounds.normalize import Normalized
+    from docsynth.http import PoliteClient
 
 
 SIZE_REASONS = ("too-small", "aspect")  # depend on the run's settings, unlike bad content
@@ -66,7 +67,7 @@ def settings_from_config(section: BackgroundsSection) -> ScrapeSettings:
 
 
 def client_from_config(section: BackgroundsSection) -> PoliteClient:
-    from docsynth.backgrounds.http import PoliteClient
+    from docsynth.http import PoliteClient
 
     return PoliteClient(contact=section.contact, interval=float(section.rate_limit),
                         retries=section.retries, backoff=float(section.backoff),
@@ -86,16 +87,15 @@ def _size_problem(width: int | None, height: int | None, s: ScrapeSettings) -> s
 
 def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, settings: ScrapeSettings,
            client: PoliteClient, options: dict[str, Any],
-           on_start: Callable[[int, int], None] | None = None,
-           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+           progress: Progress | None = None) -> dict[str, Any]:
     """Collect up to ``limit`` new-or-kept images per query into ``out``; resumable.
 
     Images already recorded for (provider, query) count towards the limit, ids seen before
     (recorded or rejected) are skipped without a download. ``options``: the provider's, with
     the core's ``licences`` (``backgrounds.licences``) under them.
     """
-    from docsynth.backgrounds.http import FetchError
     from docsynth.backgrounds.normalize import Rejected, normalize_bytes
+    from docsynth.http import FetchError
 
     built = options_mod.build(provider, {k: v for k, v in options.items() if k != "licences"},
                               f"backgrounds.options.{provider.name}", {"licences": options.get("licences")})
@@ -107,8 +107,8 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     by_sha = {r.get("sha256"): rid for rid, r in index.records.items() if r.get("sha256")}
     counts: Counter[str] = Counter()
     have = Counter(r.get("query") for r in index.records.values() if r.get("provider") == provider.name)
-    if on_start:
-        on_start(limit * len(queries), sum(min(have[q], limit) for q in queries))
+    if progress:
+        progress.start(limit * len(queries), sum(min(have[q], limit) for q in queries))
     added = 0
     dirty = 0
     exhausted: list[str] = []  # queries whose results ran out before the limit
@@ -175,7 +175,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
                 added += 1
                 dirty += 1
                 if progress:
-                    progress(1)
+                    progress.advance()
                 if dirty >= settings.flush_every:
                     save()
                     dirty = 0
@@ -194,7 +194,7 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
 def _search(provider: Any, query: str, options: Mapping[str, Any], client: PoliteClient) -> Iterator[Candidate]:
     """The provider's results; an API that keeps failing ends the run with one line (what was
     collected so far is saved, and the next run resumes)."""
-    from docsynth.backgrounds.http import FetchError
+    from docsynth.http import FetchError
 
     try:
         yield from provider.search(query, options, client)

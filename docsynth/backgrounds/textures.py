@@ -17,7 +17,6 @@ import hashlib
 import io
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from docsynth.backgrounds.folder import BackgroundIndex, listed_files, safe_id
 from docsynth.backgrounds.licences import licence_code, licence_url
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes
+from docsynth.progress import Progress
 
 
 @dataclass
@@ -131,8 +131,7 @@ def render_texture(rgb: np.ndarray, s: TextureSettings, rng: np.random.Generator
 def import_textures(src: str | Path, out: str | Path, settings: TextureSettings, *, licence: str | None = None,
                     copyright_file: str | Path | None = None, copyright_prefix: str = "",
                     provider: str = "textures", source_url: str | None = None, author: str | None = None,
-                    progress: Callable[[int], None] | None = None,
-                    on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                    progress: Progress | None = None) -> dict[str, Any]:
     """Turn every usable texture under ``src`` into a background JPEG in ``out``; resumable
     (textures already recorded are skipped) and deterministic for a given ``settings.seed``."""
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -150,8 +149,8 @@ def import_textures(src: str | Path, out: str | Path, settings: TextureSettings,
     if not files:  # before any work: nothing would be made, and that is not a success
         raise DocsynthError(f"{src}: no files to import (the folder is empty, or holds only hidden files); "
                             "pass the folder that holds the textures")
-    if on_start:
-        on_start(len(files), 0)
+    if progress:
+        progress.start(len(files), 0)
     counts: Counter[str] = Counter()
     licences: Counter[str] = Counter()
     dirty = 0
@@ -160,7 +159,7 @@ def import_textures(src: str | Path, out: str | Path, settings: TextureSettings,
             rel = path.relative_to(src).as_posix()
             rid = safe_id(f"{provider}-{Path(rel).with_suffix('')}")
             if progress:
-                progress(1)
+                progress.advance()
             if rid in index:
                 counts["seen-before"] += 1
                 continue

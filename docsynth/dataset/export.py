@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from docsynth.dataset.export_labels import LABEL_EXPORTERS
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
 from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, place_file, read_mask
+from docsynth.progress import Progress
 
 FORMATS = ("coco", "yolo-seg", "reference", "parquet", "icdar2015", "doc3d", "uvdoc")
 KEYPOINTS = ["tl", "tr", "br", "bl"]
@@ -93,7 +93,7 @@ def mask_polygons(mask: np.ndarray, min_area: float = 4.0, ss: int = 4) -> list[
 # ---------------------------------------------------------------------------------------------
 
 
-def export_coco(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def export_coco(items: list[Item], out: Path, progress: Progress | None = None) -> dict[str, Any]:
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for n, item in enumerate(items, 1):
@@ -120,7 +120,7 @@ def export_coco(items: list[Item], out: Path, progress: Callable[[int], None] | 
                     "num_keypoints": 4, "keypoints": keypoints,
                 })
         if progress:
-            progress(1)
+            progress.advance()
     coco = {
         "info": {"description": "docsynth export", "version": "1.0"},
         "licenses": [],
@@ -133,7 +133,7 @@ def export_coco(items: list[Item], out: Path, progress: Callable[[int], None] | 
     return {"images": len(images), "annotations": len(annotations), "file": str(out / "annotations.json")}
 
 
-def export_yolo_seg(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def export_yolo_seg(items: list[Item], out: Path, progress: Progress | None = None) -> dict[str, Any]:
     labelled = 0
     for item in items:
         w, h = _size(item)
@@ -148,12 +148,12 @@ def export_yolo_seg(items: list[Item], out: Path, progress: Callable[[int], None
                 labelled += 1
         atomic_write_text(out / "labels" / f"{item.id}.txt", "".join(line + "\n" for line in lines))
         if progress:
-            progress(1)
+            progress.advance()
     atomic_write_text(out / "data.yaml", f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n  0: page\n")
     return {"images": len(items), "labelled": labelled, "file": str(out / "data.yaml")}
 
 
-def export_reference(items: list[Item], out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def export_reference(items: list[Item], out: Path, progress: Progress | None = None) -> dict[str, Any]:
     docs: dict[str, int] = {}
     per_doc: dict[int, int] = {}
     for item in items:
@@ -168,7 +168,7 @@ def export_reference(items: list[Item], out: Path, progress: Callable[[int], Non
             mask = np.zeros((h, w), np.uint8)
         atomic_write_bytes(out / "masks" / f"{stem}.png", encode_image(cv2.merge([mask, mask, mask]), ".png"))
         if progress:
-            progress(1)
+            progress.advance()
     return {"images": len(items), "documents": len(docs), "folder": str(out)}
 
 
@@ -275,7 +275,7 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def export_parquet(items: list[Item], out: Path, root: Path,
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   progress: Progress | None = None) -> dict[str, Any]:
     """Write ``out`` under a temporary name beside it, row group by row group, then rename it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -289,7 +289,7 @@ def export_parquet(items: list[Item], out: Path, root: Path,
                 for item in items[start:start + PARQUET_ROWS_PER_GROUP]:
                     rows.append(_parquet_row(item, root))
                     if progress:
-                        progress(1)
+                        progress.advance()
                 writer.write_table(pa.Table.from_pylist(rows, schema=schema))
         os.replace(tmp, out)
     except BaseException:
@@ -303,8 +303,7 @@ EXPORTERS = {"coco": export_coco, "yolo-seg": export_yolo_seg, "reference": expo
 
 
 def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
-           progress: Callable[[int], None] | None = None,
-           on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+           progress: Progress | None = None) -> dict[str, Any]:
     if fmt not in FORMATS:
         raise DocsynthError(f"--format {fmt!r}: unknown; choose one of {', '.join(FORMATS)}")
     out = Path(out)
@@ -315,8 +314,8 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
         if out.exists() and not force:
             raise DocsynthError(f"{out}: exists; use --force to replace it or choose another --out")
         items = read_items(dataset)
-        if on_start:
-            on_start(len(items), 0)
+        if progress:
+            progress.start(len(items), 0)
         out.parent.mkdir(parents=True, exist_ok=True)
         return {"format": fmt, "out": str(out), **export_parquet(items, out, Path(dataset), progress)}
     items = read_items(dataset)
@@ -325,8 +324,8 @@ def export(dataset: str | Path, fmt: str, out: str | Path, force: bool = False,
         raise DocsynthError(f"{out}: --out must differ from the dataset folder")
     existed = out.is_dir()
     _prepare_out(out, force)
-    if on_start:
-        on_start(len(items), 0)
+    if progress:
+        progress.start(len(items), 0)
     try:
         result = exporter(items, out, progress=progress)
     except BaseException:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item
 from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, place_file, read_image
+from docsynth.progress import Progress
 
 DOC3D_SIZE = 448
 UVDOC_GRID = (89, 61)  # rows, columns
@@ -80,7 +80,7 @@ def icdar_lines(records: list[dict[str, Any]]) -> list[str]:
 
 
 def export_icdar2015(items: list[Item], out: Path, root: Path,
-                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                     progress: Progress | None = None) -> dict[str, Any]:
     words = 0
     for item in items:
         path = _label_file(item, root, "text", "icdar2015")
@@ -90,7 +90,7 @@ def export_icdar2015(items: list[Item], out: Path, root: Path,
         atomic_write_text(out / "gt" / f"gt_{item.id}.txt", "".join(line + "\n" for line in lines))
         words += len(lines)
         if progress:
-            progress(1)
+            progress.advance()
     return {"images": len(items), "words": words, "folder": str(out)}
 
 
@@ -100,7 +100,7 @@ def _bm(item: Item, root: Path, fmt: str) -> np.ndarray:
 
 
 def export_doc3d(items: list[Item], out: Path, root: Path,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None) -> dict[str, Any]:
     n = DOC3D_SIZE
     for item in items:
         bm = _bm(item, root, "doc3d")
@@ -110,7 +110,7 @@ def export_doc3d(items: list[Item], out: Path, root: Path,
         atomic_write_bytes(out / "img" / f"{item.id}.png", encode_image(image, ".png"))
         _savemat(out / "bm" / f"{item.id}.mat", {"bm": (bm * n).astype(np.float32)})
         if progress:
-            progress(1)
+            progress.advance()
     return {"images": len(items), "folder": str(out), "bm": f"{n}x{n}x2 pixels of the {n}x{n} image, x first"}
 
 
@@ -134,7 +134,7 @@ def grid_from_bm(bm: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def export_uvdoc(items: list[Item], out: Path, root: Path,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None) -> dict[str, Any]:
     rows, cols = UVDOC_GRID
     for item in items:
         bm = _bm(item, root, "uvdoc")
@@ -143,7 +143,7 @@ def export_uvdoc(items: list[Item], out: Path, root: Path,
         grid = grid_from_bm(bm, rows, cols) * (w, h)
         _savemat(out / "grid2d" / f"{item.id}.mat", {"grid2d": grid.astype(np.float32)})
         if progress:
-            progress(1)
+            progress.advance()
     return {"images": len(items), "folder": str(out), "grid2d": f"{rows}x{cols}x2 photo pixels, x first"}
 
 

@@ -68,7 +68,8 @@ def render_tile(item: Item, tile: int, views: list[str] | None = None, root: Pat
     return caption(out, " ".join([item.id] + item.flags + item.cases))
 
 
-# Hard caps, checked before any sample is read (README, "Limits").
+# Hard caps (README, "Limits"): the ranges of preview's flags, checked where the CLI parses them;
+# a bigger sheet would not fit in memory.
 MAX_TILE, MAX_COUNT, MAX_COLUMNS = 2048, 10_000, 64
 MAX_SHEET_PIXELS = 100_000_000  # 300 MB of RGB
 
@@ -80,11 +81,6 @@ def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns
         raise DocsynthError(f"{out}: --out must end in .png or .jpg")
     if out.exists() and not force:
         raise DocsynthError(f"{out}: exists; use --force to overwrite it")
-    if count < 1 or columns < 1 or tile < 32:
-        raise DocsynthError("--count and --columns must be at least 1, --tile at least 32")
-    if tile > MAX_TILE or count > MAX_COUNT or columns > MAX_COLUMNS:
-        raise DocsynthError(f"--tile is at most {MAX_TILE}, --count at most {MAX_COUNT} and --columns at most "
-                            f"{MAX_COLUMNS} (got {tile}, {count}, {columns}); a bigger sheet would not fit in memory")
     rows = -(-count // columns)
     if min(count, columns) * tile * rows * tile > MAX_SHEET_PIXELS:
         raise DocsynthError(f"--count {count} tiles of {tile} px make a {min(count, columns) * tile}x{rows * tile} "

@@ -21,7 +21,6 @@ import contextlib
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from docsynth.io import (
     write_image,
     write_jsonl,
 )
+from docsynth.progress import Progress
 
 SPLITS = ("train", "valid")
 
@@ -135,8 +135,7 @@ def _settings(dataset: Path, opts: dict[str, Any]) -> dict[str, Any]:
 
 def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: float = 0.2,
           valid_per_group: int | None = None, group_by: str = "document", max_size: int = 480,
-          force: bool = False, progress: Callable[[int], None] | None = None,
-          on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+          force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     dataset, out = Path(dataset), Path(out)
     rows = read_file_rows(dataset)
@@ -150,8 +149,8 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
         return {**summarise_split(out), "out": str(out), "resumed": True, "seconds": 0.0}
     labels = assign(rows, seed=seed, valid_fraction=valid_fraction, valid_per_group=valid_per_group,
                     group_by=group_by)
-    if on_start:
-        on_start(len(rows), 0)
+    if progress:
+        progress.start(len(rows), 0)
     try:
         _write_split(dataset, out, rows, labels, max_size, progress)
     except BaseException:
@@ -171,7 +170,7 @@ def split(dataset: str | Path, out: str | Path, *, seed: int, valid_fraction: fl
 
 
 def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: list[str], max_size: int,
-                 progress: Callable[[int], None] | None) -> None:
+                 progress: Progress | None) -> None:
     manifests: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     record = []
     for row, label in zip(rows, labels, strict=True):
@@ -180,7 +179,7 @@ def _write_split(dataset: Path, out: Path, rows: list[dict[str, Any]], labels: l
         if label in SPLITS:
             manifests[label].append(_copy_sample(dataset, out / label, row, max_size))
         if progress:
-            progress(1)
+            progress.advance()
     for label in SPLITS:
         write_jsonl(out / label / "manifest.jsonl", manifests[label])
     write_jsonl(out / "split.jsonl", record)

@@ -18,7 +18,6 @@ distance (0: same distribution, 1: disjoint). ``--plot`` draws their histograms 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
 from docsynth.geometry import quad_area, quad_mask
 from docsynth.io import read_image, write_image
+from docsynth.progress import Progress
 from docsynth.viz import Panel, raster_chart
 
 STATS = {
@@ -75,7 +75,7 @@ def image_stats(image: np.ndarray, corners: np.ndarray) -> dict[str, float]:
 
 
 def measure(folder: str | Path, limit: int | None = None, seed: int = 0,
-            progress: Callable[[int], None] | None = None) -> tuple[dict[str, list[float]], dict[str, int]]:
+            progress: Progress | None = None) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Per-statistic values over a dataset's images with a page (a seeded subset of ``limit``)."""
     items: list[Item] = read_items(folder)
     counts = {"images": len(items), "negatives": sum(1 for i in items if i.corners is None)}
@@ -89,7 +89,7 @@ def measure(folder: str | Path, limit: int | None = None, seed: int = 0,
             if math.isfinite(value):
                 values[key].append(value)
         if progress:
-            progress(1)
+            progress.advance()
     counts["measured"] = len(items)
     return values, counts
 
@@ -147,7 +147,7 @@ def plot(synthetic: dict[str, list[float]], real: dict[str, list[float]] | None,
 
 def run_stats(folder: str | Path, real: str | Path | None = None, plot_to: str | Path | None = None,
               limit: int | None = 500, seed: int = 0,
-              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+              progress: Progress | None = None) -> dict[str, Any]:
     if plot_to is not None and Path(plot_to).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise DocsynthError(f"{plot_to}: --plot must end in .png or .jpg")
     synthetic, counts = measure(folder, limit, seed, progress)

@@ -18,6 +18,7 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.evaluate.smartdoc import CONFIDENT, WRONG_BELOW, abstention, evaluate_predictions
 from docsynth.formats import corners as corners_csv
+from docsynth.progress import Progress
 from docsynth.viz import grid
 
 # ---------------------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ Method = Callable[[np.ndarray], tuple[Any, "np.ndarray | None"]]
 
 
 def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
-                    progress: Callable[[int], None] | None = None,
+                    progress: Progress | None = None,
                     skipped: dict[Path, str] | None = None,
                     warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Score ``method`` on ``items``. With a ``skipped`` dict, an unreadable photo is recorded
@@ -53,7 +54,7 @@ def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
     for path, gt in items:
         if skipped is not None and path in skipped:
             if progress:
-                progress(1)
+                progress.advance()
             continue
         try:
             image = read_photo(path)
@@ -64,19 +65,19 @@ def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
             if warn:
                 warn(f"{skipped[path]}; skipped, the other photos are scored")
             if progress:
-                progress(1)
+                progress.advance()
             continue
         quad, mask = method(image)
         records.append({"image": path.name, "gt": gt, "pred": quad.corners,
                         "size": (image.shape[1], image.shape[0]), "mask": mask,
                         "confidence": quad.confidence, "reason": quad.reason})
         if progress:
-            progress(1)
+            progress.advance()
     return evaluate_predictions(records)
 
 
 def run_negatives(method: Method, negatives: list[Path], skipped: dict[Path, str],
-                  progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+                  progress: Progress | None = None) -> list[dict[str, Any]]:
     """``method`` on photos without a page: what it found there (nothing, ideally)."""
     from docsynth.scan.scanner import read_photo
 
@@ -91,7 +92,7 @@ def run_negatives(method: Method, negatives: list[Path], skipped: dict[Path, str
             except DocsynthError as exc:
                 skipped[path] = str(exc).strip().splitlines()[0]
         if progress:
-            progress(1)
+            progress.advance()
     return found
 
 
@@ -104,7 +105,7 @@ def classical_method(image: np.ndarray) -> tuple[Any, None]:
 def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: str = "refine",
                    post_options: dict[str, Any] | None = None, baseline: str | None = None,
                    out: str | Path | None = None, worst: int = 8, force: bool = False,
-                   progress: Any = None, note: Callable[[str], None] | None = None,
+                   progress: Progress | None = None, note: Callable[[str], None] | None = None,
                    remark: str = "", warn: Callable[[str], None] | None = None,
                    packaged: bool = False) -> dict[str, Any]:
     """What `docsynth evaluate` does (and the `evaluate` stage of `docsynth run` can call).
@@ -112,8 +113,8 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
     Scores the model (``checkpoint``; None = the packaged model) and the optional baseline on
     ``folder``, writes the report to ``out`` (when given) and returns it. Without a checkpoint
     and without a packaged model, a baseline is scored alone (``note`` says so); with no
-    baseline either, the missing model is an error. ``progress``: an object with ``start(total)``
-    and ``advance(n)``, like :class:`docsynth.progress.Bar`. ``remark`` is stored in the report
+    baseline either, the missing model is an error. ``progress`` counts the photos scored, per
+    method. ``remark`` is stored in the report
     (e.g. that the photos are synthetic). A photo that cannot be read is skipped: ``warn`` gets
     one line naming it, and the report lists it under ``skipped``; when no photo can be read,
     DocsynthError. ``packaged`` also scores the packaged model (method ``packaged:<post>``,
@@ -157,9 +158,9 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
         progress.start((len(items) + len(negatives)) * len(methods))
     skipped: dict[Path, str] = {}
     for name, method in methods.items():
-        result = evaluate_method(method, items, progress=progress.advance if progress else None,
+        result = evaluate_method(method, items, progress=progress,
                                  skipped=skipped, warn=warn)
-        found = run_negatives(method, negatives, skipped, progress.advance if progress else None)
+        found = run_negatives(method, negatives, skipped, progress)
         result["abstention"] = abstention(result["images"], found)
         if found:
             result["negatives"] = found

@@ -13,7 +13,6 @@ The folder depends only on (``seed``, ``count``, the cases), like ``generate``'s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import yaml
 
 from docsynth import config as config_mod
 from docsynth.errors import DocsynthError
+from docsynth.progress import Progress
 from docsynth.schema import RunConfig
 
 # Base of the sample indices: far beyond any index a training stream or dataset reaches, so the
@@ -87,10 +87,10 @@ def case_config(case: str, seed: int) -> RunConfig:
         "background_options": {"size": [800, 600]}}})
 
 
-PROGRESS = ".progress.jsonl"  # photos made so far, while the benchmark is written
+JOURNAL = ".progress.jsonl"  # photos made so far, while the benchmark is written
 
 
-def _read_progress(path: Path) -> dict[str, list]:
+def _read_journal(path: Path) -> dict[str, list]:
     """Photo name -> corners, from an interrupted run (a line cut short by it is left out)."""
     made = {}
     try:
@@ -106,7 +106,7 @@ def _read_progress(path: Path) -> dict[str, list]:
 
 
 def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: list[str] | None = None,
-                    force: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                    force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Write ``count`` photos per case into ``out`` (images/ + corners.csv); returns a summary."""
     from docsynth.formats import corners as corners_csv
     from docsynth.generate.stream import SampleStream
@@ -119,16 +119,17 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
         raise DocsynthError(f"--count must be at least 1, got {count}")
     out = Path(out)
     fingerprint = {"seed": int(seed), "count": int(count), "cases": {c: CASES[c] for c in names}}
-    same = claim_output(out, out / RECORD, fingerprint, ("images", "corners.csv", RECORD, PROGRESS), force,
+    same = claim_output(out, out / RECORD, fingerprint, ("images", "corners.csv", RECORD, JOURNAL), force,
                         "a hard-case benchmark")
     (out / "images").mkdir(parents=True, exist_ok=True)
     # The record goes first, so that an interrupted run is resumed (its fingerprint matches);
     # each photo made is journalled with its corners, and a rerun skips those.
     atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint, "complete": False}, sort_keys=True))
-    made_before = _read_progress(out / PROGRESS) if same else {}
-    journal = (out / PROGRESS).open("a" if made_before else "w", encoding="utf-8")
+    made_before = _read_journal(out / JOURNAL) if same else {}
+    journal = (out / JOURNAL).open("a" if made_before else "w", encoding="utf-8")
     rows: list[tuple[str, np.ndarray | None]] = []
-    done, total = 0, count * len(names)
+    if progress:
+        progress.start(count * len(names))
     for case in names:
         offset = INDEX_BASE + list(CASES).index(case) * (1 << 24)  # each case its own composites
         cfg = case_config(case, seed)
@@ -138,9 +139,8 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
             if name in made_before and (out / "images" / name).is_file():
                 before = made_before[name]  # None: a photo without a page (nopage)
                 rows.append((name, None if before is None else np.asarray(before, np.float64)))
-                done += 1
                 if progress:
-                    progress(done, total)
+                    progress.advance()
                 continue
             sample = stream.sample(offset + i)
             if sample is None:  # procedural pages always render; a plugin source might not
@@ -153,11 +153,10 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
             rows.append((name, corners))
             journal.write(json.dumps({"image": name, "corners": None if corners is None else corners.tolist()}) + "\n")
             journal.flush()
-            done += 1
             if progress:
-                progress(done, total)
+                progress.advance()
     journal.close()
     corners_csv.write(out / corners_csv.FILENAME, rows)
     atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint, "complete": True}, sort_keys=True))
-    (out / PROGRESS).unlink(missing_ok=True)
+    (out / JOURNAL).unlink(missing_ok=True)
     return {"out": str(out), "cases": names, "per_case": count, "photos": len(rows), "seed": seed}

@@ -34,7 +34,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from typing import Any
 from docsynth.errors import DocsynthError
 from docsynth.formats.runfolder import LOCK, RECORD
 from docsynth.io import atomic_write_text
+from docsynth.progress import Progress
 from docsynth.schema import RunConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -57,8 +58,7 @@ class StageContext:
     out: Path  # this stage's folder
     inputs: dict[str, Path]  # upstream stage name -> its folder (only stages it reads)
     resume: bool  # True when an interrupted attempt with the same key left files here
-    progress: Callable[[int], None] | None = None
-    on_start: Callable[[int, int], None] | None = None
+    progress: Progress = field(default_factory=Progress)  # the stage's bar under the CLI
     log: Callable[[str], None] = print  # warnings for the user (stderr under the CLI)
 
 
@@ -81,7 +81,7 @@ class Stage:
     required: tuple[int, ...] = ()  # indexes of slots that must be filled
     ignore: frozenset[str] = frozenset()  # dotted keys that do not change the output
     check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None  # -> [(dotted key, problem)]
-    own_progress: bool = False  # the stage draws its own progress bar
+    own_bar: bool = False  # the stage draws its own progress bar
     help: str = ""
 
 

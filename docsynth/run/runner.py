@@ -7,7 +7,6 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from docsynth import workers
 from docsynth.errors import DocsynthError
 from docsynth.formats.runfolder import RECORD, STAGE_ORDER
 from docsynth.io import atomic_write_text
+from docsynth.progress import Bars, Progress
 from docsynth.report.page import write_report
 from docsynth.report.run_folder import RunFolder
 from docsynth.report.sections import evaluation_remark
@@ -40,12 +40,12 @@ from docsynth.run.stages import STAGES
 
 def run(config_path: str | Path | None = None, *, start: str | None = None, until: str | None = None,
         force: list[str] | None = None, stages: dict[str, Stage] | None = None,
-        log: Log = _stderr, progress: Callable[[str], Any] | None = None,
+        log: Log = _stderr, bars: Bars | None = None,
         report: bool | None = None) -> dict[str, Any]:
     """Run (or skip) the selected stages; returns a summary with one entry per stage.
 
-    ``progress(label)`` returns a context manager giving an object with ``start``/``advance``
-    (docsynth.progress.progress_bar); None runs without bars.
+    ``bars(label)`` gives each stage's Progress (docsynth.progress.progress_bar); None runs
+    without bars.
     """
     t0 = time.perf_counter()
     stages = STAGES if stages is None else stages
@@ -85,7 +85,7 @@ def run(config_path: str | Path | None = None, *, start: str | None = None, unti
                 continue
             # A forced stage gets a new output id, so the stages after it rerun as well.
             try:
-                results.append(_run_stage(stages, name, cfg, run_dir, order, name in force, log, progress))
+                results.append(_run_stage(stages, name, cfg, run_dir, order, name in force, log, bars))
             except BaseException as exc:  # record, write the report, then re-raise
                 action = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 results.append({"stage": name, "action": action, "error": _one_line(exc)})
@@ -122,7 +122,7 @@ def _needed_by(active: list[str], order: list[str], stages: dict[str, Stage]) ->
 
 
 def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir: Path, order: list[str],
-               force: bool, log: Log, progress: Callable[[str], Any] | None) -> dict[str, Any]:
+               force: bool, log: Log, bars: Bars | None) -> dict[str, Any]:
     stage = stages[name]
     stage_dir = run_dir / stage.name
     inputs = {up: run_dir / up for up in stage_inputs(stage, order).values()}
@@ -163,11 +163,11 @@ def _run_stage(stages: dict[str, Stage], name: str, cfg: dict[str, Any], run_dir
     write_record(stage_dir, new_record)
     log(f"[{stage.name}] {'resuming' if resume else 'running'}")
     t0 = time.perf_counter()
-    bar_cm = progress(stage.name) if progress and not stage.own_progress else nullcontext(None)
+    bar_cm = bars(stage.name) if bars and not stage.own_bar else nullcontext(Progress())
     try:
         with bar_cm as bar:
             ctx = StageContext(cfg=config_mod.typed(stage_cfg), out=stage_dir, inputs=inputs, resume=resume,
-                               progress=bar.advance if bar else None, on_start=bar.start if bar else None,
+                               progress=bar,
                                log=lambda msg: log(f"[{stage.name}] {msg}"))
             summary = stage.execute(ctx) or {}
     except BaseException as exc:

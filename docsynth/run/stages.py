@@ -45,7 +45,8 @@ def _execute_generate(ctx: StageContext) -> dict[str, Any]:
 
     # force: the runner owns the folder (it was emptied for a fresh start; on a resume the
     # dataset's own fingerprint matches and finished shards are kept).
-    summary = generate(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, note=ctx.log)
+    summary = generate(ctx.cfg, force=True, progress=ctx.progress.advance, on_start=ctx.progress.start,
+                       note=ctx.log)
     if not summary["complete"]:  # the stage is not done: a rerun retries the failed samples
         from docsynth.errors import Incomplete
         from docsynth.generate.shards import failure_line
@@ -77,7 +78,7 @@ def _execute_split(ctx: StageContext) -> dict[str, Any]:
     seed = sp.seed if sp.seed is not None else ctx.cfg.seed
     return split(ctx.inputs["generate"], ctx.out, seed=seed, valid_fraction=sp.valid_fraction,
                  valid_per_group=sp.valid_per_group, group_by=sp.group_by, max_size=sp.max_size,
-                 force=True, progress=ctx.progress, on_start=ctx.on_start)
+                 force=True, progress=ctx.progress)
 
 
 def _configure_sources(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def _configure_sources(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> di
 def _execute_sources(ctx: StageContext) -> dict[str, Any]:
     from docsynth.sources.prepare import prepare
 
-    return prepare(ctx.cfg, force=True, progress=ctx.progress, on_start=ctx.on_start, warn=ctx.log)
+    return prepare(ctx.cfg, force=True, progress=ctx.progress, warn=ctx.log)
 
 
 def _check_sources(cfg: dict[str, Any]) -> list[tuple[str, str]]:
@@ -131,11 +132,11 @@ def _execute_backgrounds(ctx: StageContext) -> dict[str, Any]:
         collected = scrape(provider, list(section.queries), ctx.out, limit=section.per_query,
                            settings=settings_from_config(section), client=client_from_config(section),
                            options={"licences": section.licences, **options},
-                           on_start=ctx.on_start, progress=ctx.progress)
+                           progress=ctx.progress)
     else:
         collected = collect_backgrounds(provider, name, ctx.out, count=section.count, seed=ctx.cfg.seed,
                                         options=options, jpeg_quality=section.jpeg_quality,
-                                        on_start=ctx.on_start, progress=ctx.progress)
+                                        progress=ctx.progress)
     dedupe = dedupe_folder(ctx.out, section.dedupe_threshold, apply=True)
     credits = write_credits(ctx.out, force=True)
     return {"provider": name, "collected": collected, "duplicates": dedupe.get("duplicates"),
@@ -216,7 +217,7 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
                 "from the validation split. Set evaluate.data to a folder of real photos with corners.csv.")
     report = ev.run_evaluation(data, section.checkpoint, post=section.postprocessor,
                                post_options=section.postprocessor_options, baseline=section.baseline,
-                               out=ctx.out, worst=section.worst, force=True, progress=_StageBar(ctx),
+                               out=ctx.out, worst=section.worst, force=True, progress=ctx.progress,
                                remark=note, warn=lambda msg: ctx.log(f"warning: {msg}"),
                                packaged=section.packaged)
     results = report["methods"]
@@ -224,21 +225,6 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
     return {"data": data, "photos": items, "synthetic": bool(note),
             "mean_jaccard": {name: round(r["mean_jaccard"], 4) for name, r in results.items()},
             "mean_mask_iou": {name: round(r["mean_mask_iou"], 4) for name, r in results.items()}}
-
-
-class _StageBar:
-    """The progress object run_evaluation expects, fed to the stage's callbacks."""
-
-    def __init__(self, ctx: StageContext):
-        self.ctx = ctx
-
-    def start(self, total: int) -> None:
-        if self.ctx.on_start:
-            self.ctx.on_start(total, 0)
-
-    def advance(self, n: int = 1) -> None:
-        if self.ctx.progress:
-            self.ctx.progress(n)
 
 
 def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
@@ -305,7 +291,7 @@ def builtin_stages() -> dict[str, Stage]:
               help="train/ and valid/ without leaking pages"),
         Stage("train", ("train",), _execute_train, _configure_train, "best.pt",
               reads=(("split", "generate"), ("sources",), ("backgrounds",)),
-              check=_check_train, own_progress=True,
+              check=_check_train, own_bar=True,
               ignore=frozenset(f"train.{k}" for k in ("workers", "threads", "checkpoint_minutes")),
               help="train the page model"),
         Stage("evaluate", ("evaluate",), _execute_evaluate, _configure_evaluate, "results.json",

@@ -242,13 +242,13 @@ def export_model(checkpoint: str | Path, fmt: str, out: str | Path, force: bool 
                  real: str | Path | None = None, check: int = 16, calibration: int = 128,
                  post: str = "refine", post_options: dict[str, Any] | None = None,
                  tolerance: Tolerance | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write ``out`` (``fmt`` at ``precision``), verified; returns the summary printed by the CLI.
 
     ``check``: composites in the agreement check; ``calibration``: composites for int8
-    calibration; ``real``: a folder of photos with corners.csv, also checked when given."""
-
-    say = progress or (lambda msg: None)
+    calibration; ``real``: a folder of photos with corners.csv, also checked when given;
+    ``say``: where the steps are told (the CLI: stderr)."""
+    say = say or (lambda msg: None)
     if fmt not in FORMATS:
         raise DocsynthError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if precision not in PRECISIONS[fmt]:

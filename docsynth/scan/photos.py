@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.progress import Progress
 from docsynth.scan.scanner import Scanner, read_photo
 from docsynth.text import below
 
@@ -48,7 +49,7 @@ def collect_photos(inputs: list[Path]) -> list[tuple[Path, str]]:
 # A page found with a confidence below this is held back: its corners go to corners.csv, marked,
 # but no flattened page is written (docs/scan.md; `scan --min-confidence` changes it).
 HOLD_BACK_BELOW = 0.05
-PROGRESS = ".scan-progress.jsonl"  # photos done so far, while a scan runs: what a rerun resumes from
+JOURNAL = ".scan-progress.jsonl"  # photos done so far, while a scan runs: what a rerun resumes from
 
 
 def stamp(path: Path) -> list[int]:
@@ -57,10 +58,10 @@ def stamp(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def read_progress(out: Path, fingerprint: Any) -> dict[str, dict[str, Any]]:
+def read_journal(out: Path, fingerprint: Any) -> dict[str, dict[str, Any]]:
     """Photo path -> its journal entry, from an interrupted scan with the same settings."""
     try:
-        lines = (out / PROGRESS).read_text(encoding="utf-8").splitlines()
+        lines = (out / JOURNAL).read_text(encoding="utf-8").splitlines()
         if not lines or json.loads(lines[0]).get("fingerprint") != fingerprint:
             return {}
         entries = {}
@@ -76,8 +77,7 @@ def read_progress(out: Path, fingerprint: Any) -> dict[str, dict[str, Any]]:
 
 
 def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = False,
-                jpeg_quality: int = 95, progress: Callable[[int], None] | None = None,
-                on_start: Callable[[int], None] | None = None,
+                jpeg_quality: int = 95, progress: Progress | None = None,
                 warn: Callable[[str], None] | None = None, fingerprint: Any = None,
                 min_confidence: float = HOLD_BACK_BELOW) -> dict[str, Any]:
     """Scan photos into ``out``: one flattened ``<name>.jpg`` per page found, ``corners.csv``
@@ -97,14 +97,14 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                             "or choose another --out")
     fingerprint = {"scanner": fingerprint, "post": scanner.post_name, "post_options": dict(scanner.post_options),
                    "jpeg_quality": jpeg_quality, "min_confidence": min_confidence}
-    earlier = {} if force else read_progress(out, fingerprint)
+    earlier = {} if force else read_journal(out, fingerprint)
     out.mkdir(parents=True, exist_ok=True)
-    journal = (out / PROGRESS).open("w" if not earlier else "a", encoding="utf-8")
+    journal = (out / JOURNAL).open("w" if not earlier else "a", encoding="utf-8")
     if not earlier:
         journal.write(json.dumps({"fingerprint": fingerprint}) + "\n")
         journal.flush()
-    if on_start:
-        on_start(len(photos))
+    if progress:
+        progress.start(len(photos))
     rows: list[tuple[str, np.ndarray | None]] = []
     results: list[dict[str, Any]] = []
     resumed = 0
@@ -117,19 +117,19 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                 results.append(entry["result"])
                 resumed += 1
                 if progress:
-                    progress(1)
+                    progress.advance()
                 continue
             _scan_one(scanner, path, name, inputs, out, jpeg_quality, min_confidence, rows, results, warn)
             if results[-1].get("skipped"):  # not journalled: a rerun tries it again (and says so again)
                 if progress:
-                    progress(1)
+                    progress.advance()
                 continue
             journal.write(json.dumps({"stamp": stamp(path), "result": results[-1],
                                       "row": [rows[-1][0], None if rows[-1][1] is None
                                               else np.asarray(rows[-1][1], np.float64).tolist()]}) + "\n")
             journal.flush()
             if progress:
-                progress(1)
+                progress.advance()
     finally:
         journal.close()
     corners_csv.write(csv_path, rows, [r["confidence"] for r in results])
@@ -139,7 +139,7 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
                "held_back": sum(bool(r.get("held_back")) for r in results),
                "results": results}
     atomic_write_text(out / "scan.json", json.dumps(summary, indent=2) + "\n")
-    (out / PROGRESS).unlink(missing_ok=True)
+    (out / JOURNAL).unlink(missing_ok=True)
     return summary
 
 

@@ -1,7 +1,8 @@
 """Dataset-agnostic downloading and safe archive extraction (standard library only).
 
-``download`` fetches one URL into a folder: the bytes go to ``<name>.part`` and a rerun (or a
-retry after a dropped connection) asks the server for the rest with an HTTP ``Range`` header.
+``download`` fetches one URL into a folder with docsynth's HTTP client (docsynth.http): the
+bytes go to ``<name>.part`` and a rerun (or a retry after a dropped connection) asks the server
+for the rest with an HTTP ``Range`` header.
 The finished file is checked against its sha256 (or md5) before it gets its final name; a
 wrong file is deleted, never kept under the final name.
 
@@ -14,28 +15,24 @@ and is renamed into place at the end, so a half-extracted archive never looks fi
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import shutil
 import stat
 import tarfile
 import time
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from docsynth.errors import DocsynthError
+from docsynth.http import RETRY_STATUS, FetchError, PoliteClient
+from docsynth.progress import Progress
 
-CHUNK = 1 << 16
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 _TAR_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
-# progress(done_bytes, total_bytes_or_None)
-ProgressFn = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -68,18 +65,16 @@ def _verify(path: Path, item: Download) -> str | None:
     return None
 
 
-class _Retry(Exception):
-    """A transient failure: the connection dropped or the server had a hiccup."""
-
-
 def download(item: Download, folder: str | Path, *, retries: int = 4, backoff: float = 1.0,
-             timeout: float = 60.0, progress: ProgressFn | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> Path:
+             timeout: float = 60.0, progress: Progress | None = None,
+             sleep: Callable[[float], None] = time.sleep, client: PoliteClient | None = None) -> Path:
     """Fetch ``item`` into ``folder`` and return the final path.
 
     An existing final file that passes the checks is kept (no network). A ``.part`` file from
     an earlier attempt is resumed. Transient errors (connection reset, timeouts, HTTP 5xx,
-    a short body) are retried ``retries`` times with exponential backoff, each retry resuming.
+    a short body) are retried ``retries`` times with exponential backoff, each retry resuming
+    (docsynth.http does both; ``client``, when given, replaces the one built from the other
+    arguments, e.g. to share its per-host interval between the files of a source).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,17 +85,18 @@ def download(item: Download, folder: str | Path, *, retries: int = 4, backoff: f
         if problem is None:
             return final
         final.unlink()  # a wrong file under the final name is worse than none
-    attempt = 0
-    while True:
-        try:
-            _fetch_into(item, part, timeout, progress)
-            break
-        except _Retry as exc:
-            attempt += 1
-            if attempt > retries:
-                raise DocsynthError(f"{item.url}: download failed after {retries + 1} attempts ({exc}); "
-                                    f"rerun to resume from {part.stat().st_size if part.exists() else 0} bytes") from None
-            sleep(backoff * 2 ** (attempt - 1))
+    if client is None:
+        client = PoliteClient(interval=0, retries=retries, backoff=backoff, jitter=False, timeout=timeout,
+                              sleep=sleep)
+    try:
+        client.download_to(item.url, part, item.size, progress)
+    except FetchError as exc:
+        if exc.permanent or exc.status not in RETRY_STATUS | {0}:
+            hint = " (a login-gated file: download it in a browser and use 'docsynth sources import')" \
+                if exc.status in (401, 403) else ""
+            raise DocsynthError(f"{exc}{hint}") from None
+        raise DocsynthError(f"{item.url}: download failed after {client.retries + 1} attempts ({exc.reason}); "
+                            f"rerun to resume from {part.stat().st_size if part.exists() else 0} bytes") from None
     problem = _verify(part, item)
     if problem is not None:
         part.unlink()
@@ -108,60 +104,6 @@ def download(item: Download, folder: str | Path, *, retries: int = 4, backoff: f
                             "Rerun to download it again; if it fails again the server has another file")
     os.replace(part, final)
     return final
-
-
-def _fetch_into(item: Download, part: Path, timeout: float, progress: ProgressFn | None) -> None:
-    have = part.stat().st_size if part.exists() else 0
-    if item.size is not None and have > item.size:
-        part.unlink()  # longer than the real file: cannot be a prefix of it
-        have = 0
-    if item.size is not None and have == item.size:
-        return
-    request = urllib.request.Request(item.url, headers={"User-Agent": "docsynth"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to send: the part is complete
-            return
-        if exc.code >= 500 or exc.code == 429:
-            raise _Retry(f"HTTP {exc.code}") from None
-        hint = " (a login-gated file: download it in a browser and use 'docsynth sources import')" \
-            if exc.code in (401, 403) else ""
-        raise DocsynthError(f"{item.url}: HTTP {exc.code} {exc.reason}{hint}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise _Retry(str(reason)) from None
-    with response:
-        if have and response.status != 206:
-            have = 0  # the server ignored Range: start over
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else item.size
-        done = have
-        try:
-            fh = open(part, "ab" if have else "wb")  # noqa: SIM115 - `with fh` below; only open()'s error is caught here
-        except OSError as exc:
-            raise DocsynthError(f"{part}: cannot write ({exc.strerror})") from None
-        with fh:
-            if progress:
-                progress(done, total)
-            while True:
-                try:
-                    block = response.read(CHUNK)
-                except (OSError, http.client.HTTPException) as exc:  # dropped mid-body
-                    raise _Retry(f"connection lost after {done} bytes ({exc})") from None
-                if not block:
-                    break
-                try:
-                    fh.write(block)
-                except OSError as exc:  # a full disk is not transient
-                    raise DocsynthError(f"{part}: cannot write ({exc.strerror})") from None
-                done += len(block)
-                if progress:
-                    progress(done, total)
-    if total is not None and done < total:
-        raise _Retry(f"connection closed after {done} of {total} bytes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +177,7 @@ def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return keep
 
 
-def extract(archive: str | Path, target: str | Path, *, progress: ProgressFn | None = None) -> Path:
+def extract(archive: str | Path, target: str | Path, *, progress: Progress | None = None) -> Path:
     """Unpack ``archive`` into ``target`` (created; must not exist yet) and return it."""
     archive, target = Path(archive), Path(target)
     if target.exists():
@@ -253,24 +195,28 @@ def extract(archive: str | Path, target: str | Path, *, progress: ProgressFn | N
     return target
 
 
-def _extract_into(archive: Path, dest: Path, progress: ProgressFn | None) -> None:
+def _extract_into(archive: Path, dest: Path, progress: Progress | None) -> None:
     name = archive.name.lower()
     try:
         if name.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
                 members = _check_zip(archive, zf)
-                for i, info in enumerate(members, 1):
+                if progress:  # members of this archive
+                    progress.start(len(members))
+                for info in members:
                     zf.extract(info, dest)
                     if progress:
-                        progress(i, len(members))
+                        progress.advance()
         elif name.endswith(ARCHIVE_SUFFIXES):
             with tarfile.open(archive) as tf:
                 tar_members = _check_tar(archive, tf)
-                for i, m in enumerate(tar_members, 1):
+                if progress:
+                    progress.start(len(tar_members))
+                for m in tar_members:
                     # the 'data' filter (Python >= 3.11.4) also drops set-uid bits and owners
                     tf.extract(m, dest, set_attrs=False, **_TAR_FILTER)  # type: ignore[arg-type]  # a filter name
                     if progress:
-                        progress(i, len(tar_members))
+                        progress.advance()
         else:
             raise DocsynthError(f"{archive}: not a zip or tar archive ({', '.join(ARCHIVE_SUFFIXES)})")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:

@@ -43,6 +43,7 @@ from docsynth.io import (
     write_jsonl,
 )
 from docsynth.kinds import DocumentRef, Page
+from docsynth.progress import Progress
 from docsynth.schema import RunConfig
 from docsynth.sources.store import entry_options, entry_source, entry_values, mask_for
 
@@ -87,8 +88,7 @@ def _is_mask_file(rel: Path) -> bool:
 
 
 def resize_folder(src: str | Path, dst: str | Path, max_size: int, force: bool = False,
-                  progress: Callable[[int], None] | None = None,
-                  on_start: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                  progress: Progress | None = None) -> dict[str, Any]:
     """Copy every image under ``src`` to ``dst`` (same relative path) shrunk to ``max_size``.
 
     Files under a ``masks/`` folder or named ``*_mask.*`` are resized nearest-neighbour and
@@ -104,8 +104,8 @@ def resize_folder(src: str | Path, dst: str | Path, max_size: int, force: bool =
     fit_size(1, 1, max_size)
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                    and not any(part.startswith(".") for part in p.relative_to(src).parts))
-    if on_start:
-        on_start(len(files), 0)
+    if progress:
+        progress.start(len(files), 0)
     written = kept = failed = 0
     sizes: dict[str, tuple[int, int, int, int]] = {}  # relative path -> old w, h, new w, h
     problems = []
@@ -119,7 +119,7 @@ def resize_folder(src: str | Path, dst: str | Path, max_size: int, force: bool =
             failed += 1
             problems.append(str(exc))
             if progress:
-                progress(1)
+                progress.advance()
             continue
         h, w = image.shape[:2]
         nw, nh = fit_size(w, h, max_size)
@@ -132,7 +132,7 @@ def resize_folder(src: str | Path, dst: str | Path, max_size: int, force: bool =
             write_image(out, image)
             written += 1
         if progress:
-            progress(1)
+            progress.advance()
     manifest = src / "documents.jsonl"
     rows_written = False
     if manifest.is_file() and (force or not (dst / "documents.jsonl").exists()):
@@ -305,8 +305,7 @@ def prepare_one(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare(cfg: RunConfig, force: bool = False,
-            progress: Callable[[int], None] | None = None,
-            on_start: Callable[[int, int], None] | None = None,
+            progress: Progress | None = None,
             warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build ``sources.out`` from ``sources.mix``; returns a summary dict."""
     t0 = time.perf_counter()
@@ -364,8 +363,8 @@ def prepare(cfg: RunConfig, force: bool = False,
             p["next"] += 1
     total = sum(p["want"] for p in plan.values())
     resumed = sum(len(p["ok"]) for p in plan.values())
-    if on_start:
-        on_start(total, resumed)
+    if progress:
+        progress.start(total, resumed)
     executor = plugins.get("executor", "local")
     written = 0
     with journal_path.open("a", encoding="utf-8") as jfh:
@@ -392,7 +391,7 @@ def prepare(cfg: RunConfig, force: bool = False,
                 jfh.write(json.dumps(result) + "\n")
                 jfh.flush()
                 if result["ok"] and progress:
-                    progress(1)
+                    progress.advance()
             for result in results:
                 p = plan[result["entry"]]
                 if result["ok"]:

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
+from docsynth.http import PoliteClient
 from docsynth.options import Options
+from docsynth.progress import Progress
 from docsynth.schema import RunConfig
 from docsynth.sources.download import archive_stem, download, extract, is_archive
-
-ProgressFn = Callable[[int, "int | None"], None]
 
 
 def entry_source(cfg: RunConfig, entry: str) -> tuple[str, Any]:
@@ -121,7 +120,7 @@ def describe(cfg: RunConfig, entry: str, count: bool = True) -> dict[str, Any]:
     return info
 
 
-def unpack_nested(folder: Path, progress: ProgressFn | None = None) -> list[str]:
+def unpack_nested(folder: Path, progress: Progress | None = None) -> list[str]:
     """Extract archives found inside ``folder`` next to themselves (Kaggle ships zips in a zip)
     and delete them (they are docsynth's own copies); return what was unpacked."""
     done: list[str] = []
@@ -140,7 +139,7 @@ def unpack_nested(folder: Path, progress: ProgressFn | None = None) -> list[str]
     return done
 
 
-def fetch(cfg: RunConfig, name: str, progress: ProgressFn | None = None,
+def fetch(cfg: RunConfig, name: str, progress: Progress | None = None,
           retries: int = 4, timeout: float = 60.0) -> dict[str, Any]:
     """Download a source's files into ``<root>/<name>/downloads`` and unpack them next to it."""
     _, source = entry_source(cfg, name)
@@ -149,9 +148,11 @@ def fetch(cfg: RunConfig, name: str, progress: ProgressFn | None = None,
     if not downloads:
         return {"source": name, "fetched": False, "root": str(folder),
                 "manual_download": getattr(source, "manual_download", None)}
+    # One client for all the source's files: they share its per-host interval.
+    client = PoliteClient(contact=cfg.backgrounds.contact, retries=retries, timeout=timeout, jitter=False)
     files, unpacked = [], []
     for item in downloads:
-        path = download(item, folder / "downloads", retries=retries, timeout=timeout, progress=progress)
+        path = download(item, folder / "downloads", progress=progress, client=client)
         files.append(str(path))
         if is_archive(path):
             target = folder / archive_stem(path)
@@ -164,7 +165,7 @@ def fetch(cfg: RunConfig, name: str, progress: ProgressFn | None = None,
 
 
 def import_data(cfg: RunConfig, name: str, path: str | Path, force: bool = False,
-                progress: ProgressFn | None = None) -> dict[str, Any]:
+                progress: Progress | None = None) -> dict[str, Any]:
     """Copy or unpack a manually downloaded archive or folder into ``<root>/<name>/``."""
     _, source = entry_source(cfg, name)
     path = Path(path)

@@ -25,7 +25,7 @@ import math
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
 from docsynth.io import write_jsonl
-from docsynth.progress import progress_bar
+from docsynth.progress import Progress, progress_bar
 from docsynth.scan.model_contract import save_checkpoint
 from docsynth.schema import RunConfig
 from docsynth.train import data as data_mod
@@ -76,8 +76,8 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
     if schedule == "cosine":
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.5 * (1 + math.cos(math.pi * progress))
+        fraction = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1 + math.cos(math.pi * fraction))
     return 1.0
 
 
@@ -264,7 +264,7 @@ class Trainer:
 
         interrupted = False
         try:
-            with (progress_bar("train") if self.dist.main else _no_progress()) as bar:
+            with (progress_bar("train") if self.dist.main else _no_bar()) as bar:
                 bar.start(t.epochs * self.micro_batches, st.epoch * self.micro_batches + st.micro)
                 while st.epoch < t.epochs and not st.stopped_early:
                     epoch_t0 = time.monotonic()
@@ -429,15 +429,7 @@ class Trainer:
                 "world_size": self.dist.world, "device": str(self.device)}
 
 
-class _NoBar:
-    def start(self, total: int, done: int = 0) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
-
-
 @contextmanager
-def _no_progress():
+def _no_bar() -> Iterator[Progress]:
     """Ranks other than 0 stay quiet."""
-    yield _NoBar()
+    yield Progress()

@@ -24,7 +24,7 @@ from docsynth.hookspecs import hookimpl
 from docsynth.options import Options
 
 if TYPE_CHECKING:
-    from docsynth.backgrounds.http import PoliteClient
+    from docsynth.http import PoliteClient
 
 API_URL = "https://api.openverse.org/v1/"
 MAX_PAGES = 20  # Openverse answers 400 beyond page 20 whatever the key

@@ -25,7 +25,7 @@ from docsynth.hookspecs import hookimpl
 from docsynth.options import Options
 
 if TYPE_CHECKING:
-    from docsynth.backgrounds.http import PoliteClient
+    from docsynth.http import PoliteClient
 
 
 def read_url_list(path: Path) -> list[dict[str, str]]:

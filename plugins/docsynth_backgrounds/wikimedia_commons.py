@@ -27,7 +27,7 @@ from docsynth.hookspecs import hookimpl
 from docsynth.options import Options
 
 if TYPE_CHECKING:
-    from docsynth.backgrounds.http import PoliteClient, Response
+    from docsynth.http import PoliteClient, Response
 
 API_URL = "https://commons.wikimedia.org/w/api.php"
 IMAGE_MIME = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff"}
@@ -50,7 +50,7 @@ def first_link(text: str | None) -> str | None:
 
 
 def _maxlag(data: Any, response: Response) -> float | None:
-    from docsynth.backgrounds.http import parse_retry_after
+    from docsynth.http import parse_retry_after
 
     if isinstance(data, dict) and (data.get("error") or {}).get("code") == "maxlag":
         return parse_retry_after(response.headers.get("retry-after")) or 5.0
