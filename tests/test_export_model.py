@@ -94,3 +94,30 @@ def test_export_check_catches_a_mismatch(tmp_path, monkeypatch):
     with pytest.raises(DocsynthError, match="differs from PyTorch"):
         em.export_model(ckpt, "onnx", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_model_corner_jumping_to_another_peak_is_a_flip_allowed_on_few_photos():
+    """A heatmap with two near-equal peaks is a decision boundary: an int8 export may flip there
+    on one photo or at most 1/8 of them (its confidence is then not compared); more flips, or any
+    for fp32, refuse the export, naming the first photo."""
+    from pathlib import Path
+
+    from docsynth.errors import DocsynthError
+    from docsynth.scan.export_model import TOLERANCES, _enforce
+
+    def report(flips, photos=8, conf=0.05):
+        return {"composites": {"photos": photos, "found_differs": [], "max_corner_px": 0.0, "worst": None,
+                               "max_confidence_diff": conf, "worst_confidence": "c1", "jaccard_diff": 0.0,
+                               "mean_jaccard_export": 0.9, "mean_jaccard_original": 0.9,
+                               "model_flips": [f"composite_{i}" for i in range(flips)]}}
+
+    tols = {"composites": TOLERANCES["int8"]["composites"]}
+    _enforce(report(1), tols, Path("m.onnx"), "onnx", "int8")  # one flip in 8: allowed
+    _enforce(report(1, photos=4), tols, Path("m.onnx"), "onnx", "int8")  # one is always allowed
+    _enforce(report(2, photos=16), tols, Path("m.onnx"), "onnx", "int8")  # 1/8 of 16
+    with pytest.raises(DocsynthError, match="jump to another peak in 2 of 8 .first: composite_0; at most 1"):
+        _enforce(report(2), tols, Path("m.onnx"), "onnx", "int8")
+    with pytest.raises(DocsynthError, match="another peak in 1 of 8"):
+        _enforce(report(1), {"composites": TOLERANCES["fp32"]["composites"]}, Path("m.onnx"), "onnx", "fp32")
+    with pytest.raises(DocsynthError, match="confidence of c1 differs by 0.500"):  # the others are still compared
+        _enforce(report(0, conf=0.5), tols, Path("m.onnx"), "onnx", "int8")

@@ -128,7 +128,7 @@ def export_cmd(
     real: Path | None = typer.Option(None, "--real", help="Also check agreement on these photos "
                                                           "(a folder with corners.csv)."),
     check: int = typer.Option(16, "--check", min=1, help="Composites in the agreement check."),
-    calibration: int = typer.Option(128, "--calibration", min=1, help="Composites that calibrate int8 ranges."),
+    calibration: int = typer.Option(256, "--calibration", min=1, help="Composites that calibrate int8 ranges."),
     post: str = typer.Option("refine", "--post", help="Post-processor used by the agreement check."),
     max_corner_px: float | None = typer.Option(None, "--max-corner-px",
                                                help="Override the precision's corner tolerance (px)."),
@@ -137,6 +137,9 @@ def export_cmd(
     max_confidence_diff: float | None = typer.Option(None, "--max-confidence-diff",
                                                      help="Override the precision's tolerance on one photo's "
                                                           "confidence (0.01 fp32, 0.2 fp16, 0.3 int8)."),
+    max_flips: float | None = typer.Option(None, "--max-flips", min=0.0, max=1.0,
+                                           help="Override the precision's largest share of photos where a model "
+                                                "corner may jump to another heatmap peak (0 fp32, 0.125 fp16/int8)."),
     atol: float = typer.Option(1e-3, "--atol", help="Largest allowed difference from PyTorch's raw outputs (fp32)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
     as_json: bool = JsonOpt,
@@ -153,24 +156,26 @@ def export_cmd(
     else:
         outputs.check_file(out)
     outputs.refuse_replacing([out], inputs=inputs, force=force)
-    tolerance = _tolerance(precision, max_corner_px, max_jaccard_diff, max_confidence_diff)
+    tolerance = _tolerance(precision, max_corner_px, max_jaccard_diff, max_confidence_diff, max_flips)
     summary = export_model(checkpoint, fmt_name, out, force=force, atol=atol, precision=precision, real=real,
                            check=check, calibration=calibration, post=post, tolerance=tolerance,
                            say=lambda msg: typer.echo(f"docsynth: {msg}", err=True))
     emit(summary, as_json, format_export(summary))
 
 
-def _tolerance(precision: str, corner_px: float | None, jaccard: float | None, confidence: float | None) -> Any:
+def _tolerance(precision: str, corner_px: float | None, jaccard: float | None, confidence: float | None,
+               flips: float | None = None) -> Any:
     """The precision's tolerance on real photos with the --max-* flags given in place of its
     values; None when no flag is given (the precision's own tolerances apply)."""
-    if corner_px is None and jaccard is None and confidence is None:
+    if corner_px is None and jaccard is None and confidence is None and flips is None:
         return None
     from docsynth.scan.export_model import TOLERANCES, Tolerance
 
     default = TOLERANCES.get(precision, TOLERANCES["fp32"])["real"]
     return Tolerance(default.corner_px if corner_px is None else corner_px,
                      default.jaccard if jaccard is None else jaccard, two_sided=default.two_sided,
-                     confidence=default.confidence if confidence is None else confidence)
+                     confidence=default.confidence if confidence is None else confidence,
+                     flips=default.flips if flips is None else flips)
 
 
 def format_export(summary: dict[str, Any]) -> str:
@@ -194,6 +199,8 @@ def format_export(summary: dict[str, Any]) -> str:
                  f"; model corners median {a['median_model_corner_px']:.3f} px, max {a['max_model_corner_px']:.3f}")
         conf = ("" if a.get("mean_confidence_diff") is None else
                 f"; confidence within {a['max_confidence_diff']:.3f} (mean {a['mean_confidence_diff']:.4f})")
+        if a.get("model_flips"):
+            conf += f"; a model corner jumped to another peak in {len(a['model_flips'])} (confidence not compared)"
         lines.append(f"agreement on {a['photos']} {'composites' if name == 'composites' else 'real photos'} "
                      f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}"
                      f"{conf}; tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
