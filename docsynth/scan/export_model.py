@@ -351,7 +351,7 @@ def _enforce(agreements: dict[str, dict[str, Any]], tols: dict[str, Tolerance], 
                                 f"(tolerance {tol.corner_px} px); not written", exit_code=1)
         flips = a.get("model_flips") or []
         # one photo always may (a share of a small check would round to none), else the share
-        allowed = 0 if not tol.flips else max(1, int(tol.flips * a["photos"]))
+        allowed = 0 if not tol.flips else max(1, int(tol.flips * a.get("photos", 0)))
         if tol.flips is not None and len(flips) > allowed:
             raise DocsynthError(f"{what}: the model's own corners jump to another peak in {len(flips)} of "
                                 f"{a['photos']} (first: {flips[0]}; at most {allowed}); not written", exit_code=1)
