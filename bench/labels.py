@@ -48,25 +48,25 @@ def cost(samples: int, work: Path) -> dict[str, float]:
     each label kind on top (maps, encoding the files)."""
     from docsynth import config
     from docsynth.generate.dewarp import label_files
-    from docsynth.generate.pools import BackgroundPool, DocumentPool
-    from docsynth.generate.shards import Context, render_sample
-    from docsynth.io import encode_image
+    from docsynth.generate.stream import SampleStream
+    from docsynth.io import encode_image, encode_mask
 
     cv2.setNumThreads(1)
     cfg = config.load(None, {"seed": 11, "generate.documents_count": max(1, samples // 4),
                              "generate.backgrounds_count": 8, "generate.out": str(work / "unused")})
-    gen = cfg["generate"]
-    ctx = Context(cfg=cfg, out=work, documents=DocumentPool.from_config(gen, 11),
-                  backgrounds=BackgroundPool.from_config(gen, 11))
+    gen = cfg.generate
+    stream = SampleStream.from_config(gen, cfg.seed)
     totals = {"none": 0.0, "dewarp": 0.0, "text": 0.0, "dewarp,text": 0.0}
     for i in range(samples):
         t0 = time.process_time()
-        sample, info = render_sample(ctx, i)
-        encode_image(sample.image, ".jpg", 95), encode_image(sample.mask, ".png")
+        made = stream.render(i)
+        assert made is not None  # procedural pages always render
+        sample, info = made
+        encode_image(sample.image, ".jpg", 95), encode_mask(sample.mask)
         totals["none"] += time.process_time() - t0
         for kinds in (["dewarp"], ["text"], ["dewarp", "text"]):
             t0 = time.process_time()
-            label_files(sample, kinds, gen["compositor"], info, set())
+            label_files(sample, kinds, gen.compositor, info, set())
             totals[",".join(kinds)] += time.process_time() - t0
     out = {"none": totals["none"] / samples}
     out.update({k: out["none"] + v / samples for k, v in totals.items() if k != "none"})
