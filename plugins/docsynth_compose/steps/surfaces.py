@@ -87,8 +87,8 @@ def desk_surface(rng: np.random.Generator, w: int, h: int, kind: str | None = No
     elif kind in ("light_grey", "white", "pink_white") and rng.random() < 0.5:
         field += _noise(rng, w, h, 1.5) * np.float32(rng.uniform(1.0, 3.0))  # laminate speckle
     gain = _light(rng, w, h, kind)
-    # colour c = (base_c + field) * gain + grain_c: one colour transform of (gain, field * gain)
-    m = np.stack([base, np.ones(3, np.float32)], axis=1)
-    image = cv2.transform(cv2.merge([gain, field * gain]), m)
+    # colour c = (base_c + field) * gain + grain_c, each channel in one OpenCV pass to 8 bits
+    lit = field * gain
+    image = cv2.merge([cv2.addWeighted(gain, float(b), lit, 1.0, 0.0, dtype=cv2.CV_8U) for b in base])
     grain = noise_patch(rng, h, w) * np.float32(rng.uniform(0.8, 2.5))  # sensor grain
     return cv2.add(image, grain, dtype=cv2.CV_8U)
