@@ -146,7 +146,7 @@ def candidates(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, 
     cheapest first: the mask fits are only made when asked for (a generator)."""
     corners, scores = extra.get("corners"), extra.get("corner_scores")
     if corners is not None and scores is not None:
-        min_score = float(options.get("min_corner_score", 0.3))
+        min_score = float(options["min_corner_score"])
         # a weak peak makes the heatmap quad a loose candidate: used only when the mask backs it
         weak = float(np.min(scores)) < min_score
         yield ("weak heatmaps" if weak else "heatmaps", np.asarray(corners, dtype=np.float64),
@@ -154,8 +154,8 @@ def candidates(page_prob: np.ndarray, extra: dict[str, Any], options: dict[str, 
     fit = robust_quad(page_prob, options)
     yield ("mask", fit.corners, None, fit.reason)
     if fit.corners is None:  # a curled receipt or a bitten page: a looser fit, trusted less
-        loose = fit_quad_to_mask(page_prob, threshold=float(options.get("threshold", 0.5)),
-                                 min_area=float(options.get("min_area", 0.01)), min_iou=0.75)
+        loose = fit_quad_to_mask(page_prob, threshold=float(options["threshold"]),
+                                 min_area=float(options["min_area"]), min_iou=0.75)
         yield ("loose mask", loose.corners, None, loose.reason)
 
 
@@ -197,7 +197,7 @@ def fallback_quad(page_prob: np.ndarray, image: np.ndarray, rejected, options: d
     refined, with a low confidence (at most ``FALLBACK_CONFIDENCE``) and the reason it was
     rejected. A refusal scores 0 and hides the
     page from the user; a rough quad with its low confidence costs less, and says so."""
-    threshold = float(options.get("threshold", 0.5))
+    threshold = float(options["threshold"])
     h, w = image.shape[:2]
     work = working_map(page_prob)
     options_ = list(rejected)
@@ -277,17 +277,16 @@ class RefinePost:
         choice uses the photo's edges too and is the one the reported confidence describes:
         choosing on the coarse quads alone flipped between quads 150 px apart when the model's
         corners moved by 0.3 px (two candidates within the tie margin of each other)."""
-        options = dict(options or {})
         h, w = image.shape[:2]
-        band = options.get("band")
+        band = options["band"]
         band = float(np.clip(0.012 * np.hypot(h, w), 8, 40) if band is None else band)
-        passes = int(options.get("passes", 2))
+        passes = int(options["passes"])
         # the one reason to refuse: the model sees no page, neither in its page map nor as four
         # sure corner peaks
-        share = page_evidence(page_prob, float(options.get("threshold", 0.5)))
+        share = page_evidence(page_prob, float(options["threshold"]))
         scores = extra.get("corner_scores")
-        sure_corners = scores is not None and float(np.min(scores)) >= float(options.get("min_corner_score", 0.3))
-        if share < float(options.get("min_area", 0.01)) and not sure_corners:
+        sure_corners = scores is not None and float(np.min(scores)) >= float(options["min_corner_score"])
+        if share < float(options["min_area"]) and not sure_corners:
             return Quad(None, 0.0, f"no page: the model sees page in {share:.1%} of the photo and no four corners")
         best, rejected = None, []
         for source, coarse in coarse_quads(page_prob, extra, options, rejected):
