@@ -18,6 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from docsynth.errors import DocsynthError
 from docsynth.generate.pagemap import Mapped, affine
 from docsynth.geometry import order_corners
 
@@ -96,7 +97,6 @@ class Rotate(GeometricStep):
 
     def _border(self):
         if self.border not in BORDERS:
-            from docsynth.errors import DocsynthError
             raise DocsynthError(f"step rotate: border must be one of {', '.join(BORDERS)}")
         return BORDERS[self.border]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .scene import _ONE, _SHIFT, SKIN_BGR, Obj, _pts, make_obj
+from .scene import _ONE, _SHIFT, SKIN_BGR, Obj, _pts, draw_obj, make_obj
 
 
 def _skin(rng: np.random.Generator) -> np.ndarray:
@@ -56,8 +56,6 @@ def draw_palm(image: np.ndarray, quad: np.ndarray, hold: dict, rng: np.random.Ge
     obj = make_obj(frame, np.array([a, b, a - d * s * 0.5 + perp * s * 0.6, a - d * s * 0.5]), width / 2 + 4, palm,
                    hold["tone"] * 0.95, width * 0.25, tuple(d * s * 0.02), s * 0.03, rng.uniform(0.2, 0.4), soften=1.0)
     if obj is not None:
-        from .scene import draw_obj
-
         draw_obj(out, obj)
     return out
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from docsynth.generate.pagemap import Mapped
+
 
 @dataclass
 class PageWarp:
@@ -97,8 +99,6 @@ class PageWarp:
     def stage(self):
         """This warp as a stage of the page's map (for dense labels): flat page -> warped plane
         and back, both in closed form."""
-        from docsynth.generate.pagemap import Mapped
-
         def backward(pts):
             u, v, _ = self.inverse(pts[:, 0], pts[:, 1])
             return np.stack([u, v], axis=1)

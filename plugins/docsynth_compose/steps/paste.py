@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from docsynth.geometry import apply_homography, page_corners, to_center_homography
+from docsynth.geometry import apply_homography, page_corners, quad_area, to_center_homography
 from docsynth.kinds import Page
 
 from .paper import PageWarp
@@ -100,8 +100,6 @@ def warp_page(page: Page, h_edge: np.ndarray, out_w: int, out_h: int, warp: Page
     x1, y1 = min(out_w, hi[0]), min(out_h, hi[1])
     if x1 <= x0 or y1 <= y0:
         return None
-    from docsynth.geometry import quad_area
-
     level = choose_level(pw, ph, quad_area(apply_homography(h_edge, page_corners(pw, ph))))
     src = page_rgba(page, level)
     sh, sw = src.shape[:2]
