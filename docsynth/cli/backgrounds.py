@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
+import yaml
+from rich.table import Table
 
 from docsynth import plugins
+from docsynth.backgrounds.credits import write_credits
+from docsynth.backgrounds.dedupe import dedupe_folder
+from docsynth.backgrounds.folder import normalize_folder
+from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
+from docsynth.backgrounds.textures import TextureSettings, import_textures
 from docsynth.cli.common import ConfigOpt, Group, JsonOpt, emit, load_config, print_table, warn
-from docsynth.errors import DocsynthError
+from docsynth.errors import DocsynthError, Incomplete
 from docsynth.kinds import can_scrape
 from docsynth.progress import progress_bar
 
@@ -24,8 +31,6 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; values are read as YAML scalars (numbers, true/false, strings)."""
-    import yaml
-
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -65,8 +70,6 @@ def scrape_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Search, download, normalise and record backgrounds; rerun to resume."""
-    from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
-
     cfg = load_config(config, {"backgrounds.out": None if out is None else str(out),
                                             "backgrounds.per_query": limit, "backgrounds.min_width": min_width,
                                             "backgrounds.licences": licences.split(",") if licences else None})
@@ -107,8 +110,6 @@ def normalize_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Make every image an upright RGB JPEG with a record; set aside what cannot be one."""
-    from docsynth.backgrounds.folder import normalize_folder
-
     cfg = load_config(config)
     width, height = _parse_size(min_size) if min_size else (1, 1)
     with progress_bar("normalize") as bar:
@@ -135,8 +136,6 @@ def dedupe_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """List near-duplicate groups (the largest image of each is kept); --apply moves the rest."""
-    from docsynth.backgrounds.dedupe import dedupe_folder
-
     cfg = load_config(config, {"backgrounds.dedupe_threshold": threshold,
                                                  "backgrounds.dedupe_min_correlation": min_correlation})
     section = cfg.backgrounds
@@ -161,8 +160,6 @@ def credits_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write CREDITS.md and credits.csv for images whose licence asks for attribution."""
-    from docsynth.backgrounds.credits import write_credits
-
     summary = write_credits(folder, force=force)
     human = (f"{summary['credited']} of {summary['images']} images need attribution; wrote "
              + " and ".join(summary["files"]))
@@ -190,8 +187,6 @@ def import_textures_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Turn small tileable textures into backgrounds (tiled or upscaled), with records."""
-    from docsynth.backgrounds.textures import TextureSettings, import_textures
-
     cfg = load_config(config, {"backgrounds.texture_mode": mode})
     section = cfg.backgrounds
     width, height = _parse_size(size) if size else tuple(int(v) for v in section.texture_size)
@@ -209,8 +204,6 @@ def import_textures_cmd(
              f"{summary['backgrounds']} in {summary['out']}; licences: {_rejections(summary['licences'])}")
     emit(summary, as_json, human)
     if skipped.get("undecodable"):  # files that should have been textures failed to decode
-        from docsynth.errors import Incomplete
-
         raise Incomplete(f"{src}: {skipped['undecodable']} files could not be decoded as images; "
                                     "replace them or move them out, then rerun (finished backgrounds are kept)")
 
@@ -224,7 +217,6 @@ def list_cmd(as_json: bool = JsonOpt) -> None:
     if as_json:
         emit(rows, True)
         return
-    from rich.table import Table
 
     table = Table("provider", "scrape", "description", "licence")
     for r in rows:

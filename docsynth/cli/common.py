@@ -21,8 +21,14 @@ try:  # Typer 0.2x parses with its own copy of click, raising its own exception 
 except ImportError:  # older Typer: click itself
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
+import errno
+import json
+
+from rich.console import Console
+
 from docsynth import config as config_mod
 from docsynth.errors import DocsynthError
+from docsynth.scan.scanner import TRAIN_EXTRA
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./docsynth.yaml if present).",
                          exists=False, dir_okay=False)
@@ -83,7 +89,6 @@ class Group(TyperGroup):
             # what to install instead of a traceback.
             if (exc.name or "").split(".")[0] not in ("torch", "torchvision"):
                 raise
-            from docsynth.scan.scanner import TRAIN_EXTRA
 
             typer.echo(f"docsynth: error: this command needs PyTorch ({exc.name} is not installed): "
                        f"{TRAIN_EXTRA}", err=True)
@@ -154,8 +159,6 @@ INTERRUPTS = Interrupts()
 
 def os_error_line(exc: OSError) -> str:
     """One line for an operating-system error: the path, what happened, what to do."""
-    import errno
-
     where = f"{exc.filename}: " if exc.filename else ""
     what = exc.strerror or str(exc) or type(exc).__name__
     hint = {errno.ENOSPC: "free some space, then rerun the same command (finished work is kept)",
@@ -181,8 +184,6 @@ def path_or_none(path: Path | None) -> str | None:
 
 def emit(result: Any, as_json: bool, human: str | None = None) -> None:
     """Print a command's result on stdout."""
-    import json
-
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
@@ -192,8 +193,6 @@ def emit(result: Any, as_json: bool, human: str | None = None) -> None:
 def print_table(table: Any) -> None:
     """A rich table on stdout. In a terminal it fits the window; piped or redirected, rich would
     cut it at 80 columns, so it gets whatever width its cells need (and --json has it all)."""
-    from rich.console import Console
-
     piped = not sys.stdout.isatty()
     Console(width=100_000 if piped else None, soft_wrap=piped).print(table)
 

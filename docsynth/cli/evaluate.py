@@ -10,6 +10,8 @@ from docsynth import outputs
 from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, note, path_or_none, warn
 from docsynth.cli.scan import POST_HELP, split_model_arg
 from docsynth.errors import DocsynthError, Incomplete
+from docsynth.evaluate import command as ev
+from docsynth.evaluate import hardcases
 from docsynth.progress import progress_bar
 
 
@@ -46,8 +48,6 @@ def evaluate_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Score page corners on real photos: SmartDoc 2015 Jaccard, mask IoU, worst cases."""
-    from docsynth.evaluate import command as ev
-
     checkpoint, rest = split_model_arg(list(args or []), "the photo folder")
     if len(rest) > 1:
         raise DocsynthError(f"expected one photo folder, got {len(rest)}: {', '.join(map(str, rest))}")
@@ -86,8 +86,6 @@ def hardcases_cmd(
     close-up, squashed, greyscale, page held, page filling the frame, larger sheet under
     it, objects on it, round objects beside it, booklet, and photos without a page. The
     evaluation's subsets are the cases; the page-less photos measure false acceptance."""
-    from docsynth.evaluate import hardcases
-
     names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
     for name in names or []:
         if name not in hardcases.CASES:

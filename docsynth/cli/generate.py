@@ -9,6 +9,8 @@ import typer
 from docsynth import outputs
 from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, note, path_or_none
 from docsynth.errors import DocsynthError, Incomplete
+from docsynth.generate.shards import failure_line
+from docsynth.generate.shards import generate as run_generate
 from docsynth.progress import progress_bar
 
 
@@ -43,9 +45,6 @@ def generate(
     as_json: bool = JsonOpt,
 ) -> None:
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
-    from docsynth.generate.shards import failure_line
-    from docsynth.generate.shards import generate as run_generate
-
     written = load_config(config, {"generate.executor": executor}).generate
     if address is not None and written.executor == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
