@@ -68,7 +68,7 @@ def generate(
     outputs.refuse_overlap(gen.out, [gen.documents, gen.backgrounds])  # --force clears images/
     outputs.refuse_inside(gen.out, [gen.documents, gen.backgrounds])  # listed recursively
     with progress_bar("generate") as bar:
-        summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start, note=note)
+        summary = run_generate(cfg, force=force, progress=bar, note=note)
     human = (f"wrote {summary['written']} samples ({summary['resumed']} already done, "
              f"{summary['failed']} failed) to {summary['out']} in {summary['seconds']} s"
              + (f"; {len(summary['skipped'])} unreadable files skipped (listed above)" if summary["skipped"] else ""))

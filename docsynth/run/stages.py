@@ -58,8 +58,7 @@ def _configure_generate(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> d
 def _execute_generate(ctx: StageContext) -> dict[str, Any]:
     # force: the runner owns the folder (it was emptied for a fresh start; on a resume the
     # dataset's own fingerprint matches and finished shards are kept).
-    summary = generate(ctx.cfg, force=True, progress=ctx.progress.advance, on_start=ctx.progress.start,
-                       note=ctx.log)
+    summary = generate(ctx.cfg, force=True, progress=ctx.progress, note=ctx.log)
     if not summary["complete"]:  # the stage is not done: a rerun retries the failed samples
         raise Incomplete(failure_line(summary))
     return summary
