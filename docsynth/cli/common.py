@@ -8,23 +8,21 @@ assembles them.
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 from typer.core import TyperGroup
 
 try:  # Typer 0.2x parses with its own copy of click, raising its own exception classes
     from typer._click import exceptions as click_errors
 except ImportError:  # older Typer: click itself
     from click import exceptions as click_errors  # type: ignore[no-redef]
-
-import errno
-import json
-
-from rich.console import Console
 
 from docsynth import config as config_mod
 from docsynth.errors import DocsynthError
