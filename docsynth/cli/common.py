@@ -11,11 +11,13 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
+import yaml
 from rich.console import Console
 from typer.core import TyperGroup
 
@@ -26,6 +28,7 @@ except ImportError:  # older Typer: click itself
 
 from docsynth import config as config_mod
 from docsynth.errors import DocsynthError
+from docsynth.limits import MAX_SIDE
 from docsynth.scan.scanner import TRAIN_EXTRA
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./docsynth.yaml if present).",
@@ -178,6 +181,48 @@ def warn(message: str) -> None:
 def path_or_none(path: Path | None) -> str | None:
     """A path flag as the config override it is (None: the flag was not given)."""
     return None if path is None else str(path)
+
+
+# Values Typer parses for a command (``typer.Option(..., parser=...)``): a bad one raises
+# typer.BadParameter, which the error contract above prints as a usage error, one line naming
+# the option, exit 2, before the command starts, like a number out of range.
+
+
+class Names(list[str]):
+    """The values of a comma-separated option (``--cases a,b``). A list subclass, not
+    ``list[str]``: Typer reads that annotation as a repeatable option."""
+
+
+def comma_list(text: str) -> Names:
+    """``a, b,,c`` -> [a, b, c]: spaces around the names and empty entries dropped."""
+    return Names(part.strip() for part in text.split(",") if part.strip())
+
+
+class Size(NamedTuple):
+    width: int
+    height: int
+
+
+def wxh(text: str) -> Size:
+    """``1280x960`` (or ``1280,960``) -> Size(1280, 960); each side from 16 px to the cap every
+    image size has (docsynth.limits)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
+    if not match or not all(16 <= int(side) <= MAX_SIDE for side in match.groups()):
+        raise typer.BadParameter(f"{text!r}: write WIDTHxHEIGHT, each side from 16 to {MAX_SIDE} px, e.g. 1280x960")
+    return Size(int(match.group(1)), int(match.group(2)))
+
+
+class Setting(NamedTuple):
+    key: str
+    value: Any
+
+
+def key_value(text: str) -> Setting:
+    """``KEY=VALUE`` with the value read as a YAML scalar (a number, true/false, a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise typer.BadParameter(f"{text!r}: write KEY=VALUE, e.g. api_url=http://127.0.0.1:8000/v1/")
+    return Setting(key.strip(), yaml.safe_load(value) if value.strip() else "")
 
 
 def emit(result: Any, as_json: bool, human: str | None = None) -> None:

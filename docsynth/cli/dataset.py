@@ -9,7 +9,7 @@ from typing import Any, Literal
 import typer
 
 from docsynth import outputs
-from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, path_or_none
+from docsynth.cli.common import ConfigOpt, JsonOpt, Names, comma_list, emit, load_config, path_or_none
 from docsynth.dataset import split as split_mod
 from docsynth.dataset.export import export, require_pyarrow
 from docsynth.dataset.preview import MAX_COLUMNS, MAX_COUNT, MAX_TILE, contact_sheet
@@ -121,17 +121,17 @@ def preview_cmd(
     tile: int = typer.Option(240, min=32, max=MAX_TILE, help="Tile size in pixels."),
     seed: int = typer.Option(0, help="Seed of the subset."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing sheet."),
-    labels: str = typer.Option("", "--labels", help="Also draw labels beyond the page: words, bm "
-                               "(a checkerboard through the backward map), comma-separated."),
+    labels: Names = typer.Option("", "--labels", parser=comma_list, metavar="LABEL,...",
+                                 help="Also draw labels beyond the page: words, bm (a checkerboard through the "
+                                      "backward map), comma-separated."),
     as_json: bool = JsonOpt,
 ) -> None:
     """A contact sheet: each sample with its mask outline, corner quad and numbered corners
     (0 = top-left, clockwise), other instances and the sample's flags."""
     outputs.check_file(out)
     outputs.refuse_replacing([out], inputs=[dataset], force=force)
-    views = [v.strip() for v in labels.split(",") if v.strip()]
     result = contact_sheet(dataset, out, count=count, columns=columns, tile=tile, seed=seed, force=force,
-                           views=views)
+                           views=list(labels))
     emit(result, as_json, f"wrote {result['out']} ({result['samples']} samples)")
 
 

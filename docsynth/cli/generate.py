@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from docsynth import outputs
-from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, note, path_or_none
+from docsynth.cli.common import ConfigOpt, JsonOpt, Names, comma_list, emit, load_config, note, path_or_none
 from docsynth.errors import DocsynthError, Incomplete
 from docsynth.generate.shards import failure_line
 from docsynth.generate.shards import generate as run_generate
@@ -18,11 +18,9 @@ def register(app: typer.Typer) -> None:
     app.command("generate")(generate)
 
 
-def _label_list(text: str | None) -> list[str] | None:
+def _label_list(text: str) -> Names:
     """``--labels dewarp,text`` as a list (checked with the rest of the config); 'none' -> []."""
-    if text is None:
-        return None
-    return [] if text.strip() in ("", "none") else [p.strip() for p in text.split(",") if p.strip()]
+    return Names() if text.strip() == "none" else comma_list(text)
 
 
 def generate(
@@ -38,8 +36,9 @@ def generate(
     executor: str | None = typer.Option(None, help="Executor plugin (local, ray, ...)."),
     address: str | None = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
     shard_format: str | None = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
-    labels: str | None = typer.Option(None, "--labels", help="Labels beyond the page, comma-separated: dewarp, "
-                                         "text (dewarp/<id>.npz, text/<id>.jsonl); 'none' for none."),
+    labels: Names | None = typer.Option(None, "--labels", parser=_label_list, metavar="LABEL,...",
+                                        help="Labels beyond the page, comma-separated: dewarp, text "
+                                             "(dewarp/<id>.npz, text/<id>.jsonl); 'none' for none."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset made with another config."),
     config: Path | None = ConfigOpt,
     as_json: bool = JsonOpt,
@@ -61,7 +60,7 @@ def generate(
         "generate.image_format": image_format, "generate.compositor": compositor,
         "generate.executor": executor, "generate.executor_options.address": address,
         "generate.shard_format": shard_format, "generate.compositor_options": {} if other_compositor else None,
-        "generate.labels": _label_list(labels),
+        "generate.labels": None if labels is None else list(labels),
     })
     gen = cfg.generate
     outputs.check_folder(gen.out)

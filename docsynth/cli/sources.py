@@ -79,10 +79,18 @@ def sources_import(name: str = typer.Argument(..., help="Source name."),
                                               f"{result['documents']} documents available")
 
 
+def _mix(text: str) -> dict[str, int | str]:
+    try:
+        return parse_mix(text)
+    except DocsynthError as exc:  # its message names the option too
+        raise typer.BadParameter(str(exc).removeprefix("--mix: ")) from None
+
+
 @sources_app.command("prepare")
 def sources_prepare(
-    mix: str | None = typer.Option(None, help="NAME=COUNT pairs, e.g. docvqa=700,funsd=all "
-                                              "(default: sources.mix)."),
+    mix: dict[str, int | str] | None = typer.Option(None, parser=_mix, metavar="NAME=COUNT,...",
+                                                    help="NAME=COUNT pairs, e.g. docvqa=700,funsd=all "
+                                                         "(default: sources.mix)."),
     seed: int | None = typer.Option(None, help="Master seed."),
     max_size: int | None = typer.Option(None, "--max-size", help="Longest side of prepared pages."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: sources.out)."),
@@ -97,7 +105,7 @@ def sources_prepare(
                                "sources.out": None if out is None else str(out),
                                "sources.workers": workers, "sources.image_format": image_format})
     if mix is not None:
-        cfg.sources.mix = parse_mix(mix)
+        cfg.sources.mix = mix
 
     with progress_bar("prepare") as bar:
         summary = prepare(cfg, force=force, progress=bar, warn=warn)
