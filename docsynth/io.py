@@ -7,16 +7,20 @@ place, so an interrupted run never leaves a half-written file under a final name
 from __future__ import annotations
 
 import contextlib
+import io as _io
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import yaml
+from PIL import Image
 
 from docsynth.errors import DocsynthError
 
@@ -118,11 +122,6 @@ _PNG_END = b"IEND\xaeB`\x82"
 def _check_header(path: Path, data: np.ndarray) -> None:
     """Refuse, before decoding, an image too large to decode and a truncated PNG (whose
     decoder would print its own complaint)."""
-    import io as _io
-    import warnings
-
-    from PIL import Image
-
     head = data[:8].tobytes()
     if head == _PNG_SIGNATURE and not data[-12:].tobytes().endswith(_PNG_END):
         raise DocsynthError(f"{path}: truncated PNG (no end marker); replace or remove the file")
@@ -237,8 +236,6 @@ def claim_output(out: Path, record: Path, fingerprint: Any, entries: Iterable[st
     written by the job) matches, so a rerun resumes. Otherwise it is refused, or with ``force``
     the job's own ``entries`` are removed (nothing else the user keeps there). Returns True
     when the folder holds the job's earlier output with these settings."""
-    import yaml
-
     if out.exists() and not out.is_dir():
         raise DocsynthError(f"{out}: exists and is not a folder; choose another --out")
     if not (out.is_dir() and any(out.iterdir())):

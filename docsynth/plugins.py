@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+from typer.main import get_command_name
 
 from docsynth import hookspecs
 from docsynth.errors import DocsynthError
@@ -270,8 +271,6 @@ def _clash(kind: str, name: str, keep: PluginInfo, drop: PluginInfo) -> str:
 
 def _command_name(info: Any) -> str | None:
     """The name Typer will give a registered command or sub-app (None when it cannot tell)."""
-    from typer.main import get_command_name
-
     name = getattr(info, "name", None)
     if not isinstance(name, str):  # a sub-app: its own name, else its callback's
         sub = getattr(info, "typer_instance", None)

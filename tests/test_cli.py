@@ -87,6 +87,14 @@ def test_command_lists_reflow_each_commands_summary(tmp_path):
     (["export-model", "m.pt", "--precision", "fp8", "--out", "m.onnx"], ["--precision", "'fp32', 'fp16', 'int8'"]),
     (["scan", "p.jpg"], ["Missing option '--out'", "scan --help"]),
     (["no-such-command"], ["No such command"]),
+    # values Typer parses with docsynth's parsers (cli/common.py): comma lists, WxH, KEY=VALUE
+    (["hardcases", "o", "--cases", "receipt,nonsense"], ["--cases: unknown case 'nonsense'", "hardcases --help"]),
+    (["backgrounds", "import-textures", "t", "--size", "big"], ["--size: 'big': write WIDTHxHEIGHT"]),
+    (["backgrounds", "import-textures", "t", "--size", "9000x900"], ["--size", "from 16 to 8192 px"]),
+    (["backgrounds", "normalize", "bg", "--min-size", "8x8"], ["--min-size: '8x8'"]),
+    (["backgrounds", "scrape", "--option", "=1"], ["--option: '=1': write KEY=VALUE"]),
+    (["sources", "prepare", "--mix", "docvqa=lots"], ["--mix: count of 'docvqa' is 'lots'", "prepare --help"]),
+    (["sources", "prepare", "--mix", ","], ["--mix: empty"]),
 ])
 def test_values_typer_checks_are_one_line_errors(cli, args, needles):
     """Ranges and choices are checked by Typer as it parses, and still end as the one error
@@ -111,3 +119,31 @@ def test_cli_choices_are_the_library_tables():
     assert get_args(dataset.ExportFormat) == FORMATS
     assert get_args(scan.ModelFormat) == tuple(EXPORTERS)
     assert set(get_args(scan.Precision)) == {p for e in EXPORTERS.values() for p in e.precisions}
+
+
+def test_option_values_arrive_parsed(monkeypatch, cli):
+    """What the parsers hand a command: names without spaces or empty entries, 'none' labels,
+    WxH as (width, height) and KEY=VALUE with YAML scalars."""
+    from docsynth.cli import backgrounds, evaluate, generate
+    from docsynth.cli.common import comma_list, key_value, wxh
+
+    assert comma_list(" a, b,,c ") == ["a", "b", "c"] and comma_list("") == []
+    assert generate._label_list(" none ") == [] and generate._label_list("dewarp, text") == ["dewarp", "text"]
+    assert wxh("1280x960") == (1280, 960) == wxh(" 1280 , 960 ") and wxh("16X8192").height == 8192
+    assert key_value("per_page= 20") == ("per_page", 20) and key_value("on=true").value is True
+    assert key_value("url=http://h:8000/v1/?a=b") == ("url", "http://h:8000/v1/?a=b") and key_value("k=").value == ""
+    class Parsed(Exception):  # stops the command where the parsed values arrive
+        pass
+
+    def record(*args, **kwargs):
+        raise Parsed(args, kwargs)
+
+    monkeypatch.setattr(evaluate.hardcases, "write_hardcases", record)
+    with pytest.raises(Parsed) as seen:
+        cli("hardcases", "o", "--cases", " receipt,,nopage ")
+    assert seen.value.args[1]["cases"] == ["receipt", "nopage"]
+    monkeypatch.setattr(backgrounds, "import_textures", record)
+    with pytest.raises(Parsed) as seen:
+        cli("backgrounds", "import-textures", "t", "--size", "320x240")
+    settings = seen.value.args[0][2]
+    assert (settings.width, settings.height) == (320, 240)

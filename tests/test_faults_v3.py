@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import REPO, run_docsynth
 from test_faults import fails, png, snapshot
@@ -339,6 +340,7 @@ def test_a_third_party_source_that_raises_is_one_line_naming_it(tmp_path):
     assert {"bad", "procedural"} <= {s["name"] for s in json.loads(listed.stdout)}
 
 
+@pytest.mark.slow  # generates a dataset, then starts training in a process that imports torch
 def test_train_on_a_dataset_with_a_missing_image_is_one_line_before_training(tmp_path):
     import pytest
 
@@ -431,6 +433,7 @@ def test_a_value_below_a_limit_never_reads_as_equal_to_it():
     assert below(0.1234, 0.5) == "0.12" and below(0.849, 0.85) == "0.849"
 
 
+@pytest.mark.slow  # two fp16 exports of the packaged model, checked on composites and real photos
 def test_export_model_checks_that_the_confidence_agrees(tmp_path):
     """A confidence that moves beyond the tolerance refuses the export, naming the photo. The
     fp16 export of the packaged model reports another quad on tonyxlh_receipt (refine's choice

@@ -154,3 +154,35 @@ def test_only_unreadable_documents_is_an_error(cli, tmp_path):
     result = cli("generate", "--documents", "docs", "--out", "ds", "--compositor", "homography")
     assert result.exit_code == 1  # the work ran and all of it failed
     assert "no sample could be made" in result.stderr and "--documents" in result.stderr
+
+
+def test_progress_counts_samples_and_what_a_resume_skips(tmp_path):
+    """generate reports through the one Progress: start(total, already done), then one advance
+    per finished shard of its size."""
+    from docsynth import config
+    from docsynth.generate.shards import generate
+    from docsynth.progress import Progress
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.calls: list[tuple] = []
+
+        def start(self, total, done=0):
+            self.calls.append(("start", total, done))
+
+        def advance(self, n=1):
+            self.calls.append(("advance", n))
+
+    cfg = config.load(None, {"seed": 1, "generate.documents_count": 2, "generate.backgrounds_count": 2,
+                             "generate.count": 5, "generate.shard_size": 2, "generate.workers": 1,
+                             "generate.source_options": {"long_side": 120},
+                             "generate.background_options": {"size": [120, 90]},
+                             "generate.compositor_options": {"size": [64, 48]}, "generate.out": "ds"})
+    first = Recorder()
+    assert generate(cfg, progress=first)["written"] == 5
+    assert first.calls[0] == ("start", 5, 0)
+    assert sorted(first.calls[1:]) == [("advance", 1), ("advance", 2), ("advance", 2)]
+    (tmp_path / "ds" / "shards" / "00001.jsonl").unlink()  # samples 2 and 3 to redo
+    again = Recorder()
+    assert generate(cfg, progress=again)["written"] == 2
+    assert again.calls == [("start", 5, 3), ("advance", 2)]

@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from docsynth.backgrounds.folder import SET_ASIDE, BackgroundIndex, folder_backgrounds, move_aside
+from docsynth.backgrounds.normalize import phash_of
 from docsynth.errors import DocsynthError
 
 HASH_BITS = 64
@@ -139,8 +142,6 @@ THUMB = 16  # side of the grey thumbnails that confirm a pair
 def thumbnail(path: str | Path) -> np.ndarray:
     """16x16 grey thumbnail with zero mean and unit deviation (brightness, contrast and tint
     do not matter), flattened; all zeros for a flat image."""
-    import cv2
-
     grey = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
     if grey is None:
         raise DocsynthError(f"{path}: not a readable image; run `docsynth backgrounds normalize` first")
@@ -181,10 +182,6 @@ def dedupe_folder(root: str | Path, threshold: int = 6, apply: bool = False,
     """Find near-duplicate groups in a background folder; with ``apply`` move all but the
     largest of each group to ``duplicates/`` (records stay, pointing at the moved file).
     Pairs found by their hashes must also pass :class:`ThumbnailCheck` (0 turns it off)."""
-    from PIL import Image
-
-    from docsynth.backgrounds.normalize import phash_of
-
     started = time.perf_counter()
     root = Path(root)
     if not root.is_dir():

@@ -24,9 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 from docsynth import options as options_mod
 from docsynth.backgrounds.licences import licence_code
+from docsynth.backgrounds.normalize import Rejected, normalize_bytes
 from docsynth.config import root_folder
 from docsynth.errors import DocsynthError
-from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes, read_image, read_jsonl, write_jsonl
+from docsynth.io import (
+    IMAGE_SUFFIXES,
+    atomic_write_bytes,
+    docsynth_outputs_under,
+    read_image,
+    read_jsonl,
+    write_image,
+    write_jsonl,
+)
 from docsynth.kinds import BackgroundRef
 from docsynth.progress import Progress
 
@@ -91,8 +100,6 @@ def read_rejected(root: Path) -> dict[str, dict[str, Any]]:
 def listed_files(root: str | Path) -> Iterator[Path]:
     """Every file under ``root`` except set-aside subfolders, hidden files and our own
     metadata files, in a stable order."""
-    from docsynth.io import docsynth_outputs_under
-
     root = Path(root)
     every = sorted(root.rglob("*"))
     ours = docsynth_outputs_under(root, every)  # a dataset or scan written inside: never backgrounds
@@ -181,8 +188,6 @@ def normalize_folder(root: str | Path, *, min_width: int = 64, min_height: int =
     ``rejected/`` (counted by reason), files that are not images (README.txt) stay where they
     are; nothing is deleted. Running it twice changes nothing.
     """
-    from docsynth.backgrounds.normalize import Rejected, normalize_bytes
-
     root = Path(root)
     if not root.is_dir():
         raise DocsynthError(f"{root}: background folder not found")
@@ -256,8 +261,6 @@ def collect_backgrounds(provider: Any, name: str, out: str | Path, *, count: int
     """Fill ``out`` with ``count`` backgrounds of a non-scraping provider (procedural, folder...),
     then give them records (licence, size, hashes) with :func:`normalize_folder`. Resumable:
     files already written are kept."""
-    from docsynth.io import write_image
-
     out = Path(out)
     built = options_mod.build(provider, options, f"backgrounds.options.{name}", {"seed": seed, "count": count})
     refs = provider.list_backgrounds(built)[:count]

@@ -12,7 +12,9 @@ import hashlib
 import io
 from dataclasses import dataclass
 
+import imagehash
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 TEXT_STARTS = (b"<", b"{", b"[")  # HTML, XML, SVG, JSON: no image format starts like this
 
@@ -45,14 +47,10 @@ def text_kind(data: bytes) -> str | None:
 
 def phash_of(image) -> str:
     """Perceptual hash of a PIL image as 16 hex digits."""
-    import imagehash
-
     return str(imagehash.phash(image))
 
 
 def _to_rgb(image):
-    from PIL import Image
-
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit and float greyscale: stretch to 8 bit instead of clipping to white.
         a = np.asarray(image, dtype=np.float64)
@@ -72,8 +70,6 @@ def normalize_bytes(data: bytes, *, min_width: int = 1, min_height: int = 1, max
                     quality: int = 92) -> Normalized:
     """Decode ``data`` (first frame of animations), rotate upright, convert to RGB and encode
     a JPEG; downscale so the longer side is at most ``max_side`` (0: keep). Raises Rejected."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     if not data:
         raise Rejected("empty")
     kind = text_kind(data)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from docsynth import options as options_mod
 from docsynth.backgrounds.folder import REJECTED, BackgroundIndex, read_rejected, safe_id
 from docsynth.backgrounds.licences import DEFAULT_LICENCES, licence_allowed, licence_url
+from docsynth.backgrounds.normalize import Rejected, normalize_bytes
 from docsynth.errors import DocsynthError
+from docsynth.http import FetchError, PoliteClient
 from docsynth.io import atomic_write_bytes, write_jsonl
 from docsynth.progress import Progress
 from docsynth.schema import BackgroundsSection
@@ -67,8 +69,6 @@ def settings_from_config(section: BackgroundsSection) -> ScrapeSettings:
 
 
 def client_from_config(section: BackgroundsSection) -> PoliteClient:
-    from docsynth.http import PoliteClient
-
     return PoliteClient(contact=section.contact, interval=float(section.rate_limit),
                         retries=section.retries, backoff=float(section.backoff),
                         max_wait=float(section.max_wait), timeout=float(section.timeout))
@@ -94,9 +94,6 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
     (recorded or rejected) are skipped without a download. ``options``: the provider's, with
     the core's ``licences`` (``backgrounds.licences``) under them.
     """
-    from docsynth.backgrounds.normalize import Rejected, normalize_bytes
-    from docsynth.http import FetchError
-
     built = options_mod.build(provider, {k: v for k, v in options.items() if k != "licences"},
                               f"backgrounds.options.{provider.name}", {"licences": options.get("licences")})
 
@@ -194,8 +191,6 @@ def scrape(provider: Any, queries: list[str], out: str | Path, *, limit: int, se
 def _search(provider: Any, query: str, options: Mapping[str, Any], client: PoliteClient) -> Iterator[Candidate]:
     """The provider's results; an API that keeps failing ends the run with one line (what was
     collected so far is saved, and the next run resumes)."""
-    from docsynth.http import FetchError
-
     try:
         yield from provider.search(query, options, client)
     except FetchError as exc:

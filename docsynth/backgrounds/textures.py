@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from docsynth.backgrounds.folder import BackgroundIndex, listed_files, safe_id
 from docsynth.backgrounds.licences import licence_code, licence_url
+from docsynth.backgrounds.normalize import phash_of
 from docsynth.errors import DocsynthError
 from docsynth.io import IMAGE_SUFFIXES, atomic_write_bytes
 from docsynth.progress import Progress
@@ -105,8 +108,6 @@ def _skip_reason(rgba: np.ndarray, s: TextureSettings) -> str | None:
 
 def render_texture(rgb: np.ndarray, s: TextureSettings, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """Make a ``s.width`` x ``s.height`` background from one texture; says how in a dict."""
-    import cv2
-
     h0, w0 = rgb.shape[:2]
     W, H = s.width, s.height
     cover = max(W / w0, H / h0)
@@ -134,10 +135,6 @@ def import_textures(src: str | Path, out: str | Path, settings: TextureSettings,
                     progress: Progress | None = None) -> dict[str, Any]:
     """Turn every usable texture under ``src`` into a background JPEG in ``out``; resumable
     (textures already recorded are skipped) and deterministic for a given ``settings.seed``."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from docsynth.backgrounds.normalize import phash_of
-
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise DocsynthError(f"{src}: texture folder not found")

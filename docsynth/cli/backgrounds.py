@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import typer
+from rich.table import Table
 
 from docsynth import plugins
-from docsynth.cli.common import ConfigOpt, Group, JsonOpt, emit, load_config, print_table, warn
-from docsynth.errors import DocsynthError
+from docsynth.backgrounds.credits import write_credits
+from docsynth.backgrounds.dedupe import dedupe_folder
+from docsynth.backgrounds.folder import normalize_folder
+from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
+from docsynth.backgrounds.textures import TextureSettings, import_textures
+from docsynth.cli.common import (
+    ConfigOpt,
+    Group,
+    JsonOpt,
+    Names,
+    Setting,
+    Size,
+    comma_list,
+    emit,
+    key_value,
+    load_config,
+    print_table,
+    warn,
+    wxh,
+)
+from docsynth.errors import DocsynthError, Incomplete
 from docsynth.kinds import can_scrape
 from docsynth.progress import progress_bar
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
-    if not match or min(int(match.group(1)), int(match.group(2))) < 16:
-        raise DocsynthError(f"--size {text!r}: write WIDTHxHEIGHT, e.g. 1280x960")
-    return int(match.group(1)), int(match.group(2))
-
-
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values are read as YAML scalars (numbers, true/false, strings)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise DocsynthError(f"--option {pair!r}: write KEY=VALUE, e.g. api_url=http://127.0.0.1:8000/v1/")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return out
 
 
 def _rejections(counts: dict[str, int]) -> str:
@@ -57,19 +55,18 @@ def scrape_cmd(
                                                 "url-list: the list file."),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Images per query (backgrounds.per_query)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Background folder (backgrounds.out)."),
-    licences: str | None = typer.Option(None, "--licences",
-                                        help="Comma list of accepted licence codes, or 'any'."),
+    licences: Names | None = typer.Option(None, "--licences", parser=comma_list, metavar="CODE,...",
+                                          help="Comma list of accepted licence codes, or 'any'."),
     min_width: int | None = typer.Option(None, "--min-width", help="Smallest accepted width."),
-    option: list[str] | None = typer.Option(None, "--option", help="Provider option KEY=VALUE (repeatable)."),
+    option: list[Setting] | None = typer.Option(None, "--option", parser=key_value, metavar="KEY=VALUE",
+                                                help="Provider option KEY=VALUE (repeatable)."),
     config: Path | None = ConfigOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Search, download, normalise and record backgrounds; rerun to resume."""
-    from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
-
     cfg = load_config(config, {"backgrounds.out": None if out is None else str(out),
                                             "backgrounds.per_query": limit, "backgrounds.min_width": min_width,
-                                            "backgrounds.licences": licences.split(",") if licences else None})
+                                            "backgrounds.licences": licences or None})
     section = cfg.backgrounds
     name = provider or section.provider
     plugin = plugins.get("background", name)
@@ -81,7 +78,7 @@ def scrape_cmd(
     if not queries:
         raise DocsynthError("no queries: pass --query or set backgrounds.queries")
     options = {"licences": section.licences, **(section.options.get(name) or {}),
-               **_parse_options(option or [])}
+               **dict(option or [])}
     client = client_from_config(section)
     if not section.contact:
         warn("backgrounds.contact is empty; APIs such as Wikimedia Commons may block anonymous clients (set it "
@@ -100,17 +97,16 @@ def scrape_cmd(
 @bg.command("normalize")
 def normalize_cmd(
     folder: Path = typer.Argument(..., help="Background folder to normalise in place."),
-    min_size: str | None = typer.Option("64x64", "--min-size", help="Smaller images are rejected (WxH)."),
+    min_size: Size = typer.Option("64x64", "--min-size", parser=wxh, metavar="WxH",
+                                  help="Smaller images are rejected (WxH)."),
     max_side: int = typer.Option(0, "--max-side", help="Scale larger images down to this longest side (0: keep)."),
     licence: str | None = typer.Option(None, "--licence", help="Licence recorded for images without a record."),
     config: Path | None = ConfigOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Make every image an upright RGB JPEG with a record; set aside what cannot be one."""
-    from docsynth.backgrounds.folder import normalize_folder
-
     cfg = load_config(config)
-    width, height = _parse_size(min_size) if min_size else (1, 1)
+    width, height = min_size
     with progress_bar("normalize") as bar:
         summary = normalize_folder(folder, min_width=width, min_height=height, max_side=max_side,
                                    quality=cfg.backgrounds.jpeg_quality, licence=licence,
@@ -135,8 +131,6 @@ def dedupe_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """List near-duplicate groups (the largest image of each is kept); --apply moves the rest."""
-    from docsynth.backgrounds.dedupe import dedupe_folder
-
     cfg = load_config(config, {"backgrounds.dedupe_threshold": threshold,
                                                  "backgrounds.dedupe_min_correlation": min_correlation})
     section = cfg.backgrounds
@@ -161,8 +155,6 @@ def credits_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write CREDITS.md and credits.csv for images whose licence asks for attribution."""
-    from docsynth.backgrounds.credits import write_credits
-
     summary = write_credits(folder, force=force)
     human = (f"{summary['credited']} of {summary['images']} images need attribution; wrote "
              + " and ".join(summary["files"]))
@@ -173,7 +165,8 @@ def credits_cmd(
 def import_textures_cmd(
     src: Path = typer.Argument(..., help="Folder of textures (searched recursively)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Background folder to add to."),
-    size: str | None = typer.Option(None, "--size", help="Background size WxH (backgrounds.texture_size)."),
+    size: Size | None = typer.Option(None, "--size", parser=wxh, metavar="WxH",
+                                     help="Background size WxH (backgrounds.texture_size)."),
     mode: str | None = typer.Option(None, "--mode", help="tile or upscale (backgrounds.texture_mode)."),
     licence: str | None = typer.Option(None, "--licence", help="Licence of the textures (e.g. GPL-2+)."),
     copyright_file: Path | None = typer.Option(None, "--copyright",
@@ -190,11 +183,9 @@ def import_textures_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Turn small tileable textures into backgrounds (tiled or upscaled), with records."""
-    from docsynth.backgrounds.textures import TextureSettings, import_textures
-
     cfg = load_config(config, {"backgrounds.texture_mode": mode})
     section = cfg.backgrounds
-    width, height = _parse_size(size) if size else tuple(int(v) for v in section.texture_size)
+    width, height = size or tuple(int(v) for v in section.texture_size)
     settings = TextureSettings(width=width, height=height, mode=section.texture_mode,
                                seed=cfg.seed if seed is None else seed, exclude=tuple(exclude or ()),
                                quality=section.jpeg_quality)
@@ -209,8 +200,6 @@ def import_textures_cmd(
              f"{summary['backgrounds']} in {summary['out']}; licences: {_rejections(summary['licences'])}")
     emit(summary, as_json, human)
     if skipped.get("undecodable"):  # files that should have been textures failed to decode
-        from docsynth.errors import Incomplete
-
         raise Incomplete(f"{src}: {skipped['undecodable']} files could not be decoded as images; "
                                     "replace them or move them out, then rerun (finished backgrounds are kept)")
 
@@ -224,7 +213,6 @@ def list_cmd(as_json: bool = JsonOpt) -> None:
     if as_json:
         emit(rows, True)
         return
-    from rich.table import Table
 
     table = Table("provider", "scrape", "description", "licence")
     for r in rows:

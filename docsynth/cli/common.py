@@ -8,12 +8,17 @@ assembles them.
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
+import yaml
+from rich.console import Console
 from typer.core import TyperGroup
 
 try:  # Typer 0.2x parses with its own copy of click, raising its own exception classes
@@ -23,6 +28,8 @@ except ImportError:  # older Typer: click itself
 
 from docsynth import config as config_mod
 from docsynth.errors import DocsynthError
+from docsynth.limits import MAX_SIDE
+from docsynth.scan.scanner import TRAIN_EXTRA
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Run config (default: ./docsynth.yaml if present).",
                          exists=False, dir_okay=False)
@@ -83,7 +90,6 @@ class Group(TyperGroup):
             # what to install instead of a traceback.
             if (exc.name or "").split(".")[0] not in ("torch", "torchvision"):
                 raise
-            from docsynth.scan.scanner import TRAIN_EXTRA
 
             typer.echo(f"docsynth: error: this command needs PyTorch ({exc.name} is not installed): "
                        f"{TRAIN_EXTRA}", err=True)
@@ -154,8 +160,6 @@ INTERRUPTS = Interrupts()
 
 def os_error_line(exc: OSError) -> str:
     """One line for an operating-system error: the path, what happened, what to do."""
-    import errno
-
     where = f"{exc.filename}: " if exc.filename else ""
     what = exc.strerror or str(exc) or type(exc).__name__
     hint = {errno.ENOSPC: "free some space, then rerun the same command (finished work is kept)",
@@ -179,10 +183,50 @@ def path_or_none(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
+# Values Typer parses for a command (``typer.Option(..., parser=...)``): a bad one raises
+# typer.BadParameter, which the error contract above prints as a usage error, one line naming
+# the option, exit 2, before the command starts, like a number out of range.
+
+
+class Names(list[str]):
+    """The values of a comma-separated option (``--cases a,b``). A list subclass, not
+    ``list[str]``: Typer reads that annotation as a repeatable option."""
+
+
+def comma_list(text: str) -> Names:
+    """``a, b,,c`` -> [a, b, c]: spaces around the names and empty entries dropped."""
+    return Names(part.strip() for part in text.split(",") if part.strip())
+
+
+class Size(NamedTuple):
+    width: int
+    height: int
+
+
+def wxh(text: str) -> Size:
+    """``1280x960`` (or ``1280,960``) -> Size(1280, 960); each side from 16 px to the cap every
+    image size has (docsynth.limits)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
+    if not match or not all(16 <= int(side) <= MAX_SIDE for side in match.groups()):
+        raise typer.BadParameter(f"{text!r}: write WIDTHxHEIGHT, each side from 16 to {MAX_SIDE} px, e.g. 1280x960")
+    return Size(int(match.group(1)), int(match.group(2)))
+
+
+class Setting(NamedTuple):
+    key: str
+    value: Any
+
+
+def key_value(text: str) -> Setting:
+    """``KEY=VALUE`` with the value read as a YAML scalar (a number, true/false, a string)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise typer.BadParameter(f"{text!r}: write KEY=VALUE, e.g. api_url=http://127.0.0.1:8000/v1/")
+    return Setting(key.strip(), yaml.safe_load(value) if value.strip() else "")
+
+
 def emit(result: Any, as_json: bool, human: str | None = None) -> None:
     """Print a command's result on stdout."""
-    import json
-
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
@@ -192,8 +236,6 @@ def emit(result: Any, as_json: bool, human: str | None = None) -> None:
 def print_table(table: Any) -> None:
     """A rich table on stdout. In a terminal it fits the window; piped or redirected, rich would
     cut it at 80 columns, so it gets whatever width its cells need (and --json has it all)."""
-    from rich.console import Console
-
     piped = not sys.stdout.isatty()
     Console(width=100_000 if piped else None, soft_wrap=piped).print(table)
 

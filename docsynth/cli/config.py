@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from docsynth import config as config_mod
+from docsynth import options
 from docsynth.cli.common import ConfigOpt, Group, JsonOpt, emit, load_config
 
 config_app = typer.Typer(cls=Group, no_args_is_help=True, help="Inspect the effective run config.")
@@ -19,8 +20,6 @@ def register(app: typer.Typer) -> None:
 @config_app.command("show")
 def config_show(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Print the effective config (defaults, file, nothing else)."""
-    from docsynth import options
-
     cfg = load_config(config).model_dump()
     human = config_mod.dump(cfg).rstrip()
     effective = options.effective(cfg)

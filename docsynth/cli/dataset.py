@@ -9,8 +9,11 @@ from typing import Any, Literal
 import typer
 
 from docsynth import outputs
-from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, path_or_none
-from docsynth.dataset.preview import MAX_COLUMNS, MAX_COUNT, MAX_TILE
+from docsynth.cli.common import ConfigOpt, JsonOpt, Names, comma_list, emit, load_config, path_or_none
+from docsynth.dataset import split as split_mod
+from docsynth.dataset.export import export, require_pyarrow
+from docsynth.dataset.preview import MAX_COLUMNS, MAX_COUNT, MAX_TILE, contact_sheet
+from docsynth.dataset.stats import format_table, run_stats
 from docsynth.errors import DocsynthError
 from docsynth.progress import progress_bar
 
@@ -44,8 +47,6 @@ def split_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Split a generated dataset into train/ and valid/ without leaking pages between them."""
-    from docsynth.dataset import split as split_mod
-
     if check:
         _check_split(dataset, as_json)
         return
@@ -74,8 +75,6 @@ def split_cmd(
 
 def _check_split(folder: Path, as_json: bool) -> None:
     """``split --check``: which groups sit in both splits; exit 1 when any does."""
-    from docsynth.dataset import split as split_mod
-
     report: dict[str, Any] = split_mod.summarise_split(folder)
     leaks = len(report["leaked_documents"]) + len(report["leaked_backgrounds"])
     examples = (report["leaked_documents"] + report["leaked_backgrounds"])[:5]
@@ -100,8 +99,6 @@ def export_cmd(
     the reference layout (images + 3-channel masks named {doc:04}_bck_{k:02}) or one Parquet
     file (a row per sample: image and mask bytes, corners, flags, provenance, labels); and the
     labels beyond the page as ICDAR 2015 word boxes, Doc3D backward maps or UVDoc grids."""
-    from docsynth.dataset.export import export, require_pyarrow
-
     if fmt == "parquet":
         require_pyarrow()
         outputs.check_file(out)
@@ -124,19 +121,17 @@ def preview_cmd(
     tile: int = typer.Option(240, min=32, max=MAX_TILE, help="Tile size in pixels."),
     seed: int = typer.Option(0, help="Seed of the subset."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing sheet."),
-    labels: str = typer.Option("", "--labels", help="Also draw labels beyond the page: words, bm "
-                               "(a checkerboard through the backward map), comma-separated."),
+    labels: Names = typer.Option("", "--labels", parser=comma_list, metavar="LABEL,...",
+                                 help="Also draw labels beyond the page: words, bm (a checkerboard through the "
+                                      "backward map), comma-separated."),
     as_json: bool = JsonOpt,
 ) -> None:
     """A contact sheet: each sample with its mask outline, corner quad and numbered corners
     (0 = top-left, clockwise), other instances and the sample's flags."""
-    from docsynth.dataset.preview import contact_sheet
-
     outputs.check_file(out)
     outputs.refuse_replacing([out], inputs=[dataset], force=force)
-    views = [v.strip() for v in labels.split(",") if v.strip()]
     result = contact_sheet(dataset, out, count=count, columns=columns, tile=tile, seed=seed, force=force,
-                           views=views)
+                           views=list(labels))
     emit(result, as_json, f"wrote {result['out']} ({result['samples']} samples)")
 
 
@@ -151,8 +146,6 @@ def stats_cmd(
 ) -> None:
     """Page area, corner angles, rotation, brightness, contrast, saturation and sharpness of a
     dataset, side by side with real photos (medians, 10-90% ranges, KS distance)."""
-    from docsynth.dataset.stats import format_table, run_stats
-
     if plot is not None:
         outputs.check_file(plot, "--plot")
         outputs.refuse_replacing([plot], inputs=[folder, real] if real else [folder], force=force, flag="--plot")

@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 
 from docsynth import outputs
-from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, note, path_or_none, warn
+from docsynth.cli.common import ConfigOpt, JsonOpt, Names, comma_list, emit, load_config, note, path_or_none, warn
 from docsynth.cli.scan import POST_HELP, split_model_arg
 from docsynth.errors import DocsynthError, Incomplete
+from docsynth.evaluate import command as ev
+from docsynth.evaluate import hardcases
 from docsynth.progress import progress_bar
 
 
@@ -46,8 +48,6 @@ def evaluate_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Score page corners on real photos: SmartDoc 2015 Jaccard, mask IoU, worst cases."""
-    from docsynth.evaluate import command as ev
-
     checkpoint, rest = split_model_arg(list(args or []), "the photo folder")
     if len(rest) > 1:
         raise DocsynthError(f"expected one photo folder, got {len(rest)}: {', '.join(map(str, rest))}")
@@ -72,11 +72,20 @@ def evaluate_cmd(
                          f"{report['skipped'][0]['image']}) and are not in the scores; replace them and rerun")
 
 
+def _cases(text: str) -> Names:
+    names = comma_list(text)
+    for name in names:
+        if name not in hardcases.CASES:
+            raise typer.BadParameter(f"unknown case {name!r} (known: {', '.join(hardcases.CASES)})")
+    return names
+
+
 def hardcases_cmd(
     out: Path = typer.Argument(..., help="Folder to write (images/ + corners.csv)."),
     count: int = typer.Option(24, "--count", "-n", min=1, max=10000, help="Photos per case."),
     seed: int = typer.Option(2026, "--seed", help="Seed of the benchmark (training never uses its indices)."),
-    cases: str | None = typer.Option(None, "--cases", help="Comma-separated cases (default: all)."),
+    cases: Names | None = typer.Option(None, "--cases", parser=_cases, metavar="CASE,...",
+                                       help="Comma-separated cases (default: all)."),
     force: bool = typer.Option(False, "--force", help="Replace a benchmark made with other settings."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -86,13 +95,8 @@ def hardcases_cmd(
     close-up, squashed, greyscale, page held, page filling the frame, larger sheet under
     it, objects on it, round objects beside it, booklet, and photos without a page. The
     evaluation's subsets are the cases; the page-less photos measure false acceptance."""
-    from docsynth.evaluate import hardcases
-
-    names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
-    for name in names or []:
-        if name not in hardcases.CASES:
-            raise DocsynthError(f"--cases: unknown case {name!r} (known: {', '.join(hardcases.CASES)})")
     with progress_bar("hardcases") as bar:
-        summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=names, force=force, progress=bar)
+        summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=cases or None, force=force,
+                                            progress=bar)
     emit(summary, as_json, f"wrote {summary['photos']} photos ({summary['per_case']} per case: "
                            f"{', '.join(summary['cases'])}) to {out}; score them: docsynth evaluate {out}")

@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 
 from docsynth import outputs
-from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, note, path_or_none
+from docsynth.cli.common import ConfigOpt, JsonOpt, Names, comma_list, emit, load_config, note, path_or_none
 from docsynth.errors import DocsynthError, Incomplete
+from docsynth.generate.shards import failure_line
+from docsynth.generate.shards import generate as run_generate
 from docsynth.progress import progress_bar
 
 
@@ -16,11 +18,9 @@ def register(app: typer.Typer) -> None:
     app.command("generate")(generate)
 
 
-def _label_list(text: str | None) -> list[str] | None:
+def _label_list(text: str) -> Names:
     """``--labels dewarp,text`` as a list (checked with the rest of the config); 'none' -> []."""
-    if text is None:
-        return None
-    return [] if text.strip() in ("", "none") else [p.strip() for p in text.split(",") if p.strip()]
+    return Names() if text.strip() == "none" else comma_list(text)
 
 
 def generate(
@@ -36,16 +36,14 @@ def generate(
     executor: str | None = typer.Option(None, help="Executor plugin (local, ray, ...)."),
     address: str | None = typer.Option(None, help="Ray cluster for --executor ray: auto or HOST:PORT."),
     shard_format: str | None = typer.Option(None, "--shard-format", help="files or tar (WebDataset shards)."),
-    labels: str | None = typer.Option(None, "--labels", help="Labels beyond the page, comma-separated: dewarp, "
-                                         "text (dewarp/<id>.npz, text/<id>.jsonl); 'none' for none."),
+    labels: Names | None = typer.Option(None, "--labels", parser=_label_list, metavar="LABEL,...",
+                                        help="Labels beyond the page, comma-separated: dewarp, text "
+                                             "(dewarp/<id>.npz, text/<id>.jsonl); 'none' for none."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset made with another config."),
     config: Path | None = ConfigOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Composite documents onto backgrounds: images/, masks/, manifest.jsonl, run.yaml."""
-    from docsynth.generate.shards import failure_line
-    from docsynth.generate.shards import generate as run_generate
-
     written = load_config(config, {"generate.executor": executor}).generate
     if address is not None and written.executor == "local":
         raise DocsynthError("--address: names a Ray cluster; add --executor ray")
@@ -62,14 +60,14 @@ def generate(
         "generate.image_format": image_format, "generate.compositor": compositor,
         "generate.executor": executor, "generate.executor_options.address": address,
         "generate.shard_format": shard_format, "generate.compositor_options": {} if other_compositor else None,
-        "generate.labels": _label_list(labels),
+        "generate.labels": None if labels is None else list(labels),
     })
     gen = cfg.generate
     outputs.check_folder(gen.out)
     outputs.refuse_overlap(gen.out, [gen.documents, gen.backgrounds])  # --force clears images/
     outputs.refuse_inside(gen.out, [gen.documents, gen.backgrounds])  # listed recursively
     with progress_bar("generate") as bar:
-        summary = run_generate(cfg, force=force, progress=bar.advance, on_start=bar.start, note=note)
+        summary = run_generate(cfg, force=force, progress=bar, note=note)
     human = (f"wrote {summary['written']} samples ({summary['resumed']} already done, "
              f"{summary['failed']} failed) to {summary['out']} in {summary['seconds']} s"
              + (f"; {len(summary['skipped'])} unreadable files skipped (listed above)" if summary["skipped"] else ""))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata as md
+import re
 import subprocess
 import sys
 
 import typer
+from rich.table import Table
 
-from docsynth import plugins
+from docsynth import options, plugins
 from docsynth.cli.common import Group, JsonOpt, emit, print_table
 from docsynth.errors import DocsynthError
 
@@ -23,15 +26,12 @@ def plugins_list(as_json: bool = JsonOpt) -> None:
     """Every loaded plugin: version, hooks, what it provides, errors."""
     infos = [p.as_dict() for p in plugins.host().plugins()]
     if as_json:
-        from docsynth import options
-
         registered = {kind: plugins.host().all(kind) for kind in {k for i in infos for k in i["provides"]}}
         for info in infos:  # each plugin's option schema (null: a free-form mapping it checks itself)
             info["options"] = {kind: {name: options.schema(registered[kind].get(name)) for name in names}
                                for kind, names in info["provides"].items()}
         emit(infos, True)
         return
-    from rich.table import Table
 
     table = Table("plugin", "version", "provides", "errors")
     for info in infos:
@@ -44,6 +44,7 @@ def plugins_list(as_json: bool = JsonOpt) -> None:
 
 def _pip(args: list[str]) -> None:
     try:
+        # a probe: some venvs (uv) have no pip
         import pip  # noqa: F401
     except ImportError:
         raise DocsynthError("pip is not available in this Python environment (a uv venv?); "
@@ -72,9 +73,6 @@ def plugins_uninstall(packages: list[str] = typer.Argument(..., help="Distributi
 def _check_plugin_distribution(name: str) -> None:
     """Only installed distributions that provide docsynth plugins may be removed here, and
     never docsynth itself (pip -y would remove it without asking)."""
-    import importlib.metadata as md
-    import re
-
     canonical = re.sub(r"[-_.]+", "-", name).lower()
     if canonical == "docsynth":
         raise DocsynthError("docsynth: that is docsynth itself, not a plugin; to remove it run: "

@@ -8,6 +8,8 @@ import typer
 
 from docsynth import outputs
 from docsynth.cli.common import JsonOpt, emit
+from docsynth.report.page import write_report
+from docsynth.report.run_folder import RunFolder
 
 
 def register(app: typer.Typer) -> None:
@@ -23,9 +25,6 @@ def report_cmd(
 ) -> None:
     """Write one self-contained HTML page about a run: config, samples, statistics, curves,
     evaluation, worst cases and timings."""
-    from docsynth.report.page import write_report
-    from docsynth.report.run_folder import RunFolder
-
     target = out if out is not None else run_dir / "report.html"
     outputs.check_file(target)
     RunFolder(run_dir)  # not a run folder: one line, before anything is written

@@ -10,6 +10,7 @@ import typer
 from docsynth.cli.common import JsonOpt, emit
 from docsynth.errors import DocsynthError
 from docsynth.progress import progress_bar
+from docsynth.run.runner import run
 
 
 def register(app: typer.Typer) -> None:
@@ -32,8 +33,6 @@ def run_cmd(
     """Run the stages docsynth.yaml names (sources, backgrounds, generate, split, train,
     evaluate), each into RUN/<stage>/; up-to-date stages are skipped, interrupted ones resume;
     RUN/report.html is written at the end."""
-    from docsynth.run.runner import run
-
     if config and config_opt and config != config_opt:
         raise DocsynthError(f"two configs given ({config} and --config {config_opt}); pass one")
     summary = run(config or config_opt, start=start, until=until, force=force or [], bars=progress_bar)

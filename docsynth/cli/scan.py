@@ -1,10 +1,11 @@
 """Commands `docsynth scan` and `docsynth export-model` (docsynth/scan/).
 
-torch and onnxruntime are imported inside the commands, so `docsynth --help` stays light.
+torch and onnxruntime load only when a command runs a model, so `docsynth --help` stays light.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,9 @@ from docsynth import outputs
 from docsynth.cli.common import ConfigOpt, JsonOpt, emit, load_config, warn
 from docsynth.errors import DocsynthError, Incomplete
 from docsynth.progress import progress_bar
+from docsynth.scan.export_model import TOLERANCES, Tolerance, export_model, format_for
+from docsynth.scan.photos import JOURNAL, collect_photos, scan_photos, stamp
+from docsynth.scan.scanner import Scanner, load_backend
 
 # docsynth/scan/exporters' table and precisions, written out so that `docsynth --help` need not
 # import the exporters (tests/test_cli.py checks that they agree)
@@ -47,15 +51,10 @@ def split_model_arg(args: list[Path], what: str) -> tuple[Path | None, list[Path
 def check_scan_output(inputs: list[Path], out: Path, force: bool) -> None:
     """Before any photo is read: ``--out`` can be written, is not a photo folder, and no page
     would replace a photo (never) or a file an earlier scan did not write (only with --force)."""
-    import json
-
-    from docsynth.scan.photos import collect_photos
-
     photos = collect_photos(inputs)
     outputs.check_folder(out)
     outputs.refuse_overlap(out, [i for i in inputs if i.is_dir()], holding=False)
     outputs.refuse_inside(out, inputs)  # photo folders are listed recursively
-    from docsynth.scan.photos import JOURNAL
 
     try:  # pages an earlier scan wrote into --out may be replaced by a new scan
         earlier = [r["page"] for r in json.loads((out / "scan.json").read_text())["results"] if r.get("page")]
@@ -80,9 +79,6 @@ def scan_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Find the page in each photo and write it flattened, plus corners.csv."""
-    from docsynth.scan.photos import scan_photos, stamp
-    from docsynth.scan.scanner import Scanner, load_backend
-
     checkpoint, inputs = split_model_arg(args, "photos or folders")
     sc = load_config(config, {"scan.postprocessor": post}).scan
     if checkpoint is None and sc.checkpoint:
@@ -145,8 +141,6 @@ def export_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Export a model (ONNX fp32/fp16/int8, TorchScript, TFLite, Core ML), verified against the original."""
-    from docsynth.scan.export_model import export_model, format_for
-
     inputs = [checkpoint] + ([real] if real else [])
     if out.exists() or fmt is not None:  # never an input, whatever the format
         outputs.refuse_replacing([out], inputs=inputs, force=force)
@@ -169,7 +163,6 @@ def _tolerance(precision: str, corner_px: float | None, jaccard: float | None, c
     values; None when no flag is given (the precision's own tolerances apply)."""
     if corner_px is None and jaccard is None and confidence is None and flips is None:
         return None
-    from docsynth.scan.export_model import TOLERANCES, Tolerance
 
     default = TOLERANCES.get(precision, TOLERANCES["fp32"])["real"]
     return Tolerance(default.corner_px if corner_px is None else corner_px,

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
+from docsynth import plugins
 from docsynth.cli.common import ConfigOpt, Group, JsonOpt, emit, load_config, print_table, warn
+from docsynth.errors import DocsynthError, Incomplete
 from docsynth.progress import progress_bar
+from docsynth.sources.prepare import parse_mix, prepare, resize_folder
+from docsynth.sources.store import describe, fetch, import_data
 
 sources_app = typer.Typer(cls=Group, no_args_is_help=True,
                           help="Document sources: list, fetch or import datasets, prepare a document set.")
@@ -23,9 +28,6 @@ def register(app: typer.Typer) -> None:
 def sources_list(config: Path | None = ConfigOpt, as_json: bool = JsonOpt,
                  no_count: bool = typer.Option(False, "--no-count", help="Do not list documents (faster).")) -> None:
     """Every source: licence, how to get it, whether its data is here and how many documents."""
-    from docsynth import plugins
-    from docsynth.sources.store import describe
-
     cfg = load_config(config)
     entries = list(dict.fromkeys(plugins.names("source") + [
         e for e, o in cfg.sources.options.items() if isinstance(o, dict) and "source" in o]))
@@ -33,7 +35,6 @@ def sources_list(config: Path | None = ConfigOpt, as_json: bool = JsonOpt,
     if as_json:
         emit(infos, True)
         return
-    from rich.table import Table
 
     table = Table("source", "licence", "get it", "here", "documents", "note")
     for i in infos:
@@ -49,9 +50,6 @@ def sources_fetch(name: str = typer.Argument(..., help="Source name (see 'docsyn
                   config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Download a source's data (resumable, checksum-verified) and unpack it safely. For
     registration-gated datasets, print what to download and how to import it."""
-    from docsynth.errors import DocsynthError
-    from docsynth.sources.store import fetch
-
     cfg = load_config(config)
     with progress_bar(f"fetch {name}") as bar:
         result = fetch(cfg, name, progress=bar, retries=retries)
@@ -72,8 +70,6 @@ def sources_import(name: str = typer.Argument(..., help="Source name."),
                    force: bool = typer.Option(False, "--force", help="Replace an earlier import of this file."),
                    config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Unpack (safely) or copy manually downloaded data into the source's data folder."""
-    from docsynth.sources.store import import_data
-
     cfg = load_config(config)
     with progress_bar(f"import {name}") as bar:
         result = import_data(cfg, name, path, force=force, progress=bar)
@@ -83,10 +79,18 @@ def sources_import(name: str = typer.Argument(..., help="Source name."),
                                               f"{result['documents']} documents available")
 
 
+def _mix(text: str) -> dict[str, int | str]:
+    try:
+        return parse_mix(text)
+    except DocsynthError as exc:  # its message names the option too
+        raise typer.BadParameter(str(exc).removeprefix("--mix: ")) from None
+
+
 @sources_app.command("prepare")
 def sources_prepare(
-    mix: str | None = typer.Option(None, help="NAME=COUNT pairs, e.g. docvqa=700,funsd=all "
-                                              "(default: sources.mix)."),
+    mix: dict[str, int | str] | None = typer.Option(None, parser=_mix, metavar="NAME=COUNT,...",
+                                                    help="NAME=COUNT pairs, e.g. docvqa=700,funsd=all "
+                                                         "(default: sources.mix)."),
     seed: int | None = typer.Option(None, help="Master seed."),
     max_size: int | None = typer.Option(None, "--max-size", help="Longest side of prepared pages."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: sources.out)."),
@@ -97,13 +101,11 @@ def sources_prepare(
     as_json: bool = JsonOpt,
 ) -> None:
     """Sample the mix (seeded), clean, mask and resize each page: images/, masks/, documents.jsonl."""
-    from docsynth.sources.prepare import parse_mix, prepare
-
     cfg = load_config(config, {"seed": seed, "sources.max_size": max_size,
                                "sources.out": None if out is None else str(out),
                                "sources.workers": workers, "sources.image_format": image_format})
     if mix is not None:
-        cfg.sources.mix = parse_mix(mix)
+        cfg.sources.mix = mix
 
     with progress_bar("prepare") as bar:
         summary = prepare(cfg, force=force, progress=bar, warn=warn)
@@ -114,8 +116,6 @@ def sources_prepare(
     # source has too few readable ones, are the warnings above).
     short = {e: s for e, s in summary["sources"].items() if not s["taken"] and s["requested"] != 0}
     if short:
-        from docsynth.errors import Incomplete
-
         entry, s = next(iter(short.items()))
         why = f" (e.g. {s['skipped_examples'][0]})" if s["skipped_examples"] else ""
         raise Incomplete(f"{summary['out']}: incomplete, source {entry!r} gave {s['taken']} of "
@@ -130,8 +130,6 @@ def resize_cmd(src: Path = typer.Argument(..., help="Folder of images (and masks
                as_json: bool = JsonOpt) -> None:
     """Shrink every image under SRC to a longest side of --max-size, keeping the aspect ratio;
     masks (under masks/ or named *_mask.*) use nearest-neighbour; documents.jsonl is updated."""
-    from docsynth.sources.prepare import resize_folder
-
     with progress_bar("resize") as bar:
         summary = resize_folder(src, dst, max_size, force=force, progress=bar)
     emit(summary, as_json, f"resized {summary['written']} images into {dst} ({summary['kept']} already there, "

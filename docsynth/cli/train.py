@@ -38,7 +38,7 @@ def train_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Train a page-segmentation (and corner) model; resumable, torchrun-aware."""
-    from docsynth.train.command import train
+    from docsynth.train.command import train  # imports torch: docsynth --help must not
 
     overrides: dict[str, Any] = {
         "train.backbone": backbone, "train.epochs": epochs, "train.weights": weights,

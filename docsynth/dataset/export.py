@@ -36,7 +36,8 @@ import numpy as np
 from docsynth.dataset.export_labels import LABEL_EXPORTERS
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
-from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, place_file, read_mask
+from docsynth.geometry import quad_mask
+from docsynth.io import atomic_write_bytes, atomic_write_text, encode_image, place_file, read_image, read_mask
 from docsynth.progress import Progress
 
 FORMATS = ("coco", "yolo-seg", "reference", "parquet", "icdar2015", "doc3d", "uvdoc")
@@ -57,8 +58,6 @@ def _mask_of(item: Item) -> np.ndarray | None:
     if item.mask is not None and item.mask.is_file():
         return read_mask(item.mask)
     if item.corners is not None and item.width and item.height:
-        from docsynth.geometry import quad_mask
-
         return quad_mask(item.corners, (item.height, item.width))
     return None
 
@@ -66,7 +65,6 @@ def _mask_of(item: Item) -> np.ndarray | None:
 def _size(item: Item) -> tuple[int, int]:
     if item.width and item.height:
         return int(item.width), int(item.height)
-    from docsynth.io import read_image
 
     h, w = read_image(item.image, cv2.IMREAD_UNCHANGED).shape[:2]
     item.width, item.height = w, h
@@ -197,6 +195,7 @@ PARQUET_EXTRA = "pip install 'docsynth[parquet]' (pyarrow)"
 
 def require_pyarrow() -> None:
     try:
+        # optional extra [parquet], probed before any work
         import pyarrow  # noqa: F401
         import pyarrow.parquet  # noqa: F401
     except ImportError:
@@ -204,7 +203,7 @@ def require_pyarrow() -> None:
 
 
 def _parquet_schema() -> Any:
-    import pyarrow as pa
+    import pyarrow as pa  # optional extra [parquet]
 
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # Hugging Face's Image storage
     fields = [("id", pa.string()), ("image", image), ("mask", image), ("width", pa.int32()),
@@ -277,6 +276,7 @@ def _rel(path: Path, root: Path) -> str:
 def export_parquet(items: list[Item], out: Path, root: Path,
                    progress: Progress | None = None) -> dict[str, Any]:
     """Write ``out`` under a temporary name beside it, row group by row group, then rename it."""
+    # optional extra [parquet]
     import pyarrow as pa
     import pyarrow.parquet as pq
 

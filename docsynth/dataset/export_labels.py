@@ -52,7 +52,7 @@ def _label_file(item: Item, root: Path, kind: str, fmt: str) -> Path:
 
 def _savemat(path: Path, arrays: dict[str, np.ndarray]) -> None:
     try:
-        import scipy.io
+        import scipy.io  # scipy: slow to import (0.3 s), and only .mat exports need it
     except ImportError:
         raise DocsynthError("this export writes .mat files and needs scipy: pip install scipy") from None
     buf = io.BytesIO()

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.generate.dewarp import unwarp
 
 VIEWS = ("words", "bm")
 WORD, DONT_CARE, LIGHT, DARK = (0, 220, 255), (200, 60, 255), (250, 250, 250), (40, 40, 40)
@@ -99,8 +100,6 @@ def check_views(views: list[str]) -> list[str]:
 def label_panels(image: np.ndarray, arrays: dict[str, np.ndarray], records: list[dict[str, Any]],
                  flat_size: tuple[int, int] | None = None) -> list[np.ndarray]:
     """Photo, uv as colour, bm checkerboard, words, and the page flattened through bm."""
-    from docsynth.generate.dewarp import unwarp
-
     gh, gw = arrays["bm"].shape[:2]
     return [image, uv_colour(arrays["uv"]), bm_checkerboard(image, arrays["bm"]), draw_words(image, records),
             unwarp(image, arrays["bm"], flat_size or (gw, gh))]

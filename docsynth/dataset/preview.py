@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from docsynth.dataset.label_viz import check_views, load_labels, overlay
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import Item, read_items
 from docsynth.io import read_image, read_mask, write_image
@@ -41,8 +42,6 @@ def render_tile(item: Item, tile: int, views: list[str] | None = None, root: Pat
     small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
                        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     if views and root is not None:
-        from docsynth.dataset.label_viz import load_labels, overlay
-
         small = overlay(small, *load_labels(root, item.row), views, s)
     if item.mask is not None and item.mask.is_file():
         mask = cv2.resize(read_mask(item.mask), small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
@@ -89,8 +88,6 @@ def contact_sheet(dataset: str | Path, out: str | Path, count: int = 48, columns
     if not items:
         raise DocsynthError(f"{dataset}: no samples to show")
     if views:
-        from docsynth.dataset.label_viz import check_views
-
         check_views(views)
     tiles = [render_tile(item, tile, views, Path(dataset)) for item in items]
     while len(tiles) % columns:

@@ -30,6 +30,7 @@ import yaml
 
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
+from docsynth.generate.dewarp import resized_labels
 from docsynth.io import (
     atomic_write_bytes,
     atomic_write_text,
@@ -209,8 +210,6 @@ def _copy_sample(root: Path, dest: Path, row: dict[str, Any], max_size: int) -> 
     write_image(dest / new["image"], image)
     write_image(dest / new["mask"], mask)
     if row.get("dewarp") or row.get("text"):  # generate.labels: carried along, resized with the image
-        from docsynth.generate.dewarp import resized_labels
-
         for kind, data in resized_labels(root, row, (new["width"], new["height"])).items():
             new[kind] = f"{kind}/{Path(name).with_suffix('.npz' if kind == 'dewarp' else '.jsonl').as_posix()}"
             atomic_write_bytes(dest / new[kind], data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,12 @@ import numpy as np
 from docsynth.errors import DocsynthError
 from docsynth.evaluate.smartdoc import CONFIDENT, WRONG_BELOW, abstention, evaluate_predictions
 from docsynth.formats import corners as corners_csv
+from docsynth.io import atomic_write_text, write_image
 from docsynth.progress import Progress
+from docsynth.scan import packaged as packaged_mod
+from docsynth.scan import scanner  # scanner.PACKAGED_MODEL read at call time: it can be moved
+from docsynth.scan.classical import find_page
+from docsynth.scan.scanner import Scanner, load_backend, packaged_model_available, read_photo
 from docsynth.viz import grid
 
 # ---------------------------------------------------------------------------------------------
@@ -48,8 +54,6 @@ def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
     there (path -> one-line reason, ``warn`` told once) and left out instead of stopping the
     evaluation; photos already in it are left out without being read again, so every method
     is scored on the same photos. Without it, an unreadable photo raises DocsynthError."""
-    from docsynth.scan.scanner import read_photo
-
     records = []
     for path, gt in items:
         if skipped is not None and path in skipped:
@@ -79,8 +83,6 @@ def evaluate_method(method: Method, items: list[tuple[Path, np.ndarray]],
 def run_negatives(method: Method, negatives: list[Path], skipped: dict[Path, str],
                   progress: Progress | None = None) -> list[dict[str, Any]]:
     """``method`` on photos without a page: what it found there (nothing, ideally)."""
-    from docsynth.scan.scanner import read_photo
-
     found = []
     for path in negatives:
         if path not in skipped:
@@ -97,8 +99,6 @@ def run_negatives(method: Method, negatives: list[Path], skipped: dict[Path, str
 
 
 def classical_method(image: np.ndarray) -> tuple[Any, None]:
-    from docsynth.scan.classical import find_page
-
     return find_page(image), None
 
 
@@ -120,8 +120,6 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
     DocsynthError. ``packaged`` also scores the packaged model (method ``packaged:<post>``,
     after the baseline) when ``checkpoint`` is another model; the report's ``packaged`` entry
     describes it."""
-    from docsynth.scan.scanner import PACKAGED_MODEL, Scanner, load_backend, packaged_model_available
-
     if out is not None and (Path(out) / "results.json").exists() and not force:
         raise DocsynthError(f"{Path(out) / 'results.json'}: exists from an earlier evaluation; pass --force "
                             "to replace it or choose another --out")
@@ -129,22 +127,20 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
         raise DocsynthError(f"--baseline {baseline!r}: the only baseline is 'classical'")
     packaged = bool(packaged and checkpoint is not None)  # without a checkpoint the model is the packaged one
     if packaged and not packaged_model_available():
-        raise DocsynthError(f"evaluate.packaged: no packaged model is installed ({PACKAGED_MODEL.with_suffix('.onnx')} "
-                            f"and {PACKAGED_MODEL} are missing); set evaluate.packaged: false")
+        raise DocsynthError(f"evaluate.packaged: no packaged model is installed ({scanner.PACKAGED_MODEL.with_suffix('.onnx')} "
+                            f"and {scanner.PACKAGED_MODEL} are missing); set evaluate.packaged: false")
     items = corners_csv.read_folder(folder)
     negatives = corners_csv.read_negatives(folder)
     methods: dict[str, Method] = {}
-    if checkpoint is None and not PACKAGED_MODEL.is_file() and baseline:
+    if checkpoint is None and not scanner.PACKAGED_MODEL.is_file() and baseline:
         if note:
-            note(f"no packaged model is installed ({PACKAGED_MODEL}); scoring the {baseline} baseline only; "
+            note(f"no packaged model is installed ({scanner.PACKAGED_MODEL}); scoring the {baseline} baseline only; "
                  "pass CHECKPOINT to score a model")
     else:
         methods[f"model:{post}"] = Scanner(load_backend(checkpoint), post, post_options).method
     if baseline == "classical":
         methods["classical"] = classical_method
     if packaged:
-        from docsynth.scan import packaged as packaged_mod
-
         methods[f"packaged:{post}"] = Scanner(load_backend(None), post, post_options).method
     report: dict[str, Any] = {"data": str(folder), "checkpoint": None if checkpoint is None else str(checkpoint),
                               "postprocessor": post if f"model:{post}" in methods else None,
@@ -246,8 +242,6 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
                   columns: int = 4) -> np.ndarray:
     """The ``worst`` images of the first method, each with the true quad (green), the method's
     quad (red) and the second method's quad (blue), captioned with their scores."""
-    from docsynth.scan.scanner import read_photo
-
     methods = list(report["methods"])
     rows = sorted(report["methods"][methods[0]]["images"], key=lambda r: r["jaccard"])[:worst]
     paths = {p.name: (p, gt) for p, gt in corners_csv.read_folder(folder)}
@@ -286,10 +280,6 @@ def contact_sheet(report: dict[str, Any], folder: str | Path, worst: int = 8, ti
 
 def write_evaluation(out: str | Path, report: dict[str, Any], folder: str | Path, worst: int = 8) -> dict[str, str]:
     """results.json, per_image.csv and worst.png in ``out``; returns their paths."""
-    import json
-
-    from docsynth.io import atomic_write_text, write_image
-
     out = Path(out)
     files = {"results": str(out / "results.json"), "per_image": str(out / "per_image.csv"),
              "worst": str(out / "worst.png")}

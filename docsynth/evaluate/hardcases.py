@@ -22,6 +22,9 @@ import yaml
 
 from docsynth import config as config_mod
 from docsynth.errors import DocsynthError
+from docsynth.formats import corners as corners_csv
+from docsynth.generate.stream import SampleStream
+from docsynth.io import atomic_write_bytes, atomic_write_text, claim_output, encode_image
 from docsynth.progress import Progress
 from docsynth.schema import RunConfig
 
@@ -108,10 +111,6 @@ def _read_journal(path: Path) -> dict[str, list]:
 def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: list[str] | None = None,
                     force: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Write ``count`` photos per case into ``out`` (images/ + corners.csv); returns a summary."""
-    from docsynth.formats import corners as corners_csv
-    from docsynth.generate.stream import SampleStream
-    from docsynth.io import atomic_write_bytes, atomic_write_text, claim_output, encode_image
-
     names = list(CASES) if not cases else list(cases)
     for case in names:
         case_config(case, seed)  # unknown names fail before any work

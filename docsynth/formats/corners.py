@@ -21,6 +21,7 @@ import numpy as np
 
 from docsynth.errors import DocsynthError
 from docsynth.geometry import is_simple_quad
+from docsynth.io import atomic_write_text
 
 FILENAME = "corners.csv"
 COLUMNS = ("image", "tl_x", "tl_y", "tr_x", "tr_y", "br_x", "br_y", "bl_x", "bl_y")
@@ -125,8 +126,6 @@ def text(rows: Iterable[tuple[str, np.ndarray | None]], confidences: Iterable[fl
 def write(path: str | Path, rows: Iterable[tuple[str, np.ndarray | None]],
           confidences: Iterable[float] | None = None) -> Path:
     """Write a corners.csv atomically (with the ``confidence`` column when given); returns its path."""
-    from docsynth.io import atomic_write_text
-
     path = Path(path)
     atomic_write_text(path, text(rows, confidences))
     return path

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.formats import corners as corners_csv
 from docsynth.io import list_images, read_jsonl
 
 FILENAME = "manifest.jsonl"
@@ -105,8 +106,6 @@ def read_items(folder: str | Path) -> list[Item]:
                 raise DocsynthError(f"{manifest}:{n}: malformed row ({exc}); regenerate the dataset") from None
         return items
     if (folder / "corners.csv").is_file():
-        from docsynth.formats import corners as corners_csv
-
         return [Item(id=path.stem, image=path, mask=None, corners=corners, document=path.stem)
                 for path, corners in corners_csv.read_folder(folder)]
     raise DocsynthError(f"{folder}: no manifest.jsonl or corners.csv; pass a dataset made by 'docsynth generate' "

@@ -21,12 +21,15 @@ point (and to 1e-5 px for lens/elastic remaps, inverted numerically). Negatives 
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.generate.words import decode_jsonl, encode_jsonl, word_records
 from docsynth.kinds import Sample
 
 LABEL_KINDS = ("dewarp", "text")
@@ -86,8 +89,6 @@ def dewarp_arrays(sample: Sample, geometry: Any, size: tuple[int, int] = BM_SIZE
 def encode_npz(arrays: dict[str, np.ndarray]) -> bytes:
     """What ``np.savez_compressed`` writes (a zip of .npy files, deflated), at zlib level 1:
     measured 3x faster than its default level 6 on these maps, for files a few % larger."""
-    import zipfile
-
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for name, array in arrays.items():
@@ -121,8 +122,6 @@ def unwarp(image: np.ndarray, bm: np.ndarray, out_size: tuple[int, int] | None =
     """Flatten a photo through its backward map: the flat page at ``out_size`` (w, h; default the
     grid's size). Each output pixel samples the photo at the bm position of its centre, the
     grid being upsampled bilinearly first (as DewarpNet and DocTr unwarp)."""
-    import cv2
-
     gh, gw = bm.shape[:2]
     ow, oh = out_size or (gw, gh)
     h, w = image.shape[:2]
@@ -156,8 +155,6 @@ def label_files(sample: Sample, labels: list[str], compositor: str, info: dict[s
                 notes: set[str]) -> dict[str, tuple[str, bytes]]:
     """The label files of one sample: kind -> (member suffix, bytes), e.g. ``"dewarp" ->
     ("dewarp.npz", ...)``. Lines worth telling the user once go into ``notes``."""
-    from docsynth.generate.words import encode_jsonl, word_records
-
     geometry = require_geometry(sample, compositor)
     out: dict[str, tuple[str, bytes]] = {}
     visible = sample.mask  # words need the mask only: no dense maps unless asked for
@@ -178,8 +175,6 @@ def label_files(sample: Sample, labels: list[str], compositor: str, info: dict[s
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean structural similarity of two greyscale images of one size (Gaussian window, sigma
     1.5, as Wang et al. 2004); colour images are turned grey first."""
-    import cv2
-
     def grey(x):
         x = cv2.cvtColor(x, cv2.COLOR_BGR2GRAY) if x.ndim == 3 else x
         return x.astype(np.float64)
@@ -201,10 +196,6 @@ def resized_labels(root: Path, row: dict[str, Any], size: tuple[int, int]) -> di
     resized to ``size`` (w, h), e.g. by ``split``: ``bm`` and ``flat_poly`` do not change (they
     are fractions), ``photo_poly`` scales exactly, ``uv`` is resampled linearly (a pixel next to
     the page's edge may become NaN) and ``visible`` by nearest neighbour."""
-    import cv2
-
-    from docsynth.generate.words import decode_jsonl, encode_jsonl
-
     out: dict[str, bytes] = {}
     w, h = int(row["width"]), int(row["height"])
     sx, sy = size[0] / w, size[1] / h

@@ -15,6 +15,7 @@ import numpy as np
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.errors import DocsynthError
+from docsynth.generate.dewarp import require_geometry
 from docsynth.geometry import page_corners
 from docsynth.kinds import Page
 
@@ -51,7 +52,6 @@ def labels_problem(name: str, options: dict[str, Any], labels: list[str]) -> str
     (checked on one sample with ``options``), else the line saying it does not."""
     if not labels:
         return None
-    from docsynth.generate.dewarp import require_geometry
 
     background = np.random.default_rng(0).integers(60, 200, (240, 320, 3), dtype=np.uint8)
     try:

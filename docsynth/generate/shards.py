@@ -40,6 +40,7 @@ from docsynth.io import (
     write_jsonl,
 )
 from docsynth.kinds import Sample
+from docsynth.progress import Progress
 from docsynth.schema import GenerateSection, RunConfig
 
 # Keys of the generate section that do not change what is written.
@@ -188,12 +189,12 @@ def plan_for(gen: GenerateSection, n_documents: int) -> Plan:
     return Plan(total=total, per_document=gen.per_document, shard_size=gen.shard_size)
 
 
-def generate(cfg: RunConfig, force: bool = False,
-             progress: Callable[[int], None] | None = None,
-             on_start: Callable[[int, int], None] | None = None,
+def generate(cfg: RunConfig, force: bool = False, progress: Progress | None = None,
              note: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run generation (the ``generate`` section; the whole config is recorded in run.yaml);
-    returns a summary dict. ``note`` hears about each unreadable input file, once."""
+    returns a summary dict. ``progress`` counts samples (those of finished shards count as done
+    at the start); ``note`` hears about each unreadable input file, once."""
+    progress = progress or Progress()
     t0 = time.perf_counter()
     gen = cfg.generate
     check_labels(list(gen.labels))
@@ -212,8 +213,7 @@ def generate(cfg: RunConfig, force: bool = False,
     redo_changed_inputs(shard_dir, documents, backgrounds, note)
     todo = [t for t in plan.shards if not (shard_dir / f"{t[0]:05d}.jsonl").is_file()]
     skipped = plan.total - sum(end - start for _, start, end in todo)
-    if on_start:
-        on_start(plan.total, skipped)
+    progress.start(plan.total, skipped)
     ctx = Context(gen=gen, seed=cfg.seed, out=out, stream=stream)
     written = failed = 0
     unreadable: dict[str, str] = {}  # input file -> why it was skipped
@@ -230,8 +230,7 @@ def generate(cfg: RunConfig, force: bool = False,
             if line not in noted and note:
                 note(line)
             noted.add(line)
-        if progress:
-            progress(result["size"])
+        progress.advance(result["size"])
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []  # samples not made, in this run or (never retried) before
     for shard, _, _ in plan.shards:

@@ -12,7 +12,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from docsynth.dataset.preview import render_tile
+from docsynth.dataset.split import describe_sharing
+from docsynth.dataset.stats import STATS, compare, measure
 from docsynth.errors import DocsynthError
+from docsynth.formats.manifest import read_items
 from docsynth.formats.runfolder import STAGE_ORDER
 from docsynth.io import read_image, read_jsonl
 from docsynth.report.html import esc, fmt_value, img, missing, prose, table
@@ -124,8 +128,6 @@ def section_dataset(run: RunFolder, count: int = 12) -> str:
     for r in rows:
         for f in r.get("flags") or []:
             flags[f] = flags.get(f, 0) + 1
-    from docsynth.dataset.preview import render_tile
-    from docsynth.formats.manifest import read_items
 
     tiles = [render_tile(item, TILE) for item in _spread(read_items(folder), count)]
     out = (f"<p>{len(rows)} samples from {fmt_value(summary.get('documents'))} documents and "
@@ -158,8 +160,6 @@ def _real_photos_folder(run: RunFolder) -> str:
 
 def section_statistics(run: RunFolder, limit: int = 200) -> str:
     """`docsynth stats` of the generated dataset against the run's real photos."""
-    from docsynth.dataset.stats import STATS, compare, measure
-
     folder = run.stage_dir("generate")
     if not run.complete("generate") or not (folder / "manifest.jsonl").is_file():
         return missing(run.why_missing("generate"))
@@ -220,7 +220,6 @@ def section_split(run: RunFolder) -> str:
         if isinstance(s.get(key), dict):
             rows.append([key, s[key].get("train"), s[key].get("valid")])
     out = table(["", "train", "valid"], rows)
-    from docsynth.dataset.split import describe_sharing
 
     out += (f"<p>{prose(describe_sharing(s))}" + (f" {s['dropped']} samples dropped." if s.get("dropped") else "")
             + "</p>")

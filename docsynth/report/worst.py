@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from docsynth.errors import DocsynthError
+from docsynth.formats import corners as corners_csv
 from docsynth.io import read_image
 from docsynth.report.html import esc, img, missing
 from docsynth.report.run_folder import RunFolder, read_json
@@ -64,8 +65,6 @@ def section_worst(run: RunFolder, count: int = 8) -> str:
 
 def _ground_truth(run: RunFolder, data: dict[str, Any]) -> dict[str, tuple[Path, Any]]:
     """photo name -> (path, true corners), from the folder the evaluation scored."""
-    from docsynth.formats import corners as corners_csv
-
     record = run.records.get("evaluate") or {}
     folder = data.get("data") or (record.get("summary") or {}).get("data")
     if not folder:

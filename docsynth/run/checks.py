@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from docsynth import config as config_mod
-from docsynth import outputs, plugins
+from docsynth import options, outputs, plugins
 from docsynth.config import Loaded, lookup
 from docsynth.errors import DocsynthError
 from docsynth.formats.runfolder import STAGE_ORDER
@@ -35,8 +35,6 @@ _CHECKED_APART = {"generate.source", "generate.background_provider"}
 def check(loaded: Loaded, stages: dict[str, Stage], *, start: str | None = None,
           until: str | None = None, force: list[str] | None = None) -> list[str]:
     """Every problem that can be found before a stage starts, one line each."""
-    from docsynth import options
-
     problems = list(loaded.problems)
     cfg = loaded.cfg
     problems += options.problems(cfg, str(loaded.path or "config"), loaded.lines)

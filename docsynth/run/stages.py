@@ -10,11 +10,26 @@ from pathlib import Path
 from typing import Any
 
 from docsynth import plugins
+from docsynth.backgrounds.credits import write_credits
+from docsynth.backgrounds.dedupe import dedupe_folder
+from docsynth.backgrounds.folder import collect_backgrounds, folder_backgrounds
+from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
 from docsynth.config import lookup, typed
-from docsynth.errors import DocsynthError
+from docsynth.dataset.split import split
+from docsynth.errors import DocsynthError, Incomplete
+from docsynth.evaluate import command as ev
+from docsynth.formats import corners as corners_csv
+from docsynth.generate.preflight import compositor_problem
+from docsynth.generate.shards import NON_OUTPUT_KEYS, failure_line, generate
+from docsynth.io import read_jsonl
+from docsynth.kinds import can_scrape
 from docsynth.run.checks import existing_folder
 from docsynth.run.engine import Stage, StageContext
+from docsynth.scan import scanner  # scanner.PACKAGED_MODEL read at call time: it can be moved
+from docsynth.scan.packaged import weights_problem
 from docsynth.schema import RunConfig
+from docsynth.sources.prepare import prepare
+from docsynth.sources.store import describe
 
 # ---------------------------------------------------------------------------------------------
 # The built-in stages: thin adapters from a run folder to each stage's own Python entry point
@@ -41,23 +56,15 @@ def _configure_generate(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> d
 
 
 def _execute_generate(ctx: StageContext) -> dict[str, Any]:
-    from docsynth.generate.shards import generate
-
     # force: the runner owns the folder (it was emptied for a fresh start; on a resume the
     # dataset's own fingerprint matches and finished shards are kept).
-    summary = generate(ctx.cfg, force=True, progress=ctx.progress.advance, on_start=ctx.progress.start,
-                       note=ctx.log)
+    summary = generate(ctx.cfg, force=True, progress=ctx.progress, note=ctx.log)
     if not summary["complete"]:  # the stage is not done: a rerun retries the failed samples
-        from docsynth.errors import Incomplete
-        from docsynth.generate.shards import failure_line
-
         raise Incomplete(failure_line(summary))
     return summary
 
 
 def _check_generate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    from docsynth.generate.preflight import compositor_problem
-
     problems = []
     name, options = lookup(cfg, "generate.compositor"), lookup(cfg, "generate.compositor_options")
     if name in plugins.names("compositor") and isinstance(options, dict):  # else reported already
@@ -72,8 +79,6 @@ def _configure_split(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict
 
 
 def _execute_split(ctx: StageContext) -> dict[str, Any]:
-    from docsynth.dataset.split import split
-
     sp = ctx.cfg.split
     seed = sp.seed if sp.seed is not None else ctx.cfg.seed
     return split(ctx.inputs["generate"], ctx.out, seed=seed, valid_fraction=sp.valid_fraction,
@@ -86,15 +91,11 @@ def _configure_sources(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> di
 
 
 def _execute_sources(ctx: StageContext) -> dict[str, Any]:
-    from docsynth.sources.prepare import prepare
-
     return prepare(ctx.cfg, force=True, progress=ctx.progress, warn=ctx.log)
 
 
 def _check_sources(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     """Every mix entry names a source whose data is here (procedural needs none)."""
-    from docsynth.sources.store import describe
-
     problems = []
     mix = lookup(cfg, "sources.mix") or {}
     if not mix:
@@ -118,12 +119,6 @@ def _configure_backgrounds(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -
 def _execute_backgrounds(ctx: StageContext) -> dict[str, Any]:
     """Fill the folder from the provider (search-and-download for scraping providers, rendered
     or copied images for the others), then normalise, dedupe and credit it."""
-    from docsynth.backgrounds.credits import write_credits
-    from docsynth.backgrounds.dedupe import dedupe_folder
-    from docsynth.backgrounds.folder import collect_backgrounds, folder_backgrounds
-    from docsynth.backgrounds.scrape import client_from_config, scrape, settings_from_config
-    from docsynth.kinds import can_scrape
-
     section = ctx.cfg.backgrounds
     name = section.provider
     provider = plugins.get("background", name)
@@ -163,7 +158,7 @@ def _configure_train(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> dict
 
 
 def _execute_train(ctx: StageContext) -> dict[str, Any]:
-    from docsynth.train.command import train
+    from docsynth.train.command import train  # imports torch: run up to split must not
 
     if ctx.resume and (ctx.out / "last.pt").is_file():
         # same config as the interrupted attempt: continue from last.pt exactly
@@ -186,8 +181,6 @@ def _check_train(cfg: dict[str, Any]) -> list[tuple[str, str]]:
                          "train.online: true); add one of them to run.stages"))
     problems += existing_folder(cfg, "train.eval_real", "real photos")
     if lookup(cfg, "train.weights") == "packaged":
-        from docsynth.scan.packaged import weights_problem
-
         problem = weights_problem(typed(cfg).train)
         if problem:
             problems.append(("train.weights", problem))
@@ -206,8 +199,6 @@ def _configure_evaluate(cfg: RunConfig, out: Path, inputs: dict[str, Path]) -> d
 def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
     """Score the trained model (and the baseline) on real photos with corners.csv; without
     ``evaluate.data``, on held-out synthetic composites (said so in the results)."""
-    from docsynth.evaluate import command as ev
-
     section = ctx.cfg.evaluate
     note = ""
     data = section.data
@@ -230,9 +221,6 @@ def _execute_evaluate(ctx: StageContext) -> dict[str, Any]:
 def _heldout_photos(ctx: StageContext, limit: int = 24) -> Path:
     """A corners.csv folder of validation composites (those with a page), for runs without
     real photos."""
-    from docsynth.formats import corners as corners_csv
-    from docsynth.io import read_jsonl
-
     source = ctx.inputs.get("split")
     folder = source / "valid" if source else None
     if folder is None or not (folder / "manifest.jsonl").is_file():
@@ -258,18 +246,14 @@ def _check_evaluate(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     if isinstance(data, str) and Path(data).is_dir() and not (Path(data) / "corners.csv").is_file():
         problems.append(("evaluate.data", f"'evaluate.data' is {data!r}: it has no corners.csv "
                          "(image,tl_x,tl_y,tr_x,tr_y,br_x,br_y,bl_x,bl_y)"))
-    if lookup(cfg, "evaluate.packaged") is True:
-        from docsynth.scan.scanner import PACKAGED_MODEL, packaged_model_available
-
-        if not packaged_model_available():
-            problems.append(("evaluate.packaged", f"'evaluate.packaged' is true but no packaged model is installed "
-                             f"({PACKAGED_MODEL.with_suffix('.onnx')} and {PACKAGED_MODEL} are missing); set it to false"))
+    if lookup(cfg, "evaluate.packaged") is True and not scanner.packaged_model_available():
+        problems.append(("evaluate.packaged", f"'evaluate.packaged' is true but no packaged model is installed "
+                         f"({scanner.PACKAGED_MODEL.with_suffix('.onnx')} and {scanner.PACKAGED_MODEL} are missing); "
+                         "set it to false"))
     return problems
 
 
 def _generate_ignore() -> frozenset[str]:
-    from docsynth.generate.shards import NON_OUTPUT_KEYS
-
     return frozenset(f"generate.{k}" for k in NON_OUTPUT_KEYS)
 
 

@@ -248,6 +248,7 @@ def agreement(original: Any, exported: Any, items: list[tuple[str, np.ndarray, n
 
 def _load_original(checkpoint: Path) -> tuple[Any, dict[str, Any]]:
     try:
+        # a probe: without torch, one line instead of a traceback
         import torch  # noqa: F401
     except ImportError:
         raise torch_missing_error(f"{checkpoint}: exporting a PyTorch checkpoint") from None
@@ -370,13 +371,13 @@ class _one_thread:
     """Latency on one core: torch and (per session) ONNX Runtime compute on one thread."""
 
     def __enter__(self):
-        import torch
+        import torch  # torch: this module loads at CLI start, torch must not
 
         self.threads = torch.get_num_threads()
         torch.set_num_threads(1)
 
     def __exit__(self, *exc):
-        import torch
+        import torch  # torch: this module loads at CLI start, torch must not
 
         torch.set_num_threads(self.threads)
 
@@ -434,7 +435,7 @@ def _require_extra(fmt: str, exporter: Exporter) -> None:
 
 
 def _inference_keys(model: Any, x: np.ndarray) -> list[str]:
-    import torch
+    import torch  # torch: this module loads at CLI start, torch must not
 
     with torch.inference_mode():
         out = model(torch.from_numpy(x))

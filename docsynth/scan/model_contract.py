@@ -16,6 +16,7 @@ torch is imported inside the functions so that importing this module stays cheap
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ import cv2
 import numpy as np
 
 from docsynth import options as options_mod
+from docsynth import plugins
 from docsynth.errors import DocsynthError
+from docsynth.io import atomic_write_bytes
 from docsynth.scan.mobile import decode_corners, input_hw  # the one NumPy implementation, also an app's reference
 
 FORMAT = "docsynth-checkpoint-1"
@@ -42,23 +45,19 @@ class Prediction:
 def save_checkpoint(path: str | Path, model: Any, meta: dict[str, Any], **state: Any) -> None:
     """Write a checkpoint atomically. ``meta`` must hold backbone, backbone_options,
     input_size, mean, std; ``state`` adds optimizer/scheduler/epoch/metrics/config..."""
-    import io as _io
-
-    import torch
-
-    from docsynth.io import atomic_write_bytes
+    import torch  # torch: scan and evaluate run without it (ONNX)
 
     missing = {"backbone", "input_size", "mean", "std"} - set(meta)
     if missing:
         raise ValueError(f"checkpoint meta lacks {sorted(missing)}")
     payload = {"format": FORMAT, **meta, "model": model.state_dict(), **state}
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    import torch
+    import torch  # torch: scan and evaluate run without it (ONNX)
 
     path = Path(path)
     if not path.is_file():
@@ -93,8 +92,6 @@ def meta_problem(meta: dict[str, Any]) -> str | None:
 
 def build_model(ckpt: dict[str, Any]) -> Any:
     """Rebuild the model a checkpoint describes and load its weights (eval mode, fp32)."""
-    from docsynth import plugins
-
     backbone = plugins.get("backbone", ckpt["backbone"])
     options = options_mod.build(backbone, ckpt.get("backbone_options"), "checkpoint backbone_options")
     model = backbone.build(int(ckpt.get("num_classes", 2)), "none", options)
@@ -131,7 +128,7 @@ def preprocess(image_bgr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
 
 def predict(model: Any, meta: dict[str, Any], image_bgr: np.ndarray) -> Prediction:
     """Run a model on one BGR photo; probabilities and corners come back at the photo's size."""
-    import torch
+    import torch  # torch: scan and evaluate run without it (ONNX)
 
     x = torch.from_numpy(preprocess(image_bgr, meta))
     with torch.inference_mode():

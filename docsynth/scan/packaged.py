@@ -17,21 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from docsynth import options as options_mod
+from docsynth import plugins
+from docsynth.errors import DocsynthError
+from docsynth.scan import scanner
+from docsynth.scan.model_contract import read_checkpoint
 from docsynth.schema import TrainSection
 
 PACKAGED = "packaged"  # the train.weights value
 
 
 def checkpoint_path() -> Path:
-    from docsynth.scan import scanner as scan
-
-    return scan.PACKAGED_MODEL  # read at call time: tests move it
+    return scanner.PACKAGED_MODEL  # read at call time: tests move it
 
 
 @lru_cache(maxsize=4)
 def _read(path: str, mtime: float) -> dict[str, Any]:
-    from docsynth.scan.model_contract import read_checkpoint
-
     return read_checkpoint(path)
 
 
@@ -50,13 +50,12 @@ def weights_problem(train: TrainSection) -> str | None:
     packaged checkpoint, in one line; None when it can. The architecture must be the packaged
     model's: same backbone and backbone options (options that build the same layers, e.g. a
     default written out, are fine). input_size, mean and std may differ."""
-    from docsynth.errors import DocsynthError
-
     path = checkpoint_path()
     if not path.is_file():
         return (f"'train.weights' is 'packaged' but this install has no packaged checkpoint ({path}); "
                 "train from scratch (weights: none) or name a weights file")
     try:
+        # a probe: is torch installed?
         import torch  # noqa: F401
     except ImportError:
         return None  # the missing torch is reported on its own, in one line
@@ -73,8 +72,6 @@ def weights_problem(train: TrainSection) -> str | None:
     if have_options == want_options:
         return None
     try:
-        from docsynth import plugins
-
         backbone = plugins.get("backbone", have)
         model = backbone.build(int(ckpt.get("num_classes", 2)), "none",
                                options_mod.build(backbone, have_options, "train.backbone_options"))
@@ -91,13 +88,12 @@ def weights_problem(train: TrainSection) -> str | None:
 def facts() -> dict[str, Any]:
     """What the report says about the packaged model: the file scan uses, its backbone and,
     when torch can read the checkpoint, how it was trained."""
-    from docsynth.scan import scanner as scan
-
-    info: dict[str, Any] = {"model": str(scan.packaged_model_path())}
+    info: dict[str, Any] = {"model": str(scanner.packaged_model_path())}
     path = checkpoint_path()
     if not path.is_file():
         return info
     try:
+        # a probe: without torch the report names the file only
         import torch  # noqa: F401
 
         ckpt = checkpoint()

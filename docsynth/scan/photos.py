@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from docsynth.errors import DocsynthError
+from docsynth.formats import corners as corners_csv
+from docsynth.io import IMAGE_SUFFIXES, atomic_write_text, list_images, write_image
 from docsynth.progress import Progress
 from docsynth.scan.scanner import Scanner, read_photo
 from docsynth.text import below
@@ -24,8 +26,6 @@ from docsynth.text import below
 
 def collect_photos(inputs: list[Path]) -> list[tuple[Path, str]]:
     """(photo path, output name) for every photo in the inputs (files or folders)."""
-    from docsynth.io import IMAGE_SUFFIXES, list_images
-
     found: list[tuple[Path, str]] = []
     for item in inputs:
         if item.is_dir():
@@ -87,9 +87,6 @@ def scan_photos(scanner: Scanner, inputs: list[Path], out: Path, force: bool = F
     Each photo done is journalled in ``.scan-progress.jsonl``, so an interrupted scan resumes
     with the same ``fingerprint`` (the scanner's settings): photos whose size and mtime did not
     change are not scanned again."""
-    from docsynth.formats import corners as corners_csv
-    from docsynth.io import atomic_write_text
-
     photos = collect_photos(inputs)
     csv_path = out / "corners.csv"
     if csv_path.exists() and not force:
@@ -147,8 +144,6 @@ def _scan_one(scanner: Scanner, path: Path, name: str, inputs: list[Path], out: 
               min_confidence: float,
               rows: list, results: list, warn: Callable[[str], None] | None) -> None:
     """Scan one photo: its page file, its corners.csv row and its result appended."""
-    from docsynth.io import write_image
-
     try:
         image = read_photo(path)
     except DocsynthError as exc:  # one unreadable photo costs that photo, not the batch

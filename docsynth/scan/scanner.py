@@ -28,9 +28,12 @@ import cv2
 import numpy as np
 
 from docsynth import options as options_mod
+from docsynth import plugins
 from docsynth.errors import DocsynthError
 from docsynth.geometry import page_corners, to_center_homography
+from docsynth.io import read_image
 from docsynth.kinds import Quad
+from docsynth.scan.model_contract import load_model, meta_problem, prediction_from_outputs, preprocess
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PACKAGED_MODEL = ASSETS / "docsynth-cpu.pt"
@@ -80,8 +83,6 @@ def _note(message: str) -> None:
 
 def read_photo(path: str | Path) -> np.ndarray:
     """A photo as upright BGR uint8 (OpenCV applies the EXIF orientation while decoding)."""
-    from docsynth.io import read_image
-
     return read_image(path, cv2.IMREAD_COLOR)
 
 
@@ -99,8 +100,6 @@ class RawBackend:
         self.run, self.meta = run, meta
 
     def predict(self, image: np.ndarray):
-        from docsynth.scan.model_contract import prediction_from_outputs, preprocess
-
         outs = self.run(preprocess(image, self.meta))
         return prediction_from_outputs({k: np.asarray(v[0], np.float32) for k, v in outs.items()},
                                        image.shape[1], image.shape[0])
@@ -113,7 +112,7 @@ class TorchBackend(RawBackend):
         self.model, self.meta = model, meta
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        import torch
+        import torch  # torch: scanning ONNX models needs none
 
         with torch.inference_mode():
             out = self.model(torch.from_numpy(x))
@@ -129,6 +128,7 @@ class OnnxBackend(RawBackend):
 
     def __init__(self, path: str | Path, threads: int = 0):
         try:
+            # ONNX Runtime: loaded only to run an ONNX model
             import onnxruntime as ort
         except ImportError:
             raise DocsynthError(f"{path}: ONNX models need onnxruntime; pip install onnxruntime") from None
@@ -148,7 +148,6 @@ class OnnxBackend(RawBackend):
             meta: Any = json.loads(props[ONNX_META_KEY])
         except ValueError:
             meta = None
-        from docsynth.scan.model_contract import meta_problem
 
         problem = meta_problem(meta) if isinstance(meta, dict) else "its docsynth metadata is not JSON"
         if problem:
@@ -172,6 +171,7 @@ def is_torchscript(path: Path) -> bool:
 
 def _torch_importable() -> bool:
     try:
+        # a probe: is torch installed?
         import torch  # noqa: F401
     except ImportError:
         return False
@@ -212,11 +212,9 @@ def load_backend(path: str | Path | None, threads: int = 0):
     if path.suffix.lower() == ".onnx":
         return OnnxBackend(path, threads)
     try:
-        import torch
+        import torch  # torch: only .pt and .ts models need it
     except ImportError:
         raise torch_missing_error(f"{path}: a PyTorch model") from None
-
-    from docsynth.scan.model_contract import load_model
 
     if threads:
         torch.set_num_threads(threads)
@@ -250,8 +248,6 @@ class ScanResult:
 
 class Scanner:
     def __init__(self, backend: Any, post: str = "refine", post_options: dict[str, Any] | None = None):
-        from docsynth import plugins
-
         self.backend = backend
         self.post_name = post
         self.post = plugins.get("postprocessor", post)

@@ -10,9 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
+
 from docsynth.config import apply_overrides, lookup, typed
 from docsynth.errors import DocsynthError
 from docsynth.scan.model_contract import read_checkpoint
+from docsynth.scan.packaged import weights_problem
 from docsynth.schema import RunConfig
 from docsynth.train.loop import Trainer
 
@@ -51,8 +54,6 @@ def train(cfg: RunConfig | None, *, data: str | None = None, resume: str | Path 
         if cfg is None:
             raise ValueError("train() needs a config for a new run")
         if cfg.train.weights == "packaged":  # before any file is touched
-            from docsynth.scan.packaged import weights_problem
-
             problem = weights_problem(cfg.train)
             if problem:
                 raise DocsynthError(problem)
@@ -77,8 +78,6 @@ def train(cfg: RunConfig | None, *, data: str | None = None, resume: str | Path 
         summary = trainer.run()
     finally:
         if trainer.dist.enabled:
-            import torch.distributed as dist
-
             dist.barrier()
             dist.destroy_process_group()
     return summary if trainer.dist.main else None

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset, DistributedSampler, IterableDataset
 from docsynth.dataset import split as split_mod
 from docsynth.errors import DocsynthError
 from docsynth.formats.manifest import read_file_rows
+from docsynth.geometry import quad_area
 from docsynth.io import read_image, read_mask
 from docsynth.kinds import Sample
 from docsynth.schema import SplitSection, TrainSection
@@ -112,8 +113,6 @@ class FolderDataset(Dataset):
 
     def page_fractions(self) -> np.ndarray:
         """Share of each image covered by the page (from the manifest corners, else the mask)."""
-        from docsynth.geometry import quad_area
-
         out = np.zeros(len(self.rows))
         for i, row in enumerate(self.rows):
             if row.get("corners") is not None and row.get("width") and row.get("height"):

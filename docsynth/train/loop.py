@@ -33,6 +33,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from docsynth import options as options_mod
@@ -41,12 +44,14 @@ from docsynth.errors import DocsynthError
 from docsynth.io import write_jsonl
 from docsynth.progress import Progress, progress_bar
 from docsynth.scan.model_contract import save_checkpoint
+from docsynth.scan.packaged import checkpoint_path
 from docsynth.schema import RunConfig
 from docsynth.train import data as data_mod
 from docsynth.train import online as online_mod
 from docsynth.train.curves import write_curves
 from docsynth.train.losses import total_loss
 from docsynth.train.metrics import mean_iou_per_image
+from docsynth.train.realeval import RealEval
 from docsynth.train.runtime import cpu_now, pick_device, rng_state, set_rng_state, setup_distributed
 
 # ---------------------------------------------------------------------------------------------
@@ -107,8 +112,6 @@ class Trainer:
         random.seed(self.seed)
         weights = "none" if ckpt is not None else t.weights
         if weights == "packaged":  # fine-tune the packaged model (its architecture checked in train())
-            from docsynth.scan.packaged import checkpoint_path
-
             weights = str(checkpoint_path())
         model = self.backbone.build(2, weights, options_mod.build(self.backbone, t.backbone_options,
                                                                   "train.backbone_options"))
@@ -125,8 +128,6 @@ class Trainer:
         self.model = model.to(self.device, memory_format=self.memory)
         self.net = self.model  # what forward runs through (DDP wrapper under torchrun)
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
@@ -145,8 +146,6 @@ class Trainer:
             set_rng_state(ckpt["rng"], self.device)
         self.real = None
         if t.eval_real and self.dist.main:
-            from docsynth.train.realeval import RealEval
-
             self.real = RealEval(t.eval_real)
         self.meta = {"backbone": t.backbone, "backbone_options": dict(t.backbone_options),
                      "input_size": t.input_size, "mean": list(t.mean), "std": list(t.std),
@@ -242,8 +241,6 @@ class Trainer:
         save = minutes > 0 and time.monotonic() - self._last_save >= minutes * 60
         flags = torch.tensor([float(self._stop), float(save), loss_sum, float(count)], dtype=torch.float64)
         if self.dist.enabled:
-            import torch.distributed as dist
-
             # gloo reduces CPU tensors; nccl needs them on the GPU
             on = flags.to(self.device) if self.device.type == "cuda" else flags
             dist.all_reduce(on)
@@ -350,8 +347,6 @@ class Trainer:
             sums += torch.tensor([float(loss) * n, float(mean_iou_per_image(outputs["out"], batch["mask"]).sum()), n],
                                  dtype=torch.float64)
         if self.dist.enabled:
-            import torch.distributed as dist
-
             on = sums.to(self.device) if self.device.type == "cuda" else sums
             dist.all_reduce(on)
             sums = on.cpu()
@@ -407,8 +402,6 @@ class Trainer:
                         metrics=st.history[-1] if st.history else None, epoch=st.epoch, step=st.step)
 
     def _log(self, row: dict[str, Any]) -> None:
-        from rich.console import Console
-
         real = (f" real IoU {row['real_iou']:.4f} real Jaccard {row['real_jaccard']:.4f}"
                 if "real_iou" in row else "")
         Console(stderr=True).print(

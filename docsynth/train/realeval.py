@@ -16,12 +16,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from docsynth import options as options_mod
 from docsynth import plugins
 from docsynth.formats import corners as corners_csv
 from docsynth.geometry import mask_iou, quad_mask
 from docsynth.io import read_image
+from docsynth.scan.model_contract import predict, prediction_from_outputs, preprocess
 from docsynth.scoring import jaccard_smartdoc
 
 
@@ -41,10 +43,6 @@ class RealEval:
 
     def evaluate(self, model: Any, meta: dict[str, Any], device: Any) -> dict[str, Any]:
         """Mean IoU (and per photo) of ``model`` in eval mode on ``device``."""
-        import torch
-
-        from docsynth.scan.model_contract import predict, prediction_from_outputs, preprocess
-
         post = plugins.get("postprocessor", "refine")
         post_options = options_mod.build(post, {})  # the defaults, as `scan` uses them
         was_training = model.training

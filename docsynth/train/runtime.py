@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from docsynth.errors import DocsynthError
 
@@ -35,7 +36,6 @@ def setup_distributed(device: torch.device) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
-    import torch.distributed as dist
 
     if device.type == "cuda":
         torch.cuda.set_device(device)  # nccl works on the current device: one GPU per process

@@ -24,6 +24,7 @@ from docsynth.backgrounds.scrape import Candidate
 from docsynth.config import F
 from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
+from docsynth.http import parse_retry_after
 from docsynth.options import Options
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ def first_link(text: str | None) -> str | None:
 
 
 def _maxlag(data: Any, response: Response) -> float | None:
-    from docsynth.http import parse_retry_after
-
     if isinstance(data, dict) and (data.get("error") or {}).get("code") == "maxlag":
         return parse_retry_after(response.headers.get("retry-after")) or 5.0
     return None

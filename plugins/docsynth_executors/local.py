@@ -13,18 +13,18 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import process as _cf_process
 from typing import Any
 
 from docsynth.config import F
 from docsynth.hookspecs import hookimpl
 from docsynth.options import Options, build
+from docsynth.workers import tie_to_parent
 
 STOP_GRACE = 0.5  # seconds running tasks get to finish after the first Ctrl-C
 
 
 def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
-    from docsynth.workers import tie_to_parent
-
     tie_to_parent(parent)
     if initializer:
         initializer(*initargs)
@@ -53,12 +53,8 @@ def _stop(pool: ProcessPoolExecutor, pending: dict[Future, int], grace: float) -
         # finish and forget its wake-up pipe (private, hence guarded).
         if thread is not None:
             thread.join(timeout=1.0)
-            try:
-                from concurrent.futures import process as _cf_process
-
+            with contextlib.suppress(Exception):  # another Python's internals: the worst case is that traceback
                 _cf_process._threads_wakeups.pop(thread, None)
-            except Exception:  # another Python's internals: the worst case is that traceback
-                pass
 
 
 class LocalExecutor:

@@ -47,7 +47,7 @@ INSTALL_HINT = "pip install 'docsynth[ray]'"
 
 def _import_ray():
     try:
-        import ray
+        import ray  # optional extra [ray]
     except ImportError:
         raise DocsynthError(f"executor ray: the ray package is not installed; run: {INSTALL_HINT}") from None
     return ray
@@ -65,7 +65,7 @@ def _run_task(fn: Callable[[Any], Any], initializer: Callable[..., None] | None,
     """Body of every Ray task. ``boxed_context`` is ``[ObjectRef, driver's cwd]``: the ref sits
     inside a list so Ray does not resolve (and deserialise) it for each task; it is resolved
     here once per process."""
-    import ray
+    import ray  # optional extra [ray] (this runs on a Ray worker)
 
     ref, cwd = boxed_context
     # Relative paths in the config (--out data/synth) mean the driver's folder. Ray workers
@@ -150,7 +150,7 @@ class RayExecutor:
                 ray.shutdown()
 
     def _run(self, ray, fn, tasks, initializer, initargs, max_retries, cpus_per_task, max_in_flight):
-        from ray.exceptions import RayError
+        from ray.exceptions import RayError  # optional extra [ray]
 
         context = [ray.put(tuple(initargs)), os.getcwd()]  # shipped once; resolved once per worker
         # Retries are decided here rather than by Ray, so that user errors are not retried.

@@ -15,9 +15,11 @@ default 32). The corner model in ``corners.py`` adds heatmap heads to this netwo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from docsynth.config import AT_LEAST_1, POSITIVE, F
+from docsynth.errors import DocsynthError
 from docsynth.hookspecs import hookimpl
 from docsynth.options import Options
 
@@ -34,6 +36,7 @@ OPTIONS = {
 
 def build_network(num_classes: int, options: Options, corners: bool = False):
     """The network (torch imported here so that listing plugins stays cheap)."""
+    # torch only when a model is built: every plugin module loads at CLI start
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -111,11 +114,9 @@ def load_weights(model: Any, weights: str) -> Any:
     """'none' trains from scratch; a file path loads a docsynth checkpoint's or a plain state dict."""
     if weights in (None, "", "none"):
         return model
-    from pathlib import Path
 
+    # torch only when a model is built: every plugin module loads at CLI start
     import torch
-
-    from docsynth.errors import DocsynthError
 
     if weights in ("imagenet", "coco"):
         raise DocsynthError(f"weights {weights!r}: the compact models have no pretrained weights; "

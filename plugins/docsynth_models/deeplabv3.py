@@ -21,6 +21,7 @@ from docsynth_models.tv import build_pretrained, segmenter
 
 def _two_class_heads(net: Any, num_classes: int) -> None:
     """Swap the last 1x1 convolution of each head for a fresh ``num_classes`` one."""
+    # torch only when a model is built: every plugin module loads at CLI start
     from torch import nn
 
     for head in (net.classifier, getattr(net, "aux_classifier", None)):
@@ -38,6 +39,7 @@ class DeepLabV3Backbone:
         self._builder, self._weights_enum, self._backbone_enum = builder, weights_enum, backbone_enum
 
     def build(self, num_classes: int, weights: str, options: Options) -> Any:
+        # torch only when a model is built: every plugin module loads at CLI start
         import torchvision.models as tvm
         import torchvision.models.segmentation as seg
 

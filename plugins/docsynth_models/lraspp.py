@@ -22,6 +22,7 @@ class LRASPPBackbone:
     options: dict = {}  # no auxiliary head, nothing to set
 
     def build(self, num_classes: int, weights: str, options: dict[str, Any]) -> Any:
+        # torch only when a model is built: every plugin module loads at CLI start
         from torch import nn
         from torchvision.models import MobileNet_V3_Large_Weights
         from torchvision.models.segmentation import LRASPP_MobileNet_V3_Large_Weights, lraspp_mobilenet_v3_large

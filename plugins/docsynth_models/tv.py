@@ -17,6 +17,7 @@ from docsynth.errors import DocsynthError
 
 def hub_file(weights_enum: Any) -> Path:
     """Where torchvision expects this pretrained file in the torch hub cache."""
+    # torch only when a model is built: every plugin module loads at CLI start
     import torch
 
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights_enum.url).path).name
@@ -49,6 +50,7 @@ def load_weights_file(model: Any, weights: str) -> Any:
     """Load a local file into ``model``: a docsynth checkpoint, a ``{"model"|"state_dict": ...}``
     dict or a plain state dict. Tensors whose shape differs (e.g. a 21-class head) are skipped;
     a file that fits less than half of the model is refused."""
+    # torch only when a model is built: every plugin module loads at CLI start
     import torch
 
     path = Path(weights)
@@ -81,6 +83,7 @@ def segmenter(net: Any, aux: bool = True, weights: str = "none"):
 
     Same sub-module names as torchvision (``backbone``, ``classifier``, ``aux_classifier``),
     so torchvision state dicts load unchanged; the auxiliary head runs in training only."""
+    # torch only when a model is built: every plugin module loads at CLI start
     import torch.nn.functional as F
     from torch import nn
 

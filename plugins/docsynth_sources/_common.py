@@ -6,6 +6,7 @@ as option ``root`` (``<sources.root>/<source name>`` unless configured otherwise
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,6 @@ def box_word(text: Any, box: Any, dx: float = 0.0, dy: float = 0.0) -> dict[str,
 def read_json_words(path: str | None, read: Any) -> list[dict[str, Any]] | None:
     """Words from an annotation file through ``read`` (parsed JSON -> words); None when there is
     no file, and an error line naming the file when it cannot be parsed."""
-    import json
-
     if not path:
         return None
     try:

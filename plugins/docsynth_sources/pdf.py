@@ -45,7 +45,7 @@ INK_LEVEL = 200  # a pixel darker than this (grey level) counts as ink
 
 def _pdfium():
     try:
-        import pypdfium2
+        import pypdfium2  # optional extra [pdf]
     except ImportError:
         raise DocsynthError("the pdf source needs pypdfium2: pip install 'docsynth[pdf]'") from None
     return pypdfium2
@@ -222,7 +222,7 @@ def pdf_words(page: Any, sx: float, sy: float) -> list[dict[str, Any]] | None:
     """The page's words from pdfium's text page: characters between whitespace (or a jump to
     another line) make a word, boxed by their tight character boxes, in rendered pixels
     (``sx``, ``sy``: pixels per point). None for rotated pages (no words rather than wrong ones)."""
-    import pypdfium2.raw as pdfium_c
+    import pypdfium2.raw as pdfium_c  # optional extra [pdf]
 
     if page.get_rotation() % 360:
         return None

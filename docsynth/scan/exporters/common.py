@@ -11,7 +11,7 @@ from typing import Any
 
 
 def wrapper(model: Any, keys: list[str], as_dict: bool) -> Any:
-    import torch
+    import torch  # torch: export-model's modules load at CLI start
 
     class Exported(torch.nn.Module):
         """The model with only its inference outputs, as a tuple (ONNX) or a dict (TorchScript)."""

@@ -4,6 +4,7 @@ optional extra (``pip install 'docsynth[coreml]'``)."""
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,10 @@ def export(job: Job) -> Callable[[np.ndarray], dict[str, np.ndarray]] | None:
     package (manifest, model spec, weights), and requires an ML program whose input is
     ``image`` and whose outputs are ``keys``, with the fixed shapes PyTorch gives (``shapes``),
     every weight it references inside its weight file, and the docsynth meta."""
-    import platform
-
     model, keys, x0, path, meta, precision, shapes = (job.model, job.keys, job.x0, job.path, job.meta,
                                                        job.precision, job.shapes)
     with native_chatter_muted():  # coremltools announces missing native parts and untested torch
+        # optional extra [coreml], and torch: loaded by this export only
         import coremltools as ct
         import torch
 

@@ -23,10 +23,12 @@ FORBIDDEN_ONNX_OPS = {"Einsum", "Loop", "If", "Scan", "NonZero", "NonMaxSuppress
 def export(job: Job) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """Write ``job.path``; returns a runner ``x -> {key: output}`` on ONNX Runtime."""
     model, keys, x0, path, meta, precision = job.model, job.keys, job.x0, job.path, job.meta, job.precision
+    # optional extra [export] (onnx), and torch: loaded by this export only
     import onnx
     import torch
 
     try:
+        # a probe: the check runs the file on ONNX Runtime
         import onnxruntime  # noqa: F401
     except ImportError:
         raise DocsynthError("ONNX export needs onnxruntime for its check; pip install onnxruntime") from None
@@ -72,7 +74,7 @@ def check_onnx_graph(proto: Any, path: Path) -> None:
 def _to_fp16(proto: Any) -> Any:
     """Half-precision weights and activations; the graph's input and outputs stay float32 so
     callers feed and read the same arrays at every precision."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.float16 import convert_float_to_float16  # heavy, fp16 only
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warns about values clamped to the fp16 range
@@ -101,6 +103,7 @@ def _quantize_int8(fp32: Path, path: Path, calib: list[np.ndarray]) -> Any:
     first convolution alone moved heatmap corners by 2 px (median, at 192 px) and flipped peaks
     on a tenth of the photos, while every other layer alone moved them by hundredths of a pixel.
     It is the cheapest layer (3 input channels), so keeping it costs neither size nor time."""
+    # onnx and ONNX Runtime's quantizer: heavy, int8 only
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -19,6 +19,7 @@ def export(job: Job) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     model, keys, x0, path = job.model, job.keys, job.x0, job.path
     quiet_litert()
     with native_chatter_muted():
+        # optional extra [tflite] (it pulls jax), and torch: this export only
         import litert_torch
         import torch
 
@@ -37,7 +38,7 @@ def tflite_runner(path: Path, keys: list[str]) -> Callable[[np.ndarray], dict[st
     ``keys`` (the converter keeps the order of the model's output tuple)."""
     quiet_litert()
     with native_chatter_muted():
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter  # optional extra [tflite]
 
         interp = Interpreter(model_path=str(path), num_threads=1)
         runner = interp.get_signature_runner()
