@@ -99,15 +99,9 @@ def test_each_command_module_is_named_after_what_it_drives():
     assert not strays, f"docsynth/cli modules named after no package or module: {strays}"
 
 
-# Function-level imports without a comment that this test tolerates for now: the compositor
-# plugin is being rewritten on another branch, and these go (to the top of their modules, all
-# four are light) when that lands. An entry that is fixed must leave this list (checked below).
-UNCOMMENTED_ELSEWHERE = {
-    ("plugins/docsynth_compose/steps/geometric.py", "docsynth.errors"),
-    ("plugins/docsynth_compose/steps/hold.py", ".scene"),
-    ("plugins/docsynth_compose/steps/paper.py", "docsynth.generate.pagemap"),
-    ("plugins/docsynth_compose/steps/paste.py", "docsynth.geometry"),
-}
+# Function-level imports without a comment that this test tolerates for now, as (module path,
+# imported name); an entry that is fixed must leave this list (checked below). Empty: keep it so.
+UNCOMMENTED_ELSEWHERE: set[tuple[str, str]] = set()
 
 
 def _comments(source: str) -> dict[int, str]:
