@@ -193,11 +193,12 @@ def format_export(summary: dict[str, Any]) -> str:
         conf = ("" if a.get("mean_confidence_diff") is None else
                 f"; confidence within {a['max_confidence_diff']:.3f} (mean {a['mean_confidence_diff']:.4f})")
         if a.get("model_flips"):
-            conf += f"; a model corner jumped to another peak in {len(a['model_flips'])} (confidence not compared)"
+            conf += f"; a flip (corner or quad on another candidate) in {len(a['model_flips'])} (confidence not compared)"
         lines.append(f"agreement on {a['photos']} {'composites' if name == 'composites' else 'real photos'} "
                      f"({summary['post']}): corners within {a['max_corner_px']:.3f} px{median}{differs}{model}{jac}"
                      f"{conf}; tolerance " + (f"{tol['corner_px']} px, " if tol["corner_px"] is not None else "")
                      + (f"Jaccard within {tol['jaccard']}" if tol["two_sided"]
                         else f"Jaccard at most {tol['jaccard']} lower")
-                     + (f", confidence within {tol['confidence']}" if tol.get("confidence") is not None else ""))
+                     + (f", confidence within {tol['confidence']}" if tol.get("confidence") is not None else "")
+                     + (f", flips on at most {tol['flips']:.1%} (or one photo)" if tol.get("flips") else ""))
     return "\n".join(lines)
