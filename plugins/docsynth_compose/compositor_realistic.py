@@ -38,7 +38,6 @@ from docsynth.options import Options
 from docsynth_compose.steps import build_pipeline
 from docsynth_compose.steps.camera_model import DEFAULTS as CAMERA_DEFAULTS
 from docsynth_compose.steps.camera_model import camera_quad
-from docsynth_compose.steps.color import GREY_WEIGHTS, with_saturation
 from docsynth_compose.steps.cutouts import Cutouts
 from docsynth_compose.steps.geometric import Squash
 from docsynth_compose.steps.hold import draw_palm, hold_geometry, thumb
@@ -319,7 +318,8 @@ class RealisticCompositor:
         bg = cv2.resize(window, (out_w, out_h), interpolation=inter)
         sat = float(rng.uniform(*o["bg_saturation"]))
         if sat < 0.99:
-            bg = with_saturation(bg, sat)
+            grey = cv2.cvtColor(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            bg = cv2.addWeighted(bg, sat, grey, 1 - sat, 0)
         return bg
 
     @staticmethod
@@ -422,11 +422,11 @@ def _light_surface(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     level = rng.uniform(175, 235)
     colour = level * (1 + rng.uniform(-0.05, 0.05, 3))
     keep = rng.uniform(0.1, 0.35)  # how much of the original texture survives
-    # out = colour + keep * (grey - mean(grey)) per channel, grey = GREY_WEIGHTS . pixel: one
-    # affine colour transform of the background itself
-    mean = float(GREY_WEIGHTS @ np.asarray(cv2.mean(bg)[:3], np.float32))
-    m = np.hstack([keep * np.tile(GREY_WEIGHTS, (3, 1)), (colour - keep * mean)[:, None]]).astype(np.float32)
-    return cv2.transform(bg, m)
+    grey = cv2.cvtColor(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    # out = colour + keep * (grey - mean(grey)), per channel, in one affine colour transform
+    mean = float(cv2.mean(grey)[0])
+    m = np.hstack([np.eye(3) * keep, (colour - keep * mean)[:, None]]).astype(np.float32)
+    return cv2.transform(grey, m)
 
 
 @hookimpl

@@ -9,14 +9,6 @@ import numpy as np
 from .base import Step, register_step, uniform
 
 _RAMP = np.arange(256, dtype=np.float32)
-GREY_WEIGHTS = np.array([0.114, 0.587, 0.299], np.float32)  # B, G, R: OpenCV's BGR2GRAY
-
-
-def with_saturation(image: np.ndarray, keep: float) -> np.ndarray:
-    """Mix each pixel with its grey: ``keep`` of the colour, the rest grey (0: greyscale), in
-    one colour transform (a third of the cost of making the grey image and blending)."""
-    m = keep * np.eye(3, dtype=np.float32) + (1 - keep) * np.tile(GREY_WEIGHTS, (3, 1))
-    return cv2.transform(image, m)
 
 
 def channel_lut(image: np.ndarray, tables: list[np.ndarray]) -> np.ndarray:
@@ -117,5 +109,6 @@ class WhiteBalance(Step):
         base = 255 * (_RAMP / 255) ** gamma * exposure
         out = channel_lut(image, [base * k for k in gains])
         if abs(saturation - 1) > 1e-3:
-            out = with_saturation(out, saturation)
+            grey = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            out = cv2.addWeighted(out, saturation, grey, 1 - saturation, 0)
         return out
