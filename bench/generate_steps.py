@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from generate_throughput import make_inputs, pin_one_core  # noqa: E402
+from generate_throughput import config, make_inputs, pin_one_core  # noqa: E402
 
 TOTALS: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
@@ -113,14 +113,12 @@ def main() -> None:
     pages, bgs = make_inputs(root)
     pages, bgs = args.documents or pages, args.backgrounds or bgs
 
-    from docsynth import config
     from docsynth.generate.shards import generate
 
+    labels = [x for x in args.labels.split(",") if x]
+
     def cfg(count: int, out: Path):
-        return config.load(None, {
-            "generate.documents": str(pages), "generate.backgrounds": str(bgs), "generate.out": str(out),
-            "generate.count": count, "generate.workers": 1, "generate.compositor": args.preset, "seed": 7,
-            "generate.labels": [x for x in args.labels.split(",") if x] or None}, cwd=root)
+        return config(pages, bgs, out, args.preset, count, labels)
 
     for out in (root / "warm", root / "steps"):
         shutil.rmtree(out, ignore_errors=True)  # a finished dataset would just be resumed

@@ -76,35 +76,56 @@ def pin_one_core() -> None:
 
 
 def make_inputs(root: Path) -> tuple[Path, Path]:
-    """12 procedural pages (PNG) and 24 procedural backgrounds (JPEG q90), made once."""
+    """12 procedural pages (PNG, the renderer's size) and 24 procedural backgrounds (JPEG q90,
+    1024x768), made once."""
+    return _procedural_inputs(root, "", seed=1, pages=12, page_size=None, backgrounds=24, background_size=(1024, 768))
+
+
+def make_folder_inputs(root: Path) -> tuple[Path, Path]:
+    """The "folder" workload: 24 procedural pages at 480x640 (PNG) and 60 procedural
+    backgrounds at 1280x853 (JPEG q90), made once."""
+    return _procedural_inputs(root, "folder-", seed=2, pages=24, page_size=(480, 640), backgrounds=60,
+                              background_size=(1280, 853))
+
+
+def _procedural_inputs(root: Path, prefix: str, *, seed: int, pages: int, page_size: tuple[int, int] | None,
+                       backgrounds: int, background_size: tuple[int, int]) -> tuple[Path, Path]:
+    """``root/{prefix}pages`` and ``root/{prefix}backgrounds`` of procedural inputs, made once
+    (a ``done`` file marks each finished folder)."""
     import cv2
 
     from docsynth import plugins
     from docsynth.options import build
 
-    pages, bgs = root / "pages", root / "backgrounds"
-    if (pages / "done").exists() and (bgs / "done").exists():
-        return pages, bgs
-    pages.mkdir(parents=True, exist_ok=True)
-    bgs.mkdir(parents=True, exist_ok=True)
+    page_dir, bg_dir = root / f"{prefix}pages", root / f"{prefix}backgrounds"
+    if (page_dir / "done").exists() and (bg_dir / "done").exists():
+        return page_dir, bg_dir
+    page_dir.mkdir(parents=True, exist_ok=True)
+    bg_dir.mkdir(parents=True, exist_ok=True)
     src = plugins.get("source", "procedural")
-    for i, ref in enumerate(src.list_documents(build(src, {"seed": 1, "count": 12}))[:12]):
-        cv2.imwrite(str(pages / f"page{i:02d}.png"), src.load_document(ref).image)
+    for i, ref in enumerate(src.list_documents(build(src, {"seed": seed, "count": pages}))[:pages]):
+        image = src.load_document(ref).image
+        if page_size is not None:
+            image = cv2.resize(image, page_size, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(page_dir / f"page{i:02d}.png"), image)
     prov = plugins.get("background", "procedural")
-    for i, ref in enumerate(prov.list_backgrounds(build(prov, {"seed": 1, "count": 24, "size": [1024, 768]}))[:24]):
-        cv2.imwrite(str(bgs / f"bg{i:02d}.jpg"), prov.load_background(ref), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    (pages / "done").touch()
-    (bgs / "done").touch()
-    return pages, bgs
+    listed = prov.list_backgrounds(build(prov, {"seed": seed, "count": backgrounds, "size": list(background_size)}))
+    for i, ref in enumerate(listed[:backgrounds]):
+        cv2.imwrite(str(bg_dir / f"bg{i:02d}.jpg"), prov.load_background(ref), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    (page_dir / "done").touch()
+    (bg_dir / "done").touch()
+    return page_dir, bg_dir
 
 
-def config(pages: Path, bgs: Path, out: Path, preset: str, count: int):
+def config(pages: Path, bgs: Path, out: Path, preset: str, count: int, labels: list[str] | None = None):
+    """The benchmark's generate config: one worker, seed 7, 40% landscape frames for every preset."""
     from docsynth import config as config_mod
 
     return config_mod.load(None, {
         "generate.documents": str(pages), "generate.backgrounds": str(bgs), "generate.out": str(out),
         "generate.count": count, "generate.workers": 1, "generate.compositor": preset, "seed": 7,
         "generate.compositor_options": {"landscape_p": 0.4} if preset == "homography" else None,
+        "generate.labels": labels or None,
     }, cwd=out.parent)
 
 
@@ -138,31 +159,6 @@ def whole_process(cmd: list[str], cwd: Path) -> tuple[float, float]:
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     return time.perf_counter() - t0, cpu
-
-
-def make_folder_inputs(root: Path) -> tuple[Path, Path]:
-    """The "folder" workload: 24 procedural pages at 480x640 (PNG) and 60 procedural
-    backgrounds at 1280x853 (JPEG q90), made once."""
-    import cv2
-
-    from docsynth import plugins
-    from docsynth.options import build
-
-    pages, bgs = root / "folder-pages", root / "folder-backgrounds"
-    if (pages / "done").exists() and (bgs / "done").exists():
-        return pages, bgs
-    pages.mkdir(parents=True, exist_ok=True)
-    bgs.mkdir(parents=True, exist_ok=True)
-    src = plugins.get("source", "procedural")
-    for i, ref in enumerate(src.list_documents(build(src, {"seed": 2, "count": 24}))[:24]):
-        page = cv2.resize(src.load_document(ref).image, (480, 640), interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(pages / f"page{i:02d}.png"), page)
-    prov = plugins.get("background", "procedural")
-    for i, ref in enumerate(prov.list_backgrounds(build(prov, {"seed": 2, "count": 60, "size": [1280, 853]}))[:60]):
-        cv2.imwrite(str(bgs / f"bg{i:02d}.jpg"), prov.load_background(ref), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    (pages / "done").touch()
-    (bgs / "done").touch()
-    return pages, bgs
 
 
 def generate_cmd(pages: Path, bgs: Path, dest: Path, preset: str, count: int, workers: int = 1,
