@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from .base import register_step, uniform
-from .scene import Obj, _Objects, _page_or_centre, cut_mask, edge_point, keep_off_page, soft_shadow
+from .scene import Obj, _Objects, _page_or_centre, edge_point, keep_off_page, soft_shadow
 
 _LISTINGS: dict[str, list[Path]] = {}
 _SPRITES: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -141,12 +141,3 @@ class Cutouts(_Objects):
             if on_page:
                 cutting.append(obj)
         return {"objs": objs, "cutting": cutting}
-
-    def apply_to_mask(self, mask, objs, cutting=(), **params):
-        out = mask.copy()
-        for obj in cutting:
-            cut_mask(out, obj)
-        return out
-
-    def apply_to_keypoints(self, corners, **params):
-        return corners  # an object on the page hides part of it; the page itself does not move

@@ -25,8 +25,6 @@ from .scene import (
     _Objects,
     _page_or_centre,
     _pts,
-    cut_mask,
-    draw_obj,
     edge_point,
     keep_off_page,
     make_obj,
@@ -195,16 +193,4 @@ class Props(_Objects):
             if kind not in THIN:
                 cutting += made
         return {"objs": objs, "cutting": cutting}
-
-    def apply_to_mask(self, mask, objs, cutting=(), **params):
-        out = mask.copy()
-        for obj in cutting:
-            cut_mask(out, obj)
-        return out
-
-    def apply(self, image, objs, **params):
-        out = image.copy()
-        for obj in objs:
-            draw_obj(out, obj)
-        return out
 

@@ -168,7 +168,9 @@ def _page_or_centre(sample: Sample) -> np.ndarray:
 
 class _Objects(Step):
     """Draws the objects ``get_params`` returns; opaque ones (``cuts = True``) remove the
-    pixels they cover from the mask and flag the sample ``occluded`` when page pixels went."""
+    pixels they cover from the mask and flag the sample ``occluded`` when page pixels went.
+    ``get_params`` may also return ``cutting``, the objects that cut (the others, e.g. thin
+    props or objects kept off the page, are only drawn)."""
 
     cuts = True
 
@@ -178,11 +180,12 @@ class _Objects(Step):
             draw_obj(out, obj)
         return out
 
-    def apply_to_mask(self, mask, objs, **params):
-        if not self.cuts or not objs:
+    def apply_to_mask(self, mask, objs, cutting=None, **params):
+        cutting = objs if cutting is None else cutting
+        if not self.cuts or not cutting:
             return mask
         out = mask.copy()
-        for obj in objs:
+        for obj in cutting:
             cut_mask(out, obj)
         return out
 
