@@ -114,11 +114,11 @@ def warp_page(page: Page, h_edge: np.ndarray, out_w: int, out_h: int, warp: Page
     # Non-planar page: every ROI pixel goes back through the homography into the warp's (s, t)
     # frame (one projective map, in OpenCV), through the paper's bend (a function of s), and
     # on to the page level's pixels (one affine map) for a single remap.
-    to_st = warp.to_st() @ np.linalg.inv(h_edge) @ np.linalg.inv(shift)
-    st = cv2.perspectiveTransform(_pixel_centres(roi_w, roi_h), to_st)
+    plane_to_st = warp.to_st()
+    st = cv2.perspectiveTransform(_pixel_centres(roi_w, roi_h), plane_to_st @ np.linalg.inv(shift @ h_edge))
     s2, t2 = cv2.split(st)
     s, t, bend = warp.unbend(s2, t2)
-    to_map = (to_level @ np.linalg.inv(warp.to_st()))[:2] - np.array([[0, 0, 0.5], [0, 0, 0.5]])
+    to_map = (to_level @ np.linalg.inv(plane_to_st))[:2] - np.array([[0, 0, 0.5], [0, 0, 0.5]])
     maps = cv2.transform(cv2.merge([s, t]), to_map)
     out = cv2.remap(src, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     crease = np.abs(s2) if warp.kind == "fold" else None
