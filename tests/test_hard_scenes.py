@@ -201,6 +201,63 @@ def test_a_booklet_page_has_its_facing_page_at_the_gutter_and_only_the_page_is_l
     assert seen_facing >= 6  # mostly in the frame
 
 
+def test_booklet_pages_that_bow_out_of_the_gutter_keep_the_spine_corners_and_bulge_beside_them():
+    bulged = 0
+    for seed in range(8):
+        s = compose("realistic", {**FRAME, "book_p": 1.0, "book_bow_p": 1.0, "curl_p": 0.0, "fold_p": 0.0,
+                                  "camera": {"area": [0.2, 0.35]}}, seed, page(150, 200))
+        assert {"book", "gutter"} <= set(s.extra["cases"]) and "approximate" in s.flags
+        quad = quad_mask(s.corners, s.mask.shape) > 0
+        page_px = s.mask > 0
+        # the page is still mostly its corner quad, but paper shows outside it (the bulge)
+        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.85
+        bulged += int((page_px & ~quad).sum() > 0.004 * quad.sum())
+        facing = [i for i in s.extra["instances"] if i["role"] == "facing"][0]
+        assert facing["flags"] == ["approximate"]
+        f = np.array(facing["corners"])
+        d = np.linalg.norm(f[:, None] - s.corners[None], axis=2)
+        assert np.sort(d.min(axis=1))[1] < 0.1 * np.sqrt(quad_area(s.corners))  # both bow from the spine
+    assert bulged >= 4
+
+
+def test_the_gutter_warp_is_exactly_invertible_and_fixes_the_spine():
+    from docsynth_compose.steps.paper import gutter_warp
+
+    from docsynth.geometry import page_corners
+    rng = np.random.default_rng(4)
+    for side in range(4):
+        warp = gutter_warp(rng, 60, 80, side, magnify=(0.1, 0.1))
+        pts = rng.uniform([0, 0], [60, 80], size=(200, 2))
+        moved = warp.forward(pts)
+        u, v, bend = warp.inverse(moved[:, 0], moved[:, 1])
+        assert np.stack([u, v], axis=1) == pytest.approx(pts, abs=1e-6)
+        corners = page_corners(60, 80)
+        spine = [[0, 3], [1, 2], [0, 1], [3, 2]][side]
+        assert warp.forward(corners[spine]) == pytest.approx(corners[spine], abs=1e-9)
+        # the paper rises out of the gutter: steepest at the spine, and the far edge lifted
+        assert bend.max() > 0.2 and not np.allclose(warp.forward(corners), corners)
+
+
+def test_notes_stick_out_of_the_page_edge_and_cut_only_the_page_they_cover():
+    out_of_page = 0
+    for seed in range(10):
+        s = _scene()
+        step = Props(count=[2, 3], on_page_p=1.0, kinds=["note"])
+        params = step.get_params(np.random.default_rng(seed), s)
+        out = step.run(s, np.random.default_rng(seed))
+        assert np.array_equal(out.corners, s.corners) and not (out.mask[s.mask == 0]).any()
+        covered = np.zeros(s.mask.shape, bool)
+        for obj in params["cutting"]:
+            h, w = obj.alpha.shape
+            covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
+        assert len(params["cutting"]) == len(params["objs"])  # paper notes are solid
+        assert np.array_equal((s.mask > 0) & (out.mask == 0), covered & (s.mask > 0))
+        out_of_page += int((covered & (s.mask == 0)).sum() > 20)
+        hsv = cv2.cvtColor(out.image, cv2.COLOR_BGR2HSV)
+        assert hsv[..., 1][covered].mean() > 60  # coloured paper, not grey
+    assert out_of_page >= 8
+
+
 def _cutout_dir(tmp_path):
     folder = tmp_path / "cutouts" / "images"
     folder.mkdir(parents=True)

@@ -95,6 +95,7 @@ DEFAULTS: dict[str, Any] = {
     "full_area": [0.8, 1.0],
     "larger_sheet_p": 0.06,  # the page lies on a similar sheet, notebook or cover 2-8% larger
     "book_p": 0.06,  # the page is one page of an open booklet: facing page, page edges, cover
+    "book_bow_p": 0.0,  # share of those (not curled or folded) whose pages bow up out of the gutter
     "cutouts": None,  # a folder of RGBA cut-outs (recipes/offline/cutouts.sh): real desk objects...
     "cutouts_p": 0.35,  # ...beside, across or on the page in this share of the samples
     "underlay_p": 0.08,  # other sheets right under the page, offset by a few px to a few %
@@ -210,8 +211,8 @@ class RealisticCompositor:
         quad = camera_quad(pose_rng, src_w, src_h, out_w, out_h, cam, truncate=truncate, area=area)
         h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
 
-        def paste(sheet: Page, frame: np.ndarray, h: np.ndarray) -> np.ndarray:
-            return self._paste(sheet, frame, h, None, sheets_rng, o)[0]
+        def paste(sheet: Page, frame: np.ndarray, h: np.ndarray, warp=None) -> np.ndarray:
+            return self._paste(sheet, frame, h, warp, sheets_rng, o)[0]
 
         warp = None
         r = frame_rng.random()
@@ -230,10 +231,17 @@ class RealisticCompositor:
         gutter = None
         r = frame_rng.random() if o["book_p"] + o["larger_sheet_p"] > 0 else 1.0
         if "card" not in cases and r < o["book_p"]:
-            image, more, gutter = book_spread(page, image, h_edge, sheets_rng, paste, self._sheet_for(sheets_rng))
+            # pages of a book bow up out of the gutter, or curl (a probability of 0 draws nothing:
+            # configs without it keep their output)
+            bow = warp is None and o["book_bow_p"] > 0 and paper_rng.random() < o["book_bow_p"]
+            image, more, gutter = book_spread(page, image, h_edge, sheets_rng, paste, self._sheet_for(sheets_rng),
+                                              bow=bow)
             instances += more
             cases.add("book")
-            if warp is None and paper_rng.random() < 0.6:  # pages of a book bow near the gutter
+            if bow:
+                warp = gutter["warp"]
+                cases.add("gutter")
+            elif warp is None and paper_rng.random() < 0.6:
                 warp = random_curl(paper_rng, pw, ph)
                 cases.add("curl")
         elif "card" not in cases and r < o["book_p"] + o["larger_sheet_p"]:

@@ -9,12 +9,13 @@
 # `docsynth train --online`. Checkpoints every 5 minutes; rerunning continues exactly.
 # Then `python recipes/cpu/package.py RUN_DIR/last.pt --real ../shared/realdocs` writes the
 # packaged docsynth/assets/docsynth-cpu.pt and its verified ONNX twin.
-# Environment: PYTHON (default python3), DOCSYNTH (default docsynth), REAL (photos with
+# Environment: CONFIG (default recipes/cpu/cpu.yaml), SEED, PYTHON (default python3), DOCSYNTH (default docsynth), REAL (photos with
 # corners.csv scored after each epoch; default ../shared/realdocs when it exists).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN=${1:-runs/cpu}
 SEED=${SEED:-}   # a training seed other than cpu.yaml's (the model card's seed table)
+CONFIG=${CONFIG:-recipes/cpu/cpu.yaml}  # or a candidate recipe (recipes/cpu/v3.2.yaml)
 PYTHON=${PYTHON:-python3}
 DOCSYNTH=${DOCSYNTH:-docsynth}
 
@@ -33,4 +34,4 @@ if [ -f "$RUN/last.pt" ]; then
 fi
 seed=()
 [ -n "$SEED" ] && seed=(--seed "$SEED")
-exec "$DOCSYNTH" train --online -c recipes/cpu/cpu.yaml --out "$RUN" "${seed[@]}" "${real[@]}"
+exec "$DOCSYNTH" train --online -c "$CONFIG" --out "$RUN" "${seed[@]}" "${real[@]}"

@@ -7,6 +7,13 @@ from the bend line along the axis and ``t`` the position along the line:
   table: seen from above, s' = r sin(s / r), height z = r (1 - cos(s / r)), and the lifted part
   is a little larger (closer to the camera): t' = t (1 + m z / L).
 - fold: the two halves are tilted by angles a1, a2 about the crease: s' = s cos(a).
+- gutter: one page of an open book, with the bend line at the spine and s running into the
+  page: the paper leaves the gutter steeply (slope angle ``rise``) and flattens out over
+  ``decay`` (slope rise * (exp(-s / decay) - sag)), so it bulges up near the spine and sinks a
+  little towards its outer edge. Seen from above, s' is the integral of cos(slope) and the
+  lifted paper looks larger: t' = t (1 + magnify * z / z_max), with t from the middle of the
+  gutter. The corners at the spine stay put, the page's top and bottom edges bow outward next
+  to it: the outline that makes a scanner take the bulge for the page's corner.
 
 Both have closed-form inverses, which is what ``cv2.remap`` needs: the compositor maps each
 output pixel back through the page homography into the warp's own (s, t) frame (one
@@ -28,7 +35,7 @@ from docsynth.generate.pagemap import Mapped
 
 @dataclass
 class PageWarp:
-    kind: str  # "curl" or "fold"
+    kind: str  # "curl", "fold" or "gutter"
     origin: np.ndarray  # a point on the bend line, page edge coordinates
     axis: np.ndarray  # unit vector across the line (s direction)
     length: float  # curl: extent of the curled part; fold: unused
@@ -37,6 +44,18 @@ class PageWarp:
     angles: tuple[float, float] = (0.0, 0.0)  # fold: tilt of the s<0 and s>0 halves (radians)
     light: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))  # towards the light, z up
     crease: float = 0.0  # fold: darkness of the crease line
+    profile: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # gutter: s, s', z, slope
+
+    def _profile(self, s: np.ndarray, column: int) -> np.ndarray:
+        """Gutter: a column of the tabulated profile (1: s', 2: z, 3: slope) at arc length s,
+        continued straight past the table's end."""
+        assert self.profile is not None
+        table = self.profile
+        out = np.interp(s, table[0], table[column])
+        if column == 1:
+            end = s > table[0][-1]
+            out[end] = table[1][-1] + (s[end] - table[0][-1]) * np.cos(table[3][-1])
+        return out
 
     def _st(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = pts - self.origin
@@ -56,6 +75,11 @@ class PageWarp:
             z = self.radius * (1 - np.cos(theta))
             s2 = np.where(pos, self.radius * np.sin(theta), s)
             t2 = t * (1 + self.magnify * z / self.length)
+        elif self.kind == "gutter":
+            pos = s > 0
+            s2, t2 = s.copy(), t.copy()
+            s2[pos] = self._profile(s[pos], 1)
+            t2[pos] = t[pos] * (1 + self.magnify * self._profile(s[pos], 2))
         else:
             a = np.where(s > 0, self.angles[1], self.angles[0])
             s2, t2 = s * np.cos(a), t
@@ -83,6 +107,16 @@ class PageWarp:
             s[pos] = self.radius * theta
             t[pos] = t2[pos] / (1 + self.magnify * z / self.length)
             bend[pos] = theta
+        elif self.kind == "gutter":
+            assert self.profile is not None
+            table = self.profile
+            sp = s2[pos].astype(np.float64)
+            flat = np.interp(sp, table[1], table[0])
+            end = sp > table[1][-1]
+            flat[end] = table[0][-1] + (sp[end] - table[1][-1]) / np.cos(table[3][-1])
+            s[pos] = flat
+            t[pos] = t2[pos] / (1 + self.magnify * self._profile(flat, 2))
+            bend[pos] = self._profile(flat, 3)
         else:
             a1, a2 = self.angles
             s *= np.where(pos, 1 / np.cos(a2), 1 / np.cos(a1)).astype(s.dtype)
@@ -134,6 +168,27 @@ def random_curl(rng: np.random.Generator, width: float, height: float, length=(0
     radius = curl_len / theta_max
     return PageWarp("curl", origin, axis, curl_len, radius=radius, magnify=rng.uniform(*magnify),
                     light=_light(rng))
+
+
+def gutter_warp(rng: np.random.Generator, width: float, height: float, side: int,
+                rise=(0.25, 1.1), decay=(0.03, 0.15), sag=(0.0, 0.7), magnify=(0.02, 0.16),
+                light: np.ndarray | None = None) -> PageWarp:
+    """One page of an open book whose spine runs along ``side`` (0 left, 1 right, 2 top,
+    3 bottom) of a width x height page; see the module notes. ``z`` is stored divided by its
+    largest value, so ``magnify`` is the growth of the page's width where it is highest."""
+    axis = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]][side], np.float64)  # into the page
+    origin = np.array([[0, height / 2], [width, height / 2], [width / 2, 0], [width / 2, height]][side], np.float64)
+    extent = width if side < 2 else height
+    phi0, lam = rng.uniform(*rise), rng.uniform(*decay) * extent
+    beta = rng.uniform(*sag) * lam / extent  # the outer edge ends this share lower than the bulge
+    s = np.linspace(0.0, 1.02 * extent, 400)
+    slope = phi0 * (np.exp(-s / lam) - beta)
+    ds = np.diff(s)
+    s2 = np.concatenate([[0.0], np.cumsum(0.5 * (np.cos(slope[1:]) + np.cos(slope[:-1])) * ds)])
+    z = np.concatenate([[0.0], np.cumsum(0.5 * (np.sin(slope[1:]) + np.sin(slope[:-1])) * ds)])
+    z = np.maximum(z, 0.0) / max(float(z.max()), 1e-9)
+    return PageWarp("gutter", origin, axis, extent, magnify=rng.uniform(*magnify),
+                    light=_light(rng) if light is None else light, profile=(s, s2, z, slope))
 
 
 def random_fold(rng: np.random.Generator, width: float, height: float, angle=(0.08, 0.35)) -> PageWarp:

@@ -32,7 +32,13 @@ from .scene import (
 )
 
 KINDS = ("mug", "mouse", "keyboard", "phone", "stapler", "glasses", "fruit", "pen")
+# kinds drawn only when a config names them in ``kinds`` (the default list stays as it was, so
+# default outputs do not change): "note", a sticky note or page flag stuck across the page
+# edge, sticking out of the page
+EXTRA_KINDS = ("note",)
 THIN = {"glasses", "pen"}
+NOTE_COLOURS = np.array([[90, 230, 245], [120, 235, 170], [185, 140, 250], [70, 175, 250], [235, 205, 120],
+                         [150, 240, 240]], np.float64)  # BGR: yellow, green, pink, orange, blue, lime
 
 
 def lit(obj: Obj, light: np.ndarray, gloss: float, rng: np.random.Generator) -> None:
@@ -71,8 +77,9 @@ def _box(centre, length, width, angle):
 
 
 def make_prop(kind: str, frame, centre: np.ndarray, s: float, rng: np.random.Generator,
-              light: np.ndarray) -> list[Obj]:
-    """The objects (one or a few layers) of one prop of size ``s`` px centred at ``centre``."""
+              light: np.ndarray, normal: np.ndarray | None = None) -> list[Obj]:
+    """The objects (one or a few layers) of one prop of size ``s`` px centred at ``centre``;
+    ``normal`` (the page edge's inward normal) lines up a note across the edge."""
     h, w = frame
     angle = float(rng.uniform(0, 180))
     shadow_off = tuple(-light * s * rng.uniform(0.03, 0.08))
@@ -132,6 +139,15 @@ def make_prop(kind: str, frame, centre: np.ndarray, s: float, rng: np.random.Gen
         colour = np.array(rng.choice([[40, 60, 200], [30, 150, 230], [40, 170, 80], [50, 200, 220]]), np.float64)
         add(np.array([centre - r, centre + r]), _ellipse(centre, (r, r * rng.uniform(0.85, 1.0)), angle),
             colour * rng.uniform(0.8, 1.1), r * 0.35, 0.7)
+    elif kind == "note":  # flat paper: a square note or a long flag, across the edge
+        along = float(np.degrees(np.arctan2(normal[1], normal[0]))) if normal is not None else angle
+        length = s * rng.uniform(0.4, 0.8)
+        box = _box(centre, length, length * rng.uniform(0.3, 1.0), along + rng.normal(0, 6))
+        colour = NOTE_COLOURS[int(rng.integers(len(NOTE_COLOURS)))] * rng.uniform(0.85, 1.05)
+        obj = make_obj(frame, box, 2.0, _rounded_box(box, 0.5), np.clip(colour, 0, 255), 0.5,
+                       tuple(-light * s * 0.01), s * 0.01, 0.25, soften=0.6)
+        if obj is not None:
+            objs.append(obj)
     elif kind == "glasses":  # two thin rings joined by a bridge: frames only, lenses clear
         d = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
         a, b = centre - d * s * 0.3, centre + d * s * 0.3
@@ -178,14 +194,16 @@ class Props(_Objects):
         for _ in range(int(rng.integers(int(self.count[0]), int(self.count[1]) + 1))):
             kind = str(self.kinds[int(rng.integers(len(self.kinds)))])
             on_page = sample.corners is not None and rng.random() < self.on_page_p
+            normal = None
             if on_page:
                 point, normal, size = edge_point(corners, rng)
                 s = uniform(rng, self.size) * size
-                centre = point - normal * rng.uniform(-0.1, 0.35) * s
+                # a note sticks out of the page: its middle lies on the edge or outside it
+                centre = point - normal * (rng.uniform(0.0, 0.3) if kind == "note" else rng.uniform(-0.1, 0.35)) * s
             else:
                 s = uniform(rng, self.size) * min(h, w)
                 centre = np.array([rng.uniform(0, w), rng.uniform(0, h)])
-            made = make_prop(kind, frame, centre, s, rng, light)
+            made = make_prop(kind, frame, centre, s, rng, light, normal)
             if not on_page and kind not in THIN and sample.corners is not None:
                 for obj in made:  # beside the page
                     keep_off_page(obj, sample.mask)

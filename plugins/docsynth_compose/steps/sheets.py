@@ -10,7 +10,7 @@ outline.
 
 Both draw into the frame *before* the page is pasted (everything here lies under or beside the
 page) and return the other sheets' corners as ``extra["instances"]`` entries (role ``under`` or
-``facing``). They take the compositor's ``paste(sheet, image, h_edge)`` and ``sheet(page)``
+``facing``). They take the compositor's ``paste(sheet, image, h_edge, warp=None)`` and ``sheet(page)``
 so the other sheets get the same paper look, shadow and level of detail as the page.
 """
 
@@ -25,7 +25,9 @@ import numpy as np
 from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.kinds import Page
 
-Paste = Callable[[Page, np.ndarray, np.ndarray], np.ndarray]
+from .paper import PageWarp, gutter_warp
+
+Paste = Callable[..., np.ndarray]  # (sheet, frame, h_edge, warp=None) -> frame
 
 
 def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -89,10 +91,11 @@ def larger_sheet(page: Page, image: np.ndarray, quad: np.ndarray, rng: np.random
 
 
 def book_spread(page: Page, image: np.ndarray, h_edge: np.ndarray, rng: np.random.Generator,
-                paste: Paste, sheet: Callable[[Page], Page]) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+                paste: Paste, sheet: Callable[[Page], Page],
+                bow: bool = False) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
     """The page as one page of an open book. Returns the frame with the cover, the page-edge
     stack and the facing page drawn, the instances, and the gutter (for :func:`shade_gutter`
-    after the page is pasted)."""
+    after the page is pasted; with ``bow``, ``gutter["warp"]`` is the page's own warp)."""
     ph, pw = page.image.shape[:2]
     # the gutter: mostly the left or right side of the page (a book held upright)
     side = int(rng.choice(4, p=[0.45, 0.45, 0.05, 0.05]))  # 0 left, 1 right, 2 top, 3 bottom
@@ -140,13 +143,21 @@ def book_spread(page: Page, image: np.ndarray, h_edge: np.ndarray, rng: np.rando
             shade = paper * rng.uniform(0.72, 0.95)
             edge_sheet = _plain(page, shade, rng)
             image = paste(edge_sheet, image, _onto(edge_sheet, apply_homography(h_edge, grown)))
-    # 3. the facing page, printed like the page
-    facing_quad = apply_homography(h_edge, facing)
-    image = paste(sheet(page), image, _homography(flat, facing_quad))
-    instances.append({"corners": facing_quad, "role": "facing", "flags": []})
+    # 3. the facing page, printed like the page (bowing the mirror way: its spine is on the
+    #    other side, the light is the same)
+    warp: PageWarp | None = None
+    facing_warp: PageWarp | None = None
+    if bow:
+        warp = gutter_warp(rng, pw, ph, side)
+        facing_warp = gutter_warp(rng, pw, ph, (1, 0, 3, 2)[side], light=warp.light)
+    facing_h = _homography(flat, apply_homography(h_edge, facing))
+    image = paste(sheet(page), image, facing_h, facing_warp)
+    facing_quad = apply_homography(facing_h, flat if facing_warp is None else facing_warp.forward(flat))
+    instances.append({"corners": facing_quad, "role": "facing", "flags": ["approximate"] if bow else []})
     gutter = flat[[0, 3]] if side == 0 else flat[[1, 2]] if side == 1 else flat[[0, 1]] if side == 2 else flat[[3, 2]]
     return image, instances, {"line": apply_homography(h_edge, gutter), "width": float(np.sqrt(quad_area(
-        apply_homography(h_edge, flat)))) * rng.uniform(0.02, 0.07), "strength": float(rng.uniform(0.15, 0.45))}
+        apply_homography(h_edge, flat)))) * rng.uniform(0.02, 0.07), "strength": float(rng.uniform(0.15, 0.45)),
+        "warp": warp}
 
 
 def shade_gutter(image: np.ndarray, gutter: dict[str, Any]) -> np.ndarray:
