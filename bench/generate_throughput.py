@@ -72,7 +72,7 @@ def pin_one_core() -> None:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["OPENCV_NUM_THREADS"] = "1"  # inherited by the subprocesses too
+    os.environ["OPENCV_FOR_THREADS_NUM"] = "1"  # inherited by the subprocesses (OpenCV reads this name)
 
 
 def make_inputs(root: Path) -> tuple[Path, Path]:

@@ -186,3 +186,31 @@ def test_progress_counts_samples_and_what_a_resume_skips(tmp_path):
     again = Recorder()
     assert generate(cfg, progress=again)["written"] == 2
     assert again.calls == [("start", 5, 3), ("advance", 2)]
+
+
+def test_each_generate_worker_runs_opencv_on_one_thread_and_the_caller_gets_its_threads_back(tmp_path, monkeypatch):
+    """A worker is one core (OpenCV's own threads cost CPU on small frames and fight the other
+    workers); with workers=1 the work runs in the caller's process, whose setting comes back."""
+    from docsynth import config
+    from docsynth.generate import shards
+
+    seen = []
+    real = shards.run_shard
+
+    def spy(task):
+        seen.append(cv2.getNumThreads())
+        return real(task)
+
+    monkeypatch.setattr(shards, "run_shard", spy)
+    cfg = config.load(None, {"seed": 1, "generate.documents_count": 2, "generate.backgrounds_count": 2,
+                             "generate.count": 4, "generate.shard_size": 2, "generate.workers": 1,
+                             "generate.source_options": {"long_side": 120},
+                             "generate.background_options": {"size": [120, 90]},
+                             "generate.compositor_options": {"size": [64, 48]}, "generate.out": str(tmp_path / "ds")})
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        assert shards.generate(cfg)["written"] == 4
+        assert seen == [1, 1] and cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

@@ -396,3 +396,25 @@ def test_packaged_weights_fine_tune_resume_exactly_and_refuse_another_architectu
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and needle in lines[0] and "backbone_options: {decoder: 40, width: 1.25}" in lines[0]
         assert not (tmp_path / "c" / "last.pt").exists()
+
+
+def test_data_workers_render_with_one_opencv_thread():
+    """The training DataLoader's workers (``one_opencv_thread`` is its worker_init_fn) leave
+    the cores to training instead of spreading OpenCV over them."""
+    import cv2
+    from torch.utils.data import DataLoader
+
+    from docsynth.train.data import ListDataset, one_opencv_thread
+
+    class Threads(ListDataset):
+        def __getitem__(self, i):
+            return torch.tensor(cv2.getNumThreads())
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # what a worker inherits from a 2-core parent
+    try:
+        seen = list(DataLoader(Threads([0, 1]), batch_size=1, num_workers=1, worker_init_fn=one_opencv_thread))
+        plain = list(DataLoader(Threads([0]), batch_size=1, num_workers=1))
+    finally:
+        cv2.setNumThreads(before)
+    assert [int(t) for t in seen] == [1, 1] and int(plain[0]) == 2

@@ -201,7 +201,8 @@ class Trainer:
         t = self.t
         gen = torch.Generator()
         gen.manual_seed(self.seed * 1000 + epoch)
-        common: dict[str, Any] = dict(num_workers=t.workers, pin_memory=self.device.type == "cuda", generator=gen)
+        common: dict[str, Any] = dict(num_workers=t.workers, pin_memory=self.device.type == "cuda", generator=gen,
+                                      worker_init_fn=data_mod.one_opencv_thread if t.workers else None)
         if self.train_set is None:
             stream = data_mod.OnlineSteps(self.online, first=epoch * self.micro_batches * t.batch_size,
                                           batch_size=t.batch_size, micro_batches=self.micro_batches,
