@@ -211,6 +211,14 @@ def test_unknown_options_are_errors():
         compose("reference", {"scale": 1})
 
 
+def test_an_unknown_prop_kind_is_a_usage_error_before_any_work(cli):
+    Path("docsynth.yaml").write_text("generate:\n  compositor_options:\n    steps: {props: {kinds: [mug, notee]}}\n")
+    r = cli("generate", "--count", "2", "--out", "ds")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "kinds" in r.stderr and "notee" in r.stderr and "note" in r.stderr
+    assert not Path("ds").exists()
+
+
 @pytest.mark.slow
 def test_generate_end_to_end_with_the_default_preset(cli):
     r = cli("generate", "--count", "6", "--out", "ds", "--json")

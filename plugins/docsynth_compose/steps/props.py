@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from docsynth.errors import DocsynthError
+
 from .base import register_step, uniform
 from .scene import (
     _ONE,
@@ -184,6 +186,15 @@ class Props(_Objects):
     name = "props"
     defaults = {"count": [1, 4], "size": [0.12, 0.35], "kinds": list(KINDS), "on_page_p": 0.4}
     case = "props"
+
+    def __init__(self, p: float | None = None, **options):
+        super().__init__(p, **options)
+        known = KINDS + EXTRA_KINDS
+        kinds = self.kinds
+        wrong = [k for k in kinds if k not in known] if isinstance(kinds, list) and kinds else [repr(kinds)]
+        if wrong:
+            raise DocsynthError(f"compositor_options: step 'props': kinds must be a non-empty list of {', '.join(known)}; "
+                                f"got {', '.join(map(str, wrong))}")
 
     def get_params(self, rng, sample):
         frame = h, w = sample.image.shape[:2]
