@@ -5,10 +5,16 @@ KeyboardInterrupt on its own, the pool could break half-way and the parent could
 on a worker that is gone; so workers ignore SIGINT and the parent stops them. And a parent
 killed with ``kill -9`` cannot stop anything, so each worker asks the kernel to kill it when
 the parent dies (Linux: ``PR_SET_PDEATHSIG``), or else polls for its parent from a thread.
+
+Each worker renders on one core: OpenCV's own thread pool costs more than it saves on small
+frames and fights the other workers. The pool must be shrunk in the parent *before* it forks
+(:func:`one_opencv_thread_while_forking`): a forked child that reconfigures the pool it copied
+can wait forever on the parent's threads (seen: 1 `generate --workers 2` run in 12 hung).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -16,7 +22,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import cv2
 
 _PR_SET_PDEATHSIG = 1
 
@@ -82,3 +91,23 @@ def tie_to_parent(parent: int) -> None:
         _watch_parent(parent)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(1)
+
+
+def one_opencv_thread(*_: Any) -> None:
+    """In a worker: OpenCV on one thread. A forked worker inherits that from its parent (see
+    :func:`one_opencv_thread_while_forking`) and touches nothing; a spawned one sets it. Usable
+    as a DataLoader ``worker_init_fn``."""
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+
+
+@contextlib.contextmanager
+def one_opencv_thread_while_forking() -> Iterator[None]:
+    """OpenCV on one thread in this process while workers are forked (and, for in-process
+    work, while it runs); the caller's setting comes back afterwards."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)

@@ -398,23 +398,28 @@ def test_packaged_weights_fine_tune_resume_exactly_and_refuse_another_architectu
         assert not (tmp_path / "c" / "last.pt").exists()
 
 
-def test_data_workers_render_with_one_opencv_thread():
-    """The training DataLoader's workers (``one_opencv_thread`` is its worker_init_fn) leave
-    the cores to training instead of spreading OpenCV over them."""
+def test_data_workers_render_with_one_opencv_thread_set_before_they_fork():
+    """Training forks its data workers with OpenCV on one thread (they render on one core
+    each, and a forked child never reconfigures the pool it copied: that can hang); the
+    trainer's own setting comes back once they are started."""
     import cv2
     from torch.utils.data import DataLoader
 
-    from docsynth.train.data import ListDataset, one_opencv_thread
+    from docsynth.train.data import ListDataset
+    from docsynth.workers import one_opencv_thread, one_opencv_thread_while_forking
 
     class Threads(ListDataset):
         def __getitem__(self, i):
             return torch.tensor(cv2.getNumThreads())
 
     before = cv2.getNumThreads()
-    cv2.setNumThreads(2)  # what a worker inherits from a 2-core parent
+    cv2.setNumThreads(2)  # a 2-core trainer
     try:
-        seen = list(DataLoader(Threads([0, 1]), batch_size=1, num_workers=1, worker_init_fn=one_opencv_thread))
-        plain = list(DataLoader(Threads([0]), batch_size=1, num_workers=1))
+        with one_opencv_thread_while_forking():
+            batches = iter(DataLoader(Threads([0, 1]), batch_size=1, num_workers=1, worker_init_fn=one_opencv_thread))
+        assert cv2.getNumThreads() == 2
+        seen = [int(t) for t in batches]
+        plain = [int(t) for t in DataLoader(Threads([0]), batch_size=1, num_workers=1)]
     finally:
         cv2.setNumThreads(before)
-    assert [int(t) for t in seen] == [1, 1] and int(plain[0]) == 2
+    assert seen == [1, 1] and plain == [2]

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import yaml
 
@@ -43,6 +42,7 @@ from docsynth.io import (
 from docsynth.kinds import Sample
 from docsynth.progress import Progress
 from docsynth.schema import GenerateSection, RunConfig
+from docsynth.workers import one_opencv_thread, one_opencv_thread_while_forking
 
 # Keys of the generate section that do not change what is written.
 NON_OUTPUT_KEYS = {"workers", "executor", "executor_options", "out", "cache_mb"}
@@ -97,10 +97,7 @@ _CTX: Context | None = None
 def _init_worker(ctx: Context) -> None:
     global _CTX
     _CTX = ctx
-    # One worker is one core: OpenCV's own threads on 480x640 frames cost more in waking and
-    # waiting than they save (13% more CPU per sample measured, and two workers then fight over
-    # the cores); parallelism comes from the workers.
-    cv2.setNumThreads(1)
+    one_opencv_thread()  # a worker is one core (docsynth.workers; 13% less CPU per sample)
 
 
 def sample_record(index: int, sample: Sample, info: dict[str, Any], gen: GenerateSection, seed: int) -> dict[str, Any]:
@@ -223,8 +220,7 @@ def generate(cfg: RunConfig, force: bool = False, progress: Progress | None = No
     written = failed = 0
     unreadable: dict[str, str] = {}  # input file -> why it was skipped
     noted: set[str] = set()  # notes already given (once per run, whichever worker saw them)
-    threads = cv2.getNumThreads()  # workers=1 runs in this process: restore OpenCV's threads after
-    try:
+    with one_opencv_thread_while_forking():  # with workers=1 the work runs in this process
         for _, result in executor.map(run_shard, todo, workers=gen.workers, initializer=_init_worker,
                                       initargs=(ctx,), options=executor_options):
             written += result["written"]
@@ -238,8 +234,6 @@ def generate(cfg: RunConfig, force: bool = False, progress: Progress | None = No
                     note(line)
                 noted.add(line)
             progress.advance(result["size"])
-    finally:
-        cv2.setNumThreads(threads)
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []  # samples not made, in this run or (never retried) before
     for shard, _, _ in plan.shards:

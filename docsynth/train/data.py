@@ -241,13 +241,6 @@ class OnlineSteps(IterableDataset):
         return (self.micro_batches - self.start) * self.local_batch
 
 
-def one_opencv_thread(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: a data worker renders on one core. OpenCV's own threads
-    there only compete with the training threads and the other workers (PyTorch already gives
-    each worker one torch thread)."""
-    cv2.setNumThreads(1)
-
-
 class ListDataset(Dataset):
     def __init__(self, items: list[dict[str, torch.Tensor]]):
         self.items = items

@@ -53,6 +53,7 @@ from docsynth.train.losses import total_loss
 from docsynth.train.metrics import mean_iou_per_image
 from docsynth.train.realeval import RealEval
 from docsynth.train.runtime import cpu_now, pick_device, rng_state, set_rng_state, setup_distributed
+from docsynth.workers import one_opencv_thread, one_opencv_thread_while_forking
 
 # ---------------------------------------------------------------------------------------------
 # Run state (everything in last.pt besides model/optimizer/scheduler)
@@ -202,7 +203,7 @@ class Trainer:
         gen = torch.Generator()
         gen.manual_seed(self.seed * 1000 + epoch)
         common: dict[str, Any] = dict(num_workers=t.workers, pin_memory=self.device.type == "cuda", generator=gen,
-                                      worker_init_fn=data_mod.one_opencv_thread if t.workers else None)
+                                      worker_init_fn=one_opencv_thread if t.workers else None)
         if self.train_set is None:
             stream = data_mod.OnlineSteps(self.online, first=epoch * self.micro_batches * t.batch_size,
                                           batch_size=t.batch_size, micro_batches=self.micro_batches,
@@ -286,7 +287,9 @@ class Trainer:
         accum = t.accumulate
         self.net.train()
         window_sum, window_n = 0.0, 0
-        for batch in self._loader(st.epoch):
+        with one_opencv_thread_while_forking():  # data workers render on one core each
+            batches = iter(self._loader(st.epoch))
+        for batch in batches:
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             image = batch["image"].to(memory_format=self.memory)
             last_micro = (st.micro + 1) % accum == 0
