@@ -277,6 +277,25 @@ def test_jaccard_tolerance_is_two_sided_for_fp32_and_bounds_only_a_loss_below():
             check("fp32", diff)
 
 
+def test_model_corner_flips_are_allowed_on_one_photo_or_an_eighth_and_refused_beyond():
+    from docsynth.errors import DocsynthError
+    from docsynth.scan.export_model import TOLERANCES, Tolerance, _enforce
+
+    def check(flips, photos, tol=TOLERANCES["fp16"]["real"]):
+        a = {"found_differs": [], "max_corner_px": 0.0, "worst": None, "jaccard_diff": 0.0, "photos": photos,
+             "mean_jaccard_original": 0.9, "mean_jaccard_export": 0.9, "model_flips": flips}
+        _enforce({"real": a}, {"real": tol}, Path("m.onnx"), "onnx", "fp16")
+
+    check(["a.jpg"], 4)  # one photo always may (an eighth of 4 rounds to none)
+    check([f"{k}.jpg" for k in range(4)], 36)  # 4 of 36: within an eighth
+    with pytest.raises(DocsynthError, match=r"jump to another peak in 2 of 4 \(first: a.jpg; at most 1\)"):
+        check(["a.jpg", "b.jpg"], 4)
+    with pytest.raises(DocsynthError, match="in 5 of 36"):
+        check([f"{k}.jpg" for k in range(5)], 36)
+    with pytest.raises(DocsynthError, match="at most 0"):  # --max-flips 0
+        check(["r.jpg"], 36, Tolerance(None, 0.002, flips=0.0))
+
+
 # ---------------------------------------------------------------------------------------------
 # TFLite (optional extra) and Core ML (structure only off Apple systems)
 # ---------------------------------------------------------------------------------------------
