@@ -23,6 +23,7 @@ CASES = [
     ("realistic", {**PLAIN, "curl_p": 1.0}),
     ("realistic", {**PLAIN, "fold_p": 1.0}),
     ("realistic", {**PLAIN, "curl_p": 1.0, "squash_p": 1.0, "truncate_p": 1.0}),
+    ("realistic", {**PLAIN, "book_p": 1.0, "book_bow_p": 1.0}),  # a page bowing out of the gutter
     ("reference", {"max_side": 300, "pipeline": ["hflip", "rotate"]}),
     ("reference", {"max_side": 300, "pipeline": ["vflip", {"step": "optical", "distort_limit": 0.2}]}),
     ("reference", {"max_side": 300, "pipeline": ["grid"]}),
