@@ -258,6 +258,19 @@ def test_notes_stick_out_of_the_page_edge_and_cut_only_the_page_they_cover():
     assert out_of_page >= 8
 
 
+def test_a_blank_page_is_still_the_labelled_page():
+    for seed in range(6):
+        s = compose("realistic", {**FRAME, "blank_p": 1.0, "curl_p": 0.0, "fold_p": 0.0,
+                                  "camera": {"area": [0.2, 0.4]}}, seed, page(150, 200))
+        assert "blank" in s.extra["cases"]
+        inside = quad_mask(s.corners, s.mask.shape) > 0
+        assert mask_iou(s.mask, quad_mask(s.corners, s.mask.shape)) >= 0.97
+        core = cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        grey = cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY)[core & (s.mask > 0)]
+        # no print: the dark dots of the test page are gone (only paper grain, light and noise)
+        assert np.percentile(grey, 1) > 0.6 * np.median(grey)
+
+
 def _cutout_dir(tmp_path):
     folder = tmp_path / "cutouts" / "images"
     folder.mkdir(parents=True)

@@ -44,7 +44,7 @@ from docsynth_compose.steps.hold import draw_palm, hold_geometry, thumb
 from docsynth_compose.steps.paper import random_curl, random_fold
 from docsynth_compose.steps.paste import composite, warp_page
 from docsynth_compose.steps.scene import Clutter, cut_mask, draw_obj
-from docsynth_compose.steps.sheets import book_spread, larger_sheet, shade_gutter
+from docsynth_compose.steps.sheets import blank_page, book_spread, larger_sheet, shade_gutter
 from docsynth_compose.steps.special_pages import make_card, make_receipt
 from docsynth_compose.steps.surfaces import desk_surface
 
@@ -95,6 +95,7 @@ DEFAULTS: dict[str, Any] = {
     "full_area": [0.8, 1.0],
     "larger_sheet_p": 0.06,  # the page lies on a similar sheet, notebook or cover 2-8% larger
     "book_p": 0.06,  # the page is one page of an open booklet: facing page, page edges, cover
+    "blank_p": 0.0,  # the page is a blank sheet of its paper colour (faint grain)
     "book_bow_p": 0.0,  # share of those (not curled or folded) whose pages bow up out of the gutter
     "cutouts": None,  # a folder of RGBA cut-outs (recipes/offline/cutouts.sh): real desk objects...
     "cutouts_p": 0.35,  # ...beside, across or on the page in this share of the samples
@@ -174,6 +175,11 @@ class RealisticCompositor:
         elif r < o["card_p"] + o["receipt_p"]:
             page = make_receipt(paper_rng)
             cases.add("receipt")
+        # a blank sheet as the page itself (blank paper also appears as covers, facing pages and
+        # sheets underneath, which are not the page: without blank pages blankness says "not page")
+        if o["blank_p"] > 0 and not cases & {"card", "receipt"} and frame_rng.random() < o["blank_p"]:
+            page = blank_page(page, paper_rng)
+            cases.add("blank")
         # a page filling the frame: the frame then takes the page's orientation
         # (a scene whose probability is 0 draws no random number: configs without it keep their output)
         full = o["full_p"] > 0 and not cases & {"card", "receipt"} and frame_rng.random() < o["full_p"]

@@ -50,6 +50,19 @@ def _plain(page: Page, colour: np.ndarray, rng: np.random.Generator) -> Page:
     return Page(image=np.clip(img, 0, 255).astype(np.uint8), mask=np.full((sh, sw), 255, np.uint8), corners=None)
 
 
+def blank_page(page: Page, rng: np.random.Generator) -> Page:
+    """A blank sheet in the page's proportions and paper colour (sometimes whiter), at the
+    page's size so that its corners and the camera's homography stay the page's."""
+    h, w = page.image.shape[:2]
+    colour = _paper_colour(page)
+    if rng.random() < 0.5:
+        colour = np.clip(colour + rng.uniform(0, 1) * (245 - colour), 0, 255)
+    sheet = _plain(page, colour, rng)
+    image = cv2.resize(sheet.image, (w, h), interpolation=cv2.INTER_LINEAR)
+    mask = page.mask if page.mask is not None else np.full((h, w), 255, np.uint8)
+    return Page(image=image, mask=mask, corners=page.corners)
+
+
 def _onto(sheet: Page, dst: np.ndarray) -> np.ndarray:
     """The homography putting ``sheet``'s corners on the frame quad ``dst``."""
     h, w = sheet.image.shape[:2]
