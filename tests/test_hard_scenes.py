@@ -118,6 +118,15 @@ def _scene():
     return Sample(image=img, mask=mask, corners=corners, flags=set(), extra={})
 
 
+def _covered(objs, shape) -> np.ndarray:
+    """Pixels the objects hide (alpha >= 0.5): what cut_mask removes from the page."""
+    covered = np.zeros(shape, bool)
+    for obj in objs:
+        h, w = obj.alpha.shape
+        covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
+    return covered
+
+
 def test_props_have_volume_and_only_solid_ones_cut_the_mask():
     cut = shaded = 0
     for seed in range(12):
@@ -127,10 +136,7 @@ def test_props_have_volume_and_only_solid_ones_cut_the_mask():
         out = step.run(s, np.random.default_rng(seed))
         assert np.array_equal(out.corners, s.corners)
         assert not (out.mask[s.mask == 0]).any()
-        covered = np.zeros(s.mask.shape, bool)
-        for obj in params["cutting"]:
-            h, w = obj.alpha.shape
-            covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
+        covered = _covered(params["cutting"], s.mask.shape)
         assert np.array_equal((s.mask > 0) & (out.mask == 0), covered & (s.mask > 0))
         cut += ("occluded" in out.flags)
         for obj in params["objs"]:
@@ -246,10 +252,7 @@ def test_notes_stick_out_of_the_page_edge_and_cut_only_the_page_they_cover():
         params = step.get_params(np.random.default_rng(seed), s)
         out = step.run(s, np.random.default_rng(seed))
         assert np.array_equal(out.corners, s.corners) and not (out.mask[s.mask == 0]).any()
-        covered = np.zeros(s.mask.shape, bool)
-        for obj in params["cutting"]:
-            h, w = obj.alpha.shape
-            covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
+        covered = _covered(params["cutting"], s.mask.shape)
         assert len(params["cutting"]) == len(params["objs"])  # paper notes are solid
         assert np.array_equal((s.mask > 0) & (out.mask == 0), covered & (s.mask > 0))
         out_of_page += int((covered & (s.mask == 0)).sum() > 20)

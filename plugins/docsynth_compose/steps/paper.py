@@ -34,6 +34,37 @@ from docsynth.generate.pagemap import Mapped
 
 
 @dataclass
+class GutterProfile:
+    """A bowed book page's cross-section, tabulated along the arc length ``s`` from the spine:
+    where each point is seen from above (``seen``), its height (``z``, 0-1) and its slope;
+    continued straight past the table's end."""
+
+    s: np.ndarray
+    seen: np.ndarray
+    z: np.ndarray
+    slope: np.ndarray
+
+    def seen_at(self, s: np.ndarray) -> np.ndarray:
+        out = np.interp(s, self.s, self.seen)
+        end = s > self.s[-1]
+        out[end] = self.seen[-1] + (s[end] - self.s[-1]) * np.cos(self.slope[-1])
+        return out
+
+    def s_at(self, seen: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`seen_at` (``seen`` grows with ``s``: the slope stays under 90 degrees)."""
+        out = np.interp(seen, self.seen, self.s)
+        end = seen > self.seen[-1]
+        out[end] = self.s[-1] + (seen[end] - self.seen[-1]) / np.cos(self.slope[-1])
+        return out
+
+    def z_at(self, s: np.ndarray) -> np.ndarray:
+        return np.interp(s, self.s, self.z)
+
+    def slope_at(self, s: np.ndarray) -> np.ndarray:
+        return np.interp(s, self.s, self.slope)
+
+
+@dataclass
 class PageWarp:
     kind: str  # "curl", "fold" or "gutter"
     origin: np.ndarray  # a point on the bend line, page edge coordinates
@@ -44,18 +75,7 @@ class PageWarp:
     angles: tuple[float, float] = (0.0, 0.0)  # fold: tilt of the s<0 and s>0 halves (radians)
     light: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))  # towards the light, z up
     crease: float = 0.0  # fold: darkness of the crease line
-    profile: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # gutter: s, s', z, slope
-
-    def _profile(self, s: np.ndarray, column: int) -> np.ndarray:
-        """Gutter: a column of the tabulated profile (1: s', 2: z, 3: slope) at arc length s,
-        continued straight past the table's end."""
-        assert self.profile is not None
-        table = self.profile
-        out = np.interp(s, table[0], table[column])
-        if column == 1:
-            end = s > table[0][-1]
-            out[end] = table[1][-1] + (s[end] - table[0][-1]) * np.cos(table[3][-1])
-        return out
+    profile: GutterProfile | None = None  # gutter: the page's cross-section
 
     def _st(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = pts - self.origin
@@ -76,10 +96,11 @@ class PageWarp:
             s2 = np.where(pos, self.radius * np.sin(theta), s)
             t2 = t * (1 + self.magnify * z / self.length)
         elif self.kind == "gutter":
+            assert self.profile is not None
             pos = s > 0
             s2, t2 = s.copy(), t.copy()
-            s2[pos] = self._profile(s[pos], 1)
-            t2[pos] = t[pos] * (1 + self.magnify * self._profile(s[pos], 2))
+            s2[pos] = self.profile.seen_at(s[pos])
+            t2[pos] = t[pos] * (1 + self.magnify * self.profile.z_at(s[pos]))
         else:
             a = np.where(s > 0, self.angles[1], self.angles[0])
             s2, t2 = s * np.cos(a), t
@@ -109,14 +130,10 @@ class PageWarp:
             bend[pos] = theta
         elif self.kind == "gutter":
             assert self.profile is not None
-            table = self.profile
-            sp = s2[pos].astype(np.float64)
-            flat = np.interp(sp, table[1], table[0])
-            end = sp > table[1][-1]
-            flat[end] = table[0][-1] + (sp[end] - table[1][-1]) / np.cos(table[3][-1])
+            flat = self.profile.s_at(s2[pos].astype(np.float64))
             s[pos] = flat
-            t[pos] = t2[pos] / (1 + self.magnify * self._profile(flat, 2))
-            bend[pos] = self._profile(flat, 3)
+            t[pos] = t2[pos] / (1 + self.magnify * self.profile.z_at(flat))
+            bend[pos] = self.profile.slope_at(flat)
         else:
             a1, a2 = self.angles
             s *= np.where(pos, 1 / np.cos(a2), 1 / np.cos(a1)).astype(s.dtype)
@@ -188,7 +205,7 @@ def gutter_warp(rng: np.random.Generator, width: float, height: float, side: int
     z = np.concatenate([[0.0], np.cumsum(0.5 * (np.sin(slope[1:]) + np.sin(slope[:-1])) * ds)])
     z = np.maximum(z, 0.0) / max(float(z.max()), 1e-9)
     return PageWarp("gutter", origin, axis, extent, magnify=rng.uniform(*magnify),
-                    light=_light(rng) if light is None else light, profile=(s, s2, z, slope))
+                    light=_light(rng) if light is None else light, profile=GutterProfile(s, s2, z, slope))
 
 
 def random_fold(rng: np.random.Generator, width: float, height: float, angle=(0.08, 0.35)) -> PageWarp:
