@@ -145,6 +145,22 @@ def test_page_levels_are_cached_and_shrunk():
     assert page_rgba(p, 2) is a
 
 
+def test_page_level_cache_is_bounded_in_bytes(monkeypatch):
+    from docsynth_compose.steps import paste
+
+    monkeypatch.setattr(paste, "_CACHE", [])
+    monkeypatch.setattr(paste, "_CACHE_BYTES", 3 * 200 * 280 * 4)  # three pages' full-size levels
+    pages = [page(200, 280) for _ in range(5)]
+    first = page_rgba(pages[0], 0)
+    for p in pages[1:]:
+        page_rgba(p, 0)
+    assert len(paste._CACHE) == 3  # the two oldest went
+    assert page_rgba(pages[0], 0) is not first  # made again: same pixels, new array
+    assert np.array_equal(page_rgba(pages[0], 0), first)
+    big = page(400, 560)  # larger than the bound on its own: kept while it is the newest
+    assert page_rgba(big, 0) is page_rgba(big, 0)
+
+
 # ---------------------------------------------------------------------------------------------
 # camera model
 

@@ -23,6 +23,7 @@ results, so DataLoader workers can call ``compose`` directly for online training
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import cv2
@@ -137,6 +138,7 @@ class RealisticCompositor:
     def __init__(self):
         self._pipelines: dict[str, Any] = {}
         self._cutouts: dict[str, Cutouts] = {}
+        self._sheets: list[tuple[weakref.ref, dict[int, Page]]] = []  # per page: its sheets (see _sheet)
 
     def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """What the declaration cannot check (the camera's keys); the host calls it once."""
@@ -368,23 +370,22 @@ class RealisticCompositor:
         return lambda page: self._sheet(page, rng)
 
     def _sheet(self, page: Page, rng: np.random.Generator) -> Page:
-        """Another sheet made from the page: turned, mirrored or blank-ish (we only have one page)."""
+        """Another sheet made from the page: turned, mirrored or blank-ish (we only have one page).
+
+        Each of the three is a pure function of the page, so it is made once per page and kept
+        while the page's composites last (a document's composites are consecutive): the same
+        sheet object comes back, and its shrunk levels stay in the paste cache."""
         k = int(rng.integers(3))
-        img = page.image
-        if k == 0:
-            img = cv2.rotate(img, cv2.ROTATE_180)
-        elif k == 1:
-            img = cv2.flip(img, 1)
-        else:  # a plain sheet with the page's paper colour
-            colour = np.median(img.reshape(-1, 3)[:: max(1, img.size // 3000)], axis=0)
-            img = np.empty_like(img)
-            img[:] = colour.astype(np.uint8)
-        mask = page.mask if page.mask is not None else np.full(img.shape[:2], 255, np.uint8)
-        if k == 0:
-            mask = cv2.rotate(mask, cv2.ROTATE_180)
-        elif k == 1:
-            mask = cv2.flip(mask, 1)
-        return Page(image=img, mask=mask, corners=None)
+        for ref, made in self._sheets:
+            if ref() is page.image:
+                break
+        else:
+            made = {}
+            self._sheets.append((weakref.ref(page.image), made))
+            del self._sheets[:-SHEET_MEMO]
+        if k not in made:
+            made[k] = _sheet_variant(page, k)
+        return made[k]
 
     def _stacked(self, page: Page, image: np.ndarray, quad: np.ndarray, rng, o, tight: bool = False):
         """1-2 sheets under the target, offset and turned a little so they stick out
@@ -429,6 +430,30 @@ class RealisticCompositor:
                 image, _ = self._paste(sheet, image, h_edge, None, rng, o)
                 return image, [{"corners": other, "role": "other", "flags": []}]
         return image, []
+
+
+SHEET_MEMO = 2  # pages whose sheets are kept: the current document's page and one made from it
+
+
+def _sheet_variant(page: Page, k: int) -> Page:
+    """The page turned by 180 degrees (k = 0), mirrored (1), or a plain sheet of its paper
+    colour (2)."""
+    img = page.image
+    if k == 0:
+        img = cv2.rotate(img, cv2.ROTATE_180)
+    elif k == 1:
+        img = cv2.flip(img, 1)
+    else:
+        colour = np.median(img.reshape(-1, 3)[:: max(1, img.size // 3000)], axis=0).astype(np.uint8)
+        h, w = img.shape[:2]
+        # one row repeated: a (h, w, 3) broadcast of 3 values is ten times slower
+        img = np.ascontiguousarray(np.broadcast_to(np.tile(colour, w), (h, 3 * w))).reshape(h, w, 3)
+    mask = page.mask if page.mask is not None else np.full(img.shape[:2], 255, np.uint8)
+    if k == 0:
+        mask = cv2.rotate(mask, cv2.ROTATE_180)
+    elif k == 1:
+        mask = cv2.flip(mask, 1)
+    return Page(image=img, mask=mask, corners=None)
 
 
 def _light_surface(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -27,7 +27,10 @@ from docsynth.kinds import Page
 from .paper import PageWarp
 
 _CACHE: list[tuple[weakref.ref, dict[int, np.ndarray]]] = []  # (page image, levels), newest last
-_CACHE_SIZE = 4  # the page of the current document and the sheets made from it
+# Bytes of levels kept: the current document's page, the sheets made from it (turned, mirrored,
+# plain; see the realistic compositor's ``_sheet``) and the previous document's, for pages of
+# about 1000 x 700 px (the newest entry is always kept, whatever its size).
+_CACHE_BYTES = 64 * 2**20
 
 
 def page_rgba(page: Page, level: int) -> np.ndarray:
@@ -44,7 +47,7 @@ def page_rgba(page: Page, level: int) -> np.ndarray:
         base[..., 3] = mask
         levels = {0: base}
         _CACHE.append((weakref.ref(page.image), levels))
-        del _CACHE[:-_CACHE_SIZE]
+        _trim_cache()
     if level not in levels:
         if level == 1:  # 1/sqrt(2): linear is close enough to area averaging at this factor
             h, w = levels[0].shape[:2]
@@ -53,6 +56,15 @@ def page_rgba(page: Page, level: int) -> np.ndarray:
         else:  # half of two levels up, with a Gaussian pyramid step (filtered, no aliasing)
             levels[level] = cv2.pyrDown(page_rgba(page, level - 2))
     return levels[level]
+
+
+def _trim_cache() -> None:
+    """Drop the oldest pages' levels (and those of pages no longer alive) beyond ``_CACHE_BYTES``."""
+    _CACHE[:] = [entry for entry in _CACHE if entry[0]() is not None]
+    total = sum(level.nbytes for _, levels in _CACHE for level in levels.values())
+    while total > _CACHE_BYTES and len(_CACHE) > 1:
+        _, gone = _CACHE.pop(0)
+        total -= sum(level.nbytes for level in gone.values())
 
 
 def choose_level(page_w: int, page_h: int, quad_area: float) -> int:
