@@ -376,10 +376,8 @@ class RealisticCompositor:
         while the page's composites last (a document's composites are consecutive): the same
         sheet object comes back, and its shrunk levels stay in the paste cache."""
         k = int(rng.integers(3))
-        for ref, made in self._sheets:
-            if ref() is page.image:
-                break
-        else:
+        made = next((sheets for ref, sheets in self._sheets if ref() is page.image), None)
+        if made is None:
             made = {}
             self._sheets.append((weakref.ref(page.image), made))
             del self._sheets[:-SHEET_MEMO]
