@@ -45,3 +45,14 @@ def built_backbone(name: str, weights: str, options: dict):
 
     backbone = plugins.get("backbone", name)
     return backbone.build(2, weights, options_mod.build(backbone, options))
+
+
+def covered_by(objs, shape):
+    """Pixels the scene objects hide (alpha >= 0.5): what ``cut_mask`` removes from the page."""
+    import numpy as np
+
+    covered = np.zeros(shape, bool)
+    for obj in objs:
+        h, w = obj.alpha.shape
+        covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
+    return covered

@@ -9,6 +9,7 @@ from docsynth_compose.steps.distractors import Distractors, table_edge
 from docsynth_compose.steps.paper import random_curl, random_fold
 from docsynth_compose.steps.paste import composite, page_rgba, warp_page
 from docsynth_compose.steps.scene import Clutter, Hand, Occlusion
+from helpers import covered_by
 
 from docsynth.geometry import apply_homography, mask_iou, page_corners, quad_area, quad_mask
 from docsynth.kinds import Page, Sample
@@ -39,10 +40,7 @@ def test_occluders_hide_page_pixels_but_keep_corners(step):
     assert (out.mask[s.mask == 0] == 0).all()  # the mask never grows
     # The pixels that left the mask are exactly the page pixels the objects cover.
     params = step.get_params(np.random.default_rng(seed), s)
-    covered = np.zeros((H, W), bool)
-    for obj in params["objs"]:
-        h, w = obj.alpha.shape
-        covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
+    covered = covered_by(params["objs"], (H, W))
     assert np.array_equal((s.mask > 0) & (out.mask == 0), covered & (s.mask > 0))
     assert np.abs(out.image[covered].astype(int) - s.image[covered]).max() > 20
 

@@ -11,6 +11,7 @@ from docsynth_compose.steps.geometric import Squash
 from docsynth_compose.steps.props import Props
 from docsynth_compose.steps.special_pages import ID1_ASPECT, make_card, make_receipt
 from docsynth_compose.steps.surfaces import KINDS, desk_surface
+from helpers import covered_by
 from test_compositors import PLAIN, compose, page
 
 from docsynth.geometry import mask_iou, quad_area, quad_mask
@@ -118,15 +119,6 @@ def _scene():
     return Sample(image=img, mask=mask, corners=corners, flags=set(), extra={})
 
 
-def _covered(objs, shape) -> np.ndarray:
-    """Pixels the objects hide (alpha >= 0.5): what cut_mask removes from the page."""
-    covered = np.zeros(shape, bool)
-    for obj in objs:
-        h, w = obj.alpha.shape
-        covered[obj.y0:obj.y0 + h, obj.x0:obj.x0 + w] |= obj.alpha >= 0.5
-    return covered
-
-
 def test_props_have_volume_and_only_solid_ones_cut_the_mask():
     cut = shaded = 0
     for seed in range(12):
@@ -136,7 +128,7 @@ def test_props_have_volume_and_only_solid_ones_cut_the_mask():
         out = step.run(s, np.random.default_rng(seed))
         assert np.array_equal(out.corners, s.corners)
         assert not (out.mask[s.mask == 0]).any()
-        covered = _covered(params["cutting"], s.mask.shape)
+        covered = covered_by(params["cutting"], s.mask.shape)
         assert np.array_equal((s.mask > 0) & (out.mask == 0), covered & (s.mask > 0))
         cut += ("occluded" in out.flags)
         for obj in params["objs"]:
@@ -252,7 +244,7 @@ def test_notes_stick_out_of_the_page_edge_and_cut_only_the_page_they_cover():
         params = step.get_params(np.random.default_rng(seed), s)
         out = step.run(s, np.random.default_rng(seed))
         assert np.array_equal(out.corners, s.corners) and not (out.mask[s.mask == 0]).any()
-        covered = _covered(params["cutting"], s.mask.shape)
+        covered = covered_by(params["cutting"], s.mask.shape)
         assert len(params["cutting"]) == len(params["objs"])  # paper notes are solid
         assert np.array_equal((s.mask > 0) & (out.mask == 0), covered & (s.mask > 0))
         out_of_page += int((covered & (s.mask == 0)).sum() > 20)
