@@ -3,6 +3,7 @@ photos (by subset) and on the synthetic hard-case benchmark, then the shipping r
 
     python recipes/cpu/seeds.py runs/v3-s41 runs/v3-s43 runs/v3-s44 \
         --real ../shared/realdocs --hardcases runs/hc24 [--json seeds.json]
+    python recipes/cpu/seeds.py --scored v32-s41.json v32-s43.json ... --against v31-s41.json ...
 
 Each run's ``last.pt`` is scored with `docsynth evaluate` (post-processor ``refine``). The rule
 (docs/cpu-model.md, fixed before the v3 runs finished): the shipped model is the **median
@@ -42,13 +43,56 @@ def median_seed(rows: dict[str, dict[str, Any]]) -> str:
     return order[(len(order) - 1) // 2]
 
 
+def subset_means(rows: dict[str, dict[str, Any]], part: str = "real") -> dict[str, float]:
+    """Each subset's mean over the runs (``part``: "real" or "hardcases")."""
+    names = sorted({name for row in rows.values() for name in row[part]["subsets"]})
+    return {name: sum(row[part]["subsets"][name] for row in rows.values()) / len(rows) for name in names}
+
+
+def replaces(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], slack: float = 0.005) -> list[str]:
+    """Why the candidate recipe (``new``'s runs) does NOT replace the shipped one (``old``'s);
+    empty when it does. The rule (docs/cpu-model.md, fixed before the v3.2 runs): over the seeds,
+    its worst real-photo subset (by mean) is higher than the shipped recipe's, no subset's mean
+    is more than ``slack`` below the shipped one's, and its hard-case mean is no more than
+    ``slack`` below."""
+    reasons = []
+    was, now = subset_means(old), subset_means(new)
+    if min(now.values()) <= min(was.values()):
+        reasons.append(f"worst subset {min(now, key=now.get)} {min(now.values()):.4f} is not above "
+                       f"{min(was, key=was.get)} {min(was.values()):.4f}")
+    reasons += [f"{name} {now[name]:.4f} is more than {slack} below {was[name]:.4f}"
+                for name in was if name in now and now[name] < was[name] - slack]
+    if all("hardcases" in row for row in (*old.values(), *new.values())):
+        hc_was = sum(row["hardcases"]["mean"] for row in old.values()) / len(old)
+        hc_now = sum(row["hardcases"]["mean"] for row in new.values()) / len(new)
+        if hc_now < hc_was - slack:
+            reasons.append(f"hard-case mean {hc_now:.4f} is more than {slack} below {hc_was:.4f}")
+    return reasons
+
+
+def _load(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        rows.update(json.loads(path.read_text())["runs"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="run folders with last.pt")
-    ap.add_argument("--real", type=Path, required=True, help="real photos with corners.csv")
+    ap.add_argument("runs", nargs="*", type=Path, help="run folders with last.pt")
+    ap.add_argument("--real", type=Path, default=None, help="real photos with corners.csv")
     ap.add_argument("--hardcases", type=Path, default=None, help="a `docsynth hardcases` folder")
     ap.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    ap.add_argument("--scored", type=Path, nargs="+", default=None,
+                    help="instead of RUNS: tables written earlier by --json (a candidate recipe's seeds)")
+    ap.add_argument("--against", type=Path, nargs="+", default=None,
+                    help="tables (--json) of the shipped recipe's seeds: say whether the candidate replaces it")
     args = ap.parse_args(argv)
+    if args.scored:
+        return compare(_load(args.scored), _load(args.against) if args.against else None)
+    if not args.runs or args.real is None:
+        print("seeds: give run folders and --real, or --scored TABLES", file=sys.stderr)
+        return 2
     missing = [str(run / "last.pt") for run in args.runs if not (run / "last.pt").is_file()]
     if missing:
         print(f"seeds: no finished run at {', '.join(missing)}", file=sys.stderr)
@@ -78,6 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ships (median seed by worst real-photo subset): {ship}")
     if args.json:
         args.json.write_text(json.dumps({"runs": rows, "ships": ship}, indent=2) + "\n")
+    return 0
+
+
+def compare(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]] | None) -> int:
+    """Print the subset means of scored runs and, given the shipped recipe's, the rule's verdict."""
+    for label, rows in (("candidate", new), ("shipped", old)):
+        if rows:
+            means = subset_means(rows)
+            hc = [row["hardcases"]["mean"] for row in rows.values() if "hardcases" in row]
+            print(f"{label} ({len(rows)} seeds): " + ", ".join(f"{k} {v:.4f}" for k, v in means.items())
+                  + (f"; hard cases {sum(hc) / len(hc):.4f}" if hc else ""))
+    if old:
+        reasons = replaces(old, new)
+        print("the candidate replaces the shipped recipe" if not reasons else
+              "the candidate does not replace the shipped recipe: " + "; ".join(reasons))
+    print(f"its median seed: {median_seed(new)}")
     return 0
 
 
