@@ -157,8 +157,9 @@ def compile_sources() -> None:
     PYTHONDONTWRITEBYTECODE is set and an editable install never writes its caches)."""
     import compileall
 
-    import docsynth
     import docsynth_compose
+
+    import docsynth
 
     for package in (docsynth, docsynth_compose):
         root = Path(package.__file__).parent

@@ -68,7 +68,7 @@ def test_v3_cases_follow_the_first_nine_and_nopage_photos_measure_false_acceptan
     the false refusal and false acceptance rates with them."""
     from docsynth.formats.corners import read_negatives
 
-    assert list(CASES)[9:] == ["fullframe", "largersheet", "onpage", "round", "booklet", "nopage"]
+    assert list(CASES)[9:15] == ["fullframe", "largersheet", "onpage", "round", "booklet", "nopage"]
     out = tmp_path / "hc"
     r = cli("hardcases", str(out), "--count", "1", "--cases", "fullframe,nopage")
     assert r.exit_code == 0, r.stderr
@@ -82,3 +82,18 @@ def test_v3_cases_follow_the_first_nine_and_nopage_photos_measure_false_acceptan
     r = cli("evaluate", str(out), "--no-packaged", "--out", str(tmp_path / "e2"))
     assert r.exit_code == 0, r.stderr
     assert "false refusals" in r.stdout and "false acceptances" in r.stdout
+
+
+def test_v32_cases_come_last_and_show_what_they_name():
+    """Bowed open books, sticky notes across the page edges and blank pages are appended after
+    ``nopage``: every earlier case keeps its photos."""
+    from docsynth.evaluate.hardcases import INDEX_BASE, case_config
+    from docsynth.generate.stream import SampleStream
+
+    assert list(CASES)[15:] == ["bowedbook", "notes", "blank"]
+    for case, expect in (("bowedbook", "book"), ("notes", "props"), ("blank", "blank")):
+        cfg = case_config(case, 2026)
+        stream = SampleStream.from_config(cfg.generate, cfg.seed)
+        sample = stream.sample(INDEX_BASE + list(CASES).index(case) * (1 << 24))
+        assert expect in sample.extra["cases"], (case, sample.extra["cases"])
+        assert sample.corners is not None and sample.mask.any()

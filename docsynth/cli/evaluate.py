@@ -91,10 +91,12 @@ def hardcases_cmd(
 ) -> None:
     """A fixed synthetic benchmark, one set per hard case; score it with `docsynth evaluate OUT`.
 
-    The 15 cases: light desk, clutter, sheets under the page, card in the hand, receipt,
+    The 18 cases: light desk, clutter, sheets under the page, card in the hand, receipt,
     close-up, squashed, greyscale, page held, page filling the frame, larger sheet under
-    it, objects on it, round objects beside it, booklet, and photos without a page. The
-    evaluation's subsets are the cases; the page-less photos measure false acceptance."""
+    it, objects on it, round objects beside it, booklet, photos without a page, then open
+    books whose pages bow out of the gutter, sticky notes across the page edges, and blank
+    pages. The evaluation's subsets are the cases; the page-less photos measure false
+    acceptance."""
     with progress_bar("hardcases") as bar:
         summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=cases or None, force=force,
                                             progress=bar)

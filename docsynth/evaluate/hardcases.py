@@ -56,6 +56,9 @@ _ON_PAGE = [{"step": "props", "p": 1.0, "count": [1, 3], "on_page_p": 1.0, "kind
 _ROUND = [{"step": "props", "p": 1.0, "count": [2, 4], "on_page_p": 0.0, "kinds": ["fruit", "mug"], "size": [0.2, 0.4]},
           {"step": "uneven_light", "p": 0.75}, {"step": "white_balance", "p": 0.85},
           {"step": "sensor_noise", "p": 0.6}, {"step": "jpeg", "p": 0.3, "quality": [45, 90]}]
+_NOTES = [{"step": "props", "p": 1.0, "count": [1, 3], "on_page_p": 1.0, "kinds": ["note"]},
+          {"step": "uneven_light", "p": 0.75}, {"step": "white_balance", "p": 0.85},
+          {"step": "sensor_noise", "p": 0.6}, {"step": "jpeg", "p": 0.3, "quality": [45, 90]}]
 CASES: dict[str, dict[str, Any]] = {
     "lightdesk": {"desk_p": 1.0, "card_p": 0.0, "receipt_p": 0.0},
     "clutter": {"pipeline": _BUSY, "desk_p": 0.5, "card_p": 0.0, "receipt_p": 0.0},
@@ -73,6 +76,11 @@ CASES: dict[str, dict[str, Any]] = {
     "round": {"pipeline": _ROUND, "card_p": 0.0, "receipt_p": 0.0},  # round objects (fruit, mugs) beside it
     "booklet": {"book_p": 1.0, "card_p": 0.0, "receipt_p": 0.0},  # one page of an open booklet
     "nopage": {"negative_p": 1.0},  # no page at all: scored as false acceptance, not Jaccard
+    # v3.2 (the open-book photos; blank sheets):
+    "bowedbook": {"book_p": 1.0, "book_bow_p": 1.0, "curl_p": 0.0, "fold_p": 0.0,  # pages bowing out of the gutter
+                  "card_p": 0.0, "receipt_p": 0.0},
+    "notes": {"pipeline": _NOTES, "card_p": 0.0, "receipt_p": 0.0},  # sticky notes and flags across the page edges
+    "blank": {"blank_p": 1.0, "card_p": 0.0, "receipt_p": 0.0},  # the page is a blank sheet
 }
 # A case's position in CASES picks its sample indices, so new cases go at the end: the photos of
 # the cases before them, and every score published for them, stay the same.
