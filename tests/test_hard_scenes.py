@@ -218,6 +218,32 @@ def test_booklet_pages_that_bow_out_of_the_gutter_keep_the_spine_corners_and_bul
     assert bulged >= 4
 
 
+def test_book_area_frames_a_book_page_large_and_the_facing_page_runs_out_of_the_frame():
+    """With ``book_area`` the camera frames the book's page at that share of the frame, whatever
+    other frame share was drawn, so a photo says which page is meant; without it, nothing moves."""
+    shares, cut = [], 0
+    for seed in range(8):
+        options = {**FRAME, "book_p": 1.0, "book_area": [0.4, 0.6], "camera": {"area": [0.05, 0.1]}}
+        s = compose("realistic", options, seed, page(150, 200))
+        assert "book" in s.extra["cases"]
+        h, w = s.mask.shape
+        shares.append(quad_area(s.corners) / (w * h))
+        (facing,) = [i for i in s.extra["instances"] if i["role"] == "facing"]
+        f = np.array(facing["corners"])
+        cut += int((f < 0).any() or (f[:, 0] > w).any() or (f[:, 1] > h).any())
+        plain = compose("realistic", {**options, "book_area": None}, seed, page(150, 200))
+        assert quad_area(plain.corners) / (w * h) < 0.2  # the camera's own area
+    assert min(shares) > 0.3 and max(shares) < 0.7
+    assert cut >= 4
+
+
+def test_book_area_must_be_a_range_of_frame_shares(cli, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("generate:\n  compositor_options:\n    book_area: [0.9, 0.2]\n")
+    r = cli("generate", "-c", str(config), "--count", "1", "--out", str(tmp_path / "out"))
+    assert r.exit_code == 2 and "book_area" in r.stderr and not (tmp_path / "out").exists()
+
+
 def test_the_gutter_warp_is_exactly_invertible_and_fixes_the_spine():
     from docsynth_compose.steps.paper import gutter_warp
 

@@ -77,7 +77,9 @@ CASES: dict[str, dict[str, Any]] = {
     "booklet": {"book_p": 1.0, "card_p": 0.0, "receipt_p": 0.0},  # one page of an open booklet
     "nopage": {"negative_p": 1.0},  # no page at all: scored as false acceptance, not Jaccard
     # v3.2 (the open-book photos; blank sheets):
-    "bowedbook": {"book_p": 1.0, "book_bow_p": 1.0, "curl_p": 0.0, "fold_p": 0.0,  # pages bowing out of the gutter
+    # pages bowing out of the gutter, framed as one photographs a book's page (in a small spread
+    # nothing says which of two alike pages is meant; the v3 `booklet` case has such photos)
+    "bowedbook": {"book_p": 1.0, "book_bow_p": 1.0, "book_area": [0.3, 0.85], "curl_p": 0.0, "fold_p": 0.0,
                   "card_p": 0.0, "receipt_p": 0.0},
     "notes": {"pipeline": _NOTES, "card_p": 0.0, "receipt_p": 0.0},  # sticky notes and flags across the page edges
     "blank": {"blank_p": 1.0, "card_p": 0.0, "receipt_p": 0.0},  # the page is a blank sheet

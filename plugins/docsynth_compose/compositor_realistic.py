@@ -98,6 +98,7 @@ DEFAULTS: dict[str, Any] = {
     "book_p": 0.06,  # the page is one page of an open booklet: facing page, page edges, cover
     "blank_p": 0.0,  # the page is a blank sheet of its paper colour (faint grain)
     "book_bow_p": 0.0,  # share of those (not curled or folded) whose pages bow up out of the gutter
+    "book_area": None,  # [low, high]: an open book's page is framed at this share of the frame (null: as any page)
     "cutouts": None,  # a folder of RGBA cut-outs (recipes/offline/cutouts.sh): real desk objects...
     "cutouts_p": 0.35,  # ...beside, across or on the page in this share of the samples
     "underlay_p": 0.08,  # other sheets right under the page, offset by a few px to a few %
@@ -125,7 +126,7 @@ def _field(key: str, default: Any):
         return F(float, default, "probability" if key.endswith("_p") else "share", **SHARE)
     if key == "cutouts":
         return F((str, None), default, "folder of RGBA cut-outs (recipes/offline/cutouts.sh)")
-    if isinstance(default, list) or default is None and key in ("sizes", "pipeline"):
+    if isinstance(default, list) or default is None and key in ("sizes", "pipeline", "book_area"):
         return F((list, None) if default is None else list, default)
     return F(type(default), default)
 
@@ -150,6 +151,11 @@ class RealisticCompositor:
         if bad:
             raise DocsynthError(f"generate.compositor_options.camera: unknown option(s) {', '.join(sorted(bad))} "
                                 f"(known: {', '.join(sorted(CAMERA_DEFAULTS))})")
+        area = options.get("book_area")
+        if area is not None and not (len(area) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                            for v in area) and 0 < area[0] <= area[1] <= 1):
+            raise DocsynthError(f"generate.compositor_options.book_area: {area!r} is not [low, high] with "
+                                "0 < low <= high <= 1 (shares of the frame), or null")
         return {**DEFAULTS, **options}
 
     def pipeline(self, o: dict[str, Any]):
@@ -239,6 +245,14 @@ class RealisticCompositor:
         gutter = None
         r = frame_rng.random() if o["book_p"] + o["larger_sheet_p"] > 0 else 1.0
         if "card" not in cases and r < o["book_p"]:
+            if o["book_area"] is not None and not full:
+                # One page of a book is photographed to be read: the camera frames that page and
+                # the facing page runs out of the frame. In a small spread nothing in the photo
+                # says which of two alike pages is meant, and such a label only teaches a guess.
+                quad = camera_quad(pose_rng, src_w, src_h, out_w, out_h, cam, truncate=truncate,
+                                   area=float(pose_rng.uniform(*o["book_area"])))
+                h_edge = cv2.getPerspectiveTransform(src.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
+                small = False
             # pages of a book bow up out of the gutter, or curl (a probability of 0 draws nothing:
             # configs without it keep their output)
             bow = warp is None and o["book_bow_p"] > 0 and paper_rng.random() < o["book_bow_p"]
