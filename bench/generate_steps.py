@@ -60,7 +60,7 @@ def instrument() -> None:
     """Wrap the stream, the compositors' phases, every step and the encoder in timers."""
     from docsynth_compose import compositor_realistic as real
     from docsynth_compose import steps as steps_mod
-    from docsynth_compose.steps import paste
+    from docsynth_compose.steps import paste, sheets
 
     from docsynth import io
     from docsynth.generate import dewarp, labels, pools, shards
@@ -81,10 +81,11 @@ def instrument() -> None:
     for attr in ("desk_surface", "make_card", "make_receipt", "camera_quad", "random_curl", "random_fold",
                  "book_spread", "larger_sheet", "shade_gutter", "draw_palm", "thumb", "page_map", "_light_surface"):
         patch(real, attr, f"compose: {attr.strip('_')}")
-    for attr in ("_background", "_stacked", "_others", "_sheet"):
-        setattr(real.RealisticCompositor, attr, staticmethod(timed(f"compose: {attr.strip('_')}",
-                getattr(real.RealisticCompositor, attr))) if attr == "_background"
-                else timed(f"compose: {attr.strip('_')}", getattr(real.RealisticCompositor, attr)))
+    for attr in ("stacked_sheets", "other_document"):
+        patch(real, attr, f"compose: {attr}")
+    real.RealisticCompositor._background = staticmethod(timed("compose: background",
+                                                              real.RealisticCompositor._background))
+    patch(sheets.SheetMemo, "sheet", "compose: sheet")
     patch(real.RealisticCompositor, "_paste", "compose: page paste (light, shadow)")
     patch(real, "composite", "compose: page paste (blend)")
     patch(paste, "warp_page", "compose: page paste (warp)")

@@ -144,20 +144,20 @@ def test_sheets_made_from_a_page_are_made_once_and_are_what_they_say():
     """A sheet under or beside the page is the page turned, mirrored or plain in its paper
     colour; each is made once per page (the same object again: its shrunk levels stay cached)
     and never changes the page."""
-    from docsynth_compose.compositor_realistic import _sheet_variant
+    from docsynth_compose.steps.sheets import SheetMemo, sheet_variant
 
-    compositor = plugins.get("compositor", "realistic")
+    memo = SheetMemo()
     pg = page(60, 80)
     before = pg.image.copy()
-    turned, mirrored, plain = (_sheet_variant(pg, k) for k in range(3))
+    turned, mirrored, plain = (sheet_variant(pg, k) for k in range(3))
     assert np.array_equal(turned.image, pg.image[::-1, ::-1]) and np.array_equal(mirrored.image, pg.image[:, ::-1])
     colour = np.median(pg.image.reshape(-1, 3), axis=0).astype(np.uint8)
     assert plain.image.shape == pg.image.shape and (plain.image == colour).all()
     rng = np.random.default_rng(3)
-    drawn = [compositor._sheet(pg, rng) for _ in range(12)]
+    drawn = [memo.sheet(pg, rng) for _ in range(12)]
     assert len({id(sheet) for sheet in drawn}) == 3  # three kinds, each made once
     assert np.array_equal(pg.image, before)
-    other = compositor._sheet(page(60, 80, seed=5), np.random.default_rng(3))  # another page: its own sheets
+    other = memo.sheet(page(60, 80, seed=5), np.random.default_rng(3))  # another page: its own sheets
     assert all(other is not sheet for sheet in drawn)
 
 

@@ -17,6 +17,8 @@ import yaml
 from helpers import REPO, run_docsynth
 from test_faults import fails, png, snapshot
 
+from docsynth.evaluate.hardcases import CASES
+
 
 def errors(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("docsynth: error:")]
@@ -529,7 +531,7 @@ def test_help_and_tables_read_as_written(tmp_path):
     scan = run_docsynth("scan", "--help", cwd=tmp_path).stdout
     assert "scan [OPTIONS] [CHECKPOINT] IMAGE_OR_DIR..." in scan and "{" not in scan and "<list" not in scan
     hardcases = " ".join(run_docsynth("hardcases", "--help", cwd=tmp_path).stdout.split())
-    assert "The 15 cases:" in hardcases and "page held" in hardcases and "photos without a page" in hardcases
+    assert f"The {len(CASES)} cases:" in hardcases and "page held" in hardcases and "photos without a page" in hardcases
     listed = run_docsynth("sources", "list", "--no-count", cwd=tmp_path)  # piped: not cut at 80 columns
     assert listed.returncode == 0, listed.stderr
     assert max(map(len, listed.stdout.splitlines())) > 120

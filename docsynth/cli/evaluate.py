@@ -89,16 +89,20 @@ def hardcases_cmd(
     force: bool = typer.Option(False, "--force", help="Replace a benchmark made with other settings."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """A fixed synthetic benchmark, one set per hard case; score it with `docsynth evaluate OUT`.
-
-    The 18 cases: light desk, clutter, sheets under the page, card in the hand, receipt,
-    close-up, squashed, greyscale, page held, page filling the frame, larger sheet under
-    it, objects on it, round objects beside it, booklet, photos without a page, then open
-    books whose pages bow out of the gutter, sticky notes across the page edges, and blank
-    pages. The evaluation's subsets are the cases; the page-less photos measure false
-    acceptance."""
+    # The help text is set below the function: it counts the cases from hardcases.CASES.
     with progress_bar("hardcases") as bar:
         summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=cases or None, force=force,
                                             progress=bar)
     emit(summary, as_json, f"wrote {summary['photos']} photos ({summary['per_case']} per case: "
                            f"{', '.join(summary['cases'])}) to {out}; score them: docsynth evaluate {out}")
+
+
+# One paragraph per string: typer keeps a docstring's line breaks, which reads badly when rewrapped.
+hardcases_cmd.__doc__ = "\n\n".join([
+    "A fixed synthetic benchmark, one set per hard case; score it with `docsynth evaluate OUT`.",
+    f"The {len(hardcases.CASES)} cases: light desk, clutter, sheets under the page, card in the hand, receipt, "
+    "close-up, squashed, greyscale, page held, page filling the frame, larger sheet under it, objects on it, "
+    "round objects beside it, booklet, photos without a page, then open books whose pages bow out of the gutter, "
+    "sticky notes across the page edges, and blank pages. The evaluation's subsets are the cases; the page-less "
+    "photos measure false acceptance.",
+])

@@ -23,7 +23,6 @@ results, so DataLoader workers can call ``compose`` directly for online training
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import cv2
@@ -45,7 +44,15 @@ from docsynth_compose.steps.hold import draw_palm, hold_geometry, thumb
 from docsynth_compose.steps.paper import random_curl, random_fold
 from docsynth_compose.steps.paste import composite, warp_page
 from docsynth_compose.steps.scene import Clutter, cut_mask, draw_obj
-from docsynth_compose.steps.sheets import blank_page, book_spread, larger_sheet, shade_gutter
+from docsynth_compose.steps.sheets import (
+    SheetMemo,
+    blank_page,
+    book_spread,
+    larger_sheet,
+    other_document,
+    shade_gutter,
+    stacked_sheets,
+)
 from docsynth_compose.steps.special_pages import make_card, make_receipt
 from docsynth_compose.steps.surfaces import desk_surface
 
@@ -139,7 +146,7 @@ class RealisticCompositor:
     def __init__(self):
         self._pipelines: dict[str, Any] = {}
         self._cutouts: dict[str, Cutouts] = {}
-        self._sheets: list[tuple[weakref.ref, dict[int, Page]]] = []  # per page: its sheets (see _sheet)
+        self._sheets = SheetMemo()  # per page: the sheets made from it
 
     def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """What the declaration cannot check (the camera's keys); the host calls it once."""
@@ -256,7 +263,7 @@ class RealisticCompositor:
             # pages of a book bow up out of the gutter, or curl (a probability of 0 draws nothing:
             # configs without it keep their output)
             bow = warp is None and o["book_bow_p"] > 0 and paper_rng.random() < o["book_bow_p"]
-            image, more, gutter = book_spread(page, image, h_edge, sheets_rng, paste, self._sheet_for(sheets_rng),
+            image, more, gutter = book_spread(page, image, h_edge, sheets_rng, paste, self._sheets.drawer(sheets_rng),
                                               bow=bow)
             instances += more
             cases.add("book")
@@ -267,19 +274,21 @@ class RealisticCompositor:
                 warp = random_curl(paper_rng, pw, ph)
                 cases.add("curl")
         elif "card" not in cases and r < o["book_p"] + o["larger_sheet_p"]:
-            image, more = larger_sheet(page, image, quad, sheets_rng, paste, self._sheet_for(sheets_rng))
+            image, more = larger_sheet(page, image, quad, sheets_rng, paste, self._sheets.drawer(sheets_rng))
             instances += more
             cases.add("larger_sheet")
         elif frame_rng.random() < o["stacked_p"]:
-            image, under = self._stacked(page, image, quad, sheets_rng, o)
+            image, under = stacked_sheets(page, image, quad, sheets_rng, paste, self._sheets.drawer(sheets_rng))
             instances += under
             cases.add("stacked")
         elif frame_rng.random() < o["underlay_p"]:
-            image, under = self._stacked(page, image, quad, sheets_rng, o, tight=True)
+            image, under = stacked_sheets(page, image, quad, sheets_rng, paste, self._sheets.drawer(sheets_rng),
+                                          tight=True)
             instances += under
             cases.add("underlay")
         if frame_rng.random() < o["multi_p"]:
-            image, others = self._others(page, image, quad, sheets_rng, o)
+            image, others = other_document(page, image, quad, sheets_rng, paste, self._sheets.drawer(sheets_rng),
+                                           o["camera"] or {})
             instances += others
             if others:
                 cases.add("multi")
@@ -379,94 +388,6 @@ class RealisticCompositor:
         if folder not in self._cutouts:
             self._cutouts[folder] = Cutouts(dir=folder)
         return self._cutouts[folder]
-
-    def _sheet_for(self, rng: np.random.Generator):
-        return lambda page: self._sheet(page, rng)
-
-    def _sheet(self, page: Page, rng: np.random.Generator) -> Page:
-        """Another sheet made from the page: turned, mirrored or blank-ish (we only have one page).
-
-        Each of the three is a pure function of the page, so it is made once per page and kept
-        while the page's composites last (a document's composites are consecutive): the same
-        sheet object comes back, and its shrunk levels stay in the paste cache."""
-        k = int(rng.integers(3))
-        made = next((sheets for ref, sheets in self._sheets if ref() is page.image), None)
-        if made is None:
-            made = {}
-            self._sheets.append((weakref.ref(page.image), made))
-            del self._sheets[:-SHEET_MEMO]
-        if k not in made:
-            made[k] = _sheet_variant(page, k)
-        return made[k]
-
-    def _stacked(self, page: Page, image: np.ndarray, quad: np.ndarray, rng, o, tight: bool = False):
-        """1-2 sheets under the target, offset and turned a little so they stick out
-        (``tight``: by only a few pixels to a few percent, as in a pile of paper)."""
-        out_h, out_w = image.shape[:2]
-        ph, pw = page.image.shape[:2]
-        instances = []
-        centre = quad.mean(axis=0)
-        size = np.sqrt(max(1.0, quad_area(quad)))
-        for _ in range(int(rng.integers(1, 3))):
-            if tight:
-                theta = np.radians(rng.normal(0, 1.5))
-                ang = rng.uniform(0, 2 * np.pi)
-                shift = np.array([np.cos(ang), np.sin(ang)]) * size * float(np.exp(rng.uniform(np.log(0.004), np.log(0.05))))
-                grow = rng.uniform(0.99, 1.03)
-            else:
-                theta = np.radians(rng.normal(0, 8))
-                shift = rng.uniform(-0.25, 0.25, 2) * size
-                grow = rng.uniform(0.95, 1.1)
-            rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-            under = (quad - centre) @ rot.T * grow + centre + shift
-            sheet = self._sheet(page, rng)
-            h_edge = cv2.getPerspectiveTransform(page_corners(pw, ph).astype(np.float32),
-                                                 under.astype(np.float32)).astype(np.float64)
-            image, _ = self._paste(sheet, image, h_edge, None, rng, o)
-            instances.append({"corners": under, "role": "under", "flags": ["occluded"]})
-        return image, instances
-
-    def _others(self, page: Page, image: np.ndarray, quad: np.ndarray, rng, o):
-        """Another, smaller document elsewhere on the table (not the target)."""
-        out_h, out_w = image.shape[:2]
-        ph, pw = page.image.shape[:2]
-        area = quad_area(quad) / (out_w * out_h) * rng.uniform(0.25, 0.6)
-        lo, hi = quad.min(axis=0), quad.max(axis=0)
-        for _ in range(6):
-            other = camera_quad(rng, pw, ph, out_w, out_h, o["camera"] or {}, area=max(area, 0.01))
-            olo, ohi = other.min(axis=0), other.max(axis=0)
-            if (olo > hi).any() or (ohi < lo).any():  # bounding boxes apart: no overlap
-                sheet = self._sheet(page, rng)
-                h_edge = cv2.getPerspectiveTransform(page_corners(pw, ph).astype(np.float32),
-                                                     other.astype(np.float32)).astype(np.float64)
-                image, _ = self._paste(sheet, image, h_edge, None, rng, o)
-                return image, [{"corners": other, "role": "other", "flags": []}]
-        return image, []
-
-
-SHEET_MEMO = 2  # pages whose sheets are kept: the current document's page and one made from it
-
-
-def _sheet_variant(page: Page, k: int) -> Page:
-    """The page turned by 180 degrees (k = 0), mirrored (1), or a plain sheet of its paper
-    colour (2)."""
-    img = page.image
-    if k == 0:
-        img = cv2.rotate(img, cv2.ROTATE_180)
-    elif k == 1:
-        img = cv2.flip(img, 1)
-    else:
-        colour = np.median(img.reshape(-1, 3)[:: max(1, img.size // 3000)], axis=0).astype(np.uint8)
-        h, w = img.shape[:2]
-        # one row repeated: a (h, w, 3) broadcast of 3 values is ten times slower
-        img = np.ascontiguousarray(np.broadcast_to(np.tile(colour, w), (h, 3 * w))).reshape(h, w, 3)
-    mask = page.mask if page.mask is not None else np.full(img.shape[:2], 255, np.uint8)
-    if k == 0:
-        mask = cv2.rotate(mask, cv2.ROTATE_180)
-    elif k == 1:
-        mask = cv2.flip(mask, 1)
-    return Page(image=img, mask=mask, corners=None)
-
 
 def _light_surface(bg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Wash the background towards a light, low-contrast surface (white desk, bed sheet)."""

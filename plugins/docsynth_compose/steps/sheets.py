@@ -4,18 +4,23 @@ outline.
 - :func:`larger_sheet`: the page lies on a slightly larger sheet, notebook or book cover of a
   similar colour (2-8% larger, a little offset and turned), so the outline of the sheet below
   runs just outside the page's own.
+- :func:`stacked_sheets`: one or two sheets under the page, sticking out of it (or, ``tight``,
+  peeking out by a few pixels, as in a pile of paper);
+- :func:`other_document`: another, smaller document elsewhere on the table;
 - :func:`book_spread`: the page is one page of an open booklet or book: the facing page joins
   it at the gutter (same plane, same camera), a stack of page edges shows beyond its outer edge,
   a cover may stick out around both, and the gutter is shaded. The label stays the one page.
 
-Both draw into the frame *before* the page is pasted (everything here lies under or beside the
+All draw into the frame *before* the page is pasted (everything here lies under or beside the
 page) and return the other sheets' corners as ``extra["instances"]`` entries (role ``under`` or
-``facing``). They take the compositor's ``paste(sheet, image, h_edge, warp=None)`` and ``sheet(page)``
-so the other sheets get the same paper look, shadow and level of detail as the page.
+``facing``, ``other``). They take the compositor's ``paste(sheet, image, h_edge, warp=None)`` and ``sheet(page)``
+so the other sheets get the same paper look, shadow and level of detail as the page;
+:class:`SheetMemo` makes those sheets from the page.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +30,7 @@ import numpy as np
 from docsynth.geometry import apply_homography, page_corners, quad_area
 from docsynth.kinds import Page
 
+from .camera_model import camera_quad
 from .paper import PageWarp, gutter_warp
 
 Paste = Callable[..., np.ndarray]  # (sheet, frame, h_edge, warp=None) -> frame
@@ -184,3 +190,95 @@ def shade_gutter(image: np.ndarray, gutter: dict[str, Any]) -> np.ndarray:
     band = cv2.GaussianBlur(band, (0, 0), max(1.0, width / 2))
     out = image.astype(np.float32) * (1 - gutter["strength"] * np.clip(band, 0, 1))[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def stacked_sheets(page: Page, image: np.ndarray, quad: np.ndarray, rng: np.random.Generator, paste: Paste,
+                   sheet: Callable[[Page], Page], tight: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """1-2 sheets under the page, offset and turned a little so they stick out (``tight``: by
+    only a few pixels to a few percent, as in a pile of paper)."""
+    instances = []
+    centre = quad.mean(axis=0)
+    size = np.sqrt(max(1.0, quad_area(quad)))
+    pw, ph = page.image.shape[1::-1]
+    for _ in range(int(rng.integers(1, 3))):
+        if tight:
+            theta = np.radians(rng.normal(0, 1.5))
+            ang = rng.uniform(0, 2 * np.pi)
+            shift = np.array([np.cos(ang), np.sin(ang)]) * size * float(np.exp(rng.uniform(np.log(0.004), np.log(0.05))))
+            grow = rng.uniform(0.99, 1.03)
+        else:
+            theta = np.radians(rng.normal(0, 8))
+            shift = rng.uniform(-0.25, 0.25, 2) * size
+            grow = rng.uniform(0.95, 1.1)
+        rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        under = (quad - centre) @ rot.T * grow + centre + shift
+        below = sheet(page)
+        image = paste(below, image, _homography(page_corners(pw, ph), under))
+        instances.append({"corners": under, "role": "under", "flags": ["occluded"]})
+    return image, instances
+
+
+def other_document(page: Page, image: np.ndarray, quad: np.ndarray, rng: np.random.Generator, paste: Paste,
+                   sheet: Callable[[Page], Page], camera: dict[str, Any]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Another, smaller document elsewhere on the table (not the page), placed by the page's
+    ``camera`` model where its bounding box does not meet the page's; none after 6 tries."""
+    out_h, out_w = image.shape[:2]
+    pw, ph = page.image.shape[1::-1]
+    area = quad_area(quad) / (out_w * out_h) * rng.uniform(0.25, 0.6)
+    lo, hi = quad.min(axis=0), quad.max(axis=0)
+    for _ in range(6):
+        other = camera_quad(rng, pw, ph, out_w, out_h, camera, area=max(area, 0.01))
+        olo, ohi = other.min(axis=0), other.max(axis=0)
+        if (olo > hi).any() or (ohi < lo).any():  # bounding boxes apart: no overlap
+            image = paste(sheet(page), image, _homography(page_corners(pw, ph), other))
+            return image, [{"corners": other, "role": "other", "flags": []}]
+    return image, []
+
+
+class SheetMemo:
+    """Other sheets made from the page: turned, mirrored or plain (there is only one page).
+
+    Each of the three is a pure function of the page, so it is made once per page and kept
+    while the page's composites last (a document's composites are consecutive): the same sheet
+    object comes back, and its shrunk levels stay in the paste cache."""
+
+    PAGES = 2  # pages whose sheets are kept: the current document's page and one made from it
+
+    def __init__(self):
+        self._made: list[tuple[weakref.ref, dict[int, Page]]] = []
+
+    def drawer(self, rng: np.random.Generator) -> Callable[[Page], Page]:
+        """``sheet(page)`` for the functions above: each call draws which sheet from ``rng``."""
+        return lambda page: self.sheet(page, rng)
+
+    def sheet(self, page: Page, rng: np.random.Generator) -> Page:
+        k = int(rng.integers(3))
+        made = next((sheets for ref, sheets in self._made if ref() is page.image), None)
+        if made is None:
+            made = {}
+            self._made.append((weakref.ref(page.image), made))
+            del self._made[:-self.PAGES]
+        if k not in made:
+            made[k] = sheet_variant(page, k)
+        return made[k]
+
+
+def sheet_variant(page: Page, k: int) -> Page:
+    """The page turned by 180 degrees (k = 0), mirrored (1), or a plain sheet of its paper
+    colour (2)."""
+    img = page.image
+    if k == 0:
+        img = cv2.rotate(img, cv2.ROTATE_180)
+    elif k == 1:
+        img = cv2.flip(img, 1)
+    else:
+        colour = np.median(img.reshape(-1, 3)[:: max(1, img.size // 3000)], axis=0).astype(np.uint8)
+        h, w = img.shape[:2]
+        # one row repeated: a (h, w, 3) broadcast of 3 values is ten times slower
+        img = np.ascontiguousarray(np.broadcast_to(np.tile(colour, w), (h, 3 * w))).reshape(h, w, 3)
+    mask = page.mask if page.mask is not None else np.full(img.shape[:2], 255, np.uint8)
+    if k == 0:
+        mask = cv2.rotate(mask, cv2.ROTATE_180)
+    elif k == 1:
+        mask = cv2.flip(mask, 1)
+    return Page(image=img, mask=mask, corners=None)
