@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from helpers import REPO
 
 from docsynth import config
 from docsynth.errors import DocsynthError
@@ -107,3 +108,16 @@ def test_plugins_list_shows_option_schemas_and_config_show_the_effective_values(
     assert effective["scan.postprocessor_options"]["passes"] == 1
     assert effective["scan.postprocessor_options"]["min_corner_score"] == 0.3
     assert yaml.safe_load(human)["scan"]["postprocessor_options"] == {"passes": 1}  # still valid YAML
+
+
+@pytest.mark.parametrize("recipe", sorted(p.relative_to(REPO).as_posix() for p in (REPO / "recipes").rglob("*.yaml")))
+def test_every_recipe_config_loads_and_its_compositor_takes_its_options(recipe):
+    """A candidate recipe is trained for hours before anyone reads its numbers: a typo in it
+    must fail here, not at its first sample."""
+    from docsynth import options, plugins
+
+    cfg = config.load(REPO / recipe)
+    compositor = plugins.get("compositor", cfg.generate.compositor)
+    built = options.build(compositor, cfg.generate.compositor_options, "generate.compositor_options")
+    assert set(cfg.generate.compositor_options) <= set(built)
+
