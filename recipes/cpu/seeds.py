@@ -10,7 +10,10 @@ Each run's ``last.pt`` is scored with `docsynth evaluate` (post-processor ``refi
 seed** by its worst real-photo subset; ties go to the lower seed. The table gives, per seed,
 the real-photo mean, worst subset and every subset, the hard-case mean, worst case and false
 refusals, and the false-acceptance rate on the benchmark's page-less photos; then the mean and
-the minimum over seeds. Nothing here picks the best draw.
+the minimum over seeds; ``--json`` keeps every photo's score too, and ``--scored ... --against``
+lists the real photos a candidate seed loses outright (a subset mean averages such losses
+away). Runs that stopped before their configured epochs are refused, not scored. Nothing here
+picks the best draw.
 """
 
 from __future__ import annotations
@@ -34,7 +37,43 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     worst = min(subsets, key=subsets.get)
     return {"mean": round(result["mean_jaccard"], 4), "worst_subset": worst, "worst": subsets[worst],
             "subsets": subsets, "abstention": result.get("abstention"),
-            "refused": [r["image"] for r in result["images"] if r["corners"] is None]}
+            "refused": [r["image"] for r in result["images"] if r["corners"] is None],
+            "photos": {r["image"]: round(r["jaccard"], 4) for r in result["images"] if r.get("jaccard") is not None}}
+
+
+def unfinished(run: Path) -> str | None:
+    """Why ``run`` is not a finished training run (its last.pt stops before the configured
+    epochs: a stopped run would be scored as if it were a seed), or None."""
+    import torch
+
+    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    state = ckpt.get("run_state") or {}
+    epochs = ckpt["config"]["train"]["epochs"]
+    if ckpt["epoch"] < epochs and not state.get("stopped_early"):
+        return f"{run / 'last.pt'} is at epoch {ckpt['epoch']} of {epochs} (resume it first)"
+    return None
+
+
+def photos_lost(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], drop: float = 0.1) -> list[str]:
+    """Real photos that some candidate seed reads more than ``drop`` below the shipped recipe's
+    worst seed on that photo: losses a subset mean averages away. Tables written before
+    per-photo scores were kept have none to compare."""
+    def scores(rows: dict[str, dict[str, Any]]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for row in rows.values():
+            for image, value in (row["real"].get("photos") or {}).items():
+                out.setdefault(image, []).append(value)
+        return out
+
+    was, now = scores(old), scores(new)
+    lines = []
+    for image in sorted(set(was) & set(now)):
+        floor = min(was[image])
+        lost = [v for v in now[image] if v < floor - drop]
+        if lost:
+            lines.append(f"{image}: {len(lost)} of {len(now[image])} seeds below {floor - drop:.3f} "
+                         f"({', '.join(f'{v:.3f}' for v in now[image])}; shipped {', '.join(f'{v:.3f}' for v in was[image])})")
+    return lines
 
 
 def median_seed(rows: dict[str, dict[str, Any]]) -> str:
@@ -97,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"seeds: no finished run at {', '.join(missing)}", file=sys.stderr)
         return 2
+    stopped = [why for run in args.runs if (why := unfinished(run))]
+    if stopped:
+        print(f"seeds: {'; '.join(stopped)}", file=sys.stderr)
+        return 2
     rows: dict[str, dict[str, Any]] = {}
     for run in args.runs:
         row = {"real": summary(score(run / "last.pt", args.real))}
@@ -137,6 +180,8 @@ def compare(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]] | Non
         reasons = replaces(old, new)
         print("the candidate replaces the shipped recipe" if not reasons else
               "the candidate does not replace the shipped recipe: " + "; ".join(reasons))
+        for line in photos_lost(old, new):
+            print(f"  lost: {line}")
     print(f"its median seed: {median_seed(new)}")
     return 0
 
