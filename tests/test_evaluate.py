@@ -135,6 +135,10 @@ def test_evaluate_classical_baseline_only_without_packaged_model(cli, tmp_path, 
     classical = report["methods"]["classical"]
     assert classical["count"] == 3 and classical["mean_jaccard"] > 0.9
     assert set(classical["subsets"]) == {"synth", "other"}
+    # the report names the photo set it scored, so scores on another draw are not compared with it
+    from docsynth.formats.corners import digest
+
+    assert report["photos_digest"] == digest(tmp_path / "photos") and len(report["photos_digest"]) == 16
     for name in ("results.json", "per_image.csv", "worst.png"):
         assert (tmp_path / "rep" / name).stat().st_size > 0
     assert json.loads((tmp_path / "rep" / "results.json").read_text())["methods"]["classical"]["count"] == 3

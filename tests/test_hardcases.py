@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from docsynth.evaluate.hardcases import CASES, write_hardcases
 from docsynth.evaluate.smartdoc import subset_of
+from docsynth.formats import corners as corners_csv
 from docsynth.formats.corners import read_table
 
 
@@ -34,11 +36,17 @@ def test_every_case_forces_its_difficulty_and_names_its_subset(tmp_path):
 @pytest.mark.slow
 def test_benchmark_is_deterministic_and_guarded(tmp_path, cli):
     a, b = tmp_path / "a", tmp_path / "b"
-    write_hardcases(a, count=1, cases=["lightdesk", "underlay"])
+    made = write_hardcases(a, count=1, cases=["lightdesk", "underlay"])
     write_hardcases(b, count=1, cases=["lightdesk", "underlay"])
     for name in ("lightdesk_000.jpg", "underlay_000.jpg"):
         assert (a / "images" / name).read_bytes() == (b / "images" / name).read_bytes()
     assert (a / "corners.csv").read_text() == (b / "corners.csv").read_text()
+    # the digest names the draw: the same for the same photos, recorded, another for one changed byte
+    assert made["digest"] == corners_csv.digest(a) == corners_csv.digest(b)
+    assert yaml.safe_load((a / "hardcases.yaml").read_text())["digest"] == made["digest"]
+    photo = b / "images" / "underlay_000.jpg"
+    photo.write_bytes(photo.read_bytes()[:-1] + b"\x00")
+    assert corners_csv.digest(b) != made["digest"]
     # other settings into the same folder: refused in one line without --force
     r = cli("hardcases", str(a), "--count", "2", "--cases", "lightdesk")
     assert r.exit_code != 0 and "--force" in r.stderr

@@ -94,7 +94,8 @@ def hardcases_cmd(
         summary = hardcases.write_hardcases(out, count=count, seed=seed, cases=cases or None, force=force,
                                             progress=bar)
     emit(summary, as_json, f"wrote {summary['photos']} photos ({summary['per_case']} per case: "
-                           f"{', '.join(summary['cases'])}) to {out}; score them: docsynth evaluate {out}")
+                           f"{', '.join(summary['cases'])}) to {out} (digest {summary['digest']}); "
+                           f"score them: docsynth evaluate {out}")
 
 
 # One paragraph per string: typer keeps a docstring's line breaks, which reads badly when rewrapped.

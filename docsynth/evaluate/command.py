@@ -145,7 +145,7 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
     report: dict[str, Any] = {"data": str(folder), "checkpoint": None if checkpoint is None else str(checkpoint),
                               "postprocessor": post if f"model:{post}" in methods else None,
                               "protocol": "SmartDoc 2015 Jaccard in the ground-truth document frame",
-                              "methods": {}}
+                              "photos_digest": corners_csv.digest(folder), "methods": {}}
     if remark:
         report["note"] = remark
     if packaged:
@@ -178,7 +178,7 @@ def run_evaluation(folder: str | Path, checkpoint: str | Path | None, *, post: s
 def format_report(report: dict[str, Any]) -> str:
     """Plain-text summary and per-image table of ``{"methods": {name: results}, ...}``."""
     methods = list(report["methods"])
-    lines = []
+    lines = [f"photos: {report['data']} (digest {report['photos_digest']}: scores compare on the same digest)"]
     for name in methods:
         r = report["methods"][name]
         per_subset = ", ".join(f"{s} {v['mean_jaccard']:.4f} (n={v['count']})" for s, v in r["subsets"].items())

@@ -166,6 +166,8 @@ def write_hardcases(out: str | Path, count: int = 24, seed: int = SEED, cases: l
                 progress.advance()
     journal.close()
     corners_csv.write(out / corners_csv.FILENAME, rows)
-    atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint, "complete": True}, sort_keys=True))
+    digest = corners_csv.digest(out)  # names this draw: scores are comparable on the same digest
+    atomic_write_text(out / RECORD, yaml.safe_dump({"fingerprint": fingerprint, "complete": True, "digest": digest},
+                                                   sort_keys=True))
     (out / JOURNAL).unlink(missing_ok=True)
-    return {"out": str(out), "cases": names, "per_case": count, "photos": len(rows), "seed": seed}
+    return {"out": str(out), "cases": names, "per_case": count, "photos": len(rows), "seed": seed, "digest": digest}

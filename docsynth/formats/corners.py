@@ -13,6 +13,7 @@ write the file; ``evaluate``, training's real-photo metrics, ``export``, ``stats
 from __future__ import annotations
 
 import csv
+import hashlib
 import io as _io
 from collections.abc import Iterable
 from pathlib import Path
@@ -129,3 +130,16 @@ def write(path: str | Path, rows: Iterable[tuple[str, np.ndarray | None]],
     path = Path(path)
     atomic_write_text(path, text(rows, confidences))
     return path
+
+
+def digest(folder: str | Path) -> str:
+    """A short fingerprint of an annotated photo set: ``corners.csv`` and every photo it names
+    (with or without a page), byte for byte. Two folders with the same digest are the same
+    benchmark; a score is only comparable with another on the same digest (a hard-case folder
+    drawn by another version of the generator holds other photos under the same names)."""
+    folder = Path(folder)
+    h = hashlib.sha256((folder / FILENAME).read_bytes())
+    for path in [p for p, _ in read_folder(folder)] + read_negatives(folder):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
