@@ -138,6 +138,29 @@ def test_props_have_volume_and_only_solid_ones_cut_the_mask():
     assert cut >= 4 and shaded >= 10
 
 
+def test_a_keyboard_has_14_keys_along_its_long_side_and_5_rows_across():
+    """Its key gaps run across the long side: a keyboard drawn with 15 thin rows along it looks
+    like a ruled form, a document the scanner must not learn to ignore."""
+    from docsynth_compose.steps.props import make_prop
+
+    def dips(profile):  # darker than the keys a few pixels around: a gap
+        dark = profile < 0.93 * cv2.dilate(profile[None], np.ones((1, 9), np.uint8))[0]
+        return int((dark[1:] & ~dark[:-1]).sum())
+
+    for seed in range(6):
+        angle = np.random.default_rng(seed).uniform(0, 180)  # make_prop's first draw
+        centre, s = np.array([300.0, 300.0]), 120.0
+        obj = make_prop("keyboard", (600, 600), centre, s, np.random.default_rng(seed), np.array([1.0, 0.0]))[0]
+        grey = obj.colour.mean(axis=2).astype(np.float32)
+        c = (float(centre[0] - obj.x0), float(centre[1] - obj.y0))
+        turn = cv2.getRotationMatrix2D(c, angle, 1.0)  # its long side onto the x axis, centred at (400, 400)
+        turn[:, 2] += np.array([400.0, 400.0]) - c
+        flat = cv2.warpAffine(grey, turn, (800, 800), flags=cv2.INTER_LINEAR)
+        half_long, half_short = int(s * 2.6 * 0.45), int(s * 0.9 * 0.45)
+        keys = flat[400 - half_short:400 + half_short, 400 - half_long:400 + half_long]
+        assert (dips(keys.mean(axis=0)), dips(keys.mean(axis=1))) == (13, 4), seed
+
+
 def test_squash_scales_image_mask_and_corners_together():
     s = _scene()
     out = Squash(square_p=1.0).run(s, np.random.default_rng(0))

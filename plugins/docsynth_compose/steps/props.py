@@ -116,15 +116,17 @@ def make_prop(kind: str, frame, centre: np.ndarray, s: float, rng: np.random.Gen
         colour = np.full(3, rng.uniform(20, 60)) if rng.random() < 0.6 else np.full(3, rng.uniform(190, 235))
         box = _box(centre, s * 2.6, s * 0.9, angle)
         obj = add(box, _rounded_box(box, s * 0.04), colour, s * 0.03, 0.1)
-        if obj is not None:  # key grid: darker gaps between keys
+        if obj is not None:  # key grid: darker gaps between keys, 14 keys along, 5 rows across
             grid = np.zeros_like(obj.alpha)
-            d = (box[1] - box[0]) / 14
-            e = (box[3] - box[0]) / 5
+            # cv2.boxPoints: box[0] -> box[1] runs along the short side, box[0] -> box[3] the long
+            along, across = (box[3] - box[0]) / 14, (box[1] - box[0]) / 5
             off = np.array([obj.x0, obj.y0], np.float64)
             for i in range(1, 14):
-                cv2.line(grid, tuple(_pts(box[0] + d * i - off)), tuple(_pts(box[3] + d * i - off)), 1.0, 1, cv2.LINE_AA, _SHIFT)
+                cv2.line(grid, tuple(_pts(box[0] + along * i - off)), tuple(_pts(box[1] + along * i - off)), 1.0, 1,
+                         cv2.LINE_AA, _SHIFT)
             for j in range(1, 5):
-                cv2.line(grid, tuple(_pts(box[0] + e * j - off)), tuple(_pts(box[1] + e * j - off)), 1.0, 1, cv2.LINE_AA, _SHIFT)
+                cv2.line(grid, tuple(_pts(box[0] + across * j - off)), tuple(_pts(box[3] + across * j - off)), 1.0, 1,
+                         cv2.LINE_AA, _SHIFT)
             obj.colour *= (1 - 0.45 * grid * obj.alpha)[..., None]
     elif kind == "phone":
         box = _box(centre, s * 1.0, s * 0.48, angle)
