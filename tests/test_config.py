@@ -120,4 +120,3 @@ def test_every_recipe_config_loads_and_its_compositor_takes_its_options(recipe):
     compositor = plugins.get("compositor", cfg.generate.compositor)
     built = options.build(compositor, cfg.generate.compositor_options, "generate.compositor_options")
     assert set(cfg.generate.compositor_options) <= set(built)
-

@@ -142,4 +142,3 @@ def digest(folder: str | Path) -> str:
     for path in [p for p, _ in read_folder(folder)] + read_negatives(folder):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
-
